@@ -1,0 +1,137 @@
+//! The command line (INTERFACES.md): `aidpay [--config PATH] [--json] COMMAND …`.
+//! Exit 0 when the command did its job (exceptions found are results), 1 on an error, 2 on a
+//! usage error (clap's own).
+
+use crate::config::Config;
+use crate::intake::{self, EncodingChoice, ImportOptions};
+use crate::output;
+use crate::store::{ExceptionFilter, Store};
+use crate::telemetry::LogFormat;
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(name = "aidpay", version, about = "Student-aid disbursement from the special account (学生资助发放)")]
+pub struct Cli {
+    /// Configuration file [default: config/aidpay.toml, then /etc/aidpay/aidpay.toml]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Print one machine-readable JSON document on stdout and nothing else there
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Log line format on stderr
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Take in approved grant lists (CSV in UTF-8 or GBK, XLSX)
+    Import {
+        /// Encoding of CSV files
+        #[arg(long, value_enum, default_value_t = EncodingChoice::Auto)]
+        encoding: EncodingChoice,
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// The finance staff's work list
+    Exceptions {
+        #[command(subcommand)]
+        action: ExceptionsCommand,
+    },
+    /// Counts of grants by state and of open exceptions
+    Status,
+    /// A whole cycle on a throw-away SQLite store, ending in the exception list
+    Demo {
+        /// Folder for the demo's store and files [default: a new folder under the temp dir]
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExceptionsCommand {
+    /// List exceptions (open ones unless --status says otherwise)
+    List {
+        /// Only this kind (e.g. invalid_card)
+        #[arg(long)]
+        kind: Option<String>,
+        /// open, resolved or all
+        #[arg(long, default_value = "open")]
+        status: String,
+        /// Only this school code
+        #[arg(long)]
+        school: Option<String>,
+    },
+}
+
+/// Loads the configuration and opens the store.
+pub async fn open(config: Option<&std::path::Path>) -> anyhow::Result<(Config, Store)> {
+    let cfg = Config::load(config)?;
+    cfg.ensure_paths().context("creating the configured folders")?;
+    let store = Store::connect(&cfg.database_url(), cfg.database.max_connections)
+        .await
+        .with_context(|| format!("opening the store {}", crate::config::redact_url(&cfg.database.url)))?;
+    Ok((cfg, store))
+}
+
+/// Runs one command.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Import { encoding, ref files } => {
+            let (cfg, store) = open(cli.config.as_deref()).await?;
+            let code = import(&cfg, &store, files, ImportOptions { encoding }, cli.json).await;
+            store.close().await;
+            code
+        }
+        Command::Exceptions { action: ExceptionsCommand::List { kind, status, school } } => {
+            if let Some(k) = &kind
+                && crate::exceptions::ExceptionKind::parse(k).is_none()
+            {
+                anyhow::bail!("--kind {k}: not an exception kind (see INTERFACES.md, e.g. invalid_card)");
+            }
+            let status = match status.as_str() {
+                "all" => None,
+                "open" | "resolved" => Some(status),
+                other => anyhow::bail!("--status {other}: use open, resolved or all"),
+            };
+            let (_cfg, store) = open(cli.config.as_deref()).await?;
+            let rows = crate::exceptions::list(&store, &ExceptionFilter { kind, status, school }).await?;
+            output::exceptions(&rows, cli.json)?;
+            store.close().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status => {
+            let (cfg, store) = open(cli.config.as_deref()).await?;
+            let grants = store.count_grants_by_status().await?;
+            let open = store.list_exceptions(&ExceptionFilter { status: Some("open".into()), ..Default::default() }).await?;
+            output::status(&cfg, &grants, &open, cli.json)?;
+            store.close().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo { dir } => crate::demo::run(dir, cli.json).await,
+    }
+}
+
+/// `import FILE…`: each file on its own; exit 1 if any file could not be imported at all.
+pub async fn import(cfg: &Config, store: &Store, files: &[PathBuf], opts: ImportOptions, json: bool) -> anyhow::Result<ExitCode> {
+    let actor = crate::actor();
+    let mut summaries = Vec::new();
+    let mut failed = false;
+    for f in files {
+        match intake::import_file(store, cfg, f, opts, &actor).await {
+            Ok(s) => summaries.push(s),
+            Err(e) => {
+                failed = true;
+                tracing::error!("{e}");
+                summaries.push(intake::FileSummary { file: f.display().to_string(), error: Some(e.to_string()), ..Default::default() });
+            }
+        }
+    }
+    output::import(&summaries, json)?;
+    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}

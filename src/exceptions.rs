@@ -1,0 +1,216 @@
+//! Exceptions: what must be flagged for finance staff. This module owns the vocabulary — the
+//! kinds of INTERFACES.md, their severity, the Chinese wording of the problem and the suggested
+//! action — and the listing; the rows live in the store.
+
+use crate::store::{ExceptionFilter, ExceptionRow, Store, StoreError};
+use serde::Serialize;
+use std::fmt;
+
+/// Every kind of exception aidpay raises (INTERFACES.md, "Exceptions").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ExceptionKind {
+    InvalidIdNumber,
+    InvalidCard,
+    HolderMismatch,
+    AmountOffStandard,
+    PriorityNotTopTier,
+    DuplicateGrant,
+    ImportConflict,
+    InsufficientBalance,
+    UnencodableName,
+    BankRejected,
+    BankReturned,
+    UnknownReference,
+    DuplicateStatus,
+    AmountMismatch,
+    AccountMismatch,
+    NoAnswer,
+    UnknownDebit,
+    BatchDebitMismatch,
+    UnmatchedReturnCredit,
+    ReturnNotCredited,
+    BalanceBreak,
+}
+
+/// How urgent an exception is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+        }
+    }
+}
+
+impl ExceptionKind {
+    pub const ALL: [ExceptionKind; 21] = [
+        ExceptionKind::InvalidIdNumber,
+        ExceptionKind::InvalidCard,
+        ExceptionKind::HolderMismatch,
+        ExceptionKind::AmountOffStandard,
+        ExceptionKind::PriorityNotTopTier,
+        ExceptionKind::DuplicateGrant,
+        ExceptionKind::ImportConflict,
+        ExceptionKind::InsufficientBalance,
+        ExceptionKind::UnencodableName,
+        ExceptionKind::BankRejected,
+        ExceptionKind::BankReturned,
+        ExceptionKind::UnknownReference,
+        ExceptionKind::DuplicateStatus,
+        ExceptionKind::AmountMismatch,
+        ExceptionKind::AccountMismatch,
+        ExceptionKind::NoAnswer,
+        ExceptionKind::UnknownDebit,
+        ExceptionKind::BatchDebitMismatch,
+        ExceptionKind::UnmatchedReturnCredit,
+        ExceptionKind::ReturnNotCredited,
+        ExceptionKind::BalanceBreak,
+    ];
+
+    /// The name in INTERFACES.md, as stored and printed with `--json`.
+    pub fn as_str(self) -> &'static str {
+        use ExceptionKind::*;
+        match self {
+            InvalidIdNumber => "invalid_id_number",
+            InvalidCard => "invalid_card",
+            HolderMismatch => "holder_mismatch",
+            AmountOffStandard => "amount_off_standard",
+            PriorityNotTopTier => "priority_not_top_tier",
+            DuplicateGrant => "duplicate_grant",
+            ImportConflict => "import_conflict",
+            InsufficientBalance => "insufficient_balance",
+            UnencodableName => "unencodable_name",
+            BankRejected => "bank_rejected",
+            BankReturned => "bank_returned",
+            UnknownReference => "unknown_reference",
+            DuplicateStatus => "duplicate_status",
+            AmountMismatch => "amount_mismatch",
+            AccountMismatch => "account_mismatch",
+            NoAnswer => "no_answer",
+            UnknownDebit => "unknown_debit",
+            BatchDebitMismatch => "batch_debit_mismatch",
+            UnmatchedReturnCredit => "unmatched_return_credit",
+            ReturnNotCredited => "return_not_credited",
+            BalanceBreak => "balance_break",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ExceptionKind> {
+        ExceptionKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// Money that may have gone astray is high; a grant that cannot be paid is medium; a
+    /// repeated message with no effect is low.
+    pub fn severity(self) -> Severity {
+        use ExceptionKind::*;
+        match self {
+            UnknownDebit | BatchDebitMismatch | BalanceBreak | AmountMismatch | AccountMismatch | ReturnNotCredited => {
+                Severity::High
+            }
+            DuplicateStatus => Severity::Low,
+            _ => Severity::Medium,
+        }
+    }
+
+    /// 问题: the problem in the words finance staff use.
+    pub fn label_zh(self) -> &'static str {
+        use ExceptionKind::*;
+        match self {
+            InvalidIdNumber => "身份证号无效",
+            InvalidCard => "卡号无效",
+            HolderMismatch => "持卡人与学生不一致",
+            AmountOffStandard => "金额不符合资助标准",
+            PriorityNotTopTier => "重点保障学生未按最高档资助",
+            DuplicateGrant => "重复资助",
+            ImportConflict => "导入数据与已有记录冲突",
+            InsufficientBalance => "专户余额不足",
+            UnencodableName => "姓名含银行无法处理的字符",
+            BankRejected => "银行拒绝",
+            BankReturned => "银行退票",
+            UnknownReference => "未知的支付流水号",
+            DuplicateStatus => "重复回执",
+            AmountMismatch => "金额与发送不符",
+            AccountMismatch => "账号与发送不符",
+            NoAnswer => "银行未回执",
+            UnknownDebit => "专户出现不明支出",
+            BatchDebitMismatch => "批次扣款金额不符",
+            UnmatchedReturnCredit => "退回款项无法匹配",
+            ReturnNotCredited => "失败款项未退回专户",
+            BalanceBreak => "对账单余额不连续",
+        }
+    }
+
+    /// 建议处理: what finance staff should do about it.
+    pub fn suggestion_zh(self) -> &'static str {
+        use ExceptionKind::*;
+        match self {
+            InvalidIdNumber => "请学校核对身份证号后重新报送",
+            InvalidCard => "请核对卡号；更正后重新发放",
+            HolderMismatch => "该学段须为学生本人卡，请更换为学生本人的资助卡",
+            AmountOffStandard => "请核对资助项目、学段、档次与金额",
+            PriorityNotTopTier => "重点保障对象应按最高档次资助，请学校更正档次",
+            DuplicateGrant => "同一学生同一项目同一学期已有资助，请核实后取消重复项",
+            ImportConflict => "已有记录未被覆盖；如确需更改，请先取消原资助",
+            InsufficientBalance => "请联系财政拨付资金后再发放",
+            UnencodableName => "请与银行核对户名写法（生僻字）",
+            BankRejected => "按原因更正卡号或户名后重新发放",
+            BankReturned => "确认退款到账后，更正后重新发放",
+            UnknownReference => "请与银行核对该笔回执",
+            DuplicateStatus => "无需处理，仅供核对",
+            AmountMismatch | AccountMismatch => "立即与银行核对该笔支付",
+            NoAnswer => "请向银行查询该笔支付状态",
+            UnknownDebit => "立即核查该笔支出（专款专用）",
+            BatchDebitMismatch => "请与银行核对批次扣款明细",
+            UnmatchedReturnCredit => "请与银行核对该笔退款来源",
+            ReturnNotCredited => "请向银行追索退款",
+            BalanceBreak => "请向银行索取完整对账单",
+        }
+    }
+}
+
+impl fmt::Display for ExceptionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An exception about to be raised. `dedup_key` makes raising idempotent: the same key twice
+/// (the same file imported again, say) is one exception.
+#[derive(Debug, Clone)]
+pub struct NewException {
+    pub kind: ExceptionKind,
+    pub grant_id: Option<String>,
+    pub payment_ref: Option<String>,
+    pub reason_code: Option<String>,
+    pub amount_fen: Option<i64>,
+    /// Human text; card and ID numbers in it are masked.
+    pub detail: String,
+    pub dedup_key: String,
+}
+
+/// Lists exceptions for the work list.
+pub async fn list(store: &Store, filter: &ExceptionFilter) -> Result<Vec<ExceptionRow>, StoreError> {
+    store.list_exceptions(filter).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_round_trips_its_name() {
+        for k in ExceptionKind::ALL {
+            assert_eq!(ExceptionKind::parse(k.as_str()), Some(k));
+            assert!(!k.label_zh().is_empty() && !k.suggestion_zh().is_empty());
+        }
+    }
+}

@@ -1,0 +1,380 @@
+//! Intake: approved grant lists (CSV in UTF-8 or GBK, XLSX) into the store.
+//!
+//! A file is read as a stream of rows in chunks; each chunk is checked against the store (is the
+//! grant id known? does the student already have this program this term?) and written with
+//! multi-row inserts. The whole file is one transaction: it is applied entirely or not at all.
+//! Every data row ends up counted once: imported (of which some held), unchanged, conflict or
+//! rejected.
+
+pub mod columns;
+pub mod csv;
+pub mod row;
+pub mod xlsx;
+
+pub use self::csv::EncodingChoice;
+
+use crate::config::Config;
+use crate::domain::card::mask_card;
+use crate::domain::grant::NewGrant;
+use crate::domain::id_number::mask_id;
+use crate::domain::Priority;
+use crate::exceptions::{ExceptionKind, NewException};
+use crate::store::{AuditEntry, FileRecord, GrantRecord, Store, StoreError, StoreTx, StoredGrant};
+use crate::validation;
+use columns::HeaderMap;
+use row::RawRow;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::Path;
+
+/// Rows checked and written together.
+const CHUNK_ROWS: usize = 1000;
+
+/// A problem reading the file itself (as opposed to one row of it).
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("CSV: {0}")]
+    Csv(String),
+    #[error("XLSX: {0}")]
+    Xlsx(String),
+    #[error("{0}")]
+    Header(#[from] columns::HeaderError),
+}
+
+/// Why a file could not be imported at all.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("{file}: {source}")]
+    Source { file: String, source: SourceError },
+    #[error("{file}: {source}")]
+    Store { file: String, source: StoreError },
+}
+
+/// A rejected row in the summary.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RowErrorOut {
+    pub line: u64,
+    pub column: String,
+    pub reason: String,
+}
+
+/// What happened to one file (`import --json`, INTERFACES.md).
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct FileSummary {
+    pub file: String,
+    pub format: String,
+    pub encoding: Option<String>,
+    pub rows: u64,
+    pub imported: u64,
+    pub unchanged: u64,
+    pub conflicts: u64,
+    pub rejected: u64,
+    pub held: u64,
+    pub errors: Vec<RowErrorOut>,
+    /// Rejected rows beyond `intake.max_listed_errors`, counted but not listed.
+    pub errors_not_listed: u64,
+    /// Set when the file could not be imported at all; then nothing of it was applied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Options of `aidpay import`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ImportOptions {
+    pub encoding: EncodingChoice,
+}
+
+enum Source {
+    Csv(csv::CsvSource),
+    Xlsx(xlsx::XlsxSource),
+}
+
+impl Source {
+    fn open(path: &Path, opts: ImportOptions) -> Result<Source, SourceError> {
+        let is_xlsx = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "xlsx" | "xlsm" | "xls" | "ods"))
+            || starts_with_zip_magic(path)?;
+        if is_xlsx {
+            Ok(Source::Xlsx(xlsx::XlsxSource::open(path)?))
+        } else {
+            Ok(Source::Csv(csv::CsvSource::open(path, opts.encoding)?))
+        }
+    }
+
+    fn header(&mut self) -> Result<Vec<String>, SourceError> {
+        match self {
+            Source::Csv(s) => s.header(),
+            Source::Xlsx(s) => s.header(),
+        }
+    }
+
+    fn next_row(&mut self) -> Option<Result<RawRow, SourceError>> {
+        match self {
+            Source::Csv(s) => s.next(),
+            Source::Xlsx(s) => s.next(),
+        }
+    }
+}
+
+fn starts_with_zip_magic(path: &Path) -> std::io::Result<bool> {
+    let mut magic = [0u8; 4];
+    let n = std::fs::File::open(path)?.read(&mut magic)?;
+    Ok(n == 4 && magic == *b"PK\x03\x04")
+}
+
+fn sha256_of(path: &Path) -> std::io::Result<(String, i64)> {
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut size = 0i64;
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        size += n as i64;
+        h.update(&buf[..n]);
+    }
+    Ok((hex::encode(h.finalize()), size))
+}
+
+/// Imports one grant list. A file-level failure comes back as `Err`, with nothing applied.
+pub async fn import_file(store: &Store, cfg: &Config, path: &Path, opts: ImportOptions, actor: &str) -> Result<FileSummary, ImportError> {
+    let file = path.display().to_string();
+    let src_err = |source: SourceError| ImportError::Source { file: file.clone(), source };
+    let store_err = |source: StoreError| ImportError::Store { file: file.clone(), source };
+
+    let (sha, size) = sha256_of(path).map_err(|e| src_err(e.into()))?;
+    let mut source = Source::open(path, opts).map_err(src_err)?;
+    let mut summary = FileSummary { file: file.clone(), ..Default::default() };
+    match &source {
+        Source::Csv(c) => {
+            summary.format = "csv".into();
+            summary.encoding = Some(csv::encoding_label(c.encoding).into());
+        }
+        Source::Xlsx(_) => summary.format = "xlsx".into(),
+    }
+    let header = HeaderMap::from_headers(source.header().map_err(src_err)?).map_err(|e| src_err(e.into()))?;
+
+    let mut tx = store.begin().await.map_err(store_err)?;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| file.clone());
+    let (file_id, _new) = tx
+        .record_file(&FileRecord {
+            direction: "in",
+            kind: "grant_list",
+            name: &name,
+            sha256: &sha,
+            size_bytes: size,
+            status: "applied",
+            detail: None,
+        })
+        .await
+        .map_err(store_err)?;
+
+    let mut chunk: Vec<(u64, Result<NewGrant, row::RowError>)> = Vec::with_capacity(CHUNK_ROWS);
+    loop {
+        let next = source.next_row();
+        let done = next.is_none();
+        if let Some(r) = next {
+            let raw = r.map_err(src_err)?;
+            if raw.is_blank() {
+                continue;
+            }
+            chunk.push((raw.line, row::parse_row(&header, &raw)));
+        }
+        if chunk.len() >= CHUNK_ROWS || (done && !chunk.is_empty()) {
+            apply_chunk(&mut tx, cfg, file_id, &chunk, &mut summary).await.map_err(store_err)?;
+            chunk.clear();
+        }
+        if done {
+            break;
+        }
+    }
+
+    tx.audit(&AuditEntry {
+        actor,
+        action: "import",
+        subject: &name,
+        before: None,
+        after: Some(serde_json::json!({
+            "sha256": sha, "rows": summary.rows, "imported": summary.imported, "unchanged": summary.unchanged,
+            "conflicts": summary.conflicts, "rejected": summary.rejected, "held": summary.held,
+        })),
+    })
+    .await
+    .map_err(store_err)?;
+    tx.commit().await.map_err(store_err)?;
+    tracing::info!(
+        file = %name, rows = summary.rows, imported = summary.imported, unchanged = summary.unchanged,
+        conflicts = summary.conflicts, rejected = summary.rejected, held = summary.held, "grant list imported"
+    );
+    Ok(summary)
+}
+
+/// Checks and writes one chunk of rows inside the file's transaction.
+async fn apply_chunk(
+    tx: &mut StoreTx,
+    cfg: &Config,
+    file_id: i64,
+    chunk: &[(u64, Result<NewGrant, row::RowError>)],
+    summary: &mut FileSummary,
+) -> Result<(), StoreError> {
+    let ids: Vec<&str> = chunk.iter().filter_map(|(_, r)| r.as_ref().ok()).map(|g| g.grant_id.as_str()).collect();
+    let students: Vec<&str> = chunk.iter().filter_map(|(_, r)| r.as_ref().ok()).map(|g| g.id_number.as_str()).collect();
+    let mut known = tx.grant_fingerprints(&ids).await?;
+    let mut taken = tx.grants_of_students(&students).await?;
+    // Grants of this chunk, so a repeat within the chunk compares with its first occurrence.
+    let mut fresh: HashMap<&str, &NewGrant> = HashMap::new();
+
+    let mut records = Vec::new();
+    let mut raised = Vec::new();
+    for (line, parsed) in chunk {
+        summary.rows += 1;
+        let g = match parsed {
+            Err(e) => {
+                summary.rejected += 1;
+                if summary.errors.len() < cfg.max_listed_errors {
+                    summary.errors.push(RowErrorOut { line: *line, column: e.column.clone(), reason: e.reason.clone() });
+                } else {
+                    summary.errors_not_listed += 1;
+                }
+                continue;
+            }
+            Ok(g) => g,
+        };
+        let fingerprint = g.fingerprint();
+        if let Some(old) = known.get(&g.grant_id) {
+            if *old == fingerprint {
+                summary.unchanged += 1;
+            } else {
+                summary.conflicts += 1;
+                let before = match fresh.get(g.grant_id.as_str()) {
+                    Some(first) => Some(StoredGrant::from_new(first, "")),
+                    None => tx.grant(&g.grant_id).await?,
+                };
+                raised.push(conflict(g, before.as_ref(), &fingerprint, *line));
+            }
+            continue;
+        }
+
+        let mut violations = validation::check(g, &cfg.rules);
+        let key = (g.id_number.clone(), g.program.clone(), g.period.clone());
+        if let Some(other) = taken.get(&key) {
+            violations.push(validation::Violation {
+                kind: ExceptionKind::DuplicateGrant,
+                detail: format!("学生 {} 在 {} {} 已有资助 {}（可能来自其他学校）", mask_id(&g.id_number), g.period, g.program, other),
+            });
+        }
+        let status = if violations.is_empty() { "valid" } else { "held" };
+        summary.imported += 1;
+        if !violations.is_empty() {
+            summary.held += 1;
+        }
+        for v in violations {
+            raised.push(NewException {
+                kind: v.kind,
+                grant_id: Some(g.grant_id.clone()),
+                payment_ref: None,
+                reason_code: None,
+                amount_fen: Some(g.amount.0),
+                detail: format!("第 {line} 行: {}", v.detail),
+                dedup_key: format!("{}:{}", v.kind, g.grant_id),
+            });
+        }
+        taken.entry(key).or_insert_with(|| g.grant_id.clone());
+        known.insert(g.grant_id.clone(), fingerprint.clone());
+        fresh.insert(g.grant_id.as_str(), g);
+        records.push(GrantRecord { grant: g, status, fingerprint, line: *line });
+    }
+    tx.insert_grants(&cfg.account.number, file_id, &records).await?;
+    tx.insert_exceptions(&raised).await?;
+    Ok(())
+}
+
+/// An `import_conflict`: the stored grant stays as it is; the exception says what differs.
+fn conflict(g: &NewGrant, before: Option<&StoredGrant>, fingerprint: &str, line: u64) -> NewException {
+    let after = StoredGrant::from_new(g, "");
+    let changes = match before {
+        Some(b) => describe_changes(b, &after),
+        None => String::from("内容不同"),
+    };
+    NewException {
+        kind: ExceptionKind::ImportConflict,
+        grant_id: Some(g.grant_id.clone()),
+        payment_ref: None,
+        reason_code: None,
+        amount_fen: Some(g.amount.0),
+        detail: format!("第 {line} 行: 资助编号 {} 已存在，新数据未导入: {changes}", g.grant_id),
+        dedup_key: format!("import_conflict:{}:{fingerprint}", g.grant_id),
+    }
+}
+
+/// `金额 750.00 → 1000.00; 卡号 6222 **** **** 0128 → 6217 **** **** 4566` (numbers masked).
+pub fn describe_changes(a: &StoredGrant, b: &StoredGrant) -> String {
+    let fields = |g: &StoredGrant| -> Vec<(&'static str, String)> {
+        vec![
+            ("姓名", g.name.clone()),
+            ("身份证号", mask_id(&g.id_number)),
+            ("学校代码", g.school_code.clone()),
+            ("学校名称", g.school_name.clone()),
+            ("学段", g.stage.clone()),
+            ("年级", g.grade.clone()),
+            ("资助项目", g.program.clone()),
+            ("资助档次", g.tier.clone()),
+            ("重点保障类别", g.priority.clone()),
+            ("学期", g.period.clone()),
+            ("金额", crate::domain::Fen(g.amount_fen).to_string()),
+            ("持卡人", g.card_holder.clone()),
+            ("卡号", mask_card(&g.card_number)),
+            ("开户银行", g.bank.clone()),
+            ("公示截止日期", g.notice_end.clone()),
+        ]
+    };
+    let mut out = Vec::new();
+    for ((label, x), (_, y)) in fields(a).into_iter().zip(fields(b)) {
+        if x != y {
+            out.push(format!("{label} {x} → {y}"));
+        }
+    }
+    // The full numbers can differ where the masks do not.
+    if out.is_empty() {
+        if a.id_number != b.id_number {
+            out.push("身份证号不同".into());
+        }
+        if a.card_number != b.card_number {
+            out.push("卡号不同".into());
+        }
+    }
+    out.join("; ")
+}
+
+impl StoredGrant {
+    /// The stored form of a parsed grant (for comparing).
+    pub fn from_new(g: &NewGrant, status: &str) -> StoredGrant {
+        StoredGrant {
+            grant_id: g.grant_id.clone(),
+            name: g.name.clone(),
+            id_number: g.id_number.clone(),
+            school_code: g.school_code.clone(),
+            school_name: g.school_name.clone(),
+            stage: g.stage.label().into(),
+            grade: g.grade.clone(),
+            program: g.program.clone(),
+            tier: g.tier.label().into(),
+            priority: Priority::join(&g.priority),
+            period: g.period.clone(),
+            amount_fen: g.amount.0,
+            card_holder: g.card_holder.clone(),
+            card_number: g.card_number.clone(),
+            bank: g.bank.clone(),
+            notice_end: g.notice_end.to_string(),
+            status: status.into(),
+        }
+    }
+}

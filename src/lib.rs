@@ -1,0 +1,33 @@
+//! aidpay pays approved student aid from a district's special account (资助专户) to each
+//! student's dedicated aid card, unattended, and proves every yuan of it.
+//!
+//! The pipeline, one module each:
+//! - [`intake`]: approved grant lists (CSV in UTF-8 or GBK, XLSX) read as streams of rows;
+//! - [`validation`]: the payment rules every grant must meet (ID and card check digits, holder,
+//!   standards, priority students);
+//! - [`exceptions`]: what finance staff must look at, with the wording and the suggested action;
+//! - [`store`]: every SQL statement, on SQLite (embedded default) or PostgreSQL;
+//! - [`domain`]: pure newtypes — money in fen, ID numbers, cards, names;
+//! - [`config`], [`telemetry`], [`clock`]: configuration, logs and time;
+//! - [`cli`] and [`output`]: the command line the thin binary runs, human text or `--json`;
+//! - [`demo`]: a whole cycle on a throw-away store.
+
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod demo;
+pub mod domain;
+pub mod exceptions;
+pub mod intake;
+pub mod output;
+pub mod store;
+pub mod telemetry;
+pub mod validation;
+
+/// Who is acting, for the audit log: the operating-system user running aidpay.
+pub fn actor() -> String {
+    ["USER", "LOGNAME", "USERNAME"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| "unknown".to_string())
+}

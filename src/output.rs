@@ -1,0 +1,94 @@
+//! What commands print: human text for people (Chinese labels), or with `--json` exactly one
+//! JSON document on stdout for scripts and monitoring.
+
+use crate::config::Config;
+use crate::intake::FileSummary;
+use crate::store::ExceptionRow;
+use std::io::Write;
+
+fn print_json(value: &serde_json::Value) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)
+}
+
+/// `import`: per file the counts and the rejected rows.
+pub fn import(files: &[FileSummary], json: bool) -> std::io::Result<()> {
+    if json {
+        return print_json(&serde_json::json!({ "files": files }));
+    }
+    let mut out = std::io::stdout().lock();
+    for f in files {
+        if let Some(e) = &f.error {
+            writeln!(out, "{}: 未导入 (not imported): {e}", f.file)?;
+            continue;
+        }
+        writeln!(
+            out,
+            "{}: {} 行 — 导入 {}（其中暂停 {}）, 未变 {}, 冲突 {}, 拒收 {}",
+            f.file, f.rows, f.imported, f.held, f.unchanged, f.conflicts, f.rejected
+        )?;
+        for e in &f.errors {
+            writeln!(out, "  第 {} 行 [{}]: {}", e.line, e.column, e.reason)?;
+        }
+        if f.errors_not_listed > 0 {
+            writeln!(out, "  … 另有 {} 行拒收未列出", f.errors_not_listed)?;
+        }
+    }
+    Ok(())
+}
+
+/// `exceptions list`.
+pub fn exceptions(rows: &[ExceptionRow], json: bool) -> std::io::Result<()> {
+    if json {
+        return print_json(&serde_json::to_value(rows)?);
+    }
+    let mut out = std::io::stdout().lock();
+    if rows.is_empty() {
+        return writeln!(out, "没有待处理的异常 (no exceptions)");
+    }
+    writeln!(out, "{:>5}  {:<22} {:<6} {:<8} {:<14} {:>10}  说明", "编号", "类型", "级别", "状态", "资助编号", "金额")?;
+    for r in rows {
+        let label = crate::exceptions::ExceptionKind::parse(&r.kind).map(|k| k.label_zh()).unwrap_or("");
+        writeln!(
+            out,
+            "{:>5}  {:<22} {:<6} {:<8} {:<14} {:>10}  {} {}",
+            r.id,
+            r.kind,
+            r.severity,
+            r.status,
+            r.grant_id.as_deref().unwrap_or("-"),
+            r.amount.as_deref().unwrap_or("-"),
+            label,
+            r.detail
+        )?;
+    }
+    writeln!(out, "共 {} 条", rows.len())
+}
+
+/// `status`.
+pub fn status(cfg: &Config, grants: &[(String, i64)], open: &[ExceptionRow], json: bool) -> std::io::Result<()> {
+    let mut by_kind: std::collections::BTreeMap<&str, i64> = Default::default();
+    for e in open {
+        *by_kind.entry(e.kind.as_str()).or_default() += 1;
+    }
+    if json {
+        let grants: serde_json::Map<String, serde_json::Value> = grants.iter().map(|(s, n)| (s.clone(), (*n).into())).collect();
+        return print_json(&serde_json::json!({
+            "account": cfg.account.name,
+            "grants": grants,
+            "open_exceptions": open.len(),
+            "open_exceptions_by_kind": by_kind,
+        }));
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "专户: {}", cfg.account.name)?;
+    for (s, n) in grants {
+        writeln!(out, "资助 {s}: {n}")?;
+    }
+    writeln!(out, "待处理异常: {}", open.len())?;
+    for (k, n) in by_kind {
+        writeln!(out, "  {k}: {n}")?;
+    }
+    Ok(())
+}

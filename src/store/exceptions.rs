@@ -1,0 +1,113 @@
+//! Exceptions: raised idempotently (by `dedup_key`), listed for the work list.
+
+use super::{MAX_BINDS, Store, StoreError, StoreTx, now_text, values_placeholders};
+use crate::exceptions::NewException;
+use serde::Serialize;
+use sqlx::{AssertSqlSafe, Row};
+
+const EXC_COLS: usize = 11;
+
+/// An exception as listed (`exceptions list --json`, INTERFACES.md), plus the school it concerns.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExceptionRow {
+    pub id: i64,
+    pub kind: String,
+    pub severity: String,
+    pub status: String,
+    pub grant_id: Option<String>,
+    pub payment_ref: Option<String>,
+    pub reason_code: Option<String>,
+    /// Yuan with two decimals, as text so no float is involved.
+    pub amount: Option<String>,
+    pub detail: String,
+    pub created_at: String,
+    pub school_code: Option<String>,
+    pub school_name: Option<String>,
+}
+
+/// Which exceptions to list.
+#[derive(Debug, Clone, Default)]
+pub struct ExceptionFilter {
+    pub kind: Option<String>,
+    /// `open` (default), `resolved`, or None for all.
+    pub status: Option<String>,
+    pub school: Option<String>,
+}
+
+impl StoreTx {
+    /// Raises exceptions; one whose `dedup_key` exists already is skipped. Returns how many are new.
+    pub async fn insert_exceptions(&mut self, list: &[NewException]) -> Result<u64, StoreError> {
+        let mut inserted = 0;
+        for chunk in list.chunks(MAX_BINDS / EXC_COLS) {
+            if chunk.is_empty() {
+                continue;
+            }
+            let first = self.alloc_ids("exceptions", chunk.len() as i64).await?;
+            let sql = format!(
+                "INSERT INTO exceptions (id, kind, severity, status, grant_id, payment_ref, reason_code, amount_fen, detail, \
+                 dedup_key, created_at) VALUES {} ON CONFLICT (dedup_key) DO NOTHING",
+                values_placeholders(chunk.len(), EXC_COLS)
+            );
+            let now = now_text();
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for (i, e) in chunk.iter().enumerate() {
+                q = q
+                    .bind(first + i as i64)
+                    .bind(e.kind.as_str())
+                    .bind(e.kind.severity().as_str())
+                    .bind("open")
+                    .bind(e.grant_id.clone())
+                    .bind(e.payment_ref.clone())
+                    .bind(e.reason_code.clone())
+                    .bind(e.amount_fen)
+                    .bind(e.detail.clone())
+                    .bind(e.dedup_key.clone())
+                    .bind(now.clone());
+            }
+            inserted += q.execute(&mut *self.tx).await?.rows_affected();
+        }
+        Ok(inserted)
+    }
+}
+
+impl Store {
+    /// The work list, oldest first.
+    pub async fn list_exceptions(&self, f: &ExceptionFilter) -> Result<Vec<ExceptionRow>, StoreError> {
+        let mut sql = String::from(
+            "SELECT e.id, e.kind, e.severity, e.status, e.grant_id, e.payment_ref, e.reason_code, e.amount_fen, e.detail, \
+             e.created_at, g.school_code, g.school_name FROM exceptions e LEFT JOIN grants g ON g.grant_id = e.grant_id WHERE 1 = 1",
+        );
+        let mut binds: Vec<String> = Vec::new();
+        for (column, value) in [("e.kind", &f.kind), ("e.status", &f.status), ("g.school_code", &f.school)] {
+            if let Some(v) = value {
+                binds.push(v.clone());
+                sql.push_str(&format!(" AND {column} = ${}", binds.len()));
+            }
+        }
+        sql.push_str(" ORDER BY e.id");
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for b in binds {
+            q = q.bind(b);
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                let amount: Option<i64> = r.try_get(7)?;
+                Ok(ExceptionRow {
+                    id: r.try_get(0)?,
+                    kind: r.try_get(1)?,
+                    severity: r.try_get(2)?,
+                    status: r.try_get(3)?,
+                    grant_id: r.try_get(4)?,
+                    payment_ref: r.try_get(5)?,
+                    reason_code: r.try_get(6)?,
+                    amount: amount.map(|a| crate::domain::Fen(a).to_string()),
+                    detail: r.try_get(8)?,
+                    created_at: r.try_get(9)?,
+                    school_code: r.try_get(10)?,
+                    school_name: r.try_get(11)?,
+                })
+            })
+            .collect()
+    }
+}

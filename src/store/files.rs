@@ -1,0 +1,57 @@
+//! Files in and out: each recorded once by direction, kind and content hash, so the same file
+//! twice is recognised.
+
+use super::{StoreError, StoreTx, now_text};
+use sqlx::Row;
+
+/// A file about to be recorded.
+#[derive(Debug, Clone)]
+pub struct FileRecord<'a> {
+    pub direction: &'a str,
+    pub kind: &'a str,
+    pub name: &'a str,
+    pub sha256: &'a str,
+    pub size_bytes: i64,
+    pub status: &'a str,
+    pub detail: Option<&'a str>,
+}
+
+impl StoreTx {
+    /// The id of a file already recorded with this content, if any.
+    pub async fn find_file(&mut self, direction: &str, kind: &str, sha256: &str) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query("SELECT id FROM files WHERE direction = $1 AND kind = $2 AND sha256 = $3")
+            .bind(direction)
+            .bind(kind)
+            .bind(sha256)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        Ok(match row {
+            Some(r) => Some(r.try_get(0)?),
+            None => None,
+        })
+    }
+
+    /// Records a file and returns its id; a file with the same content returns the existing id.
+    pub async fn record_file(&mut self, f: &FileRecord<'_>) -> Result<(i64, bool), StoreError> {
+        if let Some(id) = self.find_file(f.direction, f.kind, f.sha256).await? {
+            return Ok((id, false));
+        }
+        let id = self.alloc_ids("files", 1).await?;
+        sqlx::query(
+            "INSERT INTO files (id, direction, kind, name, sha256, size_bytes, status, detail, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(id)
+        .bind(f.direction)
+        .bind(f.kind)
+        .bind(f.name)
+        .bind(f.sha256)
+        .bind(f.size_bytes)
+        .bind(f.status)
+        .bind(f.detail)
+        .bind(now_text())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok((id, true))
+    }
+}

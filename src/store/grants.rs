@@ -1,0 +1,202 @@
+//! Grants: stored as imported, looked up by grant id and by student × program × period.
+
+use super::{MAX_BINDS, StoreError, StoreTx, in_placeholders, now_text, values_placeholders};
+use crate::domain::grant::NewGrant;
+use crate::domain::Priority;
+use sqlx::Row;
+use sqlx::AssertSqlSafe;
+use std::collections::HashMap;
+
+/// A grant to insert, with what intake decided about it.
+#[derive(Debug)]
+pub struct GrantRecord<'a> {
+    pub grant: &'a NewGrant,
+    /// `valid` or `held`.
+    pub status: &'static str,
+    pub fingerprint: String,
+    pub line: u64,
+}
+
+/// A grant as stored (the fields a conflict report compares).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredGrant {
+    pub grant_id: String,
+    pub name: String,
+    pub id_number: String,
+    pub school_code: String,
+    pub school_name: String,
+    pub stage: String,
+    pub grade: String,
+    pub program: String,
+    pub tier: String,
+    pub priority: String,
+    pub period: String,
+    pub amount_fen: i64,
+    pub card_holder: String,
+    pub card_number: String,
+    pub bank: String,
+    pub notice_end: String,
+    pub status: String,
+}
+
+const GRANT_COLS: usize = 23;
+
+impl StoreTx {
+    /// The stored fingerprint of each of these grant ids that exists.
+    pub async fn grant_fingerprints(&mut self, ids: &[&str]) -> Result<HashMap<String, String>, StoreError> {
+        let mut out = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(MAX_BINDS / 2) {
+            if chunk.is_empty() {
+                continue;
+            }
+            let sql = format!("SELECT grant_id, fingerprint FROM grants WHERE grant_id IN ({})", in_placeholders(1, chunk.len()));
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            for row in q.fetch_all(&mut *self.tx).await? {
+                out.insert(row.try_get(0)?, row.try_get(1)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// For these ID numbers, the live (not cancelled) grants they already have, keyed by
+    /// (id_number, program, period) → grant id.
+    pub async fn grants_of_students(
+        &mut self,
+        id_numbers: &[&str],
+    ) -> Result<HashMap<(String, String, String), String>, StoreError> {
+        let mut out = HashMap::new();
+        for chunk in id_numbers.chunks(MAX_BINDS / 2) {
+            if chunk.is_empty() {
+                continue;
+            }
+            let sql = format!(
+                "SELECT id_number, program, period, grant_id FROM grants WHERE status <> 'cancelled' AND id_number IN ({})",
+                in_placeholders(1, chunk.len())
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            for row in q.fetch_all(&mut *self.tx).await? {
+                out.entry((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?)).or_insert(row.try_get(3)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Inserts grants (multi-row statements) and registers their cards.
+    pub async fn insert_grants(&mut self, account_no: &str, file_id: i64, rows: &[GrantRecord<'_>]) -> Result<(), StoreError> {
+        let now = now_text();
+        for chunk in rows.chunks(MAX_BINDS / GRANT_COLS) {
+            if chunk.is_empty() {
+                continue;
+            }
+            let sql = format!(
+                "INSERT INTO grants (grant_id, account_no, name, id_number, school_code, school_name, stage, grade, program, \
+                 tier, priority, period, amount_fen, card_holder, card_number, bank, notice_end, status, fingerprint, \
+                 source_file_id, source_line, created_at, updated_at) VALUES {}",
+                values_placeholders(chunk.len(), GRANT_COLS)
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for r in chunk {
+                let g = r.grant;
+                q = q
+                    .bind(g.grant_id.clone())
+                    .bind(account_no.to_string())
+                    .bind(g.name.clone())
+                    .bind(g.id_number.clone())
+                    .bind(g.school_code.clone())
+                    .bind(g.school_name.clone())
+                    .bind(g.stage.label())
+                    .bind(g.grade.clone())
+                    .bind(g.program.clone())
+                    .bind(g.tier.label())
+                    .bind(Priority::join(&g.priority))
+                    .bind(g.period.clone())
+                    .bind(g.amount.0)
+                    .bind(g.card_holder.clone())
+                    .bind(g.card_number.clone())
+                    .bind(g.bank.clone())
+                    .bind(g.notice_end.to_string())
+                    .bind(r.status)
+                    .bind(r.fingerprint.clone())
+                    .bind(file_id)
+                    .bind(r.line as i64)
+                    .bind(now.clone())
+                    .bind(now.clone());
+            }
+            q.execute(&mut *self.tx).await?;
+
+            // Register the cards of valid grants (the first holder name seen is kept).
+            let cards: Vec<&GrantRecord> = chunk.iter().filter(|r| r.status == "valid").collect();
+            if !cards.is_empty() {
+                let sql = format!(
+                    "INSERT INTO aid_cards (card_number, holder_name, bank, first_seen) VALUES {} ON CONFLICT (card_number) DO NOTHING",
+                    values_placeholders(cards.len(), 4)
+                );
+                let mut q = sqlx::query(AssertSqlSafe(sql));
+                for r in cards {
+                    q = q
+                        .bind(r.grant.card_number.clone())
+                        .bind(r.grant.card_holder.clone())
+                        .bind(r.grant.bank.clone())
+                        .bind(now.clone());
+                }
+                q.execute(&mut *self.tx).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One grant as stored.
+    pub async fn grant(&mut self, grant_id: &str) -> Result<Option<StoredGrant>, StoreError> {
+        let row = sqlx::query(
+            "SELECT grant_id, name, id_number, school_code, school_name, stage, grade, program, tier, priority, period, \
+             amount_fen, card_holder, card_number, bank, notice_end, status FROM grants WHERE grant_id = $1",
+        )
+        .bind(grant_id)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        Ok(Some(StoredGrant {
+            grant_id: r.try_get(0)?,
+            name: r.try_get(1)?,
+            id_number: r.try_get(2)?,
+            school_code: r.try_get(3)?,
+            school_name: r.try_get(4)?,
+            stage: r.try_get(5)?,
+            grade: r.try_get(6)?,
+            program: r.try_get(7)?,
+            tier: r.try_get(8)?,
+            priority: r.try_get(9)?,
+            period: r.try_get(10)?,
+            amount_fen: r.try_get(11)?,
+            card_holder: r.try_get(12)?,
+            card_number: r.try_get(13)?,
+            bank: r.try_get(14)?,
+            notice_end: r.try_get(15)?,
+            status: r.try_get(16)?,
+        }))
+    }
+}
+
+impl super::Store {
+    /// Grants by status, for `status` and tests.
+    pub async fn count_grants_by_status(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query("SELECT status, CAST(COUNT(*) AS BIGINT) FROM grants GROUP BY status ORDER BY status")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
+    }
+
+    /// One grant as stored.
+    pub async fn grant(&self, grant_id: &str) -> Result<Option<StoredGrant>, StoreError> {
+        let mut tx = self.begin().await?;
+        let g = tx.grant(grant_id).await?;
+        tx.commit().await?;
+        Ok(g)
+    }
+}

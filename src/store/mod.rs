@@ -1,0 +1,223 @@
+//! The store: every SQL statement aidpay runs lives under this folder.
+//!
+//! One code path for both backends through sqlx's `Any` driver: SQLite (a file, the embedded
+//! default) and PostgreSQL. To keep one SQL text valid on both, the rules are: `$N` placeholders
+//! only; columns are BIGINT or TEXT (money in fen, times as text written by aidpay); aggregates are
+//! wrapped in `CAST(… AS BIGINT)`; ids come from `id_counters`, not backend auto-increment.
+//!
+//! Callers work inside a [`StoreTx`]: one file imported, one batch created — all or nothing.
+
+mod exceptions;
+mod files;
+mod grants;
+
+pub use exceptions::{ExceptionFilter, ExceptionRow};
+pub use files::FileRecord;
+pub use grants::{GrantRecord, StoredGrant};
+
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{Any, AnyPool, Executor, Row};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// The embedded migrations, applied at every start (already applied ones are skipped).
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations");
+
+/// What went wrong talking to the database.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Sqlx(#[from] sqlx::Error),
+    #[error("database migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database {url}: cannot create its folder: {source}")]
+    Folder { url: String, source: std::io::Error },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Which database is behind the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A handle on the database; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+/// Binds per statement stay well under SQLite's 32,766 and PostgreSQL's 65,535.
+pub const MAX_BINDS: usize = 30_000;
+
+impl Store {
+    /// Connects, creating a SQLite file (and its folder) when missing, and applies migrations.
+    pub async fn connect(url: &SecretString, max_connections: u32) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let raw = url.expose_secret();
+        let backend = if raw.starts_with("sqlite:") { Backend::Sqlite } else { Backend::Postgres };
+        if backend == Backend::Sqlite {
+            ensure_sqlite_folder(raw)?;
+        }
+        let options = AnyConnectOptions::from_str(raw)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL lets readers go on while a batch is written; FULL makes a commit
+                        // survive a power cut, which "never pay twice" needs more than speed.
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA synchronous = FULL").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                        conn.execute("PRAGMA busy_timeout = 10000").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Store { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Starts a transaction; nothing in it is visible to others until [`StoreTx::commit`].
+    pub async fn begin(&self) -> Result<StoreTx, StoreError> {
+        Ok(StoreTx { tx: self.pool.begin().await?, backend: self.backend })
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Writes one line to the audit log in its own transaction.
+    pub async fn audit(&self, entry: &AuditEntry<'_>) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        tx.audit(entry).await?;
+        tx.commit().await
+    }
+}
+
+fn ensure_sqlite_folder(url: &str) -> Result<(), StoreError> {
+    let path = url.trim_start_matches("sqlite:").trim_start_matches("//");
+    let path = path.split('?').next().unwrap_or("");
+    if path.is_empty() || path.starts_with(":memory:") {
+        return Ok(());
+    }
+    if let Some(parent) = std::path::Path::new(path).parent()
+        && !parent.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(parent).map_err(|source| StoreError::Folder { url: url.to_string(), source })?;
+    }
+    Ok(())
+}
+
+/// A transaction on the store, with the operations of the modules beside this one.
+pub struct StoreTx {
+    pub(crate) tx: sqlx::Transaction<'static, Any>,
+    #[allow(dead_code)]
+    pub(crate) backend: Backend,
+}
+
+/// One line of the audit trail.
+#[derive(Debug)]
+pub struct AuditEntry<'a> {
+    pub actor: &'a str,
+    pub action: &'a str,
+    pub subject: &'a str,
+    pub before: Option<serde_json::Value>,
+    pub after: Option<serde_json::Value>,
+}
+
+impl StoreTx {
+    pub async fn commit(self) -> Result<(), StoreError> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+
+    /// Takes `n` consecutive ids for `table` and returns the first. Inside the caller's
+    /// transaction, so a rolled-back import gives its ids back.
+    pub async fn alloc_ids(&mut self, table: &'static str, n: i64) -> Result<i64, StoreError> {
+        let row = sqlx::query("UPDATE id_counters SET next_id = next_id + $1 WHERE name = $2 RETURNING next_id")
+            .bind(n)
+            .bind(table)
+            .fetch_one(&mut *self.tx)
+            .await?;
+        let next: i64 = row.try_get(0)?;
+        Ok(next - n)
+    }
+
+    /// Appends to the audit log.
+    pub async fn audit(&mut self, e: &AuditEntry<'_>) -> Result<(), StoreError> {
+        let id = self.alloc_ids("audit_log", 1).await?;
+        sqlx::query(
+            "INSERT INTO audit_log (id, at, actor, action, subject, before_json, after_json) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(id)
+        .bind(now_text())
+        .bind(e.actor)
+        .bind(e.action)
+        .bind(e.subject)
+        .bind(e.before.as_ref().map(|v| v.to_string()))
+        .bind(e.after.as_ref().map(|v| v.to_string()))
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+}
+
+/// `($1, $2, …), ($k+1, …)` for a multi-row insert of `rows` rows of `cols` values.
+pub(crate) fn values_placeholders(rows: usize, cols: usize) -> String {
+    let mut s = String::with_capacity(rows * cols * 5);
+    let mut n = 1;
+    for r in 0..rows {
+        if r > 0 {
+            s.push(',');
+        }
+        s.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                s.push(',');
+            }
+            s.push('$');
+            s.push_str(&n.to_string());
+            n += 1;
+        }
+        s.push(')');
+    }
+    s
+}
+
+/// `$from, $from+1, …` for an `IN (…)` list of `n` values.
+pub(crate) fn in_placeholders(from: usize, n: usize) -> String {
+    (from..from + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(",")
+}
+
+/// The time now in China (UTC+8, no daylight saving), as stored: `2026-11-25T19:55:00+08:00`.
+pub fn now_text() -> String {
+    crate::clock::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders() {
+        assert_eq!(values_placeholders(2, 3), "($1,$2,$3),($4,$5,$6)");
+        assert_eq!(in_placeholders(3, 2), "$3,$4");
+    }
+}

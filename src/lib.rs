@@ -14,14 +14,17 @@
 
 pub mod cli;
 pub mod clock;
+pub mod banksim;
 pub mod config;
 pub mod demo;
 pub mod domain;
 pub mod exceptions;
+pub mod formats;
 pub mod intake;
 pub mod output;
 pub mod store;
 pub mod telemetry;
+pub mod transport;
 pub mod validation;
 
 /// Who is acting, for the audit log: the operating-system user running aidpay.

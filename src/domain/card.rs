@@ -89,7 +89,7 @@ mod tests {
     fn accepts_valid_cards_with_spaces() {
         assert!(CardNumber::parse("6222021234567890128").is_ok());
         assert_eq!(CardNumber::parse("6222 0212 3456 7890 128").unwrap().as_str(), "6222021234567890128");
-        assert!(CardNumber::parse("6217000010001234566").is_ok());
+        assert!(CardNumber::parse("6217000010001234569").is_ok());
     }
 
     #[test]

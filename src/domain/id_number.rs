@@ -129,7 +129,8 @@ mod tests {
             let birth = NaiveDate::from_ymd_opt(1950, 1, 1).unwrap() + chrono::Duration::days(days);
             let body = format!("{region:06}{}{seq:03}", birth.format("%Y%m%d"));
             let good = check_char(&body).unwrap();
-            prop_assert!(IdNumber::parse(&format!("{body}{good}")).is_ok());
+            let good_text = format!("{body}{good}");
+            prop_assert!(IdNumber::parse(&good_text).is_ok());
             let bad = CHECK[other];
             if bad != good {
                 let is_check_digit_error = matches!(IdNumber::parse(&format!("{body}{bad}")), Err(IdNumberError::CheckDigit { .. }));

@@ -1,0 +1,1 @@
+//! The bank simulator (to be written).

@@ -1,0 +1,1 @@
+//! Domestic delimited batch templates (to be written).

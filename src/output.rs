@@ -15,7 +15,12 @@ fn print_json(value: &serde_json::Value) -> std::io::Result<()> {
 /// `import`: per file the counts and the rejected rows.
 pub fn import(files: &[FileSummary], json: bool) -> std::io::Result<()> {
     if json {
-        return print_json(&serde_json::json!({ "files": files }));
+        // A struct, not json!{}, so the keys keep the documented order.
+        #[derive(serde::Serialize)]
+        struct Out<'a> {
+            files: &'a [FileSummary],
+        }
+        return print_json(&serde_json::to_value(Out { files })?);
     }
     let mut out = std::io::stdout().lock();
     for f in files {

@@ -1,1 +1,8 @@
+//! One integration test binary (fewer link steps), one module per capability.
+//! The store under test is SQLite by default; `AIDPAY_TEST_DB=postgres` runs every test on a
+//! fresh PostgreSQL database instead (`AIDPAY_TEST_PG_URL`, default postgres://root@127.0.0.1:5432/test).
 
+mod util;
+
+mod cli;
+mod import;

@@ -43,6 +43,8 @@ pub enum SourceError {
     Xlsx(String),
     #[error("{0}")]
     Header(#[from] columns::HeaderError),
+    #[error("{0}")]
+    Encoding(String),
 }
 
 /// Why a file could not be imported at all.
@@ -160,7 +162,14 @@ pub async fn import_file(store: &Store, cfg: &Config, path: &Path, opts: ImportO
         }
         Source::Xlsx(_) => summary.format = "xlsx".into(),
     }
-    let header = HeaderMap::from_headers(source.header().map_err(src_err)?).map_err(|e| src_err(e.into()))?;
+    let header_cells = source.header().map_err(src_err)?;
+    if header_cells.iter().any(|h| h.contains('\u{FFFD}')) {
+        let enc = summary.encoding.clone().unwrap_or_default();
+        return Err(src_err(SourceError::Encoding(format!(
+            "the header row is not readable as {enc}; wrong encoding? (try --encoding gbk or --encoding utf-8)"
+        ))));
+    }
+    let header = HeaderMap::from_headers(header_cells).map_err(|e| src_err(e.into()))?;
 
     let mut tx = store.begin().await.map_err(store_err)?;
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| file.clone());

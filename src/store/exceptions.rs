@@ -46,7 +46,7 @@ impl StoreTx {
             let sql = format!(
                 "INSERT INTO exceptions (id, kind, severity, status, grant_id, payment_ref, reason_code, amount_fen, detail, \
                  dedup_key, created_at) VALUES {} ON CONFLICT (dedup_key) DO NOTHING",
-                values_placeholders(chunk.len(), EXC_COLS)
+                values_placeholders(self.backend, chunk.len(), EXC_COLS)
             );
             let now = now_text();
             let mut q = sqlx::query(AssertSqlSafe(sql));

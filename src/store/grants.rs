@@ -49,7 +49,7 @@ impl StoreTx {
             if chunk.is_empty() {
                 continue;
             }
-            let sql = format!("SELECT grant_id, fingerprint FROM grants WHERE grant_id IN ({})", in_placeholders(1, chunk.len()));
+            let sql = format!("SELECT grant_id, fingerprint FROM grants WHERE grant_id IN ({})", in_placeholders(self.backend, 1, chunk.len()));
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for id in chunk {
                 q = q.bind(*id);
@@ -74,7 +74,7 @@ impl StoreTx {
             }
             let sql = format!(
                 "SELECT id_number, program, period, grant_id FROM grants WHERE status <> 'cancelled' AND id_number IN ({})",
-                in_placeholders(1, chunk.len())
+                in_placeholders(self.backend, 1, chunk.len())
             );
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for id in chunk {
@@ -98,7 +98,7 @@ impl StoreTx {
                 "INSERT INTO grants (grant_id, account_no, name, id_number, school_code, school_name, stage, grade, program, \
                  tier, priority, period, amount_fen, card_holder, card_number, bank, notice_end, status, fingerprint, \
                  source_file_id, source_line, created_at, updated_at) VALUES {}",
-                values_placeholders(chunk.len(), GRANT_COLS)
+                values_placeholders(self.backend, chunk.len(), GRANT_COLS)
             );
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for r in chunk {
@@ -135,7 +135,7 @@ impl StoreTx {
             if !cards.is_empty() {
                 let sql = format!(
                     "INSERT INTO aid_cards (card_number, holder_name, bank, first_seen) VALUES {} ON CONFLICT (card_number) DO NOTHING",
-                    values_placeholders(cards.len(), 4)
+                    values_placeholders(self.backend, cards.len(), 4)
                 );
                 let mut q = sqlx::query(AssertSqlSafe(sql));
                 for r in cards {

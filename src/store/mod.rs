@@ -128,7 +128,6 @@ fn ensure_sqlite_folder(url: &str) -> Result<(), StoreError> {
 /// A transaction on the store, with the operations of the modules beside this one.
 pub struct StoreTx {
     pub(crate) tx: sqlx::Transaction<'static, Any>,
-    #[allow(dead_code)]
     pub(crate) backend: Backend,
 }
 
@@ -180,7 +179,11 @@ impl StoreTx {
 }
 
 /// `($1, $2, …), ($k+1, …)` for a multi-row insert of `rows` rows of `cols` values.
-pub(crate) fn values_placeholders(rows: usize, cols: usize) -> String {
+///
+/// On SQLite the placeholders are anonymous `?`: SQLite looks a numbered parameter's name up in
+/// a linear list, which makes binding n `$N` parameters O(n²) — 100 s instead of 3 s for
+/// 100,000 grants. PostgreSQL only takes `$N`.
+pub(crate) fn values_placeholders(backend: Backend, rows: usize, cols: usize) -> String {
     let mut s = String::with_capacity(rows * cols * 5);
     let mut n = 1;
     for r in 0..rows {
@@ -192,8 +195,7 @@ pub(crate) fn values_placeholders(rows: usize, cols: usize) -> String {
             if c > 0 {
                 s.push(',');
             }
-            s.push('$');
-            s.push_str(&n.to_string());
+            push_placeholder(&mut s, backend, n);
             n += 1;
         }
         s.push(')');
@@ -201,9 +203,26 @@ pub(crate) fn values_placeholders(rows: usize, cols: usize) -> String {
     s
 }
 
-/// `$from, $from+1, …` for an `IN (…)` list of `n` values.
-pub(crate) fn in_placeholders(from: usize, n: usize) -> String {
-    (from..from + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(",")
+/// `$from, $from+1, …` (or `?, ?, …` on SQLite) for an `IN (…)` list of `n` values.
+pub(crate) fn in_placeholders(backend: Backend, from: usize, n: usize) -> String {
+    let mut s = String::with_capacity(n * 6);
+    for i in from..from + n {
+        if i > from {
+            s.push(',');
+        }
+        push_placeholder(&mut s, backend, i);
+    }
+    s
+}
+
+fn push_placeholder(s: &mut String, backend: Backend, n: usize) {
+    match backend {
+        Backend::Sqlite => s.push('?'),
+        Backend::Postgres => {
+            s.push('$');
+            s.push_str(&n.to_string());
+        }
+    }
 }
 
 /// The time now in China (UTC+8, no daylight saving), as stored: `2026-11-25T19:55:00+08:00`.
@@ -217,7 +236,8 @@ mod tests {
 
     #[test]
     fn placeholders() {
-        assert_eq!(values_placeholders(2, 3), "($1,$2,$3),($4,$5,$6)");
-        assert_eq!(in_placeholders(3, 2), "$3,$4");
+        assert_eq!(values_placeholders(Backend::Postgres, 2, 3), "($1,$2,$3),($4,$5,$6)");
+        assert_eq!(values_placeholders(Backend::Sqlite, 2, 2), "(?,?),(?,?)");
+        assert_eq!(in_placeholders(Backend::Postgres, 3, 2), "$3,$4");
     }
 }

@@ -1,0 +1,39 @@
+//! The command line contract of INTERFACES.md: exit codes, configuration errors, --json.
+
+use crate::util::TestEnv;
+
+#[tokio::test]
+async fn usage_errors_exit_2() {
+    let env = TestEnv::new().await;
+    let out = env.cmd().arg("no-such-command").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = env.cmd().arg("import").output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "import needs a file");
+}
+
+#[tokio::test]
+async fn a_bad_configuration_names_its_key_and_exits_1() {
+    let env = TestEnv::new().await;
+    let out = env.cmd().env("AIDPAY_DATABASE__MAX_CONNECTIONS", "abc").args(["status"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("database.max_connections"), "{err}");
+
+    let text = std::fs::read_to_string(&env.config).unwrap().replacen("stage = \"高中\"", "stage = \"大学\"", 1);
+    std::fs::write(&env.config, text).unwrap();
+    let out = env.cmd().args(["status"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("standards[0].stage") && err.contains("大学"), "{err}");
+}
+
+#[tokio::test]
+async fn status_and_lists_print_one_json_document() {
+    let env = TestEnv::new().await;
+    let v = env.json(&["status"], 0);
+    assert_eq!(v["open_exceptions"], 0);
+    let v = env.json(&["exceptions", "list", "--status", "all"], 0);
+    assert!(v.as_array().unwrap().is_empty());
+    let out = env.cmd().args(["exceptions", "list", "--kind", "nonsense"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+}

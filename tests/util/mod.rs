@@ -1,0 +1,110 @@
+//! Test support: a fresh store (SQLite file or PostgreSQL database) and folders per test, and the
+//! real `aidpay` binary run against them.
+
+#![allow(dead_code)]
+
+use aidpay::store::Store;
+use assert_cmd::Command;
+use secrecy::SecretString;
+use serde_json::Value;
+use sqlx::Connection;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// Which backend the suite runs on.
+pub fn backend() -> String {
+    std::env::var("AIDPAY_TEST_DB").unwrap_or_else(|_| "sqlite".into())
+}
+
+/// A fixture file by its path under `fixtures/`.
+pub fn fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(rel)
+}
+
+/// A test's own configuration, folders and store.
+pub struct TestEnv {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    pub db_url: String,
+}
+
+impl TestEnv {
+    pub async fn new() -> TestEnv {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db_url = if backend() == "postgres" {
+            let base = std::env::var("AIDPAY_TEST_PG_URL").unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".into());
+            let name = format!(
+                "aidpay_t_{}_{}_{}",
+                std::process::id(),
+                COUNTER.fetch_add(1, Ordering::SeqCst),
+                chrono::Utc::now().timestamp_micros() % 1_000_000
+            );
+            let mut conn = sqlx::PgConnection::connect(&base).await.expect("PostgreSQL for AIDPAY_TEST_DB=postgres");
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.expect("create test database");
+            let (prefix, _) = base.rsplit_once('/').expect("database URL with a database name");
+            format!("{prefix}/{name}")
+        } else {
+            format!("sqlite://{}?mode=rwc", dir.path().join("var/aidpay.db").display())
+        };
+        let text = std::fs::read_to_string(fixture("../config/aidpay.toml"))
+            .expect("config/aidpay.toml")
+            .replace("sqlite://var/aidpay.db?mode=rwc", &db_url)
+            .replace("= \"var/", &format!("= \"{}/var/", dir.path().display()));
+        let config = dir.path().join("aidpay.toml");
+        std::fs::write(&config, text).expect("write config");
+        TestEnv { dir, config, db_url }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// `aidpay --config <this test's config>`, with no AIDPAY_ variables leaking in.
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::cargo_bin("aidpay").expect("aidpay binary");
+        for (k, _) in std::env::vars() {
+            if k.starts_with("AIDPAY_") {
+                c.env_remove(k);
+            }
+        }
+        c.env("AIDPAY_LOG", "warn").arg("--config").arg(&self.config);
+        c
+    }
+
+    /// Runs `aidpay --json ARGS`, expects `code`, returns the JSON printed.
+    pub fn json(&self, args: &[&str], code: i32) -> Value {
+        let out = self.cmd().arg("--json").args(args).output().expect("run aidpay");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "aidpay {args:?}\nstdout: {stdout}\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{stdout}"))
+    }
+
+    /// The store, opened as the binary opens it.
+    pub async fn store(&self) -> Store {
+        Store::connect(&SecretString::from(self.db_url.clone()), 2).await.expect("open store")
+    }
+}
+
+/// `import --json` for one file: that file's summary.
+pub fn import_one(env: &TestEnv, file: &Path, extra: &[&str], code: i32) -> Value {
+    let mut args = vec!["import"];
+    args.extend_from_slice(extra);
+    let f = file.to_str().expect("utf-8 path");
+    args.push(f);
+    let v = env.json(&args, code);
+    v["files"][0].clone()
+}
+
+/// Asserts the row accounting of an import summary.
+pub fn assert_counts_add_up(summary: &Value) {
+    let n = |k: &str| summary[k].as_u64().unwrap_or_else(|| panic!("{k} in {summary}"));
+    assert_eq!(n("rows"), n("imported") + n("unchanged") + n("conflicts") + n("rejected"), "{summary}");
+    assert!(n("held") <= n("imported"), "{summary}");
+}

@@ -1,0 +1,184 @@
+//! Delivering a bank file into a drop folder that the bank's front-end machine (前置机) watches.
+//!
+//! The front-end picks up any complete file it finds, at any moment. So the file must appear
+//! under its final name *all at once*, and must survive a power cut once we say it is delivered:
+//!
+//! 1. write the bytes to `.<name>.part` in the **same directory** (a pickup ignores names starting
+//!    with `.` or ending in `.part`; the same directory because `rename` is only atomic within one
+//!    file system, and `/tmp` is often another one, private under systemd);
+//! 2. `fsync` the temp file, so its *contents* are on disk before its name is;
+//! 3. restrict it to mode 0600 (payment files carry names and card numbers);
+//! 4. `rename` it to the final name: atomic, the front-end sees either nothing or the whole file;
+//! 5. `fsync` the directory, so the rename itself (a directory entry) is durable.
+//!
+//! Delivery is idempotent: after a crash the caller simply delivers again. If the final file is
+//! already there with the same bytes, that is success; with different bytes it is a
+//! [`TransportError::Conflict`], because two different payment files must never share a name.
+//! Whether the bank has already *picked up* (removed) the file is known from the caller's own
+//! records; this module does not try to detect it.
+//!
+//! One writer per drop folder is assumed (the daemon). The existence check and the rename are
+//! not one atomic step, so two processes delivering the same name at once could race.
+
+use super::TransportError;
+use sha2::{Digest, Sha256};
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Writes `bytes` as `dir/file_name`, atomically and durably (see the module doc), and returns
+/// the final path.
+///
+/// `file_name` must be a plain name: not empty, no path separator, not starting with `.` and not
+/// ending in `.part` (those are what a pickup ignores, so the bank would never take the file).
+pub fn deliver(dir: &Path, file_name: &str, bytes: &[u8]) -> Result<PathBuf, TransportError> {
+    check_file_name(file_name)?;
+    let final_path = dir.join(file_name);
+
+    if let Some(outcome) = compare_existing(&final_path, bytes)? {
+        return outcome;
+    }
+
+    let temp_path = dir.join(format!(".{file_name}.part"));
+    if let Err(e) = write_synced(&temp_path, bytes) {
+        // Best effort: a leftover .part file is harmless (ignored by the pickup, truncated by
+        // the next attempt) but untidy.
+        let _ = fs::remove_file(&temp_path);
+        return Err(e);
+    }
+    if let Err(e) = fs::rename(&temp_path, &final_path) {
+        let _ = fs::remove_file(&temp_path);
+        return Err(TransportError::io(&final_path, e));
+    }
+    sync_dir(dir)?;
+    tracing::info!(file = %final_path.display(), bytes = bytes.len(), sha256 = %sha256_hex(bytes), "delivered to drop folder");
+    Ok(final_path)
+}
+
+/// Lower-case hex SHA-256 of `bytes`: the fingerprint recorded for every file sent or received.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+fn check_file_name(name: &str) -> Result<(), TransportError> {
+    let bad = name.is_empty()
+        || name.starts_with('.')
+        || name.ends_with(".part")
+        || name.chars().any(|c| c == '/' || c == '\\' || c.is_control());
+    if bad {
+        return Err(TransportError::Invalid(format!(
+            "drop-folder file name {name:?} must be a plain name, not starting with '.' nor ending in '.part'"
+        )));
+    }
+    Ok(())
+}
+
+/// `None` when no file of that name exists yet; otherwise the final answer for `deliver`.
+fn compare_existing(path: &Path, bytes: &[u8]) -> Result<Option<Result<PathBuf, TransportError>>, TransportError> {
+    match fs::read(path) {
+        Ok(existing) if existing == bytes => {
+            tracing::info!(file = %path.display(), "already in drop folder with identical bytes");
+            Ok(Some(Ok(path.to_path_buf())))
+        }
+        Ok(_) => Ok(Some(Err(TransportError::Conflict { path: path.to_path_buf() }))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(TransportError::io(path, e)),
+    }
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), TransportError> {
+    let io = |e| TransportError::io(path, e);
+    let mut options = OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        // Created 0600 from the start, so the bytes are never readable by others even briefly.
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).map_err(io)?;
+    // A stale .part from a crash keeps its old mode through `open`; set it explicitly.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(fs::Permissions::from_mode(0o600)).map_err(io)?;
+    }
+    file.write_all(bytes).map_err(io)?;
+    file.sync_all().map_err(io)?;
+    Ok(())
+}
+
+/// Makes a rename inside `dir` durable. On non-unix systems directories cannot be opened for
+/// syncing; there it is a no-op.
+fn sync_dir(dir: &Path) -> Result<(), TransportError> {
+    #[cfg(unix)]
+    {
+        fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| TransportError::io(dir, e))?;
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deliver_writes_final_file_with_mode_0600_and_no_temp_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = deliver(dir.path(), "BATCH-001.xml", b"<Document/>").unwrap();
+        assert_eq!(path, dir.path().join("BATCH-001.xml"));
+        assert_eq!(fs::read(&path).unwrap(), b"<Document/>");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+        let names: Vec<String> =
+            fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        assert_eq!(names, vec!["BATCH-001.xml".to_string()], "no .part file may be left behind");
+    }
+
+    #[test]
+    fn deliver_again_with_same_bytes_is_ok_and_different_bytes_is_conflict() {
+        let dir = tempfile::tempdir().unwrap();
+        deliver(dir.path(), "b.txt", b"one").unwrap();
+        assert_eq!(deliver(dir.path(), "b.txt", b"one").unwrap(), dir.path().join("b.txt"));
+        let err = deliver(dir.path(), "b.txt", b"two").unwrap_err();
+        assert!(matches!(err, TransportError::Conflict { .. }), "{err:?}");
+        assert_eq!(fs::read(dir.path().join("b.txt")).unwrap(), b"one", "a conflict must not overwrite");
+    }
+
+    #[test]
+    fn deliver_overwrites_a_stale_temp_file_from_a_crash() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(".c.txt.part"), b"half a fi").unwrap();
+        deliver(dir.path(), "c.txt", b"whole file").unwrap();
+        assert_eq!(fs::read(dir.path().join("c.txt")).unwrap(), b"whole file");
+        assert!(!dir.path().join(".c.txt.part").exists());
+    }
+
+    #[test]
+    fn deliver_refuses_names_a_pickup_would_ignore_or_that_escape_the_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["", ".hidden", "x.part", "../x", "a/b", "a\\b", "a\nb"] {
+            let err = deliver(dir.path(), name, b"x").unwrap_err();
+            assert!(matches!(err, TransportError::Invalid(_)), "{name:?}: {err:?}");
+        }
+    }
+
+    #[test]
+    fn deliver_into_a_missing_folder_names_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope");
+        let err = deliver(&missing, "a.txt", b"x").unwrap_err();
+        assert!(matches!(err, TransportError::Io { .. }));
+        assert!(err.to_string().contains("nope"), "{err}");
+    }
+
+    #[test]
+    fn sha256_hex_matches_the_known_vector() {
+        assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
+}

@@ -38,6 +38,8 @@ pub enum Command {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
     },
+    /// One batch cycle now: valid unpaid grants → bank files, handed to the bank
+    Batch,
     /// The finance staff's work list
     Exceptions {
         #[command(subcommand)]
@@ -105,11 +107,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             store.close().await;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Batch => {
+            let (cfg, store) = open(cli.config.as_deref()).await?;
+            let outcome = crate::batch::run_cycle(&store, &cfg, &crate::actor()).await?;
+            output::batch(&outcome, cli.json)?;
+            store.close().await;
+            let failed = outcome.batches.iter().any(|b| b.error.is_some());
+            Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+        }
         Command::Status => {
             let (cfg, store) = open(cli.config.as_deref()).await?;
             let grants = store.count_grants_by_status().await?;
+            let payments = store.count_payments_by_status().await?;
             let open = store.list_exceptions(&ExceptionFilter { status: Some("open".into()), ..Default::default() }).await?;
-            output::status(&cfg, &grants, &open, cli.json)?;
+            output::status(&cfg, &grants, &payments, &open, cli.json)?;
             store.close().await;
             Ok(ExitCode::SUCCESS)
         }

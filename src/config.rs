@@ -4,9 +4,12 @@
 //! key that is wrong and why.
 
 use crate::domain::{Fen, Stage, Tier};
+use crate::formats::domestic::DomesticProfile;
+use crate::formats::pain001::Pain001Version;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Duration;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -41,6 +44,100 @@ pub struct Settings {
     pub intake: IntakeSettings,
     #[serde(default)]
     pub standards: Vec<StandardSettings>,
+    /// `[banks.<name>]`: how batches reach each bank. Names lower-case (environment overrides
+    /// arrive lower-cased).
+    #[serde(default)]
+    pub banks: BTreeMap<String, BankSettings>,
+}
+
+/// `[banks.<name>]`: one bank profile — which cards it pays, the file format, the transport.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BankSettings {
+    /// `domestic`, `pain.001.001.09` or `pain.001.001.03`.
+    pub format: String,
+    /// Card banks this profile pays (names or CNAPS codes, matched as substrings of the grant's
+    /// 开户银行); empty for the default profile that pays every other card.
+    #[serde(default)]
+    pub card_banks: Vec<String>,
+    /// The most payment lines per file (a bank's cap, e.g. 5000; 500 for other-bank cards).
+    #[serde(default = "default_max_lines")]
+    pub max_lines: usize,
+    /// Remittance text per payment; `{period}` and `{program}` are replaced.
+    #[serde(default = "default_remittance")]
+    pub remittance: String,
+    /// `dropfolder` or `gateway`.
+    pub transport: String,
+    /// The bank front-end's drop folder (transport = dropfolder).
+    #[serde(default)]
+    pub drop_dir: Option<PathBuf>,
+    /// The gateway's base URL (transport = gateway).
+    #[serde(default)]
+    pub gateway_url: Option<String>,
+    /// The gateway's signing key: only from the environment, `AIDPAY_BANKS__<NAME>__GATEWAY_KEY`.
+    #[serde(default)]
+    pub gateway_key: Option<SecretString>,
+    #[serde(default = "default_gateway_timeout")]
+    pub gateway_timeout_secs: u64,
+    #[serde(default = "default_gateway_attempts")]
+    pub gateway_max_attempts: u32,
+    /// The delimited template (format = domestic).
+    #[serde(default)]
+    pub domestic: Option<DomesticProfile>,
+}
+
+fn default_max_lines() -> usize {
+    5000
+}
+fn default_remittance() -> String {
+    "{period} {program}".into()
+}
+fn default_gateway_timeout() -> u64 {
+    30
+}
+fn default_gateway_attempts() -> u32 {
+    5
+}
+
+/// The file format of a bank profile.
+#[derive(Debug, Clone)]
+pub enum BankFormat {
+    Pain001(Pain001Version),
+    Domestic(Box<DomesticProfile>),
+}
+
+impl BankFormat {
+    pub fn name(&self) -> &'static str {
+        match self {
+            BankFormat::Pain001(v) => v.as_str(),
+            BankFormat::Domestic(_) => "domestic",
+        }
+    }
+}
+
+/// How files reach a bank.
+#[derive(Debug, Clone)]
+pub enum Transport {
+    DropFolder(PathBuf),
+    Gateway(crate::transport::GatewaySettings),
+}
+
+/// A checked bank profile.
+#[derive(Debug, Clone)]
+pub struct BankProfile {
+    pub name: String,
+    pub format: BankFormat,
+    pub card_banks: Vec<String>,
+    pub max_lines: usize,
+    pub remittance: String,
+    pub transport: Transport,
+}
+
+impl BankProfile {
+    /// The remittance text for a grant.
+    pub fn remittance_for(&self, period: &str, program: &str) -> String {
+        self.remittance.replace("{period}", period).replace("{program}", program)
+    }
 }
 
 /// `[database]`
@@ -145,6 +242,54 @@ pub struct StandardSettings {
 
 // ---------------------------------------------------------------- checked config
 
+fn check_banks(raw: BTreeMap<String, BankSettings>) -> Result<Vec<BankProfile>, ConfigError> {
+    let mut out = Vec::new();
+    for (name, b) in raw {
+        let key = |field: &str| format!("banks.{name}.{field}");
+        let format = match b.format.trim() {
+            "domestic" => {
+                let d = b.domestic.ok_or_else(|| invalid(key("domestic"), "format = \"domestic\" needs a [banks.<name>.domestic] template"))?;
+                d.check().map_err(|e| invalid(key("domestic"), e))?;
+                BankFormat::Domestic(Box::new(d))
+            }
+            "pain.001.001.09" => BankFormat::Pain001(Pain001Version::V09),
+            "pain.001.001.03" => BankFormat::Pain001(Pain001Version::V03),
+            other => return Err(invalid(key("format"), format!("'{other}' is not domestic, pain.001.001.09 or pain.001.001.03"))),
+        };
+        let mut max_lines = b.max_lines;
+        if let BankFormat::Domestic(d) = &format {
+            max_lines = max_lines.min(d.max_lines);
+        }
+        if max_lines == 0 {
+            return Err(invalid(key("max_lines"), "must be at least 1"));
+        }
+        let transport = match b.transport.trim() {
+            "dropfolder" => Transport::DropFolder(
+                b.drop_dir.ok_or_else(|| invalid(key("drop_dir"), "transport = \"dropfolder\" needs drop_dir"))?,
+            ),
+            "gateway" => {
+                let url = b.gateway_url.ok_or_else(|| invalid(key("gateway_url"), "transport = \"gateway\" needs gateway_url"))?;
+                let key_secret = b.gateway_key.ok_or_else(|| {
+                    invalid(key("gateway_key"), format!("missing: set AIDPAY_BANKS__{}__GATEWAY_KEY in the environment", name.to_uppercase()))
+                })?;
+                Transport::Gateway(crate::transport::GatewaySettings {
+                    base_url: url,
+                    key: key_secret,
+                    timeout: Duration::from_secs(b.gateway_timeout_secs.max(1)),
+                    max_attempts: b.gateway_max_attempts.max(1),
+                    initial_backoff: Duration::from_millis(500),
+                })
+            }
+            other => return Err(invalid(key("transport"), format!("'{other}' is not dropfolder or gateway"))),
+        };
+        out.push(BankProfile { name, format, card_banks: b.card_banks, max_lines, remittance: b.remittance, transport });
+    }
+    if !out.is_empty() && out.iter().filter(|p| p.card_banks.is_empty()).count() != 1 {
+        return Err(invalid("banks", "exactly one bank profile must have no card_banks (the default for every other card)"));
+    }
+    Ok(out)
+}
+
 /// Which tiers a standard applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TierRule {
@@ -202,6 +347,8 @@ pub struct Config {
     pub account: AccountSettings,
     pub rules: Rules,
     pub max_listed_errors: usize,
+    /// Bank profiles by name; the one with no `card_banks` is the default.
+    pub banks: Vec<BankProfile>,
 }
 
 impl Config {
@@ -292,7 +439,9 @@ impl Config {
             }
             standards.insert(st.program.trim(), stage, tier, period, amount);
         }
+        let banks = check_banks(s.banks)?;
         Ok(Config {
+            banks,
             source,
             database: s.database,
             paths: s.paths,
@@ -300,6 +449,19 @@ impl Config {
             rules: Rules { guardian_card_stages: guardian, standards },
             max_listed_errors: s.intake.max_listed_errors,
         })
+    }
+
+    /// The bank profile that pays a card of this bank: the first whose `card_banks` matches,
+    /// else the default.
+    pub fn profile_for_bank(&self, bank: &str) -> Option<&BankProfile> {
+        self.banks
+            .iter()
+            .find(|p| p.card_banks.iter().any(|b| bank.contains(b.as_str())))
+            .or_else(|| self.banks.iter().find(|p| p.card_banks.is_empty()))
+    }
+
+    pub fn bank(&self, name: &str) -> Option<&BankProfile> {
+        self.banks.iter().find(|p| p.name == name)
     }
 
     /// The database URL with the password (from the environment) put in, for connecting only.
@@ -319,6 +481,11 @@ impl Config {
     pub fn ensure_paths(&self) -> std::io::Result<()> {
         for p in [&self.paths.inbox, &self.paths.outbox, &self.paths.quarantine, &self.paths.reports] {
             std::fs::create_dir_all(p)?;
+        }
+        for b in &self.banks {
+            if let Transport::DropFolder(d) = &b.transport {
+                std::fs::create_dir_all(d)?;
+            }
         }
         Ok(())
     }

@@ -5,6 +5,8 @@
 //! - [`intake`]: approved grant lists (CSV in UTF-8 or GBK, XLSX) read as streams of rows;
 //! - [`validation`]: the payment rules every grant must meet (ID and card check digits, holder,
 //!   standards, priority students);
+//! - [`batch`]: valid unpaid grants → payments → batch files ([`formats`]) → the bank ([`transport`]),
+//!   crash-safe; [`banksim`] is the bank simulator tests and the demo talk to;
 //! - [`exceptions`]: what finance staff must look at, with the wording and the suggested action;
 //! - [`store`]: every SQL statement, on SQLite (embedded default) or PostgreSQL;
 //! - [`domain`]: pure newtypes — money in fen, ID numbers, cards, names;
@@ -15,6 +17,7 @@
 pub mod cli;
 pub mod clock;
 pub mod banksim;
+pub mod batch;
 pub mod config;
 pub mod demo;
 pub mod domain;

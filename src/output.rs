@@ -72,16 +72,18 @@ pub fn exceptions(rows: &[ExceptionRow], json: bool) -> std::io::Result<()> {
 }
 
 /// `status`.
-pub fn status(cfg: &Config, grants: &[(String, i64)], open: &[ExceptionRow], json: bool) -> std::io::Result<()> {
+pub fn status(cfg: &Config, grants: &[(String, i64)], payments: &[(String, i64)], open: &[ExceptionRow], json: bool) -> std::io::Result<()> {
     let mut by_kind: std::collections::BTreeMap<&str, i64> = Default::default();
     for e in open {
         *by_kind.entry(e.kind.as_str()).or_default() += 1;
     }
     if json {
         let grants: serde_json::Map<String, serde_json::Value> = grants.iter().map(|(s, n)| (s.clone(), (*n).into())).collect();
+        let payments: serde_json::Map<String, serde_json::Value> = payments.iter().map(|(s, n)| (s.clone(), (*n).into())).collect();
         return print_json(&serde_json::json!({
             "account": cfg.account.name,
             "grants": grants,
+            "payments": payments,
             "open_exceptions": open.len(),
             "open_exceptions_by_kind": by_kind,
         }));
@@ -91,9 +93,42 @@ pub fn status(cfg: &Config, grants: &[(String, i64)], open: &[ExceptionRow], jso
     for (s, n) in grants {
         writeln!(out, "资助 {s}: {n}")?;
     }
+    for (s, n) in payments {
+        writeln!(out, "支付 {s}: {n}")?;
+    }
     writeln!(out, "待处理异常: {}", open.len())?;
     for (k, n) in by_kind {
         writeln!(out, "  {k}: {n}")?;
+    }
+    Ok(())
+}
+
+/// `batch`: each batch with its file, number of payments and total.
+pub fn batch(o: &crate::batch::CycleOutcome, json: bool) -> std::io::Result<()> {
+    if json {
+        return print_json(&serde_json::to_value(o)?);
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "新建支付 {} 笔; 因户名无法写入暂停 {} 笔; 公示未结束等待 {} 笔",
+        o.payments_created, o.unencodable, o.waiting_for_notice
+    )?;
+    if o.batches.is_empty() {
+        return writeln!(out, "没有需要发送的批次 (nothing to send)");
+    }
+    for b in &o.batches {
+        writeln!(
+            out,
+            "批次 {} [{}] {} 笔 合计 {} 元 → {} ({}){}",
+            b.batch_id,
+            b.profile,
+            b.payments,
+            b.total,
+            b.file.as_deref().unwrap_or("-"),
+            b.status,
+            b.error.as_deref().map(|e| format!(" 错误: {e}")).unwrap_or_default()
+        )?;
     }
     Ok(())
 }

@@ -10,10 +10,12 @@
 mod exceptions;
 mod files;
 mod grants;
+mod payments;
 
 pub use exceptions::{ExceptionFilter, ExceptionRow};
 pub use files::FileRecord;
 pub use grants::{GrantRecord, StoredGrant};
+pub use payments::{BatchRow, EligibleGrant, NewPayment, PaymentRow};
 
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};

@@ -9,7 +9,7 @@ CREATE TABLE id_counters (
     next_id BIGINT NOT NULL
 );
 INSERT INTO id_counters (name, next_id) VALUES ('files', 1), ('exceptions', 1), ('audit_log', 1),
-    ('statement_entries', 1), ('payment_events', 1);
+    ('statement_entries', 1), ('payment_events', 1), ('payments', 1), ('batches', 1);
 
 -- Every file that came in or went out: grant lists, bank batch files, bank answers, statements.
 CREATE TABLE files (
@@ -66,29 +66,35 @@ CREATE INDEX grants_school ON grants (school_code);
 
 -- A bank batch: one file to the bank, per account × bank profile × execution date.
 CREATE TABLE batches (
-    batch_id        TEXT PRIMARY KEY,
+    batch_id        TEXT PRIMARY KEY,     -- also the file's message id and the bank's idempotency key
     account_no      TEXT NOT NULL,
-    profile         TEXT NOT NULL,
-    execution_date  TEXT NOT NULL,
+    profile         TEXT NOT NULL,        -- the [banks.<profile>] it goes through
+    execution_date  TEXT NOT NULL,        -- YYYY-MM-DD
     format          TEXT NOT NULL,        -- pain.001.001.09 | pain.001.001.03 | domestic
     nb_of_txs       BIGINT NOT NULL,
     ctrl_sum_fen    BIGINT NOT NULL,
-    status          TEXT NOT NULL,        -- created | written | delivered | answered | closed | held
+    status          TEXT NOT NULL,        -- held | created | written | delivered | debited | closed
+    file_name       TEXT,
     file_id         BIGINT REFERENCES files (id),
-    created_at      TEXT NOT NULL,
+    bank_ref        TEXT,                 -- the bank's id for the batch, when it gives one
+    created_at      TEXT NOT NULL,        -- also written into the file, so it can be made again byte for byte
     updated_at      TEXT NOT NULL
 );
+CREATE INDEX batches_status ON batches (account_no, status);
 
 -- One attempt to pay a grant. A re-issue is a new row with the next attempt number.
 CREATE TABLE payments (
     payment_ref     TEXT PRIMARY KEY,     -- the end-to-end reference sent to the bank
     grant_id        TEXT NOT NULL REFERENCES grants (grant_id),
     attempt         BIGINT NOT NULL,
+    account_no      TEXT NOT NULL,
+    profile         TEXT NOT NULL,
     batch_id        TEXT REFERENCES batches (batch_id),
     amount_fen      BIGINT NOT NULL,
     card_number     TEXT NOT NULL,
     card_holder     TEXT NOT NULL,
     bank            TEXT NOT NULL,
+    remittance      TEXT NOT NULL,
     status          TEXT NOT NULL,        -- created | sent | accepted | settled | rejected | returned | cancelled
     reason_code     TEXT,
     money_out       BIGINT NOT NULL DEFAULT 0,  -- 1 while the batch debit has taken this payment's money
@@ -100,6 +106,7 @@ CREATE TABLE payments (
 CREATE UNIQUE INDEX payments_one_live_per_grant ON payments (grant_id)
     WHERE status IN ('created', 'sent', 'accepted', 'settled');
 CREATE INDEX payments_batch ON payments (batch_id);
+CREATE INDEX payments_unbatched ON payments (account_no, profile, status, batch_id);
 
 -- Every status the bank reported for a payment, in order (also repeated ones).
 CREATE TABLE payment_events (

@@ -1,0 +1,427 @@
+//! The batch cycle: valid unpaid grants → payments → batches → files → the bank.
+//!
+//! Three steps, each ending in a commit, so that a process killed at any instant and started
+//! again picks up exactly where it was and neither pays a grant twice nor forgets one:
+//!
+//! 1. **reserve** (one transaction): a payment with a fresh end-to-end reference for every
+//!    eligible grant, grouped into batches per bank profile and split at the profile's
+//!    maximum lines. The partial unique index on live payments makes a second payment for the
+//!    same grant impossible, whatever happens.
+//! 2. **write**: each `created` batch is rendered from the store alone (its payments, its stored
+//!    creation time), so rendering again gives the same bytes; the file is put in the outbox
+//!    atomically and its hash recorded (`written`).
+//! 3. **deliver**: the recorded file goes to the bank — the drop folder (idempotent: the same
+//!    bytes again are a no-op) or the gateway (idempotency key = batch id, so a retried upload is
+//!    the same batch at the bank) — and the batch becomes `delivered`, its payments `sent`.
+//!
+//! A known statement balance caps what may go out: a batch that would exceed it is `held` with an
+//! `insufficient_balance` exception and released by a later cycle once money has come in.
+
+use crate::config::{BankFormat, BankProfile, Config, Transport};
+use crate::domain::Fen;
+use crate::domain::card::mask_card;
+use crate::exceptions::{ExceptionKind, NewException};
+use crate::formats::{BatchDoc, Debtor, PaymentLine, domestic, pain001};
+use crate::store::{AuditEntry, BatchRow, FileRecord, NewPayment, PaymentRow, Store, StoreError, StoreTx};
+use crate::transport::{self, GatewayClient, TransportError};
+use chrono::{DateTime, NaiveDate};
+use serde::Serialize;
+use std::path::PathBuf;
+
+/// Grants read per step of the reserve loop.
+const RESERVE_CHUNK: i64 = 2000;
+
+/// What can stop a batch cycle.
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("no bank profile is configured ([banks.<name>] in the configuration)")]
+    NoProfile,
+    #[error("batch {batch}: bank profile '{profile}' is no longer configured")]
+    ProfileGone { batch: String, profile: String },
+    #[error("batch {batch}: {reason}")]
+    Render { batch: String, reason: String },
+    #[error("batch {batch}: the file in the outbox differs from the one recorded; not sent")]
+    Tampered { batch: String },
+    #[error("batch {batch}: delivery failed: {source}")]
+    Deliver { batch: String, source: TransportError },
+    #[error("batch {batch}: {source}")]
+    Outbox { batch: String, source: TransportError },
+}
+
+/// One batch in the cycle's summary (`batch --json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct BatchSummary {
+    pub batch_id: String,
+    pub profile: String,
+    pub format: String,
+    pub file: Option<String>,
+    pub payments: i64,
+    pub total: String,
+    pub status: String,
+    pub bank_ref: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// What one cycle did.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct CycleOutcome {
+    pub payments_created: u64,
+    pub unencodable: u64,
+    pub waiting_for_notice: i64,
+    pub batches: Vec<BatchSummary>,
+}
+
+/// Kills the process at a named step when `AIDPAY_CRASH_AT` says so: crash-safety tests use it
+/// to stop the real binary exactly between two steps, as a power cut or `kill -9` would.
+pub fn crash_point(name: &str) {
+    if std::env::var("AIDPAY_CRASH_AT").is_ok_and(|v| v == name) {
+        eprintln!("AIDPAY_CRASH_AT={name}: killing the process");
+        let _ = std::process::Command::new("kill").args(["-KILL", &std::process::id().to_string()]).status();
+        std::process::abort();
+    }
+}
+
+/// Runs one batch cycle for the configured special account.
+pub async fn run_cycle(store: &Store, cfg: &Config, actor: &str) -> Result<CycleOutcome, BatchError> {
+    if cfg.banks.is_empty() {
+        return Err(BatchError::NoProfile);
+    }
+    let mut outcome = reserve(store, cfg, actor).await?;
+    crash_point("after_reserve");
+
+    let mut tx = store.begin().await?;
+    let created = tx.batches_in(&cfg.account.number, &["created"]).await?;
+    tx.commit().await?;
+    for b in created {
+        if let Err(e) = write_file(store, cfg, &b, actor).await {
+            tracing::error!(batch = %b.batch_id, "{e}");
+            outcome.batches.push(summary(&b, Some(e.to_string())));
+        }
+    }
+
+    let mut tx = store.begin().await?;
+    let written = tx.batches_in(&cfg.account.number, &["written"]).await?;
+    tx.commit().await?;
+    for b in written {
+        match deliver(store, cfg, &b, actor).await {
+            Ok(done) => outcome.batches.push(summary(&done, None)),
+            Err(e) => {
+                tracing::error!(batch = %b.batch_id, "{e}");
+                outcome.batches.push(summary(&b, Some(e.to_string())));
+            }
+        }
+    }
+    let mut tx = store.begin().await?;
+    for b in tx.batches_in(&cfg.account.number, &["held"]).await? {
+        outcome.batches.push(summary(&b, None));
+    }
+    tx.commit().await?;
+    outcome.batches.sort_by(|a, b| a.batch_id.cmp(&b.batch_id));
+    Ok(outcome)
+}
+
+fn summary(b: &BatchRow, error: Option<String>) -> BatchSummary {
+    BatchSummary {
+        batch_id: b.batch_id.clone(),
+        profile: b.profile.clone(),
+        format: b.format.clone(),
+        file: b.file_name.clone(),
+        payments: b.nb_of_txs,
+        total: Fen(b.ctrl_sum_fen).to_string(),
+        status: b.status.clone(),
+        bank_ref: b.bank_ref.clone(),
+        error,
+    }
+}
+
+/// A payment line as the formats want it.
+fn line_of(p: &PaymentRow) -> PaymentLine {
+    PaymentLine {
+        end_to_end_id: p.payment_ref.clone(),
+        amount: Fen(p.amount_fen),
+        card_number: p.card_number.clone(),
+        holder: p.card_holder.clone(),
+        bank_name: p.bank.clone(),
+        cnaps: cnaps_of(&p.bank),
+        remittance: p.remittance.clone(),
+    }
+}
+
+/// A 开户银行 given as a 12-digit CNAPS code (联行号) is used as one.
+fn cnaps_of(bank: &str) -> Option<String> {
+    let b = bank.trim();
+    (b.len() == 12 && b.chars().all(|c| c.is_ascii_digit())).then(|| b.to_string())
+}
+
+/// Step 1: payments for eligible grants, grouped into batches; one transaction.
+async fn reserve(store: &Store, cfg: &Config, actor: &str) -> Result<CycleOutcome, BatchError> {
+    let account = cfg.account.number.as_str();
+    let today = crate::clock::today();
+    let today_text = today.to_string();
+    let mut outcome = CycleOutcome::default();
+    let mut tx = store.begin().await?;
+    outcome.waiting_for_notice = tx.count_waiting(account, &today_text).await?;
+
+    let mut after = String::new();
+    loop {
+        let chunk = tx.eligible_grants(account, &today_text, &after, RESERVE_CHUNK).await?;
+        let Some(last) = chunk.last() else { break };
+        after = last.grant_id.clone();
+        let mut payments = Vec::with_capacity(chunk.len());
+        let mut held = Vec::new();
+        let mut raised = Vec::new();
+        for g in &chunk {
+            let profile = cfg.profile_for_bank(&g.bank).ok_or(BatchError::NoProfile)?;
+            let p = NewPayment {
+                payment_ref: String::new(),
+                grant_id: g.grant_id.clone(),
+                attempt: 1,
+                profile: profile.name.clone(),
+                amount_fen: g.amount_fen,
+                card_number: g.card_number.clone(),
+                card_holder: g.card_holder.clone(),
+                bank: g.bank.clone(),
+                remittance: profile.remittance_for(&g.period, &g.program),
+            };
+            if let BankFormat::Domestic(d) = &profile.format {
+                let line = PaymentLine {
+                    end_to_end_id: "AP000000000000".into(),
+                    amount: Fen(p.amount_fen),
+                    card_number: p.card_number.clone(),
+                    holder: p.card_holder.clone(),
+                    bank_name: p.bank.clone(),
+                    cnaps: cnaps_of(&p.bank),
+                    remittance: p.remittance.clone(),
+                };
+                if let Err(problem) = domestic::check_line(d, &line) {
+                    held.push(g.grant_id.clone());
+                    raised.push(NewException {
+                        kind: ExceptionKind::UnencodableName,
+                        grant_id: Some(g.grant_id.clone()),
+                        payment_ref: None,
+                        reason_code: None,
+                        amount_fen: Some(g.amount_fen),
+                        detail: format!("银行 {} 的代发文件无法写入: {problem}（卡号 {}）", profile.name, mask_card(&g.card_number)),
+                        dedup_key: format!("unencodable_name:{}", g.grant_id),
+                    });
+                    continue;
+                }
+            }
+            payments.push(p);
+        }
+        if !payments.is_empty() {
+            let first = tx.alloc_ids("payments", payments.len() as i64).await?;
+            for (i, p) in payments.iter_mut().enumerate() {
+                p.payment_ref = format!("AP{:012}", first + i as i64);
+            }
+            tx.insert_payments(account, &payments).await?;
+        }
+        outcome.payments_created += payments.len() as u64;
+        outcome.unencodable += held.len() as u64;
+        tx.set_grants_status(&held, "held").await?;
+        tx.insert_exceptions(&raised).await?;
+    }
+
+    // Re-issues and payments of earlier cycles not yet batched join here too.
+    let created_at = crate::clock::now();
+    let mut new_batches = Vec::new();
+    for profile in &cfg.banks {
+        loop {
+            let refs = tx.unbatched_payments(account, &profile.name, profile.max_lines as i64).await?;
+            if refs.is_empty() {
+                break;
+            }
+            let seq = tx.alloc_ids("batches", 1).await?;
+            let batch = BatchRow {
+                batch_id: format!("B{}{:06}", today.format("%Y%m%d"), seq),
+                account_no: account.to_string(),
+                profile: profile.name.clone(),
+                execution_date: today_text.clone(),
+                format: profile.format.name().to_string(),
+                nb_of_txs: refs.len() as i64,
+                ctrl_sum_fen: refs.iter().map(|(_, a)| a).sum(),
+                status: "created".into(),
+                file_name: None,
+                file_id: None,
+                bank_ref: None,
+                created_at: created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+            };
+            let ids: Vec<String> = refs.into_iter().map(|(r, _)| r).collect();
+            tx.insert_batch(&batch, &ids).await?;
+            new_batches.push(batch);
+        }
+    }
+    check_balance(&mut tx, account).await?;
+    for b in &new_batches {
+        tx.audit(&AuditEntry {
+            actor,
+            action: "batch.create",
+            subject: &b.batch_id,
+            before: None,
+            after: Some(serde_json::json!({"profile": b.profile, "payments": b.nb_of_txs, "total": Fen(b.ctrl_sum_fen).to_string()})),
+        })
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+/// Holds batches the known balance cannot cover and releases held ones it now can, oldest first.
+async fn check_balance(tx: &mut StoreTx, account: &str) -> Result<(), StoreError> {
+    let Some(balance) = tx.latest_balance(account).await? else {
+        // No statement yet: nothing known to check against. Release anything held earlier.
+        for b in tx.batches_in(account, &["held"]).await? {
+            tx.set_batch_status(&b.batch_id, "created").await?;
+        }
+        return Ok(());
+    };
+    let mut committed = tx.committed_not_debited(account).await?;
+    let mut raised = Vec::new();
+    for b in tx.batches_in(account, &["held", "created"]).await? {
+        let available = balance - committed;
+        if b.ctrl_sum_fen > available {
+            if b.status != "held" {
+                tx.set_batch_status(&b.batch_id, "held").await?;
+            }
+            raised.push(NewException {
+                kind: ExceptionKind::InsufficientBalance,
+                grant_id: None,
+                payment_ref: None,
+                reason_code: Some("AM04".into()),
+                amount_fen: Some(b.ctrl_sum_fen),
+                detail: format!(
+                    "批次 {}（{} 笔，{} 元）超过专户可用余额 {} 元，暂缓发送",
+                    b.batch_id,
+                    b.nb_of_txs,
+                    Fen(b.ctrl_sum_fen),
+                    Fen(available)
+                ),
+                dedup_key: format!("insufficient_balance:{}", b.batch_id),
+            });
+        } else {
+            if b.status == "held" {
+                tx.set_batch_status(&b.batch_id, "created").await?;
+            }
+            committed += b.ctrl_sum_fen;
+        }
+    }
+    tx.insert_exceptions(&raised).await?;
+    Ok(())
+}
+
+/// Renders a stored batch to bytes; the same batch always gives the same bytes.
+pub async fn render(tx: &mut StoreTx, cfg: &Config, b: &BatchRow) -> Result<(String, Vec<u8>, &'static str), BatchError> {
+    let profile = profile_of(cfg, b)?;
+    let payments = tx.batch_payments(&b.batch_id).await?;
+    let render_err = |reason: String| BatchError::Render { batch: b.batch_id.clone(), reason };
+    let doc = BatchDoc {
+        batch_id: b.batch_id.clone(),
+        created_at: DateTime::parse_from_rfc3339(&b.created_at).map_err(|e| render_err(e.to_string()))?,
+        execution_date: NaiveDate::parse_from_str(&b.execution_date, "%Y-%m-%d").map_err(|e| render_err(e.to_string()))?,
+        debtor: Debtor {
+            account_no: cfg.account.number.clone(),
+            name: cfg.account.name.clone(),
+            bank_name: cfg.account.bank.clone(),
+            cnaps: cfg.account.cnaps.clone(),
+        },
+        payments: payments.iter().map(line_of).collect(),
+    };
+    let mut bytes = Vec::with_capacity(doc.payments.len() * 400 + 1024);
+    let (name, kind) = match &profile.format {
+        BankFormat::Pain001(v) => {
+            pain001::write(&doc, *v, &mut bytes).map_err(|e| render_err(e.to_string()))?;
+            (format!("{}.xml", b.batch_id), "pain001")
+        }
+        BankFormat::Domestic(d) => {
+            domestic::write(&doc, d, &mut bytes).map_err(|e| render_err(e.to_string()))?;
+            (domestic::file_name(d, &doc), "domestic")
+        }
+    };
+    Ok((name, bytes, kind))
+}
+
+fn profile_of<'a>(cfg: &'a Config, b: &BatchRow) -> Result<&'a BankProfile, BatchError> {
+    cfg.bank(&b.profile).ok_or_else(|| BatchError::ProfileGone { batch: b.batch_id.clone(), profile: b.profile.clone() })
+}
+
+/// Step 2: the batch's file into the outbox, its hash into the store.
+async fn write_file(store: &Store, cfg: &Config, b: &BatchRow, actor: &str) -> Result<(), BatchError> {
+    let mut tx = store.begin().await?;
+    let (name, bytes, kind) = render(&mut tx, cfg, b).await?;
+    // Atomic and idempotent: after a crash the same bytes are found in place.
+    transport::deliver(&cfg.paths.outbox, &name, &bytes).map_err(|source| BatchError::Outbox { batch: b.batch_id.clone(), source })?;
+    crash_point("after_file_written");
+    let sha = transport::sha256_hex(&bytes);
+    let (file_id, _) = tx
+        .record_file(&FileRecord {
+            direction: "out",
+            kind,
+            name: &name,
+            sha256: &sha,
+            size_bytes: bytes.len() as i64,
+            status: "written",
+            detail: Some(&b.batch_id),
+        })
+        .await?;
+    tx.mark_batch_written(&b.batch_id, file_id, &name).await?;
+    tx.audit(&AuditEntry {
+        actor,
+        action: "batch.write",
+        subject: &b.batch_id,
+        before: None,
+        after: Some(serde_json::json!({"file": name, "sha256": sha, "bytes": bytes.len()})),
+    })
+    .await?;
+    tx.commit().await?;
+    crash_point("after_written");
+    Ok(())
+}
+
+/// Step 3: the recorded file to the bank.
+async fn deliver(store: &Store, cfg: &Config, b: &BatchRow, actor: &str) -> Result<BatchRow, BatchError> {
+    let profile = profile_of(cfg, b)?;
+    let mut tx = store.begin().await?;
+    let (name, bytes, _) = render(&mut tx, cfg, b).await?;
+    let recorded = match b.file_id {
+        Some(id) => tx.file_sha256(id).await?,
+        None => None,
+    };
+    tx.commit().await?;
+    // What goes to the bank is exactly what was recorded, or nothing.
+    if recorded.as_deref() != Some(transport::sha256_hex(&bytes).as_str()) {
+        return Err(BatchError::Tampered { batch: b.batch_id.clone() });
+    }
+    let outbox_copy: PathBuf = cfg.paths.outbox.join(&name);
+    if std::fs::read(&outbox_copy).map(|on_disk| on_disk != bytes).unwrap_or(false) {
+        return Err(BatchError::Tampered { batch: b.batch_id.clone() });
+    }
+    let deliver_err = |source| BatchError::Deliver { batch: b.batch_id.clone(), source };
+    let bank_ref = match &profile.transport {
+        Transport::DropFolder(dir) => {
+            transport::deliver(dir, &name, &bytes).map_err(deliver_err)?;
+            None
+        }
+        Transport::Gateway(settings) => {
+            let client = GatewayClient::new(settings.clone()).map_err(deliver_err)?;
+            let receipt = client.upload(&b.batch_id, &name, &bytes).await.map_err(deliver_err)?;
+            Some(receipt.bank_batch_id)
+        }
+    };
+    crash_point("after_deliver");
+    let mut tx = store.begin().await?;
+    tx.mark_batch_delivered(&b.batch_id, bank_ref.as_deref()).await?;
+    tx.audit(&AuditEntry {
+        actor,
+        action: "batch.deliver",
+        subject: &b.batch_id,
+        before: None,
+        after: Some(serde_json::json!({"file": name, "profile": profile.name, "bank_ref": bank_ref})),
+    })
+    .await?;
+    tx.commit().await?;
+    tracing::info!(batch = %b.batch_id, profile = %profile.name, payments = b.nb_of_txs, total = %Fen(b.ctrl_sum_fen), "batch delivered");
+    Ok(BatchRow { status: "delivered".into(), file_name: Some(name), bank_ref, ..b.clone() })
+}

@@ -1,0 +1,389 @@
+//! Payments (attempts to pay a grant) and the batches that carry them to the bank.
+//!
+//! The partial unique index `payments_one_live_per_grant` makes "never pay twice" a property of
+//! the database: whatever the code does, a grant cannot have two live attempts.
+
+use super::{MAX_BINDS, Store, StoreError, StoreTx, in_placeholders, now_text, values_placeholders};
+use sqlx::{AssertSqlSafe, Row};
+
+/// A valid grant whose notice has ended and that has never had a payment.
+#[derive(Debug, Clone)]
+pub struct EligibleGrant {
+    pub grant_id: String,
+    pub amount_fen: i64,
+    pub card_number: String,
+    pub card_holder: String,
+    pub bank: String,
+    pub period: String,
+    pub program: String,
+}
+
+/// A payment to create.
+#[derive(Debug, Clone)]
+pub struct NewPayment {
+    pub payment_ref: String,
+    pub grant_id: String,
+    pub attempt: i64,
+    pub profile: String,
+    pub amount_fen: i64,
+    pub card_number: String,
+    pub card_holder: String,
+    pub bank: String,
+    pub remittance: String,
+}
+
+/// A payment as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PaymentRow {
+    pub payment_ref: String,
+    pub grant_id: String,
+    pub attempt: i64,
+    pub profile: String,
+    pub batch_id: Option<String>,
+    pub amount_fen: i64,
+    pub card_number: String,
+    pub card_holder: String,
+    pub bank: String,
+    pub remittance: String,
+    pub status: String,
+}
+
+/// A batch as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchRow {
+    pub batch_id: String,
+    pub account_no: String,
+    pub profile: String,
+    pub execution_date: String,
+    pub format: String,
+    pub nb_of_txs: i64,
+    pub ctrl_sum_fen: i64,
+    pub status: String,
+    pub file_name: Option<String>,
+    pub file_id: Option<i64>,
+    pub bank_ref: Option<String>,
+    pub created_at: String,
+}
+
+const PAYMENT_COLS: usize = 14;
+const PAYMENT_SELECT: &str = "SELECT payment_ref, grant_id, attempt, profile, batch_id, amount_fen, card_number, card_holder, bank, \
+     remittance, status FROM payments";
+const BATCH_SELECT: &str = "SELECT batch_id, account_no, profile, execution_date, format, nb_of_txs, ctrl_sum_fen, status, file_name, \
+     file_id, bank_ref, created_at FROM batches";
+
+fn payment_row(r: &sqlx::any::AnyRow) -> Result<PaymentRow, sqlx::Error> {
+    Ok(PaymentRow {
+        payment_ref: r.try_get(0)?,
+        grant_id: r.try_get(1)?,
+        attempt: r.try_get(2)?,
+        profile: r.try_get(3)?,
+        batch_id: r.try_get(4)?,
+        amount_fen: r.try_get(5)?,
+        card_number: r.try_get(6)?,
+        card_holder: r.try_get(7)?,
+        bank: r.try_get(8)?,
+        remittance: r.try_get(9)?,
+        status: r.try_get(10)?,
+    })
+}
+
+fn batch_row(r: &sqlx::any::AnyRow) -> Result<BatchRow, sqlx::Error> {
+    Ok(BatchRow {
+        batch_id: r.try_get(0)?,
+        account_no: r.try_get(1)?,
+        profile: r.try_get(2)?,
+        execution_date: r.try_get(3)?,
+        format: r.try_get(4)?,
+        nb_of_txs: r.try_get(5)?,
+        ctrl_sum_fen: r.try_get(6)?,
+        status: r.try_get(7)?,
+        file_name: r.try_get(8)?,
+        file_id: r.try_get(9)?,
+        bank_ref: r.try_get(10)?,
+        created_at: r.try_get(11)?,
+    })
+}
+
+impl StoreTx {
+    /// Up to `limit` grants after `after` (by grant id) that may be paid now: valid, notice ended
+    /// before `today`, never paid or attempted. Re-issues come as payments, not from here.
+    pub async fn eligible_grants(&mut self, account: &str, today: &str, after: &str, limit: i64) -> Result<Vec<EligibleGrant>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT g.grant_id, g.amount_fen, g.card_number, g.card_holder, g.bank, g.period, g.program FROM grants g \
+             WHERE g.account_no = $1 AND g.status = 'valid' AND g.notice_end < $2 AND g.grant_id > $3 \
+             AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.grant_id = g.grant_id) ORDER BY g.grant_id LIMIT $4",
+        )
+        .bind(account)
+        .bind(today)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(EligibleGrant {
+                    grant_id: r.try_get(0)?,
+                    amount_fen: r.try_get(1)?,
+                    card_number: r.try_get(2)?,
+                    card_holder: r.try_get(3)?,
+                    bank: r.try_get(4)?,
+                    period: r.try_get(5)?,
+                    program: r.try_get(6)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Valid grants still waiting for their notice to end.
+    pub async fn count_waiting(&mut self, account: &str, today: &str) -> Result<i64, StoreError> {
+        let row = sqlx::query(
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM grants g WHERE g.account_no = $1 AND g.status = 'valid' AND g.notice_end >= $2 \
+             AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.grant_id = g.grant_id)",
+        )
+        .bind(account)
+        .bind(today)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        Ok(row.try_get(0)?)
+    }
+
+    /// Creates payments (status `created`, not yet in a batch).
+    pub async fn insert_payments(&mut self, account: &str, list: &[NewPayment]) -> Result<(), StoreError> {
+        let now = now_text();
+        for chunk in list.chunks(MAX_BINDS / PAYMENT_COLS) {
+            if chunk.is_empty() {
+                continue;
+            }
+            let sql = format!(
+                "INSERT INTO payments (payment_ref, grant_id, attempt, account_no, profile, amount_fen, card_number, card_holder, \
+                 bank, remittance, status, money_out, created_at, updated_at) VALUES {}",
+                values_placeholders(self.backend, chunk.len(), PAYMENT_COLS)
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for p in chunk {
+                q = q
+                    .bind(p.payment_ref.clone())
+                    .bind(p.grant_id.clone())
+                    .bind(p.attempt)
+                    .bind(account.to_string())
+                    .bind(p.profile.clone())
+                    .bind(p.amount_fen)
+                    .bind(p.card_number.clone())
+                    .bind(p.card_holder.clone())
+                    .bind(p.bank.clone())
+                    .bind(p.remittance.clone())
+                    .bind("created")
+                    .bind(0i64)
+                    .bind(now.clone())
+                    .bind(now.clone());
+            }
+            q.execute(&mut *self.tx).await?;
+        }
+        Ok(())
+    }
+
+    /// Sets the status of grants (e.g. `held` when a bank cannot carry the holder's name).
+    pub async fn set_grants_status(&mut self, ids: &[String], status: &str) -> Result<(), StoreError> {
+        for chunk in ids.chunks(MAX_BINDS / 2) {
+            if chunk.is_empty() {
+                continue;
+            }
+            let sql = format!(
+                "UPDATE grants SET status = $1, updated_at = $2 WHERE grant_id IN ({})",
+                in_placeholders(self.backend, 3, chunk.len())
+            );
+            let sql = if self.backend == super::Backend::Sqlite { sql.replace("$1", "?").replace("$2", "?") } else { sql };
+            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(status.to_string()).bind(now_text());
+            for id in chunk {
+                q = q.bind(id.clone());
+            }
+            q.execute(&mut *self.tx).await?;
+        }
+        Ok(())
+    }
+
+    /// Up to `limit` created payments of a profile not yet in a batch, by reference.
+    pub async fn unbatched_payments(&mut self, account: &str, profile: &str, limit: i64) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT payment_ref, amount_fen FROM payments WHERE account_no = $1 AND profile = $2 AND status = 'created' \
+             AND batch_id IS NULL ORDER BY payment_ref LIMIT $3",
+        )
+        .bind(account)
+        .bind(profile)
+        .bind(limit)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
+    }
+
+    /// Creates a batch and puts the payments in it.
+    pub async fn insert_batch(&mut self, b: &BatchRow, refs: &[String]) -> Result<(), StoreError> {
+        let now = now_text();
+        sqlx::query(
+            "INSERT INTO batches (batch_id, account_no, profile, execution_date, format, nb_of_txs, ctrl_sum_fen, status, \
+             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(b.batch_id.clone())
+        .bind(b.account_no.clone())
+        .bind(b.profile.clone())
+        .bind(b.execution_date.clone())
+        .bind(b.format.clone())
+        .bind(b.nb_of_txs)
+        .bind(b.ctrl_sum_fen)
+        .bind(b.status.clone())
+        .bind(b.created_at.clone())
+        .bind(now)
+        .execute(&mut *self.tx)
+        .await?;
+        for chunk in refs.chunks(MAX_BINDS / 2) {
+            let sql = format!(
+                "UPDATE payments SET batch_id = {} WHERE batch_id IS NULL AND payment_ref IN ({})",
+                if self.backend == super::Backend::Sqlite { "?" } else { "$1" },
+                in_placeholders(self.backend, 2, chunk.len())
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(b.batch_id.clone());
+            for r in chunk {
+                q = q.bind(r.clone());
+            }
+            let done = q.execute(&mut *self.tx).await?.rows_affected();
+            if done != chunk.len() as u64 {
+                return Err(StoreError::Invalid(format!("batch {}: {} of {} payments were already batched", b.batch_id, chunk.len() as u64 - done, chunk.len())));
+            }
+        }
+        Ok(())
+    }
+
+    /// Batches of an account in one of these states, oldest first.
+    pub async fn batches_in(&mut self, account: &str, statuses: &[&str]) -> Result<Vec<BatchRow>, StoreError> {
+        let mut out = Vec::new();
+        for st in statuses {
+            let sql = format!("{BATCH_SELECT} WHERE account_no = $1 AND status = $2 ORDER BY batch_id");
+            let rows = sqlx::query(AssertSqlSafe(sql)).bind(account).bind(*st).fetch_all(&mut *self.tx).await?;
+            for r in &rows {
+                out.push(batch_row(r)?);
+            }
+        }
+        out.sort_by(|a, b| a.batch_id.cmp(&b.batch_id));
+        Ok(out)
+    }
+
+    pub async fn set_batch_status(&mut self, batch_id: &str, status: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE batches SET status = $1, updated_at = $2 WHERE batch_id = $3")
+            .bind(status)
+            .bind(now_text())
+            .bind(batch_id)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// The file of a batch is written: remember which file (its hash is in `files`).
+    pub async fn mark_batch_written(&mut self, batch_id: &str, file_id: i64, file_name: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE batches SET status = 'written', file_id = $1, file_name = $2, updated_at = $3 WHERE batch_id = $4 AND status = 'created'")
+            .bind(file_id)
+            .bind(file_name)
+            .bind(now_text())
+            .bind(batch_id)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// The bank has the file: the batch is delivered and its payments are sent.
+    pub async fn mark_batch_delivered(&mut self, batch_id: &str, bank_ref: Option<&str>) -> Result<(), StoreError> {
+        let now = now_text();
+        sqlx::query("UPDATE batches SET status = 'delivered', bank_ref = $1, updated_at = $2 WHERE batch_id = $3 AND status = 'written'")
+            .bind(bank_ref)
+            .bind(now.clone())
+            .bind(batch_id)
+            .execute(&mut *self.tx)
+            .await?;
+        sqlx::query("UPDATE payments SET status = 'sent', updated_at = $1 WHERE batch_id = $2 AND status = 'created'")
+            .bind(now)
+            .bind(batch_id)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// The payments of a batch, in the order they are written to its file.
+    pub async fn batch_payments(&mut self, batch_id: &str) -> Result<Vec<PaymentRow>, StoreError> {
+        let sql = format!("{PAYMENT_SELECT} WHERE batch_id = $1 ORDER BY payment_ref");
+        let rows = sqlx::query(AssertSqlSafe(sql)).bind(batch_id).fetch_all(&mut *self.tx).await?;
+        rows.iter().map(|r| Ok(payment_row(r)?)).collect()
+    }
+
+    /// The sha256 recorded for a file.
+    pub async fn file_sha256(&mut self, file_id: i64) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT sha256 FROM files WHERE id = $1").bind(file_id).fetch_optional(&mut *self.tx).await?;
+        Ok(match row {
+            Some(r) => Some(r.try_get(0)?),
+            None => None,
+        })
+    }
+
+    /// The latest known closing balance of the account, from its statements.
+    pub async fn latest_balance(&mut self, account: &str) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query("SELECT closing_fen FROM statements WHERE account_no = $1 ORDER BY to_date DESC, created_at DESC LIMIT 1")
+            .bind(account)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        Ok(match row {
+            Some(r) => Some(r.try_get(0)?),
+            None => None,
+        })
+    }
+
+    /// Money promised to the bank but not yet seen debited: batches written or delivered.
+    pub async fn committed_not_debited(&mut self, account: &str) -> Result<i64, StoreError> {
+        let row = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(ctrl_sum_fen), 0) AS BIGINT) FROM batches WHERE account_no = $1 AND status IN ('written', 'delivered')",
+        )
+        .bind(account)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        Ok(row.try_get(0)?)
+    }
+
+    /// Records a statement's balances (the statement reader fills the rest).
+    pub async fn insert_statement(&mut self, id: &str, account: &str, from: &str, to: &str, opening: i64, closing: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO statements (statement_id, account_no, from_date, to_date, opening_fen, closing_fen, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(id)
+        .bind(account)
+        .bind(from)
+        .bind(to)
+        .bind(opening)
+        .bind(closing)
+        .bind(now_text())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Every payment of a grant, oldest attempt first.
+    pub async fn payments_of_grant(&self, grant_id: &str) -> Result<Vec<PaymentRow>, StoreError> {
+        let sql = format!("{PAYMENT_SELECT} WHERE grant_id = $1 ORDER BY attempt");
+        let rows = sqlx::query(AssertSqlSafe(sql)).bind(grant_id).fetch_all(&self.pool).await?;
+        rows.iter().map(|r| Ok(payment_row(r)?)).collect()
+    }
+
+    /// All batches, oldest first.
+    pub async fn batches(&self) -> Result<Vec<BatchRow>, StoreError> {
+        let sql = format!("{BATCH_SELECT} ORDER BY batch_id");
+        let rows = sqlx::query(AssertSqlSafe(sql)).fetch_all(&self.pool).await?;
+        rows.iter().map(|r| Ok(batch_row(r)?)).collect()
+    }
+
+    /// Payments by status, for `status`.
+    pub async fn count_payments_by_status(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query("SELECT status, CAST(COUNT(*) AS BIGINT) FROM payments GROUP BY status ORDER BY status")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
+    }
+}

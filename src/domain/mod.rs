@@ -8,6 +8,7 @@ pub mod grant;
 pub mod id_number;
 pub mod money;
 pub mod name;
+pub mod reason;
 
 pub use card::CardNumber;
 pub use grant::{Priority, Stage, Tier};

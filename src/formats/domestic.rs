@@ -1,1 +1,0 @@
-//! Domestic delimited batch templates (to be written).

@@ -4,5 +4,7 @@
 
 mod util;
 
+mod batch;
 mod cli;
+mod crash_safety;
 mod import;

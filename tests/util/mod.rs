@@ -28,6 +28,7 @@ pub struct TestEnv {
     pub dir: tempfile::TempDir,
     pub config: PathBuf,
     pub db_url: String,
+    pub env: Vec<(String, String)>,
 }
 
 impl TestEnv {
@@ -54,7 +55,7 @@ impl TestEnv {
             .replace("= \"var/", &format!("= \"{}/var/", dir.path().display()));
         let config = dir.path().join("aidpay.toml");
         std::fs::write(&config, text).expect("write config");
-        TestEnv { dir, config, db_url }
+        TestEnv { dir, config, db_url, env: Vec::new() }
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -69,8 +70,42 @@ impl TestEnv {
                 c.env_remove(k);
             }
         }
-        c.env("AIDPAY_LOG", "warn").arg("--config").arg(&self.config);
+        // A fixed "today", after the fixtures' notice ends (2026-10-20) and before the waiting ones.
+        c.env("AIDPAY_LOG", "warn").env("AIDPAY_NOW", "2026-11-25T10:00:00+08:00").arg("--config").arg(&self.config);
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
         c
+    }
+
+    /// Adds an environment variable to every later run of the binary (a config override).
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.push((key.to_string(), value.to_string()));
+    }
+
+    /// Runs the binary off the async runtime (so an in-process bank simulator keeps serving).
+    pub async fn run(&self, args: &[&str], extra_env: &[(&str, &str)]) -> std::process::Output {
+        let mut c = self.cmd();
+        for (k, v) in extra_env {
+            c.env(k, v);
+        }
+        c.args(args);
+        tokio::task::spawn_blocking(move || c.output().expect("run aidpay")).await.expect("join")
+    }
+
+    /// As [`TestEnv::json`], off the async runtime.
+    pub async fn json_async(&self, args: &[&str], code: i32) -> Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let out = self.run(&all, &[]).await;
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "aidpay {args:?}\nstdout: {stdout}\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{stdout}"))
     }
 
     /// Runs `aidpay --json ARGS`, expects `code`, returns the JSON printed.

@@ -1,6 +1,7 @@
 //! `aidpay demo`: the README's first command. A throw-away SQLite store in a new folder, the
 //! fixture grant lists (built into the binary, so the demo runs anywhere) imported, and the
-//! exception list printed. Later stages of the cycle join here as they are built.
+//! batch cycle run into the banks' drop folders, and the exception list printed. Later stages of
+//! the cycle (bank answers, reconciliation) join here as they are built.
 
 use crate::config::Config;
 use crate::intake::ImportOptions;
@@ -55,7 +56,12 @@ pub async fn run(dir: Option<PathBuf>, json: bool) -> anyhow::Result<ExitCode> {
     }
     if !json {
         crate::output::import(&summaries, false)?;
-        println!("\n-- 2. 异常清单 (exceptions for finance staff) --");
+        println!("\n-- 2. 生成代发批次并交给银行 (batch files handed to the bank's drop folders) --");
+    }
+    let cycle = crate::batch::run_cycle(&store, &cfg, &crate::actor()).await?;
+    if !json {
+        crate::output::batch(&cycle, false)?;
+        println!("\n-- 3. 异常清单 (exceptions for finance staff) --");
     }
     let exceptions = store.list_exceptions(&ExceptionFilter { status: Some("open".into()), ..Default::default() }).await?;
     let grants = store.count_grants_by_status().await?;
@@ -64,12 +70,13 @@ pub async fn run(dir: Option<PathBuf>, json: bool) -> anyhow::Result<ExitCode> {
         println!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
-                "dir": dir, "imports": summaries, "grants": grants, "exceptions": exceptions,
+                "dir": dir, "imports": summaries, "batch": cycle, "grants": grants, "exceptions": exceptions,
             }))?
         );
     } else {
         crate::output::exceptions(&exceptions, false)?;
         println!("\nstore: {}", var.join("aidpay.db").display());
+        println!("bank files: {} (copies handed to {})", cfg.paths.outbox.display(), var.join("bank").display());
         println!("again with: aidpay --config {} exceptions list", config_path.display());
     }
     store.close().await;

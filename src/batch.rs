@@ -22,7 +22,7 @@ use crate::domain::Fen;
 use crate::domain::card::mask_card;
 use crate::exceptions::{ExceptionKind, NewException};
 use crate::formats::{BatchDoc, Debtor, PaymentLine, domestic, pain001};
-use crate::store::{AuditEntry, BatchRow, FileRecord, NewPayment, PaymentRow, Store, StoreError, StoreTx};
+use crate::store::{AuditEntry, BatchRow, EligibleGrant, FileRecord, NewPayment, PaymentRow, Store, StoreError, StoreTx};
 use crate::transport::{self, GatewayClient, TransportError};
 use chrono::{DateTime, NaiveDate};
 use serde::Serialize;
@@ -156,6 +156,55 @@ fn cnaps_of(bank: &str) -> Option<String> {
     (b.len() == 12 && b.chars().all(|c| c.is_ascii_digit())).then(|| b.to_string())
 }
 
+/// The payment for a grant (its reference still to be given): the bank profile by the card's
+/// bank, the remittance text, and — for a domestic template — the check that the bank file can
+/// carry the holder's name. `Ok(Err(..))` names the profile and the problem.
+pub fn plan_payment(
+    cfg: &Config,
+    g: &EligibleGrant,
+    attempt: i64,
+) -> Result<Result<NewPayment, (String, domestic::LineProblem)>, BatchError> {
+    let profile = cfg.profile_for_bank(&g.bank).ok_or(BatchError::NoProfile)?;
+    let p = NewPayment {
+        payment_ref: String::new(),
+        grant_id: g.grant_id.clone(),
+        attempt,
+        profile: profile.name.clone(),
+        amount_fen: g.amount_fen,
+        card_number: g.card_number.clone(),
+        card_holder: g.card_holder.clone(),
+        bank: g.bank.clone(),
+        remittance: profile.remittance_for(&g.period, &g.program),
+    };
+    if let BankFormat::Domestic(d) = &profile.format {
+        let line = PaymentLine {
+            end_to_end_id: "AP000000000000".into(),
+            amount: Fen(p.amount_fen),
+            card_number: p.card_number.clone(),
+            holder: p.card_holder.clone(),
+            bank_name: p.bank.clone(),
+            cnaps: cnaps_of(&p.bank),
+            remittance: p.remittance.clone(),
+        };
+        if let Err(problem) = domestic::check_line(d, &line) {
+            return Ok(Err((profile.name.clone(), problem)));
+        }
+    }
+    Ok(Ok(p))
+}
+
+/// Gives payments their end-to-end references (`AP` + 12 digits, unique in the store).
+pub async fn assign_refs(tx: &mut StoreTx, payments: &mut [NewPayment]) -> Result<(), StoreError> {
+    if payments.is_empty() {
+        return Ok(());
+    }
+    let first = tx.alloc_ids("payments", payments.len() as i64).await?;
+    for (i, p) in payments.iter_mut().enumerate() {
+        p.payment_ref = format!("AP{:012}", first + i as i64);
+    }
+    Ok(())
+}
+
 /// Step 1: payments for eligible grants, grouped into batches; one transaction.
 async fn reserve(store: &Store, cfg: &Config, actor: &str) -> Result<CycleOutcome, BatchError> {
     let account = cfg.account.number.as_str();
@@ -174,29 +223,9 @@ async fn reserve(store: &Store, cfg: &Config, actor: &str) -> Result<CycleOutcom
         let mut held = Vec::new();
         let mut raised = Vec::new();
         for g in &chunk {
-            let profile = cfg.profile_for_bank(&g.bank).ok_or(BatchError::NoProfile)?;
-            let p = NewPayment {
-                payment_ref: String::new(),
-                grant_id: g.grant_id.clone(),
-                attempt: 1,
-                profile: profile.name.clone(),
-                amount_fen: g.amount_fen,
-                card_number: g.card_number.clone(),
-                card_holder: g.card_holder.clone(),
-                bank: g.bank.clone(),
-                remittance: profile.remittance_for(&g.period, &g.program),
-            };
-            if let BankFormat::Domestic(d) = &profile.format {
-                let line = PaymentLine {
-                    end_to_end_id: "AP000000000000".into(),
-                    amount: Fen(p.amount_fen),
-                    card_number: p.card_number.clone(),
-                    holder: p.card_holder.clone(),
-                    bank_name: p.bank.clone(),
-                    cnaps: cnaps_of(&p.bank),
-                    remittance: p.remittance.clone(),
-                };
-                if let Err(problem) = domestic::check_line(d, &line) {
+            match plan_payment(cfg, g, 1)? {
+                Ok(p) => payments.push(p),
+                Err((profile, problem)) => {
                     held.push(g.grant_id.clone());
                     raised.push(NewException {
                         kind: ExceptionKind::UnencodableName,
@@ -204,19 +233,14 @@ async fn reserve(store: &Store, cfg: &Config, actor: &str) -> Result<CycleOutcom
                         payment_ref: None,
                         reason_code: None,
                         amount_fen: Some(g.amount_fen),
-                        detail: format!("银行 {} 的代发文件无法写入: {problem}（卡号 {}）", profile.name, mask_card(&g.card_number)),
+                        detail: format!("银行 {profile} 的代发文件无法写入: {problem}（卡号 {}）", mask_card(&g.card_number)),
                         dedup_key: format!("unencodable_name:{}", g.grant_id),
                     });
-                    continue;
                 }
             }
-            payments.push(p);
         }
         if !payments.is_empty() {
-            let first = tx.alloc_ids("payments", payments.len() as i64).await?;
-            for (i, p) in payments.iter_mut().enumerate() {
-                p.payment_ref = format!("AP{:012}", first + i as i64);
-            }
+            assign_refs(&mut tx, &mut payments).await?;
             tx.insert_payments(account, &payments).await?;
         }
         outcome.payments_created += payments.len() as u64;

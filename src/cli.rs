@@ -69,6 +69,30 @@ pub enum ExceptionsCommand {
         #[arg(long)]
         school: Option<String>,
     },
+    /// Act on an exception: re-issue (optionally to a corrected card), cancel the grant, or accept
+    #[command(group(clap::ArgGroup::new("action").required(true).args(["reissue", "cancel", "accept"])))]
+    Resolve {
+        /// The exception's number (from `exceptions list`)
+        id: i64,
+        /// Pay the grant again once the earlier attempt is final-failed and its money is back
+        #[arg(long)]
+        reissue: bool,
+        /// With --reissue: the corrected card number
+        #[arg(long, requires = "reissue", value_name = "NUMBER")]
+        card: Option<String>,
+        /// With --reissue: the corrected card holder
+        #[arg(long, requires = "reissue", value_name = "NAME")]
+        holder: Option<String>,
+        /// Cancel the grant: it will not be paid
+        #[arg(long)]
+        cancel: bool,
+        /// Accept as explained; nothing else changes
+        #[arg(long)]
+        accept: bool,
+        /// Why (kept in the audit log)
+        #[arg(long, required = true)]
+        note: String,
+    },
 }
 
 /// Loads the configuration and opens the store.
@@ -114,6 +138,25 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             store.close().await;
             let failed = outcome.batches.iter().any(|b| b.error.is_some());
             Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+        }
+        Command::Exceptions { action: ExceptionsCommand::Resolve { id, reissue, card, holder, cancel, accept, note } } => {
+            let action = if reissue {
+                crate::exceptions::Action::Reissue { card, holder }
+            } else if cancel {
+                crate::exceptions::Action::Cancel
+            } else {
+                debug_assert!(accept);
+                crate::exceptions::Action::Accept
+            };
+            if note.trim().is_empty() {
+                anyhow::bail!("--note must say why");
+            }
+            let (cfg, store) = open(cli.config.as_deref()).await?;
+            let result = crate::exceptions::resolve(&store, &cfg, id, &action, note.trim(), &crate::actor()).await;
+            store.close().await;
+            let done = result?;
+            output::resolved(&done, cli.json)?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Status => {
             let (cfg, store) = open(cli.config.as_deref()).await?;

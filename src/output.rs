@@ -132,3 +132,11 @@ pub fn batch(o: &crate::batch::CycleOutcome, json: bool) -> std::io::Result<()> 
     }
     Ok(())
 }
+
+/// `exceptions resolve`.
+pub fn resolved(r: &crate::exceptions::Resolved, json: bool) -> std::io::Result<()> {
+    if json {
+        return print_json(&serde_json::to_value(r)?);
+    }
+    writeln!(std::io::stdout().lock(), "异常 {} 已处理 ({}): {}", r.id, r.action, r.message)
+}

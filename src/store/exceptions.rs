@@ -111,3 +111,109 @@ impl Store {
             .collect()
     }
 }
+
+/// An exception with what resolving it needs.
+#[derive(Debug, Clone)]
+pub struct ExceptionRecord {
+    pub id: i64,
+    pub kind: String,
+    pub status: String,
+    pub grant_id: Option<String>,
+    pub payment_ref: Option<String>,
+    pub detail: String,
+}
+
+impl StoreTx {
+    pub async fn exception(&mut self, id: i64) -> Result<Option<ExceptionRecord>, StoreError> {
+        let row = sqlx::query("SELECT id, kind, status, grant_id, payment_ref, detail FROM exceptions WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        let Some(r) = row else { return Ok(None) };
+        Ok(Some(ExceptionRecord {
+            id: r.try_get(0)?,
+            kind: r.try_get(1)?,
+            status: r.try_get(2)?,
+            grant_id: r.try_get(3)?,
+            payment_ref: r.try_get(4)?,
+            detail: r.try_get(5)?,
+        }))
+    }
+
+    /// Closes an exception with the action taken, the note and who did it.
+    pub async fn resolve_exception(&mut self, id: i64, resolution: &str, note: &str, actor: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE exceptions SET status = 'resolved', resolution = $1, note = $2, resolved_by = $3, resolved_at = $4 WHERE id = $5 AND status = 'open'",
+        )
+        .bind(resolution)
+        .bind(note)
+        .bind(actor)
+        .bind(now_text())
+        .bind(id)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Closes the other open exceptions of a grant that an action made moot (e.g. a re-issue
+    /// answers both the rejection and the no-answer of the same payment).
+    pub async fn resolve_grant_exceptions(&mut self, grant_id: &str, kinds: &[&str], resolution: &str, note: &str, actor: &str) -> Result<(), StoreError> {
+        for k in kinds {
+            sqlx::query(
+                "UPDATE exceptions SET status = 'resolved', resolution = $1, note = $2, resolved_by = $3, resolved_at = $4 \
+                 WHERE grant_id = $5 AND kind = $6 AND status = 'open'",
+            )
+            .bind(resolution)
+            .bind(note)
+            .bind(actor)
+            .bind(now_text())
+            .bind(grant_id)
+            .bind(*k)
+            .execute(&mut *self.tx)
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+/// One row of the exception report: the exception with its grant's school, student and card.
+#[derive(Debug, Clone)]
+pub struct ExceptionReportSource {
+    pub id: i64,
+    pub kind: String,
+    pub school_name: Option<String>,
+    pub student: Option<String>,
+    pub card_number: Option<String>,
+    pub amount_fen: Option<i64>,
+    pub reason_code: Option<String>,
+    pub detail: String,
+    pub created_at: String,
+}
+
+impl Store {
+    /// Open exceptions with what the report shows; the card is the payment's when there is one.
+    pub async fn exception_report_rows(&self) -> Result<Vec<ExceptionReportSource>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT e.id, e.kind, g.school_name, g.name, COALESCE(p.card_number, g.card_number), e.amount_fen, e.reason_code, e.detail, e.created_at \
+             FROM exceptions e LEFT JOIN grants g ON g.grant_id = e.grant_id LEFT JOIN payments p ON p.payment_ref = e.payment_ref \
+             WHERE e.status = 'open' ORDER BY g.school_name, e.id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ExceptionReportSource {
+                    id: r.try_get(0)?,
+                    kind: r.try_get(1)?,
+                    school_name: r.try_get(2)?,
+                    student: r.try_get(3)?,
+                    card_number: r.try_get(4)?,
+                    amount_fen: r.try_get(5)?,
+                    reason_code: r.try_get(6)?,
+                    detail: r.try_get(7)?,
+                    created_at: r.try_get(8)?,
+                })
+            })
+            .collect()
+    }
+}

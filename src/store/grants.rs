@@ -200,3 +200,43 @@ impl super::Store {
         Ok(g)
     }
 }
+
+impl StoreTx {
+    /// Corrects a grant's card (finance staff, on re-issue) and sets its status.
+    pub async fn update_grant_card(&mut self, grant_id: &str, card_number: &str, holder: &str, status: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE grants SET card_number = $1, card_holder = $2, status = $3, updated_at = $4 WHERE grant_id = $5")
+            .bind(card_number)
+            .bind(holder)
+            .bind(status)
+            .bind(now_text())
+            .bind(grant_id)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Sets one grant's status.
+    pub async fn set_grant_status(&mut self, grant_id: &str, status: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE grants SET status = $1, updated_at = $2 WHERE grant_id = $3")
+            .bind(status)
+            .bind(now_text())
+            .bind(grant_id)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Every payment of a grant, oldest attempt first.
+    pub async fn grant_payments(&mut self, grant_id: &str) -> Result<Vec<(String, i64, String, bool)>, StoreError> {
+        let rows = sqlx::query("SELECT payment_ref, attempt, status, money_out FROM payments WHERE grant_id = $1 ORDER BY attempt")
+            .bind(grant_id)
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let out: i64 = r.try_get(3)?;
+                Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, out != 0))
+            })
+            .collect()
+    }
+}

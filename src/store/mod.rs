@@ -7,12 +7,14 @@
 //!
 //! Callers work inside a [`StoreTx`]: one file imported, one batch created — all or nothing.
 
+mod answers;
 mod exceptions;
 mod files;
 mod grants;
 mod payments;
 
-pub use exceptions::{ExceptionFilter, ExceptionRow};
+pub use answers::{PaymentEvent, PaymentState};
+pub use exceptions::{ExceptionFilter, ExceptionRecord, ExceptionReportSource, ExceptionRow};
 pub use files::FileRecord;
 pub use grants::{GrantRecord, StoredGrant};
 pub use payments::{BatchRow, EligibleGrant, NewPayment, PaymentRow};

@@ -2,6 +2,10 @@
 //! kinds of INTERFACES.md, their severity, the Chinese wording of the problem and the suggested
 //! action — and the listing; the rows live in the store.
 
+pub mod resolve;
+
+pub use resolve::{Action, Resolved, ResolveError, resolve};
+
 use crate::store::{ExceptionFilter, ExceptionRow, Store, StoreError};
 use serde::Serialize;
 use std::fmt;

@@ -1,0 +1,185 @@
+//! What the bank answered: payment statuses, their history, and the cards the bank reported
+//! closed or frozen.
+
+use super::{MAX_BINDS, Store, StoreError, StoreTx, in_placeholders, now_text, values_placeholders};
+use sqlx::{AssertSqlSafe, Row};
+use std::collections::HashMap;
+
+/// A payment's state as the answer matcher needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PaymentState {
+    pub payment_ref: String,
+    pub grant_id: String,
+    pub batch_id: Option<String>,
+    pub status: String,
+    pub amount_fen: i64,
+    pub card_number: String,
+    pub money_out: bool,
+}
+
+/// One status the bank reported, kept in order (repeats too).
+#[derive(Debug, Clone)]
+pub struct PaymentEvent {
+    pub payment_ref: String,
+    pub status: String,
+    pub reason_code: Option<String>,
+    pub reason_text: Option<String>,
+}
+
+const EVENT_COLS: usize = 7;
+
+impl StoreTx {
+    /// The payments with these references that exist.
+    pub async fn payments_by_refs(&mut self, refs: &[&str]) -> Result<HashMap<String, PaymentState>, StoreError> {
+        let mut out = HashMap::with_capacity(refs.len());
+        for chunk in refs.chunks(MAX_BINDS / 2) {
+            if chunk.is_empty() {
+                continue;
+            }
+            let sql = format!(
+                "SELECT payment_ref, grant_id, batch_id, status, amount_fen, card_number, money_out FROM payments WHERE payment_ref IN ({})",
+                in_placeholders(self.backend, 1, chunk.len())
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for r in chunk {
+                q = q.bind(*r);
+            }
+            for row in q.fetch_all(&mut *self.tx).await? {
+                let money_out: i64 = row.try_get(6)?;
+                let p = PaymentState {
+                    payment_ref: row.try_get(0)?,
+                    grant_id: row.try_get(1)?,
+                    batch_id: row.try_get(2)?,
+                    status: row.try_get(3)?,
+                    amount_fen: row.try_get(4)?,
+                    card_number: row.try_get(5)?,
+                    money_out: money_out != 0,
+                };
+                out.insert(p.payment_ref.clone(), p);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The references of a batch in file order (the order payments are written).
+    pub async fn batch_refs(&mut self, batch_id: &str) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query("SELECT payment_ref FROM payments WHERE batch_id = $1 ORDER BY payment_ref")
+            .bind(batch_id)
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
+
+    /// Sets status, reason and money-out flag of many payments: one statement per distinct
+    /// (status, reason, money_out), since an answer file has few of those.
+    pub async fn update_payments(&mut self, updates: &[(String, String, Option<String>, bool)]) -> Result<(), StoreError> {
+        let mut groups: HashMap<(&str, Option<&str>, bool), Vec<&str>> = HashMap::new();
+        for (r, status, reason, out) in updates {
+            groups.entry((status.as_str(), reason.as_deref(), *out)).or_default().push(r.as_str());
+        }
+        let now = now_text();
+        for ((status, reason, out), refs) in groups {
+            for chunk in refs.chunks(MAX_BINDS / 2) {
+                let first = match self.backend {
+                    super::Backend::Sqlite => "status = ?, reason_code = ?, money_out = ?, updated_at = ?".to_string(),
+                    super::Backend::Postgres => "status = $1, reason_code = $2, money_out = $3, updated_at = $4".to_string(),
+                };
+                let sql = format!("UPDATE payments SET {first} WHERE payment_ref IN ({})", in_placeholders(self.backend, 5, chunk.len()));
+                let mut q = sqlx::query(AssertSqlSafe(sql)).bind(status.to_string()).bind(reason.map(str::to_string)).bind(out as i64).bind(now.clone());
+                for r in chunk {
+                    q = q.bind(r.to_string());
+                }
+                q.execute(&mut *self.tx).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends reported statuses to the history.
+    pub async fn insert_payment_events(&mut self, file_id: i64, events: &[PaymentEvent]) -> Result<(), StoreError> {
+        let now = now_text();
+        for chunk in events.chunks(MAX_BINDS / EVENT_COLS) {
+            if chunk.is_empty() {
+                continue;
+            }
+            let first = self.alloc_ids("payment_events", chunk.len() as i64).await?;
+            let sql = format!(
+                "INSERT INTO payment_events (id, payment_ref, status, reason_code, reason_text, file_id, created_at) VALUES {}",
+                values_placeholders(self.backend, chunk.len(), EVENT_COLS)
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for (i, e) in chunk.iter().enumerate() {
+                q = q
+                    .bind(first + i as i64)
+                    .bind(e.payment_ref.clone())
+                    .bind(e.status.clone())
+                    .bind(e.reason_code.clone())
+                    .bind(e.reason_text.clone())
+                    .bind(file_id)
+                    .bind(now.clone());
+            }
+            q.execute(&mut *self.tx).await?;
+        }
+        Ok(())
+    }
+
+    /// Marks a card closed or frozen, as the bank reported.
+    pub async fn set_card_status(&mut self, card_number: &str, status: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE aid_cards SET status = $1 WHERE card_number = $2")
+            .bind(status)
+            .bind(card_number)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Payments sent (or accepted) whose last change is older than `before`, with no final status.
+    pub async fn unanswered_payments(&mut self, account: &str, before: &str) -> Result<Vec<PaymentState>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT payment_ref, grant_id, batch_id, status, amount_fen, card_number, money_out FROM payments \
+             WHERE account_no = $1 AND status IN ('sent', 'accepted') AND updated_at < $2 ORDER BY payment_ref",
+        )
+        .bind(account)
+        .bind(before)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let money_out: i64 = row.try_get(6)?;
+                Ok(PaymentState {
+                    payment_ref: row.try_get(0)?,
+                    grant_id: row.try_get(1)?,
+                    batch_id: row.try_get(2)?,
+                    status: row.try_get(3)?,
+                    amount_fen: row.try_get(4)?,
+                    card_number: row.try_get(5)?,
+                    money_out: money_out != 0,
+                })
+            })
+            .collect()
+    }
+}
+
+impl Store {
+    /// The status history of a payment, oldest first.
+    pub async fn payment_events(&self, payment_ref: &str) -> Result<Vec<PaymentEvent>, StoreError> {
+        let rows = sqlx::query("SELECT payment_ref, status, reason_code, reason_text FROM payment_events WHERE payment_ref = $1 ORDER BY id")
+            .bind(payment_ref)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(PaymentEvent { payment_ref: r.try_get(0)?, status: r.try_get(1)?, reason_code: r.try_get(2)?, reason_text: r.try_get(3)? })
+            })
+            .collect()
+    }
+
+    /// A card's status (`active`, `closed`, `frozen`), if the card is known.
+    pub async fn card_status(&self, card_number: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT status FROM aid_cards WHERE card_number = $1").bind(card_number).fetch_optional(&self.pool).await?;
+        Ok(match row {
+            Some(r) => Some(r.try_get(0)?),
+            None => None,
+        })
+    }
+}

@@ -6,7 +6,8 @@
 //!   optional subtitle, typed columns, rows of cells, an optional totals row (合计) — and its three
 //!   writers: XLSX ([`write_xlsx`]), CSV ([`write_csv`]) and HTML ([`write_html`]), plus
 //!   [`write_report`], which writes any of them to a directory atomically;
-//! - one module per report that turns plain rows into a [`Table`].
+//! - one module per report that turns plain rows into a [`Table`]: [`exceptions`] is the
+//!   exception report (资助发放异常清单).
 //!
 //! Two rules hold in every report:
 //! - **Amounts come from integer fen** ([`Fen`](crate::domain::Fen)), never from a float, so a
@@ -18,8 +19,10 @@
 //!   information (PIPL). Report builders receive the full number and mask it themselves, so a
 //!   caller cannot forget to.
 
+pub mod exceptions;
 pub mod table;
 
+pub use exceptions::{ExceptionReportRow, exception_table};
 pub use table::{Cell, Column, ColumnKind, ReportFormat, Table, write_csv, write_html, write_report, write_xlsx};
 
 use std::path::PathBuf;

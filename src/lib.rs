@@ -8,6 +8,8 @@
 //! - [`batch`]: valid unpaid grants → payments → batch files ([`formats`]) → the bank ([`transport`]),
 //!   crash-safe; [`banksim`] is the bank simulator tests and the demo talk to;
 //! - [`exceptions`]: what finance staff must look at, with the wording and the suggested action;
+//! - [`reports`]: tables for finance staff written as XLSX, CSV (UTF-8 with BOM) and HTML, and the
+//!   exception report built on them;
 //! - [`store`]: every SQL statement, on SQLite (embedded default) or PostgreSQL;
 //! - [`domain`]: pure newtypes — money in fen, ID numbers, cards, names;
 //! - [`config`], [`telemetry`], [`clock`]: configuration, logs and time;
@@ -25,6 +27,7 @@ pub mod exceptions;
 pub mod formats;
 pub mod intake;
 pub mod output;
+pub mod reports;
 pub mod store;
 pub mod telemetry;
 pub mod transport;

@@ -16,10 +16,17 @@
 //!
 //! It is ordinary library code, not `#[cfg(test)]`, because `demo` runs it too.
 
+pub mod answers;
+pub mod batch_reader;
 pub mod dropfolder;
 pub mod http;
+pub mod pain002;
+mod xml;
 
+pub use answers::{AnswerMix, Fate, RandomMix, Reason, decide};
+pub use batch_reader::{BatchReadError, SimBatch, SimFormat, SimPayment};
 pub use dropfolder::{PickedUp, pick_up};
+pub use pain002::Pain002Version;
 
 use secrecy::SecretString;
 use std::collections::BTreeMap;

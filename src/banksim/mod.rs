@@ -21,6 +21,7 @@ pub mod batch_reader;
 pub mod dropfolder;
 pub mod http;
 pub mod pain002;
+pub mod result_file;
 mod xml;
 
 pub use answers::{AnswerMix, Fate, RandomMix, Reason, decide};

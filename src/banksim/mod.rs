@@ -22,6 +22,7 @@ pub mod dropfolder;
 pub mod http;
 pub mod pain002;
 pub mod result_file;
+pub mod statement;
 mod xml;
 
 pub use answers::{AnswerMix, Fate, RandomMix, Reason, decide};

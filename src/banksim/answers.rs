@@ -20,8 +20,8 @@
 //! adding an override never changes the fate of another payment.
 
 use super::batch_reader::{SimBatch, SimPayment};
-use crate::domain::reason::describe_zh;
 use crate::domain::Fen;
+use crate::domain::reason::describe_zh;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::HashMap;
@@ -86,7 +86,13 @@ impl Reason {
 
     /// The reasons a random mix draws from when it names none.
     pub fn common() -> Vec<Reason> {
-        vec![Reason::name_mismatch(), Reason::wrong_account(), Reason::closed(), Reason::frozen(), Reason::card_abnormal()]
+        vec![
+            Reason::name_mismatch(),
+            Reason::wrong_account(),
+            Reason::closed(),
+            Reason::frozen(),
+            Reason::card_abnormal(),
+        ]
     }
 
     /// A numeric return code in the UnionPay style some banks put beside the text (ICBC's
@@ -312,7 +318,14 @@ pub(crate) mod tests {
             .with_card(b.payments[2].card_number.clone(), Fate::Reject(Reason::closed()))
             // The reference wins over the card.
             .with_card(b.payments[1].card_number.clone(), Fate::Settle)
-            .with_random(RandomMix { seed: 7, reject: 1.0, late_return: 0.0, duplicate: 0.0, changed_amount: 0.0, reasons: vec![Reason::frozen()] });
+            .with_random(RandomMix {
+                seed: 7,
+                reject: 1.0,
+                late_return: 0.0,
+                duplicate: 0.0,
+                changed_amount: 0.0,
+                reasons: vec![Reason::frozen()],
+            });
         let fates = decide(&b, &mix);
         assert_eq!(fates.len(), 5);
         assert_eq!(fates[0].1, Fate::Reject(Reason::frozen()), "random applies where nothing else does");
@@ -326,7 +339,14 @@ pub(crate) mod tests {
     #[test]
     fn seeded_mixes_are_reproducible_and_overrides_do_not_shift_them() {
         let b = batch("B20261125000001", 400);
-        let random = RandomMix { seed: 42, reject: 0.2, late_return: 0.05, duplicate: 0.05, changed_amount: 0.05, reasons: Vec::new() };
+        let random = RandomMix {
+            seed: 42,
+            reject: 0.2,
+            late_return: 0.05,
+            duplicate: 0.05,
+            changed_amount: 0.05,
+            reasons: Vec::new(),
+        };
         let mix = AnswerMix::settle_all().with_random(random.clone());
         let a = decide(&b, &mix);
         assert_eq!(a, decide(&b, &mix), "same seed, same fates");

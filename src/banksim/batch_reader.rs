@@ -18,12 +18,12 @@
 //!   (`"1"`, `"2"`, …): that is all the bank itself knows, and what its result file echoes.
 
 use crate::domain::Fen;
+use crate::formats::domestic::DomesticProfile;
 use crate::formats::domestic::profile::{DetailColumn, HeaderColumn};
 use crate::formats::domestic::result::parse_amount;
-use crate::formats::domestic::DomesticProfile;
 use chrono::NaiveDate;
-use quick_xml::events::Event;
 use quick_xml::Reader;
+use quick_xml::events::Event;
 use rust_decimal::Decimal;
 use std::str::FromStr;
 
@@ -89,7 +89,9 @@ pub enum BatchReadError {
     SeveralPmtInf { count: usize },
     #[error("payment {seq}: {element} is missing")]
     MissingInPayment { seq: u64, element: &'static str },
-    #[error("the file declares {declared_count} payments totalling {declared_total}, its lines have {count} totalling {total}")]
+    #[error(
+        "the file declares {declared_count} payments totalling {declared_total}, its lines have {count} totalling {total}"
+    )]
     ControlTotals { declared_count: u64, declared_total: Fen, count: u64, total: Fen },
     #[error("bank profile: {0}")]
     Profile(String),
@@ -105,7 +107,11 @@ pub enum BatchReadError {
 
 /// Reads a received file: pain.001 if it looks like XML (after an optional BOM and blanks),
 /// otherwise a domestic file laid out by `domestic` (an error if none is given).
-pub fn read_received(file_name: &str, bytes: &[u8], domestic: Option<&DomesticProfile>) -> Result<SimBatch, BatchReadError> {
+pub fn read_received(
+    file_name: &str,
+    bytes: &[u8],
+    domestic: Option<&DomesticProfile>,
+) -> Result<SimBatch, BatchReadError> {
     if looks_like_xml(bytes) {
         read_pain001(bytes)
     } else {
@@ -172,7 +178,9 @@ pub fn read_pain001(bytes: &[u8]) -> Result<SimBatch, BatchReadError> {
                         .attributes()
                         .flatten()
                         .filter(|a| a.key.as_ref() == "xmlns" || a.key.as_ref().starts_with("xmlns:"))
-                        .find_map(|a| a.value.rsplit(':').next().filter(|v| v.starts_with("pain.001.")).map(str::to_string));
+                        .find_map(|a| {
+                            a.value.rsplit(':').next().filter(|v| v.starts_with("pain.001.")).map(str::to_string)
+                        });
                 }
                 if name == "CdtTrfTxInf" {
                     tx = Some(TxDraft::default());
@@ -265,7 +273,9 @@ pub fn read_pain001(bytes: &[u8]) -> Result<SimBatch, BatchReadError> {
         payments,
     };
     let declared_count = match nb_of_txs {
-        Some(n) => Some(n.parse::<u64>().map_err(|_| BatchReadError::BadCount { element: "GrpHdr/NbOfTxs", value: n.clone() })?),
+        Some(n) => Some(
+            n.parse::<u64>().map_err(|_| BatchReadError::BadCount { element: "GrpHdr/NbOfTxs", value: n.clone() })?,
+        ),
         None => None,
     };
     let declared_total = ctrl_sum.map(|s| xml_amount("GrpHdr/CtrlSum", &s)).transpose()?;
@@ -347,7 +357,13 @@ pub fn read_domestic(bytes: &[u8], profile: &DomesticProfile, file_name: &str) -
             return Err(BatchReadError::Columns { line, expected: detail.len(), found: values.len() });
         }
         let seq = i as u64 + 1;
-        let mut p = SimPayment { seq, end_to_end_id: String::new(), amount: Fen(0), card_number: String::new(), holder: String::new() };
+        let mut p = SimPayment {
+            seq,
+            end_to_end_id: String::new(),
+            amount: Fen(0),
+            card_number: String::new(),
+            holder: String::new(),
+        };
         let mut amount = None;
         for (col, value) in detail.iter().zip(values) {
             match col {
@@ -355,27 +371,44 @@ pub fn read_domestic(bytes: &[u8], profile: &DomesticProfile, file_name: &str) -
                 DetailColumn::CardNumber => p.card_number = value,
                 DetailColumn::Holder => p.holder = value,
                 DetailColumn::Amount => {
-                    amount = Some(parse_amount(&value, profile.amount_unit).map_err(|reason| BatchReadError::Field {
-                        line,
-                        column: "amount",
-                        value: value.clone(),
-                        reason,
+                    amount = Some(parse_amount(&value, profile.amount_unit).map_err(|reason| {
+                        BatchReadError::Field { line, column: "amount", value: value.clone(), reason }
                     })?);
                 }
                 DetailColumn::Literal(expected) if value != *expected => {
-                    return Err(BatchReadError::Field { line, column: "literal", value, reason: "is not the profile's literal" });
+                    return Err(BatchReadError::Field {
+                        line,
+                        column: "literal",
+                        value,
+                        reason: "is not the profile's literal",
+                    });
                 }
                 _ => {}
             }
         }
-        p.amount = amount.ok_or(BatchReadError::Field { line, column: "amount", value: String::new(), reason: "is missing" })?;
+        p.amount = amount.ok_or(BatchReadError::Field {
+            line,
+            column: "amount",
+            value: String::new(),
+            reason: "is missing",
+        })?;
         if !has_reference {
             p.end_to_end_id = seq.to_string();
         } else if p.end_to_end_id.is_empty() {
-            return Err(BatchReadError::Field { line, column: "end_to_end_id", value: String::new(), reason: "is empty" });
+            return Err(BatchReadError::Field {
+                line,
+                column: "end_to_end_id",
+                value: String::new(),
+                reason: "is empty",
+            });
         }
         if p.card_number.is_empty() {
-            return Err(BatchReadError::Field { line, column: "card_number", value: String::new(), reason: "is empty" });
+            return Err(BatchReadError::Field {
+                line,
+                column: "card_number",
+                value: String::new(),
+                reason: "is empty",
+            });
         }
         payments.push(p);
     }
@@ -415,12 +448,23 @@ struct HeaderFacts {
 impl HeaderFacts {
     /// Reads a header or trailer line; its `literal:` columns must match (that is how the line is
     /// recognised as the header or trailer).
-    fn read(&mut self, cols: &[HeaderColumn<'_>], values: &[String], line: usize, profile: &DomesticProfile) -> Result<(), BatchReadError> {
+    fn read(
+        &mut self,
+        cols: &[HeaderColumn<'_>],
+        values: &[String],
+        line: usize,
+        profile: &DomesticProfile,
+    ) -> Result<(), BatchReadError> {
         if values.len() != cols.len() {
             return Err(BatchReadError::Columns { line, expected: cols.len(), found: values.len() });
         }
         for (col, value) in cols.iter().zip(values) {
-            let field = |column: &'static str, reason: &'static str| BatchReadError::Field { line, column, value: value.clone(), reason };
+            let field = |column: &'static str, reason: &'static str| BatchReadError::Field {
+                line,
+                column,
+                value: value.clone(),
+                reason,
+            };
             match col {
                 HeaderColumn::Literal(expected) if value != expected => {
                     return Err(field("literal", "is not the profile's header/trailer literal"));
@@ -430,7 +474,9 @@ impl HeaderFacts {
                 HeaderColumn::DebtorName if !value.is_empty() => self.debtor_name = Some(value.clone()),
                 HeaderColumn::Date => self.date = NaiveDate::parse_from_str(value, "%Y%m%d").ok(),
                 HeaderColumn::Count => self.count = Some(value.parse().map_err(|_| field("count", "is not a count"))?),
-                HeaderColumn::Total => self.total = Some(parse_amount(value, profile.amount_unit).map_err(|r| field("total", r))?),
+                HeaderColumn::Total => {
+                    self.total = Some(parse_amount(value, profile.amount_unit).map_err(|r| field("total", r))?)
+                }
                 _ => {}
             }
         }
@@ -441,9 +487,9 @@ impl HeaderFacts {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::formats::BatchDoc;
     use crate::formats::domestic::tests::{fixture_profiles, sample_batch};
     use crate::formats::pain001::{self, Pain001Version};
-    use crate::formats::BatchDoc;
 
     fn expect_same(doc: &BatchDoc, batch: &SimBatch) {
         assert_eq!(batch.batch_id, doc.batch_id);
@@ -539,7 +585,10 @@ mod tests {
         // The trailer missing: the last detail line is not a `T` line.
         let bad = lines[..lines.len() - 1].join("\n");
         let bytes = encoding_rs::GBK.encode(&bad).0.into_owned();
-        assert!(matches!(read_domestic(&bytes, icbc, "x"), Err(BatchReadError::Columns { .. } | BatchReadError::Field { .. })));
+        assert!(matches!(
+            read_domestic(&bytes, icbc, "x"),
+            Err(BatchReadError::Columns { .. } | BatchReadError::Field { .. })
+        ));
         // Not GBK.
         assert!(matches!(read_domestic(b"H,B\xff,1\n", icbc, "x"), Err(BatchReadError::Encoding { line: 1, .. })));
         assert!(matches!(read_received("x.csv", &out, None), Err(BatchReadError::Profile(_))));

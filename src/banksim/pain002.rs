@@ -73,7 +73,10 @@ pub fn status_report(
     let rejected: Vec<&SimPayment> = fates.iter().filter(|(_, f)| !f.settled_first()).map(|(p, _)| p).collect();
     let settled: Vec<&SimPayment> = fates.iter().filter(|(_, f)| f.settled_first()).map(|(p, _)| p).collect();
     let status = group_status(settled.len(), rejected.len());
-    let per_status = [("ACSC", settled.len(), settled.iter().map(|p| p.amount).sum::<Fen>()), ("RJCT", rejected.len(), rejected.iter().map(|p| p.amount).sum())];
+    let per_status = [
+        ("ACSC", settled.len(), settled.iter().map(|p| p.amount).sum::<Fen>()),
+        ("RJCT", rejected.len(), rejected.iter().map(|p| p.amount).sum()),
+    ];
 
     let mut x = start(version, msg_id, created_at);
     original_group(&mut x, batch, status, &per_status);
@@ -135,7 +138,13 @@ pub fn late_return_report(
 /// A whole batch refused at group level: `GrpSts` RJCT with the reason, no transactions. The
 /// original message is named `pain.001.001.09` (a file refused whole may not even say which
 /// version it is).
-pub fn group_reject(batch_id: &str, reason: &Reason, version: Pain002Version, msg_id: &str, created_at: &DateTime<FixedOffset>) -> Vec<u8> {
+pub fn group_reject(
+    batch_id: &str,
+    reason: &Reason,
+    version: Pain002Version,
+    msg_id: &str,
+    created_at: &DateTime<FixedOffset>,
+) -> Vec<u8> {
     let mut x = start(version, msg_id, created_at);
     x.start("OrgnlGrpInfAndSts");
     x.leaf("OrgnlMsgId", batch_id);
@@ -213,7 +222,14 @@ fn status_reason(x: &mut Xml, reason: &Reason) {
 }
 
 /// One `TxInfAndSts`, with `OrgnlTxRef` carrying `amount`, the holder and the card.
-fn transaction(x: &mut Xml, version: Pain002Version, p: &SimPayment, status: &str, reason: Option<&Reason>, amount: Fen) {
+fn transaction(
+    x: &mut Xml,
+    version: Pain002Version,
+    p: &SimPayment,
+    status: &str,
+    reason: Option<&Reason>,
+    amount: Fen,
+) {
     x.start("TxInfAndSts");
     x.leaf("OrgnlEndToEndId", &p.end_to_end_id);
     x.leaf("TxSts", status);
@@ -256,7 +272,9 @@ mod tests {
     }
 
     pub(crate) fn at() -> DateTime<FixedOffset> {
-        FixedOffset::east_opt(8 * 3600).and_then(|tz| tz.with_ymd_and_hms(2026, 11, 26, 9, 0, 0).single()).unwrap_or_default()
+        FixedOffset::east_opt(8 * 3600)
+            .and_then(|tz| tz.with_ymd_and_hms(2026, 11, 26, 9, 0, 0).single())
+            .unwrap_or_default()
     }
 
     fn mixed() -> (SimBatch, Vec<(SimPayment, Fate)>) {
@@ -276,14 +294,23 @@ mod tests {
     fn status_reports_validate_in_both_versions() {
         let (b, fates) = mixed();
         for v in [Pain002Version::V03, Pain002Version::V10] {
-            let text = assert_valid(&status_report(&b, &fates, &["AP999999999999".to_string()], v, "RPT1", &at()), &xsd(v));
+            let text =
+                assert_valid(&status_report(&b, &fates, &["AP999999999999".to_string()], v, "RPT1", &at()), &xsd(v));
             assert!(text.contains("<OrgnlMsgId>B20261125000001</OrgnlMsgId>"));
             assert!(text.contains("<OrgnlPmtInfId>B20261125000001</OrgnlPmtInfId>"));
             assert!(text.contains("<OrgnlMsgNmId>pain.001.001.09</OrgnlMsgNmId>"));
             assert_eq!(text.matches("<GrpSts>PART</GrpSts>").count(), 1);
             assert!(text.contains("<CreDtTm>2026-11-26T09:00:00+08:00</CreDtTm>"));
-            assert_eq!(text.matches("<OrgnlEndToEndId>AP000000000004</OrgnlEndToEndId>").count(), 2, "duplicate status");
-            assert_eq!(text.matches("<OrgnlEndToEndId>AP999999999999</OrgnlEndToEndId>").count(), 1, "unknown reference");
+            assert_eq!(
+                text.matches("<OrgnlEndToEndId>AP000000000004</OrgnlEndToEndId>").count(),
+                2,
+                "duplicate status"
+            );
+            assert_eq!(
+                text.matches("<OrgnlEndToEndId>AP999999999999</OrgnlEndToEndId>").count(),
+                1,
+                "unknown reference"
+            );
             assert!(text.contains("<InstdAmt Ccy=\"CNY\">0.99</InstdAmt>"), "changed amount");
             assert!(!text.contains(">100.05<"), "the changed amount replaces the sent one");
             assert!(text.contains("<Cd>BE01</Cd>") && text.contains("<AddtlInf>户名不符</AddtlInf>"));
@@ -318,7 +345,9 @@ mod tests {
             let text = assert_valid(&bytes, &xsd(v));
             assert_eq!(text.matches("<TxInfAndSts>").count(), 1);
             assert!(text.contains("<OrgnlEndToEndId>AP000000000003</OrgnlEndToEndId>"));
-            assert!(text.contains("<TxSts>RJCT</TxSts>") && text.contains("<Cd>AC04</Cd>") && text.contains("账户已销户"));
+            assert!(
+                text.contains("<TxSts>RJCT</TxSts>") && text.contains("<Cd>AC04</Cd>") && text.contains("账户已销户")
+            );
             assert!(text.contains("<GrpSts>PART</GrpSts>"));
         }
         let plain = decide(&b, &AnswerMix::settle_all());
@@ -328,7 +357,10 @@ mod tests {
     #[test]
     fn group_rejections_validate() {
         for v in [Pain002Version::V03, Pain002Version::V10] {
-            let text = assert_valid(&group_reject("B20261125000001", &Reason::new("FF01", "文件格式错误"), v, "RPT3", &at()), &xsd(v));
+            let text = assert_valid(
+                &group_reject("B20261125000001", &Reason::new("FF01", "文件格式错误"), v, "RPT3", &at()),
+                &xsd(v),
+            );
             assert!(text.contains("<GrpSts>RJCT</GrpSts>") && text.contains("<Cd>FF01</Cd>"));
             assert!(!text.contains("TxInfAndSts") && !text.contains("OrgnlPmtInfAndSts"));
         }
@@ -337,6 +369,9 @@ mod tests {
     #[test]
     fn output_is_deterministic() {
         let (b, fates) = mixed();
-        assert_eq!(status_report(&b, &fates, &[], Pain002Version::V10, "R", &at()), status_report(&b, &fates, &[], Pain002Version::V10, "R", &at()));
+        assert_eq!(
+            status_report(&b, &fates, &[], Pain002Version::V10, "R", &at()),
+            status_report(&b, &fates, &[], Pain002Version::V10, "R", &at())
+        );
     }
 }

@@ -81,7 +81,14 @@ pub fn result_file(
     }
     let last = batch.payments.iter().map(|p| p.seq).max().unwrap_or(0);
     for (i, reference) in unknown_references.iter().enumerate() {
-        rows.push(Row { seq: last + i as u64 + 1, end_to_end_id: reference, card_number: "", holder: "", amount: None, failure: None });
+        rows.push(Row {
+            seq: last + i as u64 + 1,
+            end_to_end_id: reference,
+            card_number: "",
+            holder: "",
+            amount: None,
+            failure: None,
+        });
     }
     render(profile, &batch.batch_id, batch.payments.len(), batch.total(), &rows)
 }
@@ -90,7 +97,11 @@ pub fn result_file(
 /// line with the return reason for each [`Fate::LateReturn`] (keyed as in the first file: the
 /// reference, or the original row number). `Ok(None)` when the batch has none. The header's
 /// count and total are those of the returned payments.
-pub fn late_return_file(batch: &SimBatch, fates: &[(SimPayment, Fate)], profile: &DomesticProfile) -> Result<Option<Vec<u8>>, ResultFileError> {
+pub fn late_return_file(
+    batch: &SimBatch,
+    fates: &[(SimPayment, Fate)],
+    profile: &DomesticProfile,
+) -> Result<Option<Vec<u8>>, ResultFileError> {
     let rows: Vec<Row<'_>> = fates
         .iter()
         .filter_map(|(p, f)| match f {
@@ -157,7 +168,11 @@ impl Lines<'_> {
             } else {
                 let (bytes, _, unmappable) = self.encoding.encode(value);
                 if unmappable {
-                    return Err(ResultFileError::Unencodable { column, value: value.to_string(), encoding: self.encoding.name() });
+                    return Err(ResultFileError::Unencodable {
+                        column,
+                        value: value.to_string(),
+                        encoding: self.encoding.name(),
+                    });
                 }
                 self.out.extend_from_slice(&bytes);
             }
@@ -170,13 +185,21 @@ impl Lines<'_> {
     }
 }
 
-fn render(profile: &DomesticProfile, batch_id: &str, count: usize, total: Fen, rows: &[Row<'_>]) -> Result<Vec<u8>, ResultFileError> {
+fn render(
+    profile: &DomesticProfile,
+    batch_id: &str,
+    count: usize,
+    total: Fen,
+    rows: &[Row<'_>],
+) -> Result<Vec<u8>, ResultFileError> {
     let section = profile.result.as_ref().ok_or(ResultFileError::NoResultSection)?;
     section.check().map_err(ResultFileError::Profile)?;
     let columns = section.columns().map_err(ResultFileError::Profile)?;
     let header = section.header_columns().map_err(ResultFileError::Profile)?;
-    let success = section.success_values.first().ok_or_else(|| ResultFileError::Profile("no success value".into()))?.trim();
-    let failure = section.failure_values.first().ok_or_else(|| ResultFileError::Profile("no failure value".into()))?.trim();
+    let success =
+        section.success_values.first().ok_or_else(|| ResultFileError::Profile("no success value".into()))?.trim();
+    let failure =
+        section.failure_values.first().ok_or_else(|| ResultFileError::Profile("no failure value".into()))?.trim();
     let unit = profile.amount_unit;
     let mut lines = Lines {
         out: Vec::with_capacity(64 * (rows.len() + section.header_lines)),
@@ -273,7 +296,11 @@ mod tests {
             .with_reference(r(6), Fate::LateReturn(Reason::insufficient_funds()))
     }
 
-    fn read_back(key: &str, bytes: &[u8], refs: &[String]) -> (crate::formats::domestic::ResultHeader, Vec<ResultLine>) {
+    fn read_back(
+        key: &str,
+        bytes: &[u8],
+        refs: &[String],
+    ) -> (crate::formats::domestic::ResultHeader, Vec<ResultLine>) {
         let profiles = fixture_profiles();
         let table = ReasonTable::new();
         let reader = ResultReader::new(&profiles[key], &table, bytes).unwrap_or_else(|e| panic!("{e}"));
@@ -329,7 +356,10 @@ mod tests {
         let fates = decide(&batch, &mix_for(&batch));
         let bytes = result_file(&batch, &fates, &[], &profiles["boc"]).unwrap_or_else(|e| panic!("{e}"));
         let text = encoding_rs::GBK.decode_without_bom_handling_and_without_replacement(&bytes).unwrap_or_default();
-        assert!(text.starts_with("B20260901-001|8|7675.50|\r\n序号|收款人账号|收款人姓名|金额|处理状态|失败原因|\r\n1|"), "{text}");
+        assert!(
+            text.starts_with("B20260901-001|8|7675.50|\r\n序号|收款人账号|收款人姓名|金额|处理状态|失败原因|\r\n1|"),
+            "{text}"
+        );
         let (_, lines) = read_back("boc", &bytes, &refs);
         expect(&lines, &refs);
         assert_eq!(lines[1].holder.as_deref(), Some("买买提·艾力"));
@@ -344,14 +374,16 @@ mod tests {
             .with_reference(refs[0].clone(), Fate::DuplicateStatus)
             .with_reference(refs[7].clone(), Fate::ChangedAmount(Fen(1)));
         let fates = decide(&batch, &mix);
-        let bytes = result_file(&batch, &fates, &["NEVER-SENT".to_string()], &profiles["icbc"]).unwrap_or_else(|e| panic!("{e}"));
+        let bytes = result_file(&batch, &fates, &["NEVER-SENT".to_string()], &profiles["icbc"])
+            .unwrap_or_else(|e| panic!("{e}"));
         let (_, lines) = read_back("icbc", &bytes, &[]);
         assert_eq!(lines.len(), 10);
         assert_eq!(lines[0].end_to_end_id, lines[1].end_to_end_id, "the same status twice");
         assert_eq!(lines[8].amount, Some(Fen(1)));
         assert_eq!((lines[9].end_to_end_id.as_str(), lines[9].status), ("NEVER-SENT", LineStatus::Settled));
 
-        let late = late_return_file(&batch, &fates, &profiles["icbc"]).unwrap_or_else(|e| panic!("{e}")).unwrap_or_default();
+        let late =
+            late_return_file(&batch, &fates, &profiles["icbc"]).unwrap_or_else(|e| panic!("{e}")).unwrap_or_default();
         let (header, lines) = read_back("icbc", &late, &[]);
         assert_eq!(header.count, Some(1));
         assert_eq!(lines.len(), 1);
@@ -361,10 +393,15 @@ mod tests {
         // BOC: the late line keeps its original row number.
         let (batch, refs) = received("boc");
         let fates = decide(&batch, &mix_for(&batch));
-        let late = late_return_file(&batch, &fates, &profiles["boc"]).unwrap_or_else(|e| panic!("{e}")).unwrap_or_default();
+        let late =
+            late_return_file(&batch, &fates, &profiles["boc"]).unwrap_or_else(|e| panic!("{e}")).unwrap_or_default();
         let (_, lines) = read_back("boc", &late, &refs);
         assert_eq!((lines[0].seq, lines[0].end_to_end_id.as_str()), (Some(7), refs[6].as_str()));
-        assert!(late_return_file(&batch, &decide(&batch, &AnswerMix::default()), &profiles["boc"]).unwrap_or_else(|e| panic!("{e}")).is_none());
+        assert!(
+            late_return_file(&batch, &decide(&batch, &AnswerMix::default()), &profiles["boc"])
+                .unwrap_or_else(|e| panic!("{e}"))
+                .is_none()
+        );
     }
 
     #[test]
@@ -372,9 +409,19 @@ mod tests {
         let profiles = fixture_profiles();
         let (batch, _) = received("icbc");
         let fates = decide(&batch, &AnswerMix::default());
-        assert!(matches!(result_file(&batch, &fates, &["A,B".into()], &profiles["icbc"]), Err(ResultFileError::Delimiter { .. })));
-        let weird = decide(&batch, &AnswerMix::default().with_reference(batch.payments[0].end_to_end_id.clone(), Fate::Reject(Reason::new("MS03", "𠮷"))));
-        assert!(matches!(result_file(&batch, &weird, &[], &profiles["icbc"]), Err(ResultFileError::Unencodable { .. })));
+        assert!(matches!(
+            result_file(&batch, &fates, &["A,B".into()], &profiles["icbc"]),
+            Err(ResultFileError::Delimiter { .. })
+        ));
+        let weird = decide(
+            &batch,
+            &AnswerMix::default()
+                .with_reference(batch.payments[0].end_to_end_id.clone(), Fate::Reject(Reason::new("MS03", "𠮷"))),
+        );
+        assert!(matches!(
+            result_file(&batch, &weird, &[], &profiles["icbc"]),
+            Err(ResultFileError::Unencodable { .. })
+        ));
         let mut none = profiles["icbc"].clone();
         none.result = None;
         assert!(matches!(result_file(&batch, &fates, &[], &none), Err(ResultFileError::NoResultSection)));

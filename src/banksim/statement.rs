@@ -96,7 +96,12 @@ pub struct EntryTx {
 
 impl From<&SimPayment> for EntryTx {
     fn from(p: &SimPayment) -> Self {
-        EntryTx { end_to_end_id: p.end_to_end_id.clone(), amount: p.amount, card_number: p.card_number.clone(), holder: p.holder.clone() }
+        EntryTx {
+            end_to_end_id: p.end_to_end_id.clone(),
+            amount: p.amount,
+            card_number: p.card_number.clone(),
+            holder: p.holder.clone(),
+        }
     }
 }
 
@@ -211,7 +216,12 @@ pub struct StatementOptions {
 /// none when nothing went through net), under gross a return credit for each rejected payment,
 /// and, if asked, the late returns. Entries are dated by the batch's execution date (kept within
 /// the statement's period), late returns by `to_date`.
-pub fn statement_for(answered: &[(SimBatch, Vec<(SimPayment, Fate)>)], opening: Fen, booking: Booking, opts: &StatementOptions) -> StatementSpec {
+pub fn statement_for(
+    answered: &[(SimBatch, Vec<(SimPayment, Fate)>)],
+    opening: Fen,
+    booking: Booking,
+    opts: &StatementOptions,
+) -> StatementSpec {
     let mut entries = Vec::new();
     for (batch, fates) in answered {
         let date = batch.execution_date.unwrap_or(opts.from_date).max(opts.from_date).min(opts.to_date);
@@ -225,7 +235,11 @@ pub fn statement_for(answered: &[(SimBatch, Vec<(SimPayment, Fate)>)], opening: 
                 amount: debited.iter().map(|p| p.amount).sum(),
                 nb_of_txs: debited.len(),
                 date,
-                details: if opts.with_details { debited.iter().map(|p| EntryTx::from(*p)).collect() } else { Vec::new() },
+                details: if opts.with_details {
+                    debited.iter().map(|p| EntryTx::from(*p)).collect()
+                } else {
+                    Vec::new()
+                },
             });
         }
         if booking == Booking::Gross {
@@ -300,7 +314,14 @@ pub fn camt053(spec: &StatementSpec, version: Camt053Version, created_at: &DateT
     x.start("BkToCstmrStmt");
     group_header(&mut x, &spec.statement_id, created_at);
     x.start("Stmt");
-    report_head(&mut x, &spec.statement_id, created_at, Some((spec.from_date, spec.to_date)), &spec.account_no, spec.account_name.as_deref());
+    report_head(
+        &mut x,
+        &spec.statement_id,
+        created_at,
+        Some((spec.from_date, spec.to_date)),
+        &spec.account_no,
+        spec.account_name.as_deref(),
+    );
     balance(&mut x, "OPBD", spec.opening, spec.from_date);
     balance(&mut x, "CLBD", spec.written_closing(), spec.to_date);
     entries(&mut x, schema, &spec.entries);
@@ -347,7 +368,9 @@ fn report_head(
     if let Some((from, to)) = period {
         let offset = *created_at.offset();
         let at = |d: NaiveDate, t: NaiveTime| d.and_time(t).and_local_timezone(offset).single();
-        if let (Some(start), Some(end)) = (at(from, NaiveTime::MIN), at(to, NaiveTime::from_hms_opt(23, 59, 59).unwrap_or(NaiveTime::MIN))) {
+        if let (Some(start), Some(end)) =
+            (at(from, NaiveTime::MIN), at(to, NaiveTime::from_hms_opt(23, 59, 59).unwrap_or(NaiveTime::MIN)))
+        {
             x.start("FrToDt");
             x.leaf("FrDtTm", &iso_date_time(&start));
             x.leaf("ToDtTm", &iso_date_time(&end));
@@ -558,7 +581,9 @@ mod tests {
     use std::str::FromStr;
 
     fn at() -> DateTime<FixedOffset> {
-        FixedOffset::east_opt(8 * 3600).and_then(|tz| tz.with_ymd_and_hms(2026, 11, 25, 18, 0, 0).single()).unwrap_or_default()
+        FixedOffset::east_opt(8 * 3600)
+            .and_then(|tz| tz.with_ymd_and_hms(2026, 11, 25, 18, 0, 0).single())
+            .unwrap_or_default()
     }
 
     fn day(d: u32) -> NaiveDate {
@@ -601,9 +626,22 @@ mod tests {
                 date: day(25),
             },
         );
-        spec.entries.push(SimEntry::BatchDebit { batch_id: "B20261125000009".into(), amount: Fen(300), nb_of_txs: 3, date: day(25), details: Vec::new() });
-        spec.entries.push(SimEntry::OtherDebit { amount: Fen(123_456), date: day(25), text: "取现 & <其他>".into() });
-        spec.entries.push(SimEntry::ReturnCredit { end_to_end_id: "AP000000000099".into(), batch_id: None, amount: Fen(1), reason_code: "AC01".into(), date: day(25) });
+        spec.entries.push(SimEntry::BatchDebit {
+            batch_id: "B20261125000009".into(),
+            amount: Fen(300),
+            nb_of_txs: 3,
+            date: day(25),
+            details: Vec::new(),
+        });
+        spec.entries
+            .push(SimEntry::OtherDebit { amount: Fen(123_456), date: day(25), text: "取现 & <其他>".into() });
+        spec.entries.push(SimEntry::ReturnCredit {
+            end_to_end_id: "AP000000000099".into(),
+            batch_id: None,
+            amount: Fen(1),
+            reason_code: "AC01".into(),
+            date: day(25),
+        });
         spec
     }
 
@@ -623,7 +661,11 @@ mod tests {
                     let tail: Vec<&str> = path.iter().rev().take(2).map(String::as_str).collect();
                     match tail.as_slice() {
                         ["Cd", "CdOrPrtry"] => code = value.clone(),
-                        ["Amt", "Bal"] => amount = (Decimal::from_str(&value).unwrap_or_default() * Decimal::ONE_HUNDRED).try_into().unwrap_or(0),
+                        ["Amt", "Bal"] => {
+                            amount = (Decimal::from_str(&value).unwrap_or_default() * Decimal::ONE_HUNDRED)
+                                .try_into()
+                                .unwrap_or(0)
+                        }
                         ["CdtDbtInd", "Bal"] => {
                             out.push((code.clone(), if value == "DBIT" { -amount } else { amount }));
                         }
@@ -684,18 +726,26 @@ mod tests {
         assert_eq!(debits, vec![a[0].0.total(), a[1].0.total()]);
         let returns: Vec<&SimEntry> = spec.entries.iter().filter(|e| e.is_credit()).collect();
         assert_eq!(returns.len(), 1, "only the rejection; the late return comes later");
-        assert!(matches!(returns[0], SimEntry::ReturnCredit { end_to_end_id, amount: Fen(10_002), reason_code, .. } if end_to_end_id == "AP000000000002" && reason_code == "BE01"));
+        assert!(
+            matches!(returns[0], SimEntry::ReturnCredit { end_to_end_id, amount: Fen(10_002), reason_code, .. } if end_to_end_id == "AP000000000002" && reason_code == "BE01")
+        );
         assert_eq!(spec.closing(), Fen(1_000_000 - a[0].0.total().0 - a[1].0.total().0 + 10_002));
 
-        let later = statement_for(&a, spec.closing(), Booking::Gross, &StatementOptions { late_returns: true, ..opts("S2") });
-        assert!(later.entries.iter().any(|e| matches!(e, SimEntry::ReturnCredit { end_to_end_id, .. } if end_to_end_id == "AP000000000003")));
+        let later =
+            statement_for(&a, spec.closing(), Booking::Gross, &StatementOptions { late_returns: true, ..opts("S2") });
+        assert!(
+            later.entries.iter().any(
+                |e| matches!(e, SimEntry::ReturnCredit { end_to_end_id, .. } if end_to_end_id == "AP000000000003")
+            )
+        );
         assert_eq!(late_return_credits(&a, day(26)).len(), 1);
     }
 
     #[test]
     fn net_books_only_what_went_through() {
         let a = answered();
-        let spec = statement_for(&a, Fen(1_000_000), Booking::Net, &StatementOptions { with_details: false, ..opts("S1") });
+        let spec =
+            statement_for(&a, Fen(1_000_000), Booking::Net, &StatementOptions { with_details: false, ..opts("S1") });
         let net_b1 = a[0].0.total().0 - 10_002;
         match &spec.entries[..] {
             [SimEntry::BatchDebit { amount, nb_of_txs: 3, details, .. }, SimEntry::BatchDebit { .. }] => {
@@ -723,7 +773,11 @@ mod tests {
 
     #[test]
     fn overdrawn_balances_are_written_as_debit() {
-        let spec = StatementSpec { opening: Fen(-500), entries: vec![SimEntry::OtherDebit { amount: Fen(100), date: day(25), text: "x".into() }], ..full_spec() };
+        let spec = StatementSpec {
+            opening: Fen(-500),
+            entries: vec![SimEntry::OtherDebit { amount: Fen(100), date: day(25), text: "x".into() }],
+            ..full_spec()
+        };
         let text = assert_valid(&camt053(&spec, Camt053Version::V08, &at()), "camt.053.001.08.xsd");
         assert_eq!(balances(&text).0, vec![("OPBD".to_string(), -500), ("CLBD".to_string(), -600)]);
     }

@@ -146,14 +146,15 @@ pub(crate) mod tests {
         let mut file = tempfile::Builder::new().suffix(".xml").tempfile().expect("temp file");
         file.write_all(bytes).expect("write temp file");
         file.flush().expect("flush temp file");
-        let output = match Command::new("xmllint").arg("--noout").arg("--schema").arg(&xsd_path).arg(file.path()).output() {
-            Ok(o) => o,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
-                "xmllint is not installed, so the simulator's answers cannot be checked against the XSD; \
+        let output =
+            match Command::new("xmllint").arg("--noout").arg("--schema").arg(&xsd_path).arg(file.path()).output() {
+                Ok(o) => o,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
+                    "xmllint is not installed, so the simulator's answers cannot be checked against the XSD; \
                  install it with: apt-get install -y libxml2-utils"
-            ),
-            Err(e) => panic!("running xmllint failed: {e}"),
-        };
+                ),
+                Err(e) => panic!("running xmllint failed: {e}"),
+            };
         assert!(
             output.status.success(),
             "xmllint rejects the document against {xsd}:\n{}\n--- document ---\n{text}",

@@ -14,6 +14,17 @@
 //! - [`dropfolder`]: what the bank's front-end machine (前置机) does with a drop folder —
 //!   [`pick_up`] every complete file, ignoring temp files.
 //!
+//! And it answers like a bank, with a configurable mix of failures:
+//! - [`batch_reader`] reads what the bank received (pain.001, or a domestic file through its
+//!   profile); [`answers`] decides each payment's [`Fate`] from an [`AnswerMix`] (explicit
+//!   per reference or per card, plus a seeded random mix);
+//! - [`pain002`] writes status reports (and the late RJCT after an ACSC, and group rejections),
+//!   [`result_file`] the domestic result files, [`statement`] camt.053 statements and camt.054
+//!   notifications, booked gross or net;
+//! - [`respond`] ties it together: [`BankSimHandle::answer_all`] offers the answers on the
+//!   gateway, [`answer_dropped`] returns them for a drop folder, and
+//!   [`BankSimHandle::statement`] builds the statement of what was executed.
+//!
 //! It is ordinary library code, not `#[cfg(test)]`, because `demo` runs it too.
 
 pub mod answers;

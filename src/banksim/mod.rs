@@ -14,15 +14,39 @@
 //! - [`dropfolder`]: what the bank's front-end machine (前置机) does with a drop folder —
 //!   [`pick_up`] every complete file, ignoring temp files.
 //!
+//! And it answers like a bank, with a configurable mix of failures:
+//! - [`batch_reader`] reads what the bank received (pain.001, or a domestic file through its
+//!   profile); [`answers`] decides each payment's [`Fate`] from an [`AnswerMix`] (explicit
+//!   per reference or per card, plus a seeded random mix);
+//! - [`pain002`] writes status reports (and the late RJCT after an ACSC, and group rejections),
+//!   [`result_file`] the domestic result files, [`statement`] camt.053 statements and camt.054
+//!   notifications, booked gross or net;
+//! - [`respond`] ties it together: [`BankSimHandle::answer_all`] offers the answers on the
+//!   gateway, [`answer_dropped`] returns them for a drop folder, and
+//!   [`BankSimHandle::statement`] builds the statement of what was executed.
+//!
 //! It is ordinary library code, not `#[cfg(test)]`, because `demo` runs it too.
 
+pub mod answers;
+pub mod batch_reader;
 pub mod dropfolder;
 pub mod http;
+pub mod pain002;
+pub mod respond;
+pub mod result_file;
+pub mod statement;
+mod xml;
 
+pub use answers::{AnswerMix, Fate, RandomMix, Reason, decide};
+pub use batch_reader::{BatchReadError, SimBatch, SimFormat, SimPayment};
 pub use dropfolder::{PickedUp, pick_up};
+pub use pain002::Pain002Version;
+pub use respond::{AnswerOptions, AnsweredBatch, SimError, answer_dropped, answer_picked};
+pub use statement::{Booking, Camt053Version, Camt054Version, SimEntry, StatementOptions, StatementSpec};
 
+use crate::domain::Fen;
 use secrecy::SecretString;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -124,6 +148,115 @@ impl BankSimHandle {
         self.shared.lock().results.insert(name.into(), bytes.into());
     }
 
+    /// A result file offered, by name.
+    pub fn result(&self, name: &str) -> Option<Vec<u8>> {
+        self.shared.lock().results.get(name).cloned()
+    }
+
+    /// Answers every stored batch not answered yet, like the bank's overnight run: reads it,
+    /// decides each payment's fate with `mix`, and offers the answer with
+    /// [`put_result`](Self::put_result) — a pain.002 (`pain002_<batch>.xml`, in
+    /// `opts.pain002_version`) for a pain.001, a result file (`result_<batch>.<ext>`, laid out by
+    /// `opts.domestic`) for a domestic file. The mix's unknown references are reported once, in
+    /// the first answer that follows. All or nothing: if one batch cannot be read or answered,
+    /// nothing is put or marked answered. Returns the names put, in arrival order.
+    pub fn answer_all(&self, mix: &AnswerMix, opts: &AnswerOptions) -> Result<Vec<String>, SimError> {
+        let (todo, mut n, reported) = {
+            let state = self.shared.lock();
+            let todo: Vec<ReceivedBatch> =
+                state.batches.iter().filter(|b| !state.answered_ids.contains(&b.bank_batch_id)).cloned().collect();
+            (todo, state.reports, state.reported_unknown.clone())
+        };
+        let mut unknown: Vec<String> =
+            mix.unknown_references.iter().filter(|r| !reported.contains(*r)).cloned().collect();
+        let mut answers = Vec::with_capacity(todo.len());
+        for b in &todo {
+            n += 1;
+            let msg_id = respond::report_id("RPT", &opts.created_at, n);
+            let answered = respond::answer_file(&b.file_name, &b.bytes, mix, opts, &unknown, &msg_id)?;
+            unknown.clear();
+            answers.push((b.bank_batch_id.clone(), answered));
+        }
+        let mut state = self.shared.lock();
+        let mut names = Vec::with_capacity(answers.len());
+        for (bank_id, answered) in answers {
+            // Answered meanwhile by another caller: keep the first answer.
+            if !state.answered_ids.insert(bank_id) {
+                continue;
+            }
+            state.reports += 1;
+            state.results.insert(answered.answer_name.clone(), answered.answer.clone());
+            names.push(answered.answer_name.clone());
+            state.answered.push(answered);
+        }
+        if !names.is_empty() {
+            state.reported_unknown.extend(mix.unknown_references.iter().cloned());
+        }
+        Ok(names)
+    }
+
+    /// Offers the second answer of every answered batch with late returns (RJCT after the ACSC
+    /// of the first answer), once per batch: `pain002_<batch>_late.xml` or
+    /// `result_<batch>_late.<ext>`. Returns the names put.
+    pub fn answer_late_returns(&self, opts: &AnswerOptions) -> Result<Vec<String>, SimError> {
+        let (todo, mut n) = {
+            let state = self.shared.lock();
+            let todo: Vec<AnsweredBatch> = state
+                .answered
+                .iter()
+                .filter(|a| a.has_late_returns() && !state.late_answered.contains(&a.answer_name))
+                .cloned()
+                .collect();
+            (todo, state.reports)
+        };
+        let mut files = Vec::new();
+        for a in &todo {
+            n += 1;
+            if let Some(file) = respond::late_answer(a, opts, &respond::report_id("LRT", &opts.created_at, n))? {
+                files.push((a.answer_name.clone(), file));
+            }
+        }
+        let mut state = self.shared.lock();
+        let mut names = Vec::with_capacity(files.len());
+        for (key, (name, bytes)) in files {
+            if state.late_answered.insert(key) {
+                state.reports += 1;
+                state.results.insert(name.clone(), bytes);
+                names.push(name);
+            }
+        }
+        Ok(names)
+    }
+
+    /// Every batch answered so far, in the order answered.
+    pub fn answered(&self) -> Vec<AnsweredBatch> {
+        self.shared.lock().answered.clone()
+    }
+
+    /// The natural statement for everything answered so far (see
+    /// [`statement::statement_for`]).
+    pub fn statement(&self, opening: Fen, booking: Booking, opts: &StatementOptions) -> StatementSpec {
+        let executed: Vec<_> = self.shared.lock().answered.iter().map(AnsweredBatch::executed).collect();
+        statement::statement_for(&executed, opening, booking, opts)
+    }
+
+    /// Offers `spec` as a camt.053 (`camt053_<statement id>.xml`) and returns the name.
+    pub fn put_statement(
+        &self,
+        spec: &StatementSpec,
+        version: Camt053Version,
+        created_at: &chrono::DateTime<chrono::FixedOffset>,
+    ) -> String {
+        let safe: String = spec
+            .statement_id
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' })
+            .collect();
+        let name = format!("camt053_{safe}.xml");
+        self.put_result(name.clone(), statement::camt053(spec, version, created_at));
+        name
+    }
+
     /// Stops accepting, lets requests in flight finish (waiting at most 5 s, then cutting them
     /// off: a delayed answer nobody waits for any more need not hold up a test), and returns.
     pub async fn shutdown(mut self) {
@@ -188,4 +321,90 @@ struct State {
     fail_after_store_next: Fault<u16>,
     delay_next: Fault<Duration>,
     results: BTreeMap<String, Vec<u8>>,
+    /// Bank batch ids (`SIM…`) answered by [`BankSimHandle::answer_all`].
+    answered_ids: HashSet<String>,
+    answered: Vec<AnsweredBatch>,
+    /// Answer names of the batches whose late answer was sent.
+    late_answered: HashSet<String>,
+    /// Unknown references already reported.
+    reported_unknown: HashSet<String>,
+    /// Answers produced, for their message ids.
+    reports: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::banksim::respond::tests::{at, picked};
+    use crate::formats::domestic::tests::{fixture_profiles, sample_batch};
+
+    /// A simulator holding the two picked-up sample batches as if uploaded.
+    async fn sim_with_batches() -> BankSimHandle {
+        let sim = BankSim::start(SimConfig { key: SecretString::from("k") }).await.unwrap_or_else(|e| panic!("{e}"));
+        for (i, p) in picked().into_iter().enumerate() {
+            sim.shared.lock().batches.push(ReceivedBatch {
+                idempotency_key: format!("K{i}"),
+                bank_batch_id: format!("SIM{:08}", i + 1),
+                file_name: p.file_name,
+                bytes: p.bytes,
+                uploads: 1,
+            });
+        }
+        sim
+    }
+
+    #[tokio::test]
+    async fn answer_all_answers_each_batch_once_then_late_returns_and_statement() {
+        let sim = sim_with_batches().await;
+        let opts = AnswerOptions { domestic: Some(fixture_profiles()["icbc"].clone()), ..AnswerOptions::new(at()) };
+        let late_card = sample_batch().payments[4].card_number.clone();
+        let mix = AnswerMix::settle_all()
+            .with_card(late_card, Fate::LateReturn(Reason::frozen()))
+            .with_reference("B20260901-002-0001", Fate::Reject(Reason::closed()))
+            .with_unknown_reference("AP999999999999");
+        let names = sim.answer_all(&mix, &opts).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(names, ["pain002_B20260901-001.xml", "result_B20260901-002.csv"]);
+        let xml = String::from_utf8(sim.result(&names[0]).unwrap_or_default()).unwrap_or_default();
+        assert!(xml.contains("AP999999999999"), "unknown reference in the first answer");
+        let csv = sim.result(&names[1]).unwrap_or_default();
+        assert!(!encoding_rs::GBK.decode(&csv).0.contains("AP999999999999"), "and only there");
+        assert!(sim.answer_all(&mix, &opts).unwrap_or_else(|e| panic!("{e}")).is_empty(), "nothing twice");
+        assert_eq!(sim.answered().len(), 2);
+
+        let late = sim.answer_late_returns(&opts).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(late, ["pain002_B20260901-001_late.xml", "result_B20260901-002_late.csv"]);
+        assert!(sim.answer_late_returns(&opts).unwrap_or_else(|e| panic!("{e}")).is_empty());
+
+        let day = chrono::NaiveDate::from_ymd_opt(2026, 9, 1).unwrap_or_default();
+        let stmt_opts = StatementOptions {
+            account_no: "350101200000001234".into(),
+            account_name: None,
+            statement_id: "STMT-20260901".into(),
+            from_date: day,
+            to_date: day,
+            with_details: false,
+            late_returns: false,
+        };
+        let gross = sim.statement(Fen(10_000_000), Booking::Gross, &stmt_opts);
+        let net = sim.statement(Fen(10_000_000), Booking::Net, &stmt_opts);
+        let total = sample_batch().ctrl_sum().0;
+        assert_eq!(gross.debits().0, 2 * total);
+        assert_eq!(gross.credits().0, sample_batch().payments[0].amount.0, "the rejection comes back");
+        assert_eq!(net.debits().0, 2 * total - sample_batch().payments[0].amount.0);
+        assert_eq!(gross.closing(), net.closing(), "either way the same money left");
+        let name = sim.put_statement(&gross, Camt053Version::V02, &at());
+        assert_eq!(name, "camt053_STMT-20260901.xml");
+        assert!(sim.result(&name).is_some());
+        sim.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn answer_all_is_all_or_nothing() {
+        let sim = sim_with_batches().await;
+        // No domestic profile: the ICBC file cannot be answered, so neither is the pain.001.
+        let err = sim.answer_all(&AnswerMix::default(), &AnswerOptions::new(at()));
+        assert!(matches!(err, Err(SimError::Read { .. })));
+        assert!(sim.answered().is_empty() && sim.result("pain002_B20260901-001.xml").is_none());
+        sim.shutdown().await;
+    }
 }

@@ -2,10 +2,12 @@
 //! records out (readers take a `BufRead`). No database and no network in here.
 //!
 //! - [`pain001`]: ISO 20022 CustomerCreditTransferInitiation, versions .001.001.09 and .001.001.03;
-//! - [`domestic`]: the banks' delimited 代发 templates, described by a configured profile.
+//! - [`domestic`]: the banks' delimited 代发 templates, described by a configured profile;
+//! - [`xml`]: the namespace-agnostic, DOCTYPE-refusing XML cursor and value parsers the ISO readers share.
 
 pub mod domestic;
 pub mod pain001;
+pub mod xml;
 
 use crate::domain::Fen;
 use chrono::{DateTime, FixedOffset, NaiveDate};

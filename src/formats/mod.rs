@@ -2,10 +2,18 @@
 //! records out (readers take a `BufRead`). No database and no network in here.
 //!
 //! - [`pain001`]: ISO 20022 CustomerCreditTransferInitiation, versions .001.001.09 and .001.001.03;
-//! - [`domestic`]: the banks' delimited 代发 templates, described by a configured profile.
+//! - [`domestic`]: the banks' delimited 代发 templates, described by a configured profile;
+//! - [`xml`]: the namespace-agnostic, DOCTYPE-refusing XML cursor and value parsers the ISO readers share;
+//! - [`pain002`]: ISO 20022 payment status report reader (.001.03, .001.10), streaming per transaction;
+//! - [`camt`]: ISO 20022 camt.053 statement and camt.054 notification reader, streaming per entry;
+//! - [`detect`]: a received file's kind from its first bytes (pain.002, camt.053/054, other XML, not XML).
 
+pub mod camt;
+pub mod detect;
 pub mod domestic;
 pub mod pain001;
+pub mod pain002;
+pub mod xml;
 
 use crate::domain::Fen;
 use chrono::{DateTime, FixedOffset, NaiveDate};

@@ -1,0 +1,404 @@
+//! What kind of file the bank sent, from its first few kilobytes: an ISO 20022 answer
+//! (pain.002, camt.053, camt.054), one of our own pain.001 coming back, some other XML, or not
+//! XML at all (then the caller tries the configured domestic bank profiles).
+//!
+//! Content decides, never the file name: banks name answer files freely (`RET_0815.xml`,
+//! `20261125.dat`), and a misnamed file must not go to the wrong reader.
+//!
+//! # How
+//!
+//! Skip a UTF-8 byte-order mark, whitespace, the XML declaration, comments and processing
+//! instructions; the root element must be `Document` (any prefix, any or no namespace); its
+//! first child element names the message:
+//!
+//! | first child of `Document` | message | [`FileKind`] |
+//! |---|---|---|
+//! | `CstmrPmtStsRpt` | pain.002 CustomerPaymentStatusReport | [`FileKind::Pain002`] |
+//! | `BkToCstmrStmt` | camt.053 BankToCustomerStatement | [`FileKind::Camt053`] |
+//! | `BkToCstmrDbtCdtNtfctn` | camt.054 BankToCustomerDebitCreditNotification | [`FileKind::Camt054`] |
+//! | `CstmrCdtTrfInitn` | pain.001 CustomerCreditTransferInitiation | [`FileKind::Pain001`] |
+//!
+//! When the head ends before that child (a huge comment, a cut buffer), the namespace URN of
+//! the root decides (`urn:iso:std:iso:20022:tech:xsd:camt.053.001.08` → camt.053). The element
+//! wins over the namespace when both are there, because namespaces are the part real files get
+//! wrong (Cross River's `Xmlns=`). A `<!DOCTYPE` does not stop detection: the file is still
+//! classified, and the reader then refuses it with a clear error (see [`super::xml`]).
+
+use quick_xml::events::Event;
+
+/// How much of the file [`detect`] needs; more is ignored.
+pub const HEAD_LEN: usize = 8 * 1024;
+
+/// The kind of a received file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileKind {
+    /// pain.002 payment status report: read with [`super::pain002::read`].
+    Pain002,
+    /// camt.053 account statement: read with [`super::camt::read`].
+    Camt053,
+    /// camt.054 debit/credit notification: read with [`super::camt::read`].
+    Camt054,
+    /// pain.001 credit transfer initiation (e.g. our own batch file echoed back).
+    Pain001,
+    /// XML, but none of the above (another ISO message, a bank's proprietary XML, or XML this
+    /// sniffer cannot read, e.g. UTF-16).
+    UnknownXml,
+    /// Not XML: a domestic delimited result file, a spreadsheet, anything else.
+    NotXml,
+}
+
+/// Classifies a file from its first bytes (give it at least the first [`HEAD_LEN`] bytes, or
+/// the whole file if shorter). Never fails and never panics: anything unrecognisable is
+/// [`FileKind::UnknownXml`] or [`FileKind::NotXml`].
+pub fn detect(head: &[u8]) -> FileKind {
+    let head = &head[..head.len().min(HEAD_LEN)];
+    if head.starts_with(&[0xFF, 0xFE]) || head.starts_with(&[0xFE, 0xFF]) {
+        // UTF-16 with a byte-order mark: XML most likely, but not something we read.
+        return FileKind::UnknownXml;
+    }
+    let body = head.strip_prefix(&[0xEF, 0xBB, 0xBF][..]).unwrap_or(head);
+    match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'<') => {}
+        _ => return FileKind::NotXml,
+    }
+
+    let mut reader = quick_xml::Reader::from_reader(body);
+    let config = reader.config_mut();
+    config.check_end_names = false;
+    let mut buf = Vec::new();
+    let mut namespace: Option<String> = None;
+    let mut root_seen = false;
+    loop {
+        buf.clear();
+        let event = match reader.read_event_into(&mut buf) {
+            Ok(event) => event,
+            Err(_) => break,
+        };
+        match event {
+            Event::Start(start) | Event::Empty(start) => {
+                let qname = start.name();
+                let (local, prefix) = qname.decompose();
+                let local = local.as_ref();
+                if let Some(kind) = kind_of_message_element(local) {
+                    return kind;
+                }
+                if root_seen {
+                    // The first child of the root is not a message we know.
+                    break;
+                }
+                root_seen = true;
+                if local != "Document" {
+                    break;
+                }
+                for attr in start.attributes().with_checks(false).flatten() {
+                    let key = attr.key.as_ref();
+                    let wanted = match prefix {
+                        None => key == "xmlns",
+                        Some(p) => key.strip_prefix("xmlns:") == Some(p.as_ref()),
+                    };
+                    if wanted {
+                        namespace = Some(attr.value.to_string());
+                    }
+                }
+            }
+            Event::End(_) | Event::Eof => break,
+            Event::Text(text) => {
+                if !text.trim().is_empty() {
+                    if !root_seen {
+                        return FileKind::NotXml;
+                    }
+                    break;
+                }
+            }
+            Event::CData(_) | Event::GeneralRef(_) => {
+                if !root_seen {
+                    return FileKind::NotXml;
+                }
+                break;
+            }
+            Event::Decl(_) | Event::PI(_) | Event::Comment(_) | Event::DocType(_) => {}
+        }
+    }
+    namespace
+        .as_deref()
+        .and_then(kind_of_namespace)
+        .unwrap_or(FileKind::UnknownXml)
+}
+
+/// The kind a message element (the first child of `Document`) stands for.
+fn kind_of_message_element(local: &str) -> Option<FileKind> {
+    Some(match local {
+        "CstmrPmtStsRpt" => FileKind::Pain002,
+        "BkToCstmrStmt" => FileKind::Camt053,
+        "BkToCstmrDbtCdtNtfctn" => FileKind::Camt054,
+        "CstmrCdtTrfInitn" => FileKind::Pain001,
+        _ => return None,
+    })
+}
+
+/// The kind a namespace URN stands for (`…:xsd:pain.002.001.10` → pain.002).
+fn kind_of_namespace(ns: &str) -> Option<FileKind> {
+    let id = super::xml::message_id_of_namespace(ns)?;
+    Some(if id.starts_with("pain.002.") {
+        FileKind::Pain002
+    } else if id.starts_with("camt.053.") {
+        FileKind::Camt053
+    } else if id.starts_with("camt.054.") {
+        FileKind::Camt054
+    } else if id.starts_with("pain.001.") {
+        FileKind::Pain001
+    } else {
+        return None;
+    })
+}
+
+/// A human description of a message element, for "this is X, not Y" errors.
+pub fn describe_message_element(local: &str) -> String {
+    match local {
+        "CstmrPmtStsRpt" => "a pain.002 payment status report (CstmrPmtStsRpt)".to_string(),
+        "BkToCstmrStmt" => "a camt.053 account statement (BkToCstmrStmt)".to_string(),
+        "BkToCstmrDbtCdtNtfctn" => {
+            "a camt.054 debit/credit notification (BkToCstmrDbtCdtNtfctn)".to_string()
+        }
+        "BkToCstmrAcctRpt" => "a camt.052 account report (BkToCstmrAcctRpt)".to_string(),
+        "CstmrCdtTrfInitn" => {
+            "a pain.001 credit transfer initiation (CstmrCdtTrfInitn)".to_string()
+        }
+        "" => "an empty Document".to_string(),
+        other => format!("an unknown message ({other})"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(rel: &str) -> Vec<u8> {
+        let path = format!(
+            "{}/../shared/iso20022/samples/{rel}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        std::fs::read(&path).unwrap_or_else(|e| {
+            panic!("{path}: {e}; the shared/ folder must sit beside the repository")
+        })
+    }
+
+    #[test]
+    fn every_real_sample_is_classified() {
+        let cases = [
+            (
+                "pain.002/oca_boi/test-sepa-pain-unpaid.xml",
+                FileKind::Pain002,
+            ),
+            (
+                "pain.002/nordea/pain_002_v3_txn_reject.xml",
+                FileKind::Pain002,
+            ),
+            (
+                "pain.002/cross_river/pain_002_transaction_rejected.xml",
+                FileKind::Pain002,
+            ),
+            (
+                "pain.002/postfinance/3_pain002 B-Level und C-Level RJCT_ISO2019_v2019.xml",
+                FileKind::Pain002,
+            ),
+            (
+                "camt.053/fffs_finland/FI_camt_053_sample.xml.xml",
+                FileKind::Camt053,
+            ),
+            ("camt.053/abn_amro/example_camt.xml", FileKind::Camt053),
+            ("camt.053/ing/example_camt.xml", FileKind::Camt053),
+            (
+                "camt.053/postfinance/postfinance_camt053.xml",
+                FileKind::Camt053,
+            ),
+            ("camt.053/siauliu_bankas/statement_1.xml", FileKind::Camt053),
+            (
+                "camt.053/postfinance_camt_parser/valid_example_v4.xml",
+                FileKind::Camt053,
+            ),
+            (
+                "camt.054/postfinance/9_camt054 Return_Detailavisierung mit Sammelbuchung_ISO2019_v2019.xml",
+                FileKind::Camt054,
+            ),
+            (
+                "camt.054/fffs_finland/FI_camt_054_sample.xml.xml",
+                FileKind::Camt054,
+            ),
+        ];
+        for (rel, kind) in cases {
+            let bytes = sample(rel);
+            assert_eq!(detect(&bytes), kind, "{rel}");
+            // The first HEAD_LEN bytes are enough.
+            assert_eq!(
+                detect(&bytes[..bytes.len().min(HEAD_LEN)]),
+                kind,
+                "{rel} (head)"
+            );
+        }
+        let listed = std::fs::read_to_string(format!(
+            "{}/../shared/iso20022/samples/SOURCES.md",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .expect("SOURCES.md");
+        let rows = listed
+            .lines()
+            .filter(|l| l.starts_with("| ") && l.contains(".xml`"))
+            .count();
+        assert_eq!(
+            rows,
+            cases.len(),
+            "a sample was added to SOURCES.md: add it here"
+        );
+    }
+
+    #[test]
+    fn our_own_pain001_fixtures() {
+        for rel in ["sample.pain.001.001.03.xml", "sample.pain.001.001.09.xml"] {
+            let path = format!("{}/fixtures/bank/pain001/{rel}", env!("CARGO_MANIFEST_DIR"));
+            let bytes = std::fs::read(&path).expect("pain.001 fixture");
+            assert_eq!(detect(&bytes), FileKind::Pain001, "{rel}");
+        }
+    }
+
+    #[test]
+    fn prefixes_bom_comments_and_namespace_fallback() {
+        let ns = "urn:iso:std:iso:20022:tech:xsd:";
+        assert_eq!(
+            detect(format!("\u{feff}<?xml version='1.0'?>\n<!-- x -->\n<p:Document xmlns:p='{ns}pain.002.001.03'><p:CstmrPmtStsRpt>").as_bytes()),
+            FileKind::Pain002
+        );
+        assert_eq!(
+            detect(b"<Document><BkToCstmrDbtCdtNtfctn><GrpHdr>"),
+            FileKind::Camt054
+        );
+        // The head ends inside a long comment: the namespace decides.
+        let long = format!(
+            "<Document xmlns='{ns}camt.053.001.08'><!-- {} -->",
+            "x".repeat(HEAD_LEN)
+        );
+        assert_eq!(detect(long.as_bytes()), FileKind::Camt053);
+        // The element wins over a wrong namespace.
+        assert_eq!(
+            detect(format!("<Document xmlns='{ns}camt.053.001.02'><CstmrPmtStsRpt>").as_bytes()),
+            FileKind::Pain002
+        );
+        // A DOCTYPE does not hide the kind; the reader refuses it later.
+        assert_eq!(
+            detect(b"<?xml version='1.0'?><!DOCTYPE Document [<!ENTITY a 'b'>]><Document><CstmrPmtStsRpt>"),
+            FileKind::Pain002
+        );
+    }
+
+    #[test]
+    fn other_xml_and_not_xml() {
+        assert_eq!(detect(b"<CMS><eb><pub>"), FileKind::UnknownXml);
+        assert_eq!(
+            detect(b"<Document><BkToCstmrAcctRpt>"),
+            FileKind::UnknownXml
+        );
+        assert_eq!(detect(b"<Document/>"), FileKind::UnknownXml);
+        assert_eq!(detect(b"\xff\xfe<\0D\0"), FileKind::UnknownXml);
+        assert_eq!(detect(b""), FileKind::NotXml);
+        assert_eq!(detect(b"   \n"), FileKind::NotXml);
+        assert_eq!(
+            detect("B20261125000001|3|1500.00|\n序号|收款人账号|".as_bytes()),
+            FileKind::NotXml
+        );
+        assert_eq!(detect(b"PK\x03\x04"), FileKind::NotXml);
+        for rel in ["boc-result-mixed.txt", "icbc-result-mixed.csv"] {
+            let path = format!("{}/fixtures/bank/{rel}", env!("CARGO_MANIFEST_DIR"));
+            let bytes = std::fs::read(&path).expect("domestic fixture");
+            assert_eq!(detect(&bytes), FileKind::NotXml, "{rel}");
+        }
+    }
+
+    /// The hand-written fixtures in `fixtures/bank/iso/`: each is classified, and the well-formed
+    /// ones are valid against the ISO XSD of their version (`xmllint --schema`).
+    #[test]
+    fn hand_written_fixtures_are_schema_valid() {
+        use std::process::Command;
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/bank/iso");
+        let xsd_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/iso20022/xsd");
+        let cases = [
+            (
+                "pain002-v03-prefixed-mixed.xml",
+                FileKind::Pain002,
+                Some("pain.002.001.03"),
+            ),
+            (
+                "pain002-v10-group-rjct.xml",
+                FileKind::Pain002,
+                Some("pain.002.001.10"),
+            ),
+            (
+                "camt053-v02-cny-special-account.xml",
+                FileKind::Camt053,
+                Some("camt.053.001.02"),
+            ),
+            (
+                "camt053-v08-prefixed.xml",
+                FileKind::Camt053,
+                Some("camt.053.001.08"),
+            ),
+            ("pain002-truncated.xml", FileKind::Pain002, None),
+            ("pain002-doctype-entity.xml", FileKind::Pain002, None),
+        ];
+        for (name, kind, xsd) in cases {
+            let path = format!("{dir}/{name}");
+            let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+            assert_eq!(detect(&bytes), kind, "{name}");
+            let Some(xsd) = xsd else { continue };
+            let xsd = format!("{xsd_dir}/{xsd}.xsd");
+            assert!(
+                std::path::Path::new(&xsd).is_file(),
+                "XSD not found at {xsd}: the shared/ folder must sit beside the repository"
+            );
+            let output = match Command::new("xmllint")
+                .args(["--noout", "--schema", &xsd, &path])
+                .output()
+            {
+                Ok(output) => output,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
+                    "xmllint is not installed, so the fixtures cannot be checked against the XSDs; \
+                     install it with: apt-get install -y libxml2-utils"
+                ),
+                Err(e) => panic!("running xmllint failed: {e}"),
+            };
+            assert!(
+                output.status.success(),
+                "xmllint rejects {name}:\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        let listed = std::fs::read_to_string(format!("{dir}/README.md")).expect("README.md");
+        for entry in std::fs::read_dir(dir).expect("fixtures/bank/iso") {
+            let name = entry
+                .expect("dir entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned();
+            if name.ends_with(".xml") {
+                assert!(
+                    cases.iter().any(|c| c.0 == name),
+                    "{name} is not checked here"
+                );
+                assert!(
+                    listed.contains(&format!("`{name}`")),
+                    "{name} is not in README.md"
+                );
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            let _ = detect(&bytes);
+            let mut xml = b"<Document>".to_vec();
+            xml.extend_from_slice(&bytes);
+            let _ = detect(&xml);
+        }
+    }
+}

@@ -40,6 +40,17 @@ pub enum Command {
     },
     /// One batch cycle now: valid unpaid grants → bank files, handed to the bank
     Batch,
+    /// Take in bank answers: pain.002, camt.054, camt.053, domestic result files (kind from content).
+    /// Without FILEs: fetch the gateways' result files, then everything in the inbox.
+    Ingest {
+        #[arg(value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// Reports for finance staff and auditors
+    Report {
+        #[command(subcommand)]
+        which: ReportCommand,
+    },
     /// The finance staff's work list
     Exceptions {
         #[command(subcommand)]
@@ -52,6 +63,18 @@ pub enum Command {
         /// Folder for the demo's store and files [default: a new folder under the temp dir]
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// One row per open exception: 学校, 姓名, 卡号 (masked), 金额, 问题, 原因, 建议处理, totals
+    Exceptions {
+        #[arg(long, value_enum, default_value_t = crate::reports::ReportFormat::Xlsx)]
+        format: crate::reports::ReportFormat,
+        /// Folder to write to [default: paths.reports]
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
     },
 }
 
@@ -156,6 +179,35 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             store.close().await;
             let done = result?;
             output::resolved(&done, cli.json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Ingest { files } => {
+            let (cfg, store) = open(cli.config.as_deref()).await?;
+            let actor = crate::actor();
+            let (paths, origin) = if files.is_empty() {
+                if let Err(e) = crate::returns::fetch_from_gateways(&store, &cfg).await {
+                    tracing::error!("fetching result files from the bank gateway: {e}");
+                }
+                (crate::returns::inbox_files(&cfg)?, crate::returns::Origin::Inbox)
+            } else {
+                (files, crate::returns::Origin::Explicit)
+            };
+            let mut summaries = Vec::new();
+            for p in &paths {
+                summaries.push(crate::returns::ingest_file(&store, &cfg, p, origin, &actor).await?);
+            }
+            let no_answer = crate::returns::sweep_no_answer(&store, &cfg).await?;
+            output::ingest(&summaries, no_answer, cli.json)?;
+            store.close().await;
+            let failed = summaries.iter().any(|s| s.outcome == "error");
+            Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+        }
+        Command::Report { which: ReportCommand::Exceptions { format, out } } => {
+            let (cfg, store) = open(cli.config.as_deref()).await?;
+            let dir = out.unwrap_or_else(|| cfg.paths.reports.clone());
+            let path = crate::reports::exception_report(&store, &cfg, format, &dir).await?;
+            output::report(&path, cli.json)?;
+            store.close().await;
             Ok(ExitCode::SUCCESS)
         }
         Command::Status => {

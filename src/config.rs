@@ -44,10 +44,34 @@ pub struct Settings {
     pub intake: IntakeSettings,
     #[serde(default)]
     pub standards: Vec<StandardSettings>,
+    #[serde(default)]
+    pub returns: ReturnsSettings,
     /// `[banks.<name>]`: how batches reach each bank. Names lower-case (environment overrides
     /// arrive lower-cased).
     #[serde(default)]
     pub banks: BTreeMap<String, BankSettings>,
+}
+
+/// `[returns]`: bank answers.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReturnsSettings {
+    /// A payment with no final status this many days after it was sent is `no_answer`.
+    #[serde(default = "default_no_answer_days")]
+    pub no_answer_days: i64,
+    /// Extra Chinese reason texts → ISO codes, e.g. `"收款账户异常" = "AC06"` (win over the defaults).
+    #[serde(default)]
+    pub reasons: HashMap<String, String>,
+}
+
+impl Default for ReturnsSettings {
+    fn default() -> Self {
+        ReturnsSettings { no_answer_days: default_no_answer_days(), reasons: HashMap::new() }
+    }
+}
+
+fn default_no_answer_days() -> i64 {
+    5
 }
 
 /// `[banks.<name>]`: one bank profile — which cards it pays, the file format, the transport.
@@ -349,6 +373,9 @@ pub struct Config {
     pub max_listed_errors: usize,
     /// Bank profiles by name; the one with no `card_banks` is the default.
     pub banks: Vec<BankProfile>,
+    pub no_answer_days: i64,
+    /// Domestic reason texts → ISO reason codes (defaults plus `[returns.reasons]`).
+    pub reasons: crate::domain::reason::ReasonTable,
 }
 
 impl Config {
@@ -440,7 +467,14 @@ impl Config {
             standards.insert(st.program.trim(), stage, tier, period, amount);
         }
         let banks = check_banks(s.banks)?;
+        if s.returns.no_answer_days < 1 {
+            return Err(invalid("returns.no_answer_days", "must be at least 1"));
+        }
+        let reasons = crate::domain::reason::ReasonTable::with_overrides(s.returns.reasons)
+            .map_err(|e| invalid("returns.reasons", e.to_string()))?;
         Ok(Config {
+            no_answer_days: s.returns.no_answer_days,
+            reasons,
             banks,
             source,
             database: s.database,

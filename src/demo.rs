@@ -1,7 +1,7 @@
 //! `aidpay demo`: the README's first command. A throw-away SQLite store in a new folder, the
 //! fixture grant lists (built into the binary, so the demo runs anywhere) imported, and the
-//! batch cycle run into the banks' drop folders, and the exception list printed. Later stages of
-//! the cycle (bank answers, reconciliation) join here as they are built.
+//! batch cycle run into the banks' drop folders, the bank simulator's answers ingested, and the
+//! exception list and report written. Reconciliation joins here as it is built.
 
 use crate::config::Config;
 use crate::intake::ImportOptions;
@@ -61,8 +61,24 @@ pub async fn run(dir: Option<PathBuf>, json: bool) -> anyhow::Result<ExitCode> {
     let cycle = crate::batch::run_cycle(&store, &cfg, &crate::actor()).await?;
     if !json {
         crate::output::batch(&cycle, false)?;
-        println!("\n-- 3. 异常清单 (exceptions for finance staff) --");
+        println!("\n-- 3. 银行处理并回执 (the bank simulator picks the files up and answers) --");
     }
+    let answered = bank_answers(&cfg)?;
+    if !json {
+        for name in &answered {
+            println!("银行回执: {name}");
+        }
+        println!("\n-- 4. 导入银行回执 (ingest the answers) --");
+    }
+    let mut ingested = Vec::new();
+    for path in crate::returns::inbox_files(&cfg)? {
+        ingested.push(crate::returns::ingest_file(&store, &cfg, &path, crate::returns::Origin::Inbox, &crate::actor()).await?);
+    }
+    if !json {
+        crate::output::ingest(&ingested, 0, false)?;
+        println!("\n-- 5. 异常清单 (exceptions for finance staff) --");
+    }
+    let report = crate::reports::exception_report(&store, &cfg, crate::reports::ReportFormat::Xlsx, &cfg.paths.reports).await?;
     let exceptions = store.list_exceptions(&ExceptionFilter { status: Some("open".into()), ..Default::default() }).await?;
     let grants = store.count_grants_by_status().await?;
     if json {
@@ -70,15 +86,40 @@ pub async fn run(dir: Option<PathBuf>, json: bool) -> anyhow::Result<ExitCode> {
         println!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
-                "dir": dir, "imports": summaries, "batch": cycle, "grants": grants, "exceptions": exceptions,
+                "dir": dir, "imports": summaries, "batch": cycle, "answers": ingested, "grants": grants,
+                "exceptions": exceptions, "report": report,
             }))?
         );
     } else {
         crate::output::exceptions(&exceptions, false)?;
-        println!("\nstore: {}", var.join("aidpay.db").display());
+        println!("\n异常报表 (exception report for finance staff): {}", report.display());
+        println!("store: {}", var.join("aidpay.db").display());
         println!("bank files: {} (copies handed to {})", cfg.paths.outbox.display(), var.join("bank").display());
         println!("again with: aidpay --config {} exceptions list", config_path.display());
     }
     store.close().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The bank's side of the demo: every file in the banks' drop folders is picked up and answered
+/// (about one payment in six refused, as real banks do: closed, frozen, wrong name…) into
+/// aidpay's inbox. Returns the answer files' names.
+fn bank_answers(cfg: &Config) -> anyhow::Result<Vec<String>> {
+    use crate::banksim::{AnswerMix, AnswerOptions, RandomMix, answer_dropped, pick_up};
+    use crate::config::{BankFormat, Transport};
+    let mix = AnswerMix::settle_all().with_random(RandomMix::rejections(2026, 0.18));
+    let mut names = Vec::new();
+    for bank in &cfg.banks {
+        let Transport::DropFolder(dir) = &bank.transport else { continue };
+        let mut opts = AnswerOptions::new(crate::clock::now());
+        if let BankFormat::Domestic(d) = &bank.format {
+            opts.domestic = Some((**d).clone());
+        }
+        let picked = pick_up(dir)?;
+        for (name, bytes) in answer_dropped(&picked, &mix, &opts)? {
+            crate::transport::deliver(&cfg.paths.inbox, &name, &bytes)?;
+            names.push(name);
+        }
+    }
+    Ok(names)
 }

@@ -7,6 +7,8 @@
 //!   standards, priority students);
 //! - [`batch`]: valid unpaid grants → payments → batch files ([`formats`]) → the bank ([`transport`]),
 //!   crash-safe; [`banksim`] is the bank simulator tests and the demo talk to;
+//! - [`returns`]: bank answers in (pain.002, camt.053/.054, domestic result files), matched by
+//!   reference, unreadable files quarantined;
 //! - [`exceptions`]: what finance staff must look at, with the wording and the suggested action;
 //! - [`reports`]: tables for finance staff written as XLSX, CSV (UTF-8 with BOM) and HTML, and the
 //!   exception report built on them;
@@ -28,6 +30,7 @@ pub mod formats;
 pub mod intake;
 pub mod output;
 pub mod reports;
+pub mod returns;
 pub mod store;
 pub mod telemetry;
 pub mod transport;

@@ -140,3 +140,51 @@ pub fn resolved(r: &crate::exceptions::Resolved, json: bool) -> std::io::Result<
     }
     writeln!(std::io::stdout().lock(), "异常 {} 已处理 ({}): {}", r.id, r.action, r.message)
 }
+
+/// `ingest`: per file what it was and what it did.
+pub fn ingest(files: &[crate::returns::IngestSummary], no_answer: u64, json: bool) -> std::io::Result<()> {
+    if json {
+        return print_json(&serde_json::json!({ "files": files, "no_answer_flagged": no_answer }));
+    }
+    let mut out = std::io::stdout().lock();
+    if files.is_empty() {
+        writeln!(out, "没有待处理的银行文件 (nothing in the inbox)")?;
+    }
+    for f in files {
+        match f.outcome.as_str() {
+            "applied" => writeln!(
+                out,
+                "{} [{}]: 状态 {} 条 — 成功 {}, 拒绝 {}, 退回 {}, 未知流水 {}, 重复 {}; 对账单分录 {}",
+                f.file,
+                f.kind.as_deref().unwrap_or("?"),
+                f.statuses,
+                f.settled,
+                f.rejected,
+                f.returned,
+                f.unknown_references,
+                f.duplicate_statuses,
+                f.entries
+            )?,
+            "duplicate" => writeln!(out, "{}: 已处理过（内容相同），未再处理", f.file)?,
+            _ => writeln!(
+                out,
+                "{}: 已隔离 (quarantined) → {}: {}",
+                f.file,
+                f.quarantined_to.as_deref().unwrap_or("-"),
+                f.error.as_deref().unwrap_or("")
+            )?,
+        }
+    }
+    if no_answer > 0 {
+        writeln!(out, "超期未回执: 新增 {no_answer} 条 no_answer 异常")?;
+    }
+    Ok(())
+}
+
+/// A report written.
+pub fn report(path: &std::path::Path, json: bool) -> std::io::Result<()> {
+    if json {
+        return print_json(&serde_json::json!({ "report": path }));
+    }
+    writeln!(std::io::stdout().lock(), "报表已生成: {}", path.display())
+}

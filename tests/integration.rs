@@ -8,3 +8,4 @@ mod batch;
 mod cli;
 mod crash_safety;
 mod import;
+mod returns;

@@ -91,13 +91,21 @@ fn report_line(r: &ExceptionReportRow) -> Vec<Cell> {
     ]
 }
 
-/// `AC04 账户已销户` when there is a reason code, else the detail (with the row's own card
+/// `AC04 账户已销户 — <detail>` when there is a reason code, else the detail (with the row's own card
 /// number masked, should it be there in full).
 fn reason(r: &ExceptionReportRow) -> String {
     match r.reason_code.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
         Some(code) => {
+            // The code says what kind of reason; the detail says which batch, which text the bank
+            // gave, which balance: staff need both.
             let code = code.to_ascii_uppercase();
-            format!("{code} {}", describe_zh(&code))
+            let detail = scrub_card(r.detail.trim(), r.card_number.as_deref());
+            let words = describe_zh(&code);
+            if detail.is_empty() || words.contains(detail.as_str()) {
+                format!("{code} {words}")
+            } else {
+                format!("{code} {words} — {detail}")
+            }
         }
         None => scrub_card(&r.detail, r.card_number.as_deref()),
     }
@@ -202,7 +210,7 @@ mod tests {
         assert_eq!(first[7], Cell::text(ExceptionKind::BankRejected.suggestion_zh()));
         assert_eq!(first[8], Cell::text("not a time"));
         assert_eq!(t.rows[1][6], Cell::text("卡号 6222 **** **** 0128 校验位错误 <script>alert(1)</script>"));
-        assert_eq!(t.rows[2][6], Cell::text("AC04 账户已销户"));
+        assert_eq!(t.rows[2][6], Cell::text("AC04 账户已销户 — 退票"), "the code and the detail");
         assert_eq!(t.rows[2][8], Cell::text("2026-09-03 09:30:00"));
         let totals = t.totals.as_ref().unwrap();
         assert_eq!(totals[0], Cell::text("合计"));

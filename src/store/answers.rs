@@ -70,6 +70,17 @@ impl StoreTx {
         rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
     }
 
+    /// The references of a batch's payments that have no final status yet.
+    pub async fn batch_refs_open(&mut self, batch_id: &str) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT payment_ref FROM payments WHERE batch_id = $1 AND status IN ('created', 'sent', 'accepted') ORDER BY payment_ref",
+        )
+        .bind(batch_id)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
+
     /// Sets status, reason and money-out flag of many payments: one statement per distinct
     /// (status, reason, money_out), since an answer file has few of those.
     pub async fn update_payments(&mut self, updates: &[(String, String, Option<String>, bool)]) -> Result<(), StoreError> {

@@ -55,3 +55,14 @@ impl StoreTx {
         Ok((id, true))
     }
 }
+
+impl StoreTx {
+    /// True when a file with this content came in before (any kind, also quarantined).
+    pub async fn file_seen_in(&mut self, sha256: &str) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT id FROM files WHERE direction = 'in' AND sha256 = $1 AND kind <> 'grant_list' LIMIT 1")
+            .bind(sha256)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        Ok(row.is_some())
+    }
+}

@@ -12,12 +12,14 @@ mod exceptions;
 mod files;
 mod grants;
 mod payments;
+mod statements;
 
 pub use answers::{PaymentEvent, PaymentState};
 pub use exceptions::{ExceptionFilter, ExceptionRecord, ExceptionReportSource, ExceptionRow};
 pub use files::FileRecord;
 pub use grants::{GrantRecord, StoredGrant};
 pub use payments::{BatchRow, EligibleGrant, NewPayment, PaymentRow};
+pub use statements::{DetailRecord, EntryRecord, StatementRecord};
 
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};

@@ -322,18 +322,6 @@ impl StoreTx {
         })
     }
 
-    /// The latest known closing balance of the account, from its statements.
-    pub async fn latest_balance(&mut self, account: &str) -> Result<Option<i64>, StoreError> {
-        let row = sqlx::query("SELECT closing_fen FROM statements WHERE account_no = $1 ORDER BY to_date DESC, created_at DESC LIMIT 1")
-            .bind(account)
-            .fetch_optional(&mut *self.tx)
-            .await?;
-        Ok(match row {
-            Some(r) => Some(r.try_get(0)?),
-            None => None,
-        })
-    }
-
     /// Money promised to the bank but not yet seen debited: batches written or delivered.
     pub async fn committed_not_debited(&mut self, account: &str) -> Result<i64, StoreError> {
         let row = sqlx::query(
@@ -345,23 +333,6 @@ impl StoreTx {
         Ok(row.try_get(0)?)
     }
 
-    /// Records a statement's balances (the statement reader fills the rest).
-    pub async fn insert_statement(&mut self, id: &str, account: &str, from: &str, to: &str, opening: i64, closing: i64) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO statements (statement_id, account_no, from_date, to_date, opening_fen, closing_fen, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(id)
-        .bind(account)
-        .bind(from)
-        .bind(to)
-        .bind(opening)
-        .bind(closing)
-        .bind(now_text())
-        .execute(&mut *self.tx)
-        .await?;
-        Ok(())
-    }
 }
 
 impl Store {

@@ -120,32 +120,54 @@ CREATE TABLE payment_events (
 );
 CREATE INDEX payment_events_ref ON payment_events (payment_ref);
 
--- The special account's statements and their booked entries.
+-- The special account's statements (camt.053) and notifications (camt.054), and their entries.
 CREATE TABLE statements (
-    statement_id   TEXT PRIMARY KEY,
+    statement_id   TEXT PRIMARY KEY,      -- the bank's Stmt/Id (or Ntfctn/Id)
+    kind           TEXT NOT NULL,         -- statement | notification
     account_no     TEXT NOT NULL,
-    from_date      TEXT NOT NULL,
-    to_date        TEXT NOT NULL,
-    opening_fen    BIGINT NOT NULL,
-    closing_fen    BIGINT NOT NULL,
+    from_date      TEXT,
+    to_date        TEXT,
+    opening_fen    BIGINT,                -- signed; NULL when the file gives no balance
+    closing_fen    BIGINT,
     file_id        BIGINT REFERENCES files (id),
     created_at     TEXT NOT NULL
 );
+CREATE INDEX statements_account ON statements (account_no, kind, to_date);
+
+-- One booked entry. The bank's reference (AcctSvcrRef) identifies it across statements, so an
+-- overlapping statement or a camt.054 and the camt.053 that repeats it store the entry once.
 CREATE TABLE statement_entries (
     id               BIGINT PRIMARY KEY,
     statement_id     TEXT NOT NULL REFERENCES statements (statement_id),
-    entry_ref        TEXT NOT NULL,
-    booking_date     TEXT NOT NULL,
+    account_no       TEXT NOT NULL,
+    entry_key        TEXT NOT NULL,       -- AcctSvcrRef, else NtryRef, else statement + position
+    booking_date     TEXT,
     credit           BIGINT NOT NULL,     -- 1 credit, 0 debit
+    reversal         BIGINT NOT NULL,
     amount_fen       BIGINT NOT NULL,
-    batch_ref        TEXT,
-    nb_of_txs        BIGINT,
-    payment_ref      TEXT,
+    batch_ref        TEXT,                -- NtryDtls/Btch/PmtInfId: our batch id
+    batch_nb_of_txs  BIGINT,
+    batch_total_fen  BIGINT,
+    bank_tx_code     TEXT,
     counterpart      TEXT,
-    reason_code      TEXT,
-    matched          TEXT,                -- what it was matched to, when reconciled
-    UNIQUE (statement_id, entry_ref)
+    info             TEXT,
+    matched          TEXT,                -- what reconciliation matched it to
+    UNIQUE (account_no, entry_key)
 );
+CREATE INDEX statement_entries_statement ON statement_entries (statement_id);
+CREATE INDEX statement_entries_batch ON statement_entries (batch_ref);
+
+-- Per-transaction details of an entry (NtryDtls/TxDtls), when the bank sends them.
+CREATE TABLE statement_details (
+    entry_id        BIGINT NOT NULL REFERENCES statement_entries (id),
+    position        BIGINT NOT NULL,
+    end_to_end_id   TEXT,
+    amount_fen      BIGINT,
+    return_reason   TEXT,
+    counterpart     TEXT,
+    PRIMARY KEY (entry_id, position)
+);
+CREATE INDEX statement_details_ref ON statement_details (end_to_end_id);
 
 -- The finance staff's work list.
 CREATE TABLE exceptions (

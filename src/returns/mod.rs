@@ -1,0 +1,268 @@
+//! Answers in: everything the bank says about our payments and the special account.
+//!
+//! `ingest` takes a file (or everything in the inbox), detects its kind from the content —
+//! pain.002 (.001.03 / .001.10), camt.053, camt.054, or a domestic result file of a configured
+//! bank profile — and applies it in one transaction: statuses matched to our payments by
+//! end-to-end reference ([`apply`]), statements and notifications stored for reconciliation.
+//! A file seen before (same SHA-256) is a no-op. A file that cannot be read — malformed,
+//! truncated, with a DOCTYPE or entities, of no known kind — is moved to quarantine with the
+//! reason, and nothing in it is applied.
+
+pub mod apply;
+pub mod quarantine;
+mod read;
+
+pub use apply::{Answer, Applied};
+
+use crate::config::{BankFormat, Config, Transport};
+use crate::exceptions::{ExceptionKind, NewException};
+use crate::store::{AuditEntry, FileRecord, Store, StoreError};
+use crate::transport::GatewayClient;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// What happened to one file (`ingest --json`).
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct IngestSummary {
+    pub file: String,
+    pub kind: Option<String>,
+    /// `applied`, `duplicate` (seen before: nothing done) or `quarantined`.
+    pub outcome: String,
+    pub statuses: u64,
+    pub settled: u64,
+    pub rejected: u64,
+    pub returned: u64,
+    pub unknown_references: u64,
+    pub duplicate_statuses: u64,
+    /// Statement or notification entries stored (camt).
+    pub entries: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quarantined_to: Option<String>,
+}
+
+/// Why a file could not be applied; the text goes into the quarantine reason.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("{0}")]
+    Unreadable(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn sha256_of(path: &Path) -> std::io::Result<(String, i64, Vec<u8>)> {
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut head = Vec::new();
+    let mut size = 0i64;
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        if head.len() < 16 * 1024 {
+            head.extend_from_slice(&buf[..n.min(16 * 1024 - head.len())]);
+        }
+        size += n as i64;
+        h.update(&buf[..n]);
+    }
+    Ok((hex::encode(h.finalize()), size, head))
+}
+
+/// Where a file came from: an inbox file is moved once done (to `processed/`), a file named on
+/// the command line stays where it is unless it must be quarantined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Explicit,
+    Inbox,
+}
+
+/// Ingests one file.
+pub async fn ingest_file(store: &Store, cfg: &Config, path: &Path, origin: Origin, actor: &str) -> Result<IngestSummary, StoreError> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut summary = IngestSummary { file: path.display().to_string(), ..Default::default() };
+    let (sha, size, head) = match sha256_of(path) {
+        Ok(x) => x,
+        Err(e) => {
+            summary.outcome = "error".into();
+            summary.error = Some(format!("{}: {e}", path.display()));
+            return Ok(summary);
+        }
+    };
+    let mut tx = store.begin().await?;
+    if tx.file_seen_in(&sha).await? {
+        tx.commit().await?;
+        summary.outcome = "duplicate".into();
+        tracing::info!(file = %name, "seen before (same content): nothing to do");
+        if origin == Origin::Inbox {
+            move_processed(cfg, path);
+        }
+        return Ok(summary);
+    }
+    let kind = read::detect_kind(cfg, &head);
+    summary.kind = kind.as_ref().map(|k| k.name());
+    let result = match &kind {
+        Some(k) => {
+            let (file_id, _) = tx
+                .record_file(&FileRecord {
+                    direction: "in",
+                    kind: &k.name(),
+                    name: &name,
+                    sha256: &sha,
+                    size_bytes: size,
+                    status: "applied",
+                    detail: None,
+                })
+                .await?;
+            read::apply_file(&mut tx, cfg, k, path, file_id, &mut summary).await
+        }
+        None => Err(ReadError::Unreadable(
+            "not a known bank file: neither pain.002, camt.053, camt.054 nor a result file of a configured bank profile".into(),
+        )),
+    };
+    match result {
+        Ok(()) => {
+            tx.audit(&AuditEntry {
+                actor,
+                action: "ingest",
+                subject: &name,
+                before: None,
+                after: Some(serde_json::json!({
+                    "sha256": sha, "kind": summary.kind, "statuses": summary.statuses, "settled": summary.settled,
+                    "rejected": summary.rejected, "returned": summary.returned, "entries": summary.entries,
+                })),
+            })
+            .await?;
+            tx.commit().await?;
+            summary.outcome = "applied".into();
+            tracing::info!(file = %name, kind = ?summary.kind, statuses = summary.statuses, entries = summary.entries, "bank file applied");
+            if origin == Origin::Inbox {
+                move_processed(cfg, path);
+            }
+        }
+        Err(ReadError::Store(e)) => return Err(e),
+        Err(ReadError::Unreadable(reason)) => {
+            drop(tx); // rolls back: nothing of the file is applied
+            let reason = format!("{name}: {reason}");
+            tracing::warn!("quarantined {reason}");
+            summary.outcome = "quarantined".into();
+            summary.error = Some(reason.clone());
+            match quarantine::quarantine(path, &cfg.paths.quarantine, &reason) {
+                Ok(to) => summary.quarantined_to = Some(to.display().to_string()),
+                Err(e) => summary.error = Some(format!("{reason}; and it could not be quarantined: {e}")),
+            }
+            let mut tx = store.begin().await?;
+            tx.record_file(&FileRecord {
+                direction: "in",
+                kind: "quarantined",
+                name: &name,
+                sha256: &sha,
+                size_bytes: size,
+                status: "quarantined",
+                detail: Some(&reason),
+            })
+            .await?;
+            tx.audit(&AuditEntry {
+                actor,
+                action: "quarantine",
+                subject: &name,
+                before: None,
+                after: Some(serde_json::json!({"sha256": sha, "reason": reason})),
+            })
+            .await?;
+            tx.commit().await?;
+        }
+    }
+    Ok(summary)
+}
+
+fn move_processed(cfg: &Config, path: &Path) {
+    let dir = cfg.paths.inbox.join("processed");
+    let moved = std::fs::create_dir_all(&dir).and_then(|_| {
+        let target = dir.join(path.file_name().unwrap_or_default());
+        std::fs::rename(path, target)
+    });
+    if let Err(e) = moved {
+        tracing::warn!(file = %path.display(), "could not move the file to inbox/processed: {e}");
+    }
+}
+
+/// The files waiting in the inbox (not hidden, not temp files, not the processed folder).
+pub fn inbox_files(cfg: &Config) -> std::io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(&cfg.paths.inbox)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if entry.file_type()?.is_file() && !name.starts_with('.') && !name.ends_with(".part") {
+            out.push(entry.path());
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Fetches the result files the banks' gateways offer into the inbox (the ones not seen yet).
+pub async fn fetch_from_gateways(store: &Store, cfg: &Config) -> Result<Vec<PathBuf>, String> {
+    let mut fetched = Vec::new();
+    for b in &cfg.banks {
+        let Transport::Gateway(settings) = &b.transport else { continue };
+        let client = GatewayClient::new(settings.clone()).map_err(|e| e.to_string())?;
+        for name in client.list_results().await.map_err(|e| format!("{}: {e}", b.name))? {
+            let bytes = client.fetch_result(&name).await.map_err(|e| format!("{}: {e}", b.name))?;
+            let sha = crate::transport::sha256_hex(&bytes);
+            let seen = {
+                let mut tx = store.begin().await.map_err(|e| e.to_string())?;
+                let s = tx.file_seen_in(&sha).await.map_err(|e| e.to_string())?;
+                tx.commit().await.map_err(|e| e.to_string())?;
+                s
+            };
+            if seen {
+                continue;
+            }
+            let local = format!("{}_{}", b.name, name);
+            let path = crate::transport::deliver(&cfg.paths.inbox, &local, &bytes).map_err(|e| e.to_string())?;
+            fetched.push(path);
+        }
+    }
+    Ok(fetched)
+}
+
+/// The no-answer sweep: payments with no final status `no_answer_days` after they were sent.
+pub async fn sweep_no_answer(store: &Store, cfg: &Config) -> Result<u64, StoreError> {
+    let cutoff = (crate::clock::now() - chrono::Duration::days(cfg.no_answer_days)).to_rfc3339_opts(chrono::SecondsFormat::Secs, false);
+    let mut tx = store.begin().await?;
+    let stale = tx.unanswered_payments(&cfg.account.number, &cutoff).await?;
+    let raised: Vec<NewException> = stale
+        .iter()
+        .map(|p| NewException {
+            kind: ExceptionKind::NoAnswer,
+            grant_id: Some(p.grant_id.clone()),
+            payment_ref: Some(p.payment_ref.clone()),
+            reason_code: None,
+            amount_fen: Some(p.amount_fen),
+            detail: format!(
+                "支付 {}（批次 {}）发出超过 {} 天仍无最终回执（当前 {}）",
+                p.payment_ref,
+                p.batch_id.as_deref().unwrap_or("-"),
+                cfg.no_answer_days,
+                p.status
+            ),
+            dedup_key: format!("no_answer:{}", p.payment_ref),
+        })
+        .collect();
+    let n = tx.insert_exceptions(&raised).await?;
+    tx.commit().await?;
+    Ok(n)
+}
+
+/// Which domestic profiles could have written a result file (for detection).
+pub(crate) fn domestic_profiles(cfg: &Config) -> impl Iterator<Item = (&str, &crate::formats::domestic::DomesticProfile)> {
+    cfg.banks.iter().filter_map(|b| match &b.format {
+        BankFormat::Domestic(d) if d.result.is_some() => Some((b.name.as_str(), d.as_ref())),
+        _ => None,
+    })
+}

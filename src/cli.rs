@@ -46,6 +46,8 @@ pub enum Command {
         #[arg(value_name = "FILE")]
         files: Vec<PathBuf>,
     },
+    /// Reconcile the special account from the statements ingested
+    Reconcile,
     /// Reports for finance staff and auditors
     Report {
         #[command(subcommand)]
@@ -68,6 +70,14 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum ReportCommand {
+    /// Per statement and per batch, with the running balance
+    Reconciliation {
+        #[arg(long, value_enum, default_value_t = crate::reports::ReportFormat::Xlsx)]
+        format: crate::reports::ReportFormat,
+        /// Folder to write to [default: paths.reports]
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
     /// One row per open exception: 学校, 姓名, 卡号 (masked), 金额, 问题, 原因, 建议处理, totals
     Exceptions {
         #[arg(long, value_enum, default_value_t = crate::reports::ReportFormat::Xlsx)]
@@ -202,6 +212,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let failed = summaries.iter().any(|s| s.outcome == "error");
             Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
         }
+        Command::Reconcile => {
+            let (cfg, store) = open(cli.config.as_deref()).await?;
+            let outcome = crate::reconcile::run(&store, &cfg, &crate::actor()).await?;
+            output::reconcile(&outcome, cli.json)?;
+            store.close().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Report { which: ReportCommand::Reconciliation { format, out } } => {
+            let (cfg, store) = open(cli.config.as_deref()).await?;
+            let dir = out.unwrap_or_else(|| cfg.paths.reports.clone());
+            let path = crate::reports::reconciliation_report(&store, &cfg, format, &dir).await?;
+            output::report(&path, cli.json)?;
+            store.close().await;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Report { which: ReportCommand::Exceptions { format, out } } => {
             let (cfg, store) = open(cli.config.as_deref()).await?;
             let dir = out.unwrap_or_else(|| cfg.paths.reports.clone());
@@ -215,7 +240,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let grants = store.count_grants_by_status().await?;
             let payments = store.count_payments_by_status().await?;
             let open = store.list_exceptions(&ExceptionFilter { status: Some("open".into()), ..Default::default() }).await?;
-            output::status(&cfg, &grants, &payments, &open, cli.json)?;
+            let position: crate::reconcile::PositionOut = store.position(&cfg.account.number).await?.into();
+            output::status(&cfg, &grants, &payments, &open, &position, cli.json)?;
             store.close().await;
             Ok(ExitCode::SUCCESS)
         }

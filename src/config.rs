@@ -46,6 +46,8 @@ pub struct Settings {
     pub standards: Vec<StandardSettings>,
     #[serde(default)]
     pub returns: ReturnsSettings,
+    #[serde(default)]
+    pub reconcile: ReconcileSettings,
     /// `[banks.<name>]`: how batches reach each bank. Names lower-case (environment overrides
     /// arrive lower-cased).
     #[serde(default)]
@@ -74,6 +76,37 @@ fn default_no_answer_days() -> i64 {
     5
 }
 
+/// `[reconcile]`: the special account's statements against what was paid.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReconcileSettings {
+    /// Counterpart accounts whose credits are fiscal allocations (财政拨付), e.g. the finance
+    /// bureau's account.
+    #[serde(default)]
+    pub allocation_accounts: Vec<String>,
+    /// A failed payment whose money has not come back this many days after it failed is
+    /// `return_not_credited`.
+    #[serde(default = "default_return_days")]
+    pub return_days: i64,
+    /// A batch debit without our batch id is matched by amount within this many days of the
+    /// batch's execution date.
+    #[serde(default = "default_debit_days")]
+    pub debit_match_days: i64,
+}
+
+impl Default for ReconcileSettings {
+    fn default() -> Self {
+        ReconcileSettings { allocation_accounts: Vec::new(), return_days: default_return_days(), debit_match_days: default_debit_days() }
+    }
+}
+
+fn default_return_days() -> i64 {
+    10
+}
+fn default_debit_days() -> i64 {
+    7
+}
+
 /// `[banks.<name>]`: one bank profile — which cards it pays, the file format, the transport.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -90,6 +123,10 @@ pub struct BankSettings {
     /// Remittance text per payment; `{period}` and `{program}` are replaced.
     #[serde(default = "default_remittance")]
     pub remittance: String,
+    /// How the bank books a batch on the special account: `gross` (the whole batch as one debit,
+    /// failed payments' money back later as return credits) or `net` (only what went through).
+    #[serde(default = "default_booking")]
+    pub booking: String,
     /// `dropfolder` or `gateway`.
     pub transport: String,
     /// The bank front-end's drop folder (transport = dropfolder).
@@ -108,6 +145,10 @@ pub struct BankSettings {
     /// The delimited template (format = domestic).
     #[serde(default)]
     pub domestic: Option<DomesticProfile>,
+}
+
+fn default_booking() -> String {
+    "gross".into()
 }
 
 fn default_max_lines() -> usize {
@@ -155,6 +196,8 @@ pub struct BankProfile {
     pub max_lines: usize,
     pub remittance: String,
     pub transport: Transport,
+    /// `true`: gross booking; `false`: net.
+    pub gross: bool,
 }
 
 impl BankProfile {
@@ -306,7 +349,12 @@ fn check_banks(raw: BTreeMap<String, BankSettings>) -> Result<Vec<BankProfile>, 
             }
             other => return Err(invalid(key("transport"), format!("'{other}' is not dropfolder or gateway"))),
         };
-        out.push(BankProfile { name, format, card_banks: b.card_banks, max_lines, remittance: b.remittance, transport });
+        let gross = match b.booking.trim() {
+            "gross" => true,
+            "net" => false,
+            other => return Err(invalid(key("booking"), format!("'{other}' is not gross or net"))),
+        };
+        out.push(BankProfile { name, format, card_banks: b.card_banks, max_lines, remittance: b.remittance, transport, gross });
     }
     if !out.is_empty() && out.iter().filter(|p| p.card_banks.is_empty()).count() != 1 {
         return Err(invalid("banks", "exactly one bank profile must have no card_banks (the default for every other card)"));
@@ -376,6 +424,7 @@ pub struct Config {
     pub no_answer_days: i64,
     /// Domestic reason texts → ISO reason codes (defaults plus `[returns.reasons]`).
     pub reasons: crate::domain::reason::ReasonTable,
+    pub reconcile: ReconcileSettings,
 }
 
 impl Config {
@@ -472,7 +521,11 @@ impl Config {
         }
         let reasons = crate::domain::reason::ReasonTable::with_overrides(s.returns.reasons)
             .map_err(|e| invalid("returns.reasons", e.to_string()))?;
+        if s.reconcile.return_days < 1 || s.reconcile.debit_match_days < 0 {
+            return Err(invalid("reconcile.return_days", "must be at least 1 (and debit_match_days at least 0)"));
+        }
         Ok(Config {
+            reconcile: s.reconcile,
             no_answer_days: s.returns.no_answer_days,
             reasons,
             banks,

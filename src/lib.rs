@@ -9,6 +9,7 @@
 //!   crash-safe; [`banksim`] is the bank simulator tests and the demo talk to;
 //! - [`returns`]: bank answers in (pain.002, camt.053/.054, domestic result files), matched by
 //!   reference, unreadable files quarantined;
+//! - [`reconcile`]: the special account's statements against the batches, returns and allocations;
 //! - [`exceptions`]: what finance staff must look at, with the wording and the suggested action;
 //! - [`reports`]: tables for finance staff written as XLSX, CSV (UTF-8 with BOM) and HTML, and the
 //!   exception report built on them;
@@ -29,6 +30,7 @@ pub mod exceptions;
 pub mod formats;
 pub mod intake;
 pub mod output;
+pub mod reconcile;
 pub mod reports;
 pub mod returns;
 pub mod store;

@@ -72,7 +72,14 @@ pub fn exceptions(rows: &[ExceptionRow], json: bool) -> std::io::Result<()> {
 }
 
 /// `status`.
-pub fn status(cfg: &Config, grants: &[(String, i64)], payments: &[(String, i64)], open: &[ExceptionRow], json: bool) -> std::io::Result<()> {
+pub fn status(
+    cfg: &Config,
+    grants: &[(String, i64)],
+    payments: &[(String, i64)],
+    open: &[ExceptionRow],
+    position: &crate::reconcile::PositionOut,
+    json: bool,
+) -> std::io::Result<()> {
     let mut by_kind: std::collections::BTreeMap<&str, i64> = Default::default();
     for e in open {
         *by_kind.entry(e.kind.as_str()).or_default() += 1;
@@ -84,6 +91,7 @@ pub fn status(cfg: &Config, grants: &[(String, i64)], payments: &[(String, i64)]
             "account": cfg.account.name,
             "grants": grants,
             "payments": payments,
+            "position": position,
             "open_exceptions": open.len(),
             "open_exceptions_by_kind": by_kind,
         }));
@@ -96,6 +104,15 @@ pub fn status(cfg: &Config, grants: &[(String, i64)], payments: &[(String, i64)]
     for (s, n) in payments {
         writeln!(out, "支付 {s}: {n}")?;
     }
+    writeln!(
+        out,
+        "专户资金: 拨入 {} 元, 已付出 {} 元, 退回 {} 元, 在途 {} 元, 余额 {}",
+        position.allocations_in,
+        position.paid_out,
+        position.returned,
+        position.in_flight,
+        position.balance.as_deref().map(|b| format!("{b} 元")).unwrap_or_else(|| "未知（尚无对账单）".into())
+    )?;
     writeln!(out, "待处理异常: {}", open.len())?;
     for (k, n) in by_kind {
         writeln!(out, "  {k}: {n}")?;
@@ -187,4 +204,39 @@ pub fn report(path: &std::path::Path, json: bool) -> std::io::Result<()> {
         return print_json(&serde_json::json!({ "report": path }));
     }
     writeln!(std::io::stdout().lock(), "报表已生成: {}", path.display())
+}
+
+/// `reconcile`.
+pub fn reconcile(o: &crate::reconcile::Outcome, json: bool) -> std::io::Result<()> {
+    if json {
+        return print_json(&serde_json::to_value(o)?);
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "对账单 {} 份: 批次扣款匹配 {}, 退票入账 {}, 财政拨付 {}; 不明支出 {}, 金额不符 {}, 无法匹配的收入 {}, 退款未到账 {}, 余额不连续 {}",
+        o.statements,
+        o.batch_debits_matched,
+        o.returns_matched,
+        o.allocations,
+        o.unknown_debits,
+        o.mismatches,
+        o.unmatched_credits,
+        o.returns_not_credited,
+        o.balance_breaks
+    )?;
+    if !o.missing_days.is_empty() {
+        writeln!(out, "缺少对账单的日期: {}", o.missing_days.join(", "))?;
+    }
+    let p = &o.position;
+    writeln!(
+        out,
+        "专户资金: 拨入 {} 元, 已付出 {} 元, 退回 {} 元, 在途 {} 元, 余额 {}",
+        p.allocations_in,
+        p.paid_out,
+        p.returned,
+        p.in_flight,
+        p.balance.as_deref().map(|b| format!("{b} 元")).unwrap_or_else(|| "未知".into())
+    )?;
+    writeln!(out, "新增异常 {} 条; 已确认发放的资助 {} 笔", o.exceptions_raised, o.grants_paid)
 }

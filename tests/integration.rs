@@ -8,4 +8,5 @@ mod batch;
 mod cli;
 mod crash_safety;
 mod import;
+mod reconcile;
 mod returns;

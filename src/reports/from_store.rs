@@ -42,3 +42,116 @@ pub async fn exception_report(store: &Store, cfg: &Config, format: ReportFormat,
     let stem = format!("exceptions-{}", now.format("%Y%m%d-%H%M%S"));
     Ok(write_report(&table, format, dir, &stem)?)
 }
+
+/// What an explained entry was matched to, in words.
+fn matched_words(m: Option<&str>, credit: bool) -> (String, String) {
+    match m {
+        Some("allocation") => ("财政拨付".into(), "已核对".into()),
+        Some(b) if b.starts_with("batch:") => ("批次扣款".into(), format!("已核对 {}", &b[6..])),
+        Some(r) if r.starts_with("return:") => ("退票入账".into(), format!("已核对 {}", &r[7..])),
+        Some(other) => ("其他".into(), other.to_string()),
+        None if credit => ("收入".into(), "未核对".into()),
+        None => ("支出".into(), "未核对".into()),
+    }
+}
+
+/// The reconciliation report: every statement with its entries and the running balance, then
+/// every batch with what its debit was matched to.
+pub async fn reconciliation_report(store: &Store, cfg: &Config, format: ReportFormat, dir: &Path) -> Result<PathBuf, BuildError> {
+    use super::{Cell, Column, ColumnKind, Table};
+    let account = cfg.account.number.as_str();
+    let mut rows: Vec<Vec<Cell>> = Vec::new();
+    let (mut debits, mut credits) = (0i64, 0i64);
+    for s in store.statements(account).await? {
+        let mut running = s.opening_fen.unwrap_or(0);
+        rows.push(vec![
+            Cell::text(s.from_date.clone().unwrap_or_default()),
+            Cell::text("期初余额"),
+            Cell::text(format!("对账单 {}", s.statement_id)),
+            Cell::Empty,
+            Cell::Empty,
+            s.opening_fen.map_or(Cell::Empty, |o| Cell::Money(Fen(o))),
+            Cell::Empty,
+        ]);
+        for e in store.statement_entries(&s.statement_id).await? {
+            let (what, check) = matched_words(e.matched.as_deref(), e.credit);
+            if e.credit {
+                running += e.amount_fen;
+                credits += e.amount_fen;
+            } else {
+                running -= e.amount_fen;
+                debits += e.amount_fen;
+            }
+            rows.push(vec![
+                Cell::text(e.booking_date.unwrap_or_default()),
+                Cell::text(what),
+                Cell::text(e.batch_ref.unwrap_or(e.entry_key)),
+                if e.credit { Cell::Empty } else { Cell::Money(Fen(e.amount_fen)) },
+                if e.credit { Cell::Money(Fen(e.amount_fen)) } else { Cell::Empty },
+                Cell::Money(Fen(running)),
+                Cell::text(check),
+            ]);
+        }
+        let check = match s.closing_fen {
+            Some(c) if s.credits_fen.is_some() && s.opening_fen.map(|o| o + s.credits_fen.unwrap_or(0) - s.debits_fen.unwrap_or(0)) != Some(c) => {
+                "余额不连续".to_string()
+            }
+            Some(_) => "一致".to_string(),
+            None => String::new(),
+        };
+        rows.push(vec![
+            Cell::text(s.to_date.clone().unwrap_or_default()),
+            Cell::text("期末余额"),
+            Cell::text(format!("对账单 {}", s.statement_id)),
+            Cell::Empty,
+            Cell::Empty,
+            s.closing_fen.map_or(Cell::Empty, |c| Cell::Money(Fen(c))),
+            Cell::text(check),
+        ]);
+    }
+    for b in store.batches().await? {
+        let status = match b.status.as_str() {
+            "debited" => "已扣款并核对",
+            "delivered" => "已发送，待扣款",
+            "held" => "暂缓（余额不足）",
+            "written" | "created" => "待发送",
+            other => other,
+        };
+        rows.push(vec![
+            Cell::text(b.execution_date.clone()),
+            Cell::text(format!("批次 ({} 笔, {})", b.nb_of_txs, b.profile)),
+            Cell::text(b.batch_id.clone()),
+            Cell::Money(Fen(b.ctrl_sum_fen)),
+            Cell::Empty,
+            Cell::Empty,
+            Cell::text(status),
+        ]);
+    }
+    let now = crate::clock::now();
+    let table = Table {
+        title: "资助专户对账表".into(),
+        subtitle: Some(format!("专户 {} {}    生成时间 {}", cfg.account.name, account, now.format("%Y-%m-%d %H:%M"))),
+        columns: vec![
+            Column::new("日期", ColumnKind::Date),
+            Column::new("类别", ColumnKind::Text),
+            Column::new("参考号", ColumnKind::Text),
+            Column::new("借方（支出）", ColumnKind::Money),
+            Column::new("贷方（收入）", ColumnKind::Money),
+            Column::new("余额", ColumnKind::Money),
+            Column::new("核对结果", ColumnKind::Text),
+        ],
+        rows,
+        totals: Some(vec![
+            Cell::text("合计"),
+            Cell::Empty,
+            Cell::Empty,
+            Cell::Money(Fen(debits)),
+            Cell::Money(Fen(credits)),
+            Cell::Empty,
+            Cell::Empty,
+        ]),
+    };
+    std::fs::create_dir_all(dir).map_err(|source| ReportError::Io { path: dir.to_path_buf(), source })?;
+    let stem = format!("reconciliation-{}", now.format("%Y%m%d-%H%M%S"));
+    Ok(write_report(&table, format, dir, &stem)?)
+}

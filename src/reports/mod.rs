@@ -24,7 +24,7 @@ pub mod from_store;
 pub mod table;
 
 pub use exceptions::{ExceptionReportRow, exception_table};
-pub use from_store::exception_report;
+pub use from_store::{exception_report, reconciliation_report};
 pub use table::{Cell, Column, ColumnKind, ReportFormat, Table, write_csv, write_html, write_report, write_xlsx};
 
 use std::path::PathBuf;

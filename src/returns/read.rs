@@ -222,6 +222,7 @@ async fn camt(tx: &mut StoreTx, cfg: &Config, path: &Path, file_id: i64, s: &mut
     let mut returns: Vec<String> = Vec::new();
     let mut position = 0u64;
     let mut statements = 0u64;
+    let mut sums = (0i64, 0i64, 0i64); // credits, debits, entries of the current statement
     let date = |d: Option<chrono::NaiveDate>| d.map(|d| d.to_string());
     while let Some(events) = receiver.recv().await {
         for ev in events {
@@ -230,7 +231,9 @@ async fn camt(tx: &mut StoreTx, cfg: &Config, path: &Path, file_id: i64, s: &mut
                     if let Some((sid, acct)) = &current {
                         s.entries += tx.insert_entries(sid, acct, &entries).await?;
                         entries.clear();
+                        tx.set_statement_sums(sid, sums.0, sums.1, sums.2).await?;
                     }
+                    sums = (0, 0, 0);
                     statements += 1;
                     let sid = info
                         .id
@@ -262,6 +265,14 @@ async fn camt(tx: &mut StoreTx, cfg: &Config, path: &Path, file_id: i64, s: &mut
                     if e.credit {
                         returns.extend(e.details.iter().filter_map(|d| d.end_to_end_id.clone()));
                     }
+                    // CdtDbtInd is the direction of this booking, also for a reversal (RvslInd):
+                    // a returned payment is a CRDT with RvslInd true.
+                    if e.credit {
+                        sums.0 += e.amount.0;
+                    } else {
+                        sums.1 += e.amount.0;
+                    }
+                    sums.2 += 1;
                     let batch = e.batch.as_ref();
                     entries.push(EntryRecord {
                         entry_key: key,
@@ -298,6 +309,7 @@ async fn camt(tx: &mut StoreTx, cfg: &Config, path: &Path, file_id: i64, s: &mut
     reader.await.map_err(|e| ReadError::Unreadable(e.to_string()))?.map_err(ReadError::Unreadable)?;
     if let Some((sid, acct)) = &current {
         s.entries += tx.insert_entries(sid, acct, &entries).await?;
+        tx.set_statement_sums(sid, sums.0, sums.1, sums.2).await?;
     }
     let back = tx.money_back(&returns).await?;
     if !back.is_empty() {

@@ -267,6 +267,16 @@ impl StoreTx {
         Ok(out)
     }
 
+    /// One batch by id, whatever its state.
+    pub async fn batches_in_any(&mut self, batch_id: &str) -> Result<Option<BatchRow>, StoreError> {
+        let sql = format!("{BATCH_SELECT} WHERE batch_id = $1");
+        let row = sqlx::query(AssertSqlSafe(sql)).bind(batch_id).fetch_optional(&mut *self.tx).await?;
+        Ok(match row {
+            Some(r) => Some(batch_row(&r)?),
+            None => None,
+        })
+    }
+
     pub async fn set_batch_status(&mut self, batch_id: &str, status: &str) -> Result<(), StoreError> {
         sqlx::query("UPDATE batches SET status = $1, updated_at = $2 WHERE batch_id = $3")
             .bind(status)

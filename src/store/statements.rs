@@ -68,6 +68,19 @@ impl StoreTx {
         Ok(done.rows_affected() == 1)
     }
 
+    /// The sums of a statement's own entries as the file gave them (whether or not each entry
+    /// was new), for the balance check; set once, by the first file that carried the statement.
+    pub async fn set_statement_sums(&mut self, statement_id: &str, credits: i64, debits: i64, entries: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE statements SET credits_fen = $1, debits_fen = $2, entry_count = $3 WHERE statement_id = $4 AND entry_count IS NULL")
+            .bind(credits)
+            .bind(debits)
+            .bind(entries)
+            .bind(statement_id)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
     /// A statement's balances, by hand (tests, and banks that send balances only).
     pub async fn insert_statement(&mut self, id: &str, account: &str, from: &str, to: &str, opening: i64, closing: i64) -> Result<(), StoreError> {
         self.insert_statement_record(&StatementRecord {
@@ -195,7 +208,7 @@ impl StoreTx {
             }
             let found: Vec<String> = q.fetch_all(&mut *self.tx).await?.iter().map(|r| r.try_get(0)).collect::<Result<_, _>>()?;
             for r in &found {
-                sqlx::query("UPDATE payments SET money_out = 0, updated_at = $1 WHERE payment_ref = $2")
+                sqlx::query("UPDATE payments SET money_out = 0, credit_back = 1, updated_at = $1 WHERE payment_ref = $2")
                     .bind(now_text())
                     .bind(r.clone())
                     .execute(&mut *self.tx)

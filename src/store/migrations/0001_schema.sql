@@ -98,6 +98,7 @@ CREATE TABLE payments (
     status          TEXT NOT NULL,        -- created | sent | accepted | settled | rejected | returned | cancelled
     reason_code     TEXT,
     money_out       BIGINT NOT NULL DEFAULT 0,  -- 1 while the batch debit has taken this payment's money
+    credit_back     BIGINT NOT NULL DEFAULT 0,  -- 1 once its return credit (退票) is matched on a statement
     created_at      TEXT NOT NULL,
     updated_at      TEXT NOT NULL,
     UNIQUE (grant_id, attempt)
@@ -129,6 +130,9 @@ CREATE TABLE statements (
     to_date        TEXT,
     opening_fen    BIGINT,                -- signed; NULL when the file gives no balance
     closing_fen    BIGINT,
+    credits_fen    BIGINT,                -- the sums of the statement's own entries, as sent
+    debits_fen     BIGINT,
+    entry_count    BIGINT,
     file_id        BIGINT REFERENCES files (id),
     created_at     TEXT NOT NULL
 );

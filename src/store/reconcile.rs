@@ -1,0 +1,295 @@
+//! What reconciliation reads and marks: statements in order, entries not yet explained, the
+//! batches and payments they may belong to, and the account's position.
+
+use super::{MAX_BINDS, Store, StoreError, StoreTx, in_placeholders, now_text};
+use sqlx::{AssertSqlSafe, Row};
+use std::collections::HashMap;
+
+/// A statement as reconciliation checks it.
+#[derive(Debug, Clone)]
+pub struct StatementRow {
+    pub statement_id: String,
+    pub from_date: Option<String>,
+    pub to_date: Option<String>,
+    pub opening_fen: Option<i64>,
+    pub closing_fen: Option<i64>,
+    pub credits_fen: Option<i64>,
+    pub debits_fen: Option<i64>,
+}
+
+/// An entry not yet explained.
+#[derive(Debug, Clone)]
+pub struct EntryRow {
+    pub id: i64,
+    pub statement_id: String,
+    pub entry_key: String,
+    pub booking_date: Option<String>,
+    pub credit: bool,
+    pub amount_fen: i64,
+    pub batch_ref: Option<String>,
+    pub counterpart: Option<String>,
+    pub bank_tx_code: Option<String>,
+    pub info: Option<String>,
+}
+
+/// A payment as reconciliation sees it.
+#[derive(Debug, Clone)]
+pub struct PaymentMoney {
+    pub payment_ref: String,
+    pub grant_id: String,
+    pub batch_id: Option<String>,
+    pub status: String,
+    pub amount_fen: i64,
+    pub money_out: bool,
+    pub credit_back: bool,
+    pub updated_at: String,
+}
+
+const PAYMENT_MONEY: &str = "SELECT payment_ref, grant_id, batch_id, status, amount_fen, money_out, credit_back, updated_at FROM payments";
+
+fn payment_money(r: &sqlx::any::AnyRow) -> Result<PaymentMoney, sqlx::Error> {
+    let out: i64 = r.try_get(5)?;
+    let back: i64 = r.try_get(6)?;
+    Ok(PaymentMoney {
+        payment_ref: r.try_get(0)?,
+        grant_id: r.try_get(1)?,
+        batch_id: r.try_get(2)?,
+        status: r.try_get(3)?,
+        amount_fen: r.try_get(4)?,
+        money_out: out != 0,
+        credit_back: back != 0,
+        updated_at: r.try_get(7)?,
+    })
+}
+
+/// The account's position (`status`).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Position {
+    pub allocations_in_fen: i64,
+    pub paid_out_fen: i64,
+    pub returned_fen: i64,
+    pub in_flight_fen: i64,
+    pub balance_fen: Option<i64>,
+}
+
+impl StoreTx {
+    pub async fn statements_of(&mut self, account: &str) -> Result<Vec<StatementRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT statement_id, from_date, to_date, opening_fen, closing_fen, credits_fen, debits_fen FROM statements \
+             WHERE account_no = $1 AND kind = 'statement' ORDER BY from_date, to_date, statement_id",
+        )
+        .bind(account)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(StatementRow {
+                    statement_id: r.try_get(0)?,
+                    from_date: r.try_get(1)?,
+                    to_date: r.try_get(2)?,
+                    opening_fen: r.try_get(3)?,
+                    closing_fen: r.try_get(4)?,
+                    credits_fen: r.try_get(5)?,
+                    debits_fen: r.try_get(6)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Entries no reconciliation has explained yet, in booking order.
+    pub async fn open_entries(&mut self, account: &str) -> Result<Vec<EntryRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, statement_id, entry_key, booking_date, credit, amount_fen, batch_ref, counterpart, bank_tx_code, info \
+             FROM statement_entries WHERE account_no = $1 AND matched IS NULL ORDER BY booking_date, id",
+        )
+        .bind(account)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let credit: i64 = r.try_get(4)?;
+                Ok(EntryRow {
+                    id: r.try_get(0)?,
+                    statement_id: r.try_get(1)?,
+                    entry_key: r.try_get(2)?,
+                    booking_date: r.try_get(3)?,
+                    credit: credit != 0,
+                    amount_fen: r.try_get(5)?,
+                    batch_ref: r.try_get(6)?,
+                    counterpart: r.try_get(7)?,
+                    bank_tx_code: r.try_get(8)?,
+                    info: r.try_get(9)?,
+                })
+            })
+            .collect()
+    }
+
+    /// The per-transaction details of an entry: (end-to-end id, amount, return reason).
+    pub async fn entry_details(&mut self, entry_id: i64) -> Result<Vec<(Option<String>, Option<i64>, Option<String>)>, StoreError> {
+        let rows = sqlx::query("SELECT end_to_end_id, amount_fen, return_reason FROM statement_details WHERE entry_id = $1 ORDER BY position")
+            .bind(entry_id)
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?))).collect()
+    }
+
+    pub async fn mark_entry(&mut self, entry_id: i64, matched: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE statement_entries SET matched = $1 WHERE id = $2").bind(matched).bind(entry_id).execute(&mut *self.tx).await?;
+        Ok(())
+    }
+
+    /// Payments by reference (those that exist).
+    pub async fn payments_money(&mut self, refs: &[String]) -> Result<HashMap<String, PaymentMoney>, StoreError> {
+        let mut out = HashMap::new();
+        for chunk in refs.chunks(MAX_BINDS / 2) {
+            if chunk.is_empty() {
+                continue;
+            }
+            let sql = format!("{PAYMENT_MONEY} WHERE payment_ref IN ({})", in_placeholders(self.backend, 1, chunk.len()));
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for r in chunk {
+                q = q.bind(r.clone());
+            }
+            for row in q.fetch_all(&mut *self.tx).await? {
+                let p = payment_money(&row)?;
+                out.insert(p.payment_ref.clone(), p);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The payments of a batch.
+    pub async fn batch_money(&mut self, batch_id: &str) -> Result<Vec<PaymentMoney>, StoreError> {
+        let sql = format!("{PAYMENT_MONEY} WHERE batch_id = $1 ORDER BY payment_ref");
+        let rows = sqlx::query(AssertSqlSafe(sql)).bind(batch_id).fetch_all(&mut *self.tx).await?;
+        rows.iter().map(|r| Ok(payment_money(r)?)).collect()
+    }
+
+    /// Failed payments whose money is out of the account and has not come back.
+    pub async fn failed_money_out(&mut self, account: &str) -> Result<Vec<PaymentMoney>, StoreError> {
+        let sql = format!("{PAYMENT_MONEY} WHERE account_no = $1 AND status IN ('rejected', 'returned') AND money_out = 1 ORDER BY payment_ref");
+        let rows = sqlx::query(AssertSqlSafe(sql)).bind(account).fetch_all(&mut *self.tx).await?;
+        rows.iter().map(|r| Ok(payment_money(r)?)).collect()
+    }
+
+    /// Sets the money-out flag of payments (a batch debit took their money).
+    pub async fn set_money_out(&mut self, refs: &[String]) -> Result<(), StoreError> {
+        for chunk in refs.chunks(MAX_BINDS / 2) {
+            if chunk.is_empty() {
+                continue;
+            }
+            let sql = format!(
+                "UPDATE payments SET money_out = 1 WHERE credit_back = 0 AND payment_ref IN ({})",
+                in_placeholders(self.backend, 1, chunk.len())
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for r in chunk {
+                q = q.bind(r.clone());
+            }
+            q.execute(&mut *self.tx).await?;
+        }
+        Ok(())
+    }
+
+    /// A return credit matched: the payment's money is back.
+    pub async fn set_credit_back(&mut self, payment_ref: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE payments SET money_out = 0, credit_back = 1, updated_at = $1 WHERE payment_ref = $2")
+            .bind(now_text())
+            .bind(payment_ref)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// A grant counts as paid once its payment is settled and the batch's debit is matched.
+    pub async fn mark_paid_grants(&mut self, account: &str) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE grants SET status = 'paid', updated_at = $1 WHERE account_no = $2 AND status = 'valid' AND grant_id IN \
+             (SELECT p.grant_id FROM payments p JOIN batches b ON b.batch_id = p.batch_id WHERE p.status = 'settled' AND b.status = 'debited')",
+        )
+        .bind(now_text())
+        .bind(account)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    pub async fn batch_by_id(&mut self, batch_id: &str) -> Result<Option<super::BatchRow>, StoreError> {
+        Ok(self.batches_in_any(batch_id).await?)
+    }
+}
+
+impl Store {
+    /// The account's position from the statements and the payments.
+    pub async fn position(&self, account: &str) -> Result<Position, StoreError> {
+        let sum = |sql: &'static str| {
+            let pool = self.pool.clone();
+            let account = account.to_string();
+            async move {
+                let row = sqlx::query(sql).bind(account).fetch_one(&pool).await?;
+                Ok::<i64, StoreError>(row.try_get(0)?)
+            }
+        };
+        let mut tx = self.begin().await?;
+        let balance = tx.latest_balance(account).await?;
+        tx.commit().await?;
+        Ok(Position {
+            allocations_in_fen: sum("SELECT CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) FROM statement_entries WHERE account_no = $1 AND matched = 'allocation'").await?,
+            paid_out_fen: sum("SELECT CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) FROM statement_entries WHERE account_no = $1 AND credit = 0 AND matched LIKE 'batch:%'").await?,
+            returned_fen: sum("SELECT CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) FROM statement_entries WHERE account_no = $1 AND credit = 1 AND matched LIKE 'return:%'").await?,
+            in_flight_fen: sum(
+                "SELECT CAST(COALESCE(SUM(p.amount_fen), 0) AS BIGINT) FROM payments p LEFT JOIN batches b ON b.batch_id = p.batch_id \
+                 WHERE p.account_no = $1 AND (p.status IN ('created', 'sent', 'accepted') OR (p.status = 'settled' AND (b.status IS NULL OR b.status <> 'debited')))",
+            )
+            .await?,
+            balance_fen: balance,
+        })
+    }
+}
+
+/// An entry as the reconciliation report shows it.
+#[derive(Debug, Clone)]
+pub struct ReportEntry {
+    pub booking_date: Option<String>,
+    pub credit: bool,
+    pub amount_fen: i64,
+    pub entry_key: String,
+    pub batch_ref: Option<String>,
+    pub matched: Option<String>,
+    pub info: Option<String>,
+}
+
+impl Store {
+    /// A statement's entries as stored under it, in booking order.
+    pub async fn statement_entries(&self, statement_id: &str) -> Result<Vec<ReportEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT booking_date, credit, amount_fen, entry_key, batch_ref, matched, info FROM statement_entries \
+             WHERE statement_id = $1 ORDER BY booking_date, id",
+        )
+        .bind(statement_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let credit: i64 = r.try_get(1)?;
+                Ok(ReportEntry {
+                    booking_date: r.try_get(0)?,
+                    credit: credit != 0,
+                    amount_fen: r.try_get(2)?,
+                    entry_key: r.try_get(3)?,
+                    batch_ref: r.try_get(4)?,
+                    matched: r.try_get(5)?,
+                    info: r.try_get(6)?,
+                })
+            })
+            .collect()
+    }
+
+    /// The account's statements in date order.
+    pub async fn statements(&self, account: &str) -> Result<Vec<StatementRow>, StoreError> {
+        let mut tx = self.begin().await?;
+        let s = tx.statements_of(account).await?;
+        tx.commit().await?;
+        Ok(s)
+    }
+}

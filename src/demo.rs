@@ -1,7 +1,7 @@
 //! `aidpay demo`: the README's first command. A throw-away SQLite store in a new folder, the
 //! fixture grant lists (built into the binary, so the demo runs anywhere) imported, and the
-//! batch cycle run into the banks' drop folders, the bank simulator's answers ingested, and the
-//! exception list and report written. Reconciliation joins here as it is built.
+//! batch cycle run into the banks' drop folders, the bank simulator's answers and the special
+//! account's statement ingested, the account reconciled, and the exception list and reports written.
 
 use crate::config::Config;
 use crate::intake::ImportOptions;
@@ -63,7 +63,7 @@ pub async fn run(dir: Option<PathBuf>, json: bool) -> anyhow::Result<ExitCode> {
         crate::output::batch(&cycle, false)?;
         println!("\n-- 3. 银行处理并回执 (the bank simulator picks the files up and answers) --");
     }
-    let answered = bank_answers(&cfg)?;
+    let (answered, executed) = bank_answers(&cfg)?;
     if !json {
         for name in &answered {
             println!("银行回执: {name}");
@@ -76,7 +76,17 @@ pub async fn run(dir: Option<PathBuf>, json: bool) -> anyhow::Result<ExitCode> {
     }
     if !json {
         crate::output::ingest(&ingested, 0, false)?;
-        println!("\n-- 5. 异常清单 (exceptions for finance staff) --");
+        println!("\n-- 5. 专户对账单与对账 (the special account's statement, reconciled) --");
+    }
+    let statement = bank_statement(&cfg, &executed)?;
+    let ingested_statement = crate::returns::ingest_file(&store, &cfg, &statement, crate::returns::Origin::Inbox, &crate::actor()).await?;
+    let reconciled = crate::reconcile::run(&store, &cfg, &crate::actor()).await?;
+    let reconciliation =
+        crate::reports::reconciliation_report(&store, &cfg, crate::reports::ReportFormat::Xlsx, &cfg.paths.reports).await?;
+    if !json {
+        crate::output::ingest(std::slice::from_ref(&ingested_statement), 0, false)?;
+        crate::output::reconcile(&reconciled, false)?;
+        println!("\n-- 6. 异常清单 (exceptions for finance staff) --");
     }
     let report = crate::reports::exception_report(&store, &cfg, crate::reports::ReportFormat::Xlsx, &cfg.paths.reports).await?;
     let exceptions = store.list_exceptions(&ExceptionFilter { status: Some("open".into()), ..Default::default() }).await?;
@@ -87,12 +97,14 @@ pub async fn run(dir: Option<PathBuf>, json: bool) -> anyhow::Result<ExitCode> {
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
                 "dir": dir, "imports": summaries, "batch": cycle, "answers": ingested, "grants": grants,
-                "exceptions": exceptions, "report": report,
+                "statement": ingested_statement, "reconcile": reconciled,
+                "exceptions": exceptions, "report": report, "reconciliation_report": reconciliation,
             }))?
         );
     } else {
         crate::output::exceptions(&exceptions, false)?;
         println!("\n异常报表 (exception report for finance staff): {}", report.display());
+        println!("对账表 (reconciliation report): {}", reconciliation.display());
         println!("store: {}", var.join("aidpay.db").display());
         println!("bank files: {} (copies handed to {})", cfg.paths.outbox.display(), var.join("bank").display());
         println!("again with: aidpay --config {} exceptions list", config_path.display());
@@ -103,23 +115,68 @@ pub async fn run(dir: Option<PathBuf>, json: bool) -> anyhow::Result<ExitCode> {
 
 /// The bank's side of the demo: every file in the banks' drop folders is picked up and answered
 /// (about one payment in six refused, as real banks do: closed, frozen, wrong name…) into
-/// aidpay's inbox. Returns the answer files' names.
-fn bank_answers(cfg: &Config) -> anyhow::Result<Vec<String>> {
-    use crate::banksim::{AnswerMix, AnswerOptions, RandomMix, answer_dropped, pick_up};
+/// aidpay's inbox. Returns the answer files' names and what the bank executed, per profile
+/// booking (gross or net).
+type Executed = Vec<(bool, crate::banksim::AnsweredBatch)>;
+
+fn bank_answers(cfg: &Config) -> anyhow::Result<(Vec<String>, Executed)> {
+    use crate::banksim::{AnswerMix, AnswerOptions, RandomMix, answer_picked, pick_up};
     use crate::config::{BankFormat, Transport};
     let mix = AnswerMix::settle_all().with_random(RandomMix::rejections(2026, 0.18));
     let mut names = Vec::new();
+    let mut executed = Vec::new();
     for bank in &cfg.banks {
         let Transport::DropFolder(dir) = &bank.transport else { continue };
         let mut opts = AnswerOptions::new(crate::clock::now());
         if let BankFormat::Domestic(d) = &bank.format {
             opts.domestic = Some((**d).clone());
         }
-        let picked = pick_up(dir)?;
-        for (name, bytes) in answer_dropped(&picked, &mix, &opts)? {
-            crate::transport::deliver(&cfg.paths.inbox, &name, &bytes)?;
-            names.push(name);
+        for a in answer_picked(&pick_up(dir)?, &mix, &opts)? {
+            crate::transport::deliver(&cfg.paths.inbox, &a.answer_name, &a.answer)?;
+            names.push(a.answer_name.clone());
+            executed.push((bank.gross, a));
         }
     }
-    Ok(names)
+    Ok((names, executed))
+}
+
+/// The special account's statement for the day, as the bank would send it: the finance bureau's
+/// allocation in, each batch debited (gross or net as the bank books it), refused payments'
+/// money back. Written into the inbox; returns its path.
+fn bank_statement(cfg: &Config, executed: &Executed) -> anyhow::Result<PathBuf> {
+    use crate::banksim::statement::{camt053, statement_for};
+    use crate::banksim::{Booking, Camt053Version, SimEntry, StatementOptions};
+    let today = crate::clock::today();
+    let opts = StatementOptions {
+        account_no: cfg.account.number.clone(),
+        account_name: Some(cfg.account.name.clone()),
+        statement_id: format!("STMT{}", today.format("%Y%m%d")),
+        from_date: today,
+        to_date: today,
+        with_details: true,
+        late_returns: true,
+    };
+    let mut entries = vec![SimEntry::Allocation {
+        amount: crate::domain::Fen(10_000_000),
+        counterpart_account: cfg.reconcile.allocation_accounts.first().cloned().unwrap_or_else(|| "财政局".into()),
+        counterpart_name: "某某区财政局".into(),
+        date: today,
+    }];
+    for gross in [true, false] {
+        let batches: Vec<_> = executed.iter().filter(|(g, _)| *g == gross).map(|(_, a)| a.executed()).collect();
+        let booking = if gross { Booking::Gross } else { Booking::Net };
+        entries.extend(statement_for(&batches, crate::domain::Fen(0), booking, &opts).entries);
+    }
+    let spec = crate::banksim::StatementSpec {
+        account_no: opts.account_no.clone(),
+        account_name: opts.account_name.clone(),
+        statement_id: opts.statement_id.clone(),
+        from_date: today,
+        to_date: today,
+        opening: crate::domain::Fen(0),
+        entries,
+        break_balance: None,
+    };
+    let name = format!("camt053_{}.xml", spec.statement_id);
+    Ok(crate::transport::deliver(&cfg.paths.inbox, &name, &camt053(&spec, Camt053Version::V02, &crate::clock::now()))?)
 }

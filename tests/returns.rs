@@ -332,3 +332,24 @@ async fn hand_written_reports_in_other_producers_styles() {
     assert_eq!((v["files"][0]["kind"].as_str(), v["files"][0]["outcome"].as_str()), (Some("camt053"), Some("applied")), "{v}");
     assert!(v["files"][0]["entries"].as_u64().unwrap() >= 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payments_without_a_final_answer_are_flagged_after_the_configured_days() {
+    let env = TestEnv::new().await;
+    import_one(&env, &fixture("grants/utf8.csv"), &[], 0);
+    env.json_async(&["batch"], 0).await;
+    // Three days on: still within returns.no_answer_days (5).
+    let early = env.run(&["--json", "ingest"], &[("AIDPAY_NOW", "2026-11-28T10:00:00+08:00")]).await;
+    let v: Value = serde_json::from_slice(&early.stdout).unwrap();
+    assert_eq!(v["no_answer_flagged"], 0, "{v}");
+    // Ten days on: every payment sent and unanswered is flagged, once.
+    let late = env.run(&["--json", "ingest"], &[("AIDPAY_NOW", "2026-12-05T10:00:00+08:00")]).await;
+    let v: Value = serde_json::from_slice(&late.stdout).unwrap();
+    let sent = refs_of(&env, "icbc").await.len() + refs_of(&env, "boc").await.len();
+    assert_eq!(v["no_answer_flagged"].as_u64(), Some(sent as u64), "{v}");
+    let again = env.run(&["--json", "ingest"], &[("AIDPAY_NOW", "2026-12-06T10:00:00+08:00")]).await;
+    let v: Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(v["no_answer_flagged"], 0, "raised once");
+    let ex = env.json_async(&["exceptions", "list", "--kind", "no_answer"], 0).await;
+    assert_eq!(ex.as_array().unwrap().len(), sent);
+}

@@ -212,6 +212,8 @@ async fn reserve(store: &Store, cfg: &Config, actor: &str) -> Result<CycleOutcom
     let today_text = today.to_string();
     let mut outcome = CycleOutcome::default();
     let mut tx = store.begin().await?;
+    // One reserve at a time per special account, whichever process runs it.
+    tx.lock(&format!("reserve:{account}")).await?;
     outcome.waiting_for_notice = tx.count_waiting(account, &today_text).await?;
 
     let mut after = String::new();
@@ -374,6 +376,11 @@ fn profile_of<'a>(cfg: &'a Config, b: &BatchRow) -> Result<&'a BankProfile, Batc
 /// Step 2: the batch's file into the outbox, its hash into the store.
 async fn write_file(store: &Store, cfg: &Config, b: &BatchRow, actor: &str) -> Result<(), BatchError> {
     let mut tx = store.begin().await?;
+    // Another process may have written it since we listed it.
+    tx.lock(&format!("batch:{}", b.batch_id)).await?;
+    if tx.batches_in_any(&b.batch_id).await?.is_none_or(|now| now.status != "created") {
+        return Ok(());
+    }
     let (name, bytes, kind) = render(&mut tx, cfg, b).await?;
     // Atomic and idempotent: after a crash the same bytes are found in place.
     transport::deliver(&cfg.paths.outbox, &name, &bytes).map_err(|source| BatchError::Outbox { batch: b.batch_id.clone(), source })?;
@@ -408,12 +415,19 @@ async fn write_file(store: &Store, cfg: &Config, b: &BatchRow, actor: &str) -> R
 async fn deliver(store: &Store, cfg: &Config, b: &BatchRow, actor: &str) -> Result<BatchRow, BatchError> {
     let profile = profile_of(cfg, b)?;
     let mut tx = store.begin().await?;
+    // The batch is held for the whole delivery, so two processes never both hand it over; the
+    // one that waited finds it delivered.
+    tx.lock(&format!("batch:{}", b.batch_id)).await?;
+    let Some(current) = tx.batches_in_any(&b.batch_id).await? else { return Ok(b.clone()) };
+    if current.status != "written" {
+        return Ok(current);
+    }
+    let b = &current;
     let (name, bytes, _) = render(&mut tx, cfg, b).await?;
     let recorded = match b.file_id {
         Some(id) => tx.file_sha256(id).await?,
         None => None,
     };
-    tx.commit().await?;
     // What goes to the bank is exactly what was recorded, or nothing.
     if recorded.as_deref() != Some(transport::sha256_hex(&bytes).as_str()) {
         return Err(BatchError::Tampered { batch: b.batch_id.clone() });
@@ -435,7 +449,6 @@ async fn deliver(store: &Store, cfg: &Config, b: &BatchRow, actor: &str) -> Resu
         }
     };
     crash_point("after_deliver");
-    let mut tx = store.begin().await?;
     tx.mark_batch_delivered(&b.batch_id, bank_ref.as_deref()).await?;
     tx.audit(&AuditEntry {
         actor,

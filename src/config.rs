@@ -448,11 +448,12 @@ impl Config {
             return Err(ConfigError::NotFound(shown));
         }
         // Only AIDPAY_SECTION__KEY names a key; AIDPAY_LOG, AIDPAY_NOW and the like are not config.
-        let env = env.unwrap_or_else(|| {
-            std::env::vars()
-                .filter(|(k, _)| k.strip_prefix("AIDPAY_").is_some_and(|rest| rest.contains("__")))
-                .collect()
-        });
+        let env: HashMap<String, String> = env
+            .map(|m| m.into_iter().collect::<Vec<_>>())
+            .unwrap_or_else(|| std::env::vars().collect())
+            .into_iter()
+            .filter(|(k, _)| k.strip_prefix("AIDPAY_").is_some_and(|rest| rest.contains("__")))
+            .collect();
         // Values from the environment stay strings (an account number "0012345" keeps its zeros);
         // serde converts the ones that are numbers.
         let builder = config::Config::builder()

@@ -6,6 +6,7 @@ mod util;
 
 mod batch;
 mod cli;
+mod concurrency;
 mod crash_safety;
 mod import;
 mod reconcile;

@@ -80,6 +80,7 @@ pub async fn run(store: &Store, cfg: &Config, actor: &str) -> Result<Outcome, St
     let mut out = Outcome::default();
     let mut raised = Vec::new();
     let mut tx = store.begin().await?;
+    tx.lock(&format!("reconcile:{account}")).await?;
 
     check_balances(&mut tx, account, &mut out, &mut raised).await?;
     let entries = tx.open_entries(account).await?;

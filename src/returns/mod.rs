@@ -94,6 +94,8 @@ pub async fn ingest_file(store: &Store, cfg: &Config, path: &Path, origin: Origi
         }
     };
     let mut tx = store.begin().await?;
+    // Two processes given the same file: the second waits here, then finds it seen.
+    tx.lock(&format!("file:{sha}")).await?;
     if tx.file_seen_in(&sha).await? {
         tx.commit().await?;
         summary.outcome = "duplicate".into();

@@ -103,8 +103,17 @@ impl Store {
     }
 
     /// Starts a transaction; nothing in it is visible to others until [`StoreTx::commit`].
+    ///
+    /// On SQLite it is `BEGIN IMMEDIATE`: the write lock is taken at the start, so a second
+    /// writer waits (busy_timeout) instead of failing later with SQLITE_BUSY when it tries to
+    /// turn its read snapshot into a write. On PostgreSQL, concurrent work on the same thing is
+    /// serialised with [`StoreTx::lock`].
     pub async fn begin(&self) -> Result<StoreTx, StoreError> {
-        Ok(StoreTx { tx: self.pool.begin().await?, backend: self.backend })
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        };
+        Ok(StoreTx { tx, backend: self.backend })
     }
 
     pub async fn close(&self) {
@@ -152,6 +161,24 @@ pub struct AuditEntry<'a> {
 impl StoreTx {
     pub async fn commit(self) -> Result<(), StoreError> {
         self.tx.commit().await?;
+        Ok(())
+    }
+
+    /// Serialises work on `key` (an account's batch cycle, one batch, one file) across
+    /// processes until this transaction ends: a PostgreSQL transaction-level advisory lock. On
+    /// SQLite the transaction already holds the database's write lock.
+    pub async fn lock(&mut self, key: &str) -> Result<(), StoreError> {
+        if self.backend == Backend::Postgres {
+            use sha2::{Digest, Sha256};
+            let digest = Sha256::digest(key.as_bytes());
+            let mut first = [0u8; 8];
+            first.copy_from_slice(&digest[..8]);
+            // Selecting a constant: the lock function returns `void`, which the Any driver cannot decode.
+            sqlx::query("SELECT 1 FROM (SELECT pg_advisory_xact_lock($1)) AS l")
+                .bind(i64::from_be_bytes(first))
+                .execute(&mut *self.tx)
+                .await?;
+        }
         Ok(())
     }
 

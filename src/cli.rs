@@ -134,7 +134,8 @@ pub async fn open(config: Option<&std::path::Path>) -> anyhow::Result<(Config, S
     cfg.ensure_paths().context("creating the configured folders")?;
     let store = Store::connect(&cfg.database_url(), cfg.database.max_connections)
         .await
-        .with_context(|| format!("opening the store {}", crate::config::redact_url(&cfg.database.url)))?;
+        .with_context(|| format!("opening the store {}", crate::config::redact_url(&cfg.database.url)))?
+        .scoped(&cfg.account.number);
     Ok((cfg, store))
 }
 

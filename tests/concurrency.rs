@@ -135,3 +135,30 @@ async fn four_processes_race_batch_and_ingest_and_nothing_is_paid_twice_or_lost(
     assert_eq!(one("SELECT CAST(COUNT(*) AS BIGINT) FROM exceptions WHERE kind = 'duplicate_status'").await, 0);
     assert_eq!(one("SELECT CAST(SUM(amount_fen) AS BIGINT) FROM payments WHERE status = 'settled'").await, 75_000 * n as i64);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn districts_sharing_one_database_stay_apart() {
+    let a = TestEnv::new().await;
+    // District B: another special account, the same database.
+    let mut b = TestEnv::new().await;
+    let text = std::fs::read_to_string(&a.config).unwrap().replace("130100000012345678", "130200000087654321").replace(
+        &format!("{}/var/", a.dir.path().display()),
+        &format!("{}/var/", b.dir.path().display()),
+    );
+    std::fs::write(&b.config, text).unwrap();
+    b.db_url = a.db_url.clone();
+
+    import_one(&a, &crate::util::fixture("grants/utf8.csv"), &[], 0);
+    import_one(&b, &crate::util::fixture("grants/bom.csv"), &[], 0);
+    let ea = a.json_async(&["exceptions", "list"], 0).await;
+    let eb = b.json_async(&["exceptions", "list"], 0).await;
+    assert_eq!(ea.as_array().unwrap().len(), 6);
+    assert!(eb.as_array().unwrap().is_empty(), "district B sees none of A's exceptions: {eb}");
+
+    let vb = b.json_async(&["batch"], 0).await;
+    assert_eq!(vb["payments_created"], 3, "B pays only its own grants: {vb}");
+    let va = a.json_async(&["batch"], 0).await;
+    assert_eq!(va["payments_created"], 16);
+    let sb = b.json_async(&["status"], 0).await;
+    assert_eq!(sb["payments"]["sent"], 3, "{sb}");
+}

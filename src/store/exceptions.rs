@@ -5,7 +5,7 @@ use crate::exceptions::NewException;
 use serde::Serialize;
 use sqlx::{AssertSqlSafe, Row};
 
-const EXC_COLS: usize = 11;
+const EXC_COLS: usize = 12;
 
 /// An exception as listed (`exceptions list --json`, INTERFACES.md), plus the school it concerns.
 #[derive(Debug, Clone, Serialize)]
@@ -44,7 +44,7 @@ impl StoreTx {
             }
             let first = self.alloc_ids("exceptions", chunk.len() as i64).await?;
             let sql = format!(
-                "INSERT INTO exceptions (id, kind, severity, status, grant_id, payment_ref, reason_code, amount_fen, detail, \
+                "INSERT INTO exceptions (id, account_no, kind, severity, status, grant_id, payment_ref, reason_code, amount_fen, detail, \
                  dedup_key, created_at) VALUES {} ON CONFLICT (dedup_key) DO NOTHING",
                 values_placeholders(self.backend, chunk.len(), EXC_COLS)
             );
@@ -53,6 +53,7 @@ impl StoreTx {
             for (i, e) in chunk.iter().enumerate() {
                 q = q
                     .bind(first + i as i64)
+                    .bind(self.account.clone().unwrap_or_default())
                     .bind(e.kind.as_str())
                     .bind(e.kind.severity().as_str())
                     .bind("open")
@@ -78,7 +79,8 @@ impl Store {
              e.created_at, g.school_code, g.school_name FROM exceptions e LEFT JOIN grants g ON g.grant_id = e.grant_id WHERE 1 = 1",
         );
         let mut binds: Vec<String> = Vec::new();
-        for (column, value) in [("e.kind", &f.kind), ("e.status", &f.status), ("g.school_code", &f.school)] {
+        let account = self.account.clone();
+        for (column, value) in [("e.kind", &f.kind), ("e.status", &f.status), ("g.school_code", &f.school), ("e.account_no", &account)] {
             if let Some(v) = value {
                 binds.push(v.clone());
                 sql.push_str(&format!(" AND {column} = ${}", binds.len()));
@@ -196,8 +198,9 @@ impl Store {
         let rows = sqlx::query(
             "SELECT e.id, e.kind, g.school_name, g.name, COALESCE(p.card_number, g.card_number), e.amount_fen, e.reason_code, e.detail, e.created_at \
              FROM exceptions e LEFT JOIN grants g ON g.grant_id = e.grant_id LEFT JOIN payments p ON p.payment_ref = e.payment_ref \
-             WHERE e.status = 'open' ORDER BY g.school_name, e.id",
+             WHERE e.status = 'open' AND ($1 = '' OR e.account_no = $1) ORDER BY g.school_name, e.id",
         )
+        .bind(self.account.clone().unwrap_or_default())
         .fetch_all(&self.pool)
         .await?;
         rows.iter()

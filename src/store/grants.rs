@@ -186,7 +186,8 @@ impl StoreTx {
 impl super::Store {
     /// Grants by status, for `status` and tests.
     pub async fn count_grants_by_status(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        let rows = sqlx::query("SELECT status, CAST(COUNT(*) AS BIGINT) FROM grants GROUP BY status ORDER BY status")
+        let rows = sqlx::query("SELECT status, CAST(COUNT(*) AS BIGINT) FROM grants WHERE ($1 = '' OR account_no = $1) GROUP BY status ORDER BY status")
+            .bind(self.account.clone().unwrap_or_default())
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()

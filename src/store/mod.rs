@@ -57,6 +57,8 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// The special account (district) this handle works for; one database may hold many.
+    account: Option<String>,
 }
 
 /// Binds per statement stay well under SQLite's 32,766 and PostgreSQL's 65,535.
@@ -91,7 +93,18 @@ impl Store {
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(Store { pool, backend })
+        Ok(Store { pool, backend, account: None })
+    }
+
+    /// The same store, scoped to one special account: exceptions it raises carry the account,
+    /// and lists and counts show that account's only (districts kept apart in one database).
+    pub fn scoped(mut self, account: &str) -> Store {
+        self.account = Some(account.to_string());
+        self
+    }
+
+    pub fn account(&self) -> Option<&str> {
+        self.account.as_deref()
     }
 
     pub fn backend(&self) -> Backend {
@@ -113,7 +126,7 @@ impl Store {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
         };
-        Ok(StoreTx { tx, backend: self.backend })
+        Ok(StoreTx { tx, backend: self.backend, account: self.account.clone() })
     }
 
     pub async fn close(&self) {
@@ -146,6 +159,7 @@ fn ensure_sqlite_folder(url: &str) -> Result<(), StoreError> {
 pub struct StoreTx {
     pub(crate) tx: sqlx::Transaction<'static, Any>,
     pub(crate) backend: Backend,
+    pub(crate) account: Option<String>,
 }
 
 /// One line of the audit trail.

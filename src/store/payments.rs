@@ -362,7 +362,8 @@ impl Store {
 
     /// Payments by status, for `status`.
     pub async fn count_payments_by_status(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        let rows = sqlx::query("SELECT status, CAST(COUNT(*) AS BIGINT) FROM payments GROUP BY status ORDER BY status")
+        let rows = sqlx::query("SELECT status, CAST(COUNT(*) AS BIGINT) FROM payments WHERE ($1 = '' OR account_no = $1) GROUP BY status ORDER BY status")
+            .bind(self.account.clone().unwrap_or_default())
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()

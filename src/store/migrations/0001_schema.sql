@@ -176,6 +176,7 @@ CREATE INDEX statement_details_ref ON statement_details (end_to_end_id);
 -- The finance staff's work list.
 CREATE TABLE exceptions (
     id           BIGINT PRIMARY KEY,
+    account_no   TEXT NOT NULL,           -- the special account (district) it belongs to
     kind         TEXT NOT NULL,
     severity     TEXT NOT NULL,
     status       TEXT NOT NULL,           -- open | resolved
@@ -191,7 +192,7 @@ CREATE TABLE exceptions (
     resolved_at  TEXT,
     created_at   TEXT NOT NULL
 );
-CREATE INDEX exceptions_status ON exceptions (status, kind);
+CREATE INDEX exceptions_status ON exceptions (account_no, status, kind);
 CREATE INDEX exceptions_grant ON exceptions (grant_id);
 
 -- Who did what, when, with the state before and after (JSON text).

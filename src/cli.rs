@@ -60,6 +60,18 @@ pub enum Command {
     },
     /// Counts of grants by state and of open exceptions
     Status,
+    /// Measure every stage on a fresh store with N synthetic grants
+    Bench {
+        /// How many grants
+        #[arg(long, default_value_t = 100_000)]
+        grants: u64,
+        /// Folder for the bench's store and files [default: a new folder under the temp dir]
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Run on this (empty) PostgreSQL database instead of SQLite
+        #[arg(long, value_name = "URL")]
+        database_url: Option<String>,
+    },
     /// A whole cycle on a throw-away SQLite store, ending in the exception list
     Demo {
         /// Folder for the demo's store and files [default: a new folder under the temp dir]
@@ -244,6 +256,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let position: crate::reconcile::PositionOut = store.position(&cfg.account.number).await?.into();
             output::status(&cfg, &grants, &payments, &open, &position, cli.json)?;
             store.close().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench { grants, dir, database_url } => {
+            let dir = dir.unwrap_or_else(|| std::env::temp_dir().join(format!("aidpay-bench-{}", crate::clock::now().format("%Y%m%d-%H%M%S"))));
+            let report = crate::bench::run(grants, &dir, database_url.as_deref()).await?;
+            output::bench(&report, cli.json)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo { dir } => crate::demo::run(dir, cli.json).await,

@@ -17,12 +17,13 @@
 //! - [`domain`]: pure newtypes — money in fen, ID numbers, cards, names;
 //! - [`config`], [`telemetry`], [`clock`]: configuration, logs and time;
 //! - [`cli`] and [`output`]: the command line the thin binary runs, human text or `--json`;
-//! - [`demo`]: a whole cycle on a throw-away store.
+//! - [`demo`]: a whole cycle on a throw-away store; [`bench`]: a province's term, stage by stage.
 
 pub mod cli;
 pub mod clock;
 pub mod banksim;
 pub mod batch;
+pub mod bench;
 pub mod config;
 pub mod demo;
 pub mod domain;

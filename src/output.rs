@@ -240,3 +240,17 @@ pub fn reconcile(o: &crate::reconcile::Outcome, json: bool) -> std::io::Result<(
     )?;
     writeln!(out, "新增异常 {} 条; 已确认发放的资助 {} 笔", o.exceptions_raised, o.grants_paid)
 }
+
+/// `bench`.
+pub fn bench(r: &crate::bench::Report, json: bool) -> std::io::Result<()> {
+    if json {
+        return print_json(&serde_json::to_value(r)?);
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "aidpay bench: {} grants on {} ({})", r.grants, r.backend, r.dir)?;
+    writeln!(out, "{:<12} {:>10} {:>10} {:>12} {:>10}", "stage", "rows", "seconds", "rows/s", "peak MB")?;
+    for s in &r.stages {
+        writeln!(out, "{:<12} {:>10} {:>10.2} {:>12.0} {:>10.1}", s.stage, s.rows, s.seconds, s.rows_per_second, s.peak_mb)?;
+    }
+    writeln!(out, "{:<12} {:>10} {:>10.2} {:>12} {:>10.1}", "total", r.grants, r.total_seconds, "", r.peak_mb)
+}

@@ -5,8 +5,9 @@
 //! The grants are synthetic (valid ID check digits and Luhn cards, no real people). The bank's
 //! answers and statement come from the simulator; making them is not counted in any stage.
 
-use crate::banksim::statement::{camt053, statement_for};
-use crate::banksim::{AnswerMix, AnswerOptions, Booking, Camt053Version, RandomMix, SimEntry, StatementOptions, answer_picked, pick_up};
+use crate::banksim::statement::camt053;
+use crate::banksim::respond::answer_file;
+use crate::banksim::{AnswerMix, AnswerOptions, Camt053Version, RandomMix, SimEntry};
 use crate::config::Config;
 use crate::domain::Fen;
 use crate::intake::{ImportOptions, columns::HeaderMap, csv::CsvSource, row};
@@ -165,15 +166,40 @@ pub async fn run(n: u64, dir: &Path, database_url: Option<&str>) -> anyhow::Resu
     anyhow::ensure!(cycle.payments_created == n, "batch: {} payments", cycle.payments_created);
     stages.push(stage("batch", n, t));
 
-    // The bank answers (not timed): 2 % refused.
+    // The bank answers (not timed): 2 % refused. One file at a time, so the simulator's own
+    // memory stays small; the statement's entries are gathered on the way.
     let bank = match &cfg.banks[0].transport {
         crate::config::Transport::DropFolder(d) => d.clone(),
         _ => anyhow::bail!("bench bank profile must use a drop folder"),
     };
+    let today = crate::clock::today();
     let mix = AnswerMix::settle_all().with_random(RandomMix::rejections(8, 0.02));
-    let answered = answer_picked(&pick_up(&bank)?, &mix, &AnswerOptions::new(crate::clock::now()))?;
-    for a in &answered {
+    let opts = AnswerOptions::new(crate::clock::now());
+    let mut entries = vec![SimEntry::Allocation {
+        amount: Fen(1_250 * 100 * n as i64),
+        counterpart_account: "130100000000000001".into(),
+        counterpart_name: "财政局".into(),
+        date: today,
+    }];
+    let mut files: Vec<_> = std::fs::read_dir(&bank)?.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_file()).collect();
+    files.sort();
+    for (k, path) in files.iter().enumerate() {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let a = answer_file(&name, &std::fs::read(path)?, &mix, &opts, &[], &format!("BENCHRPT{k:06}"))?;
         crate::transport::deliver(&cfg.paths.inbox, &a.answer_name, &a.answer)?;
+        entries.push(SimEntry::BatchDebit { batch_id: a.batch.batch_id.clone(), amount: a.batch.total(), nb_of_txs: a.batch.payments.len(), date: today, details: Vec::new() });
+        for (p, fate) in &a.fates {
+            if let Some(reason) = fate.reason().filter(|_| !fate.settled_first()) {
+                entries.push(SimEntry::ReturnCredit {
+                    end_to_end_id: p.end_to_end_id.clone(),
+                    batch_id: Some(a.batch.batch_id.clone()),
+                    amount: p.amount,
+                    reason_code: reason.code.clone(),
+                    date: today,
+                });
+            }
+        }
+        std::fs::remove_file(path)?;
     }
     let t = Instant::now();
     let mut statuses = 0;
@@ -183,23 +209,16 @@ pub async fn run(n: u64, dir: &Path, database_url: Option<&str>) -> anyhow::Resu
     anyhow::ensure!(statuses == n, "answers: {statuses} statuses");
     stages.push(stage("answers", n, t));
 
-    // The statement (not timed to make): the allocation, a gross debit per batch, the refused money back.
-    let today = crate::clock::today();
-    let opts = StatementOptions {
+    let spec = crate::banksim::StatementSpec {
         account_no: cfg.account.number.clone(),
         account_name: Some(cfg.account.name.clone()),
         statement_id: "BENCH-STMT".into(),
         from_date: today,
         to_date: today,
-        with_details: false,
-        late_returns: true,
+        opening: Fen(0),
+        entries,
+        break_balance: None,
     };
-    let executed: Vec<_> = answered.iter().map(|a| a.executed()).collect();
-    let mut spec = statement_for(&executed, Fen(0), Booking::Gross, &opts);
-    spec.entries.insert(
-        0,
-        SimEntry::Allocation { amount: Fen(1_250 * 100 * n as i64), counterpart_account: "130100000000000001".into(), counterpart_name: "财政局".into(), date: today },
-    );
     let statement = crate::transport::deliver(&cfg.paths.inbox, "camt053_bench.xml", &camt053(&spec, Camt053Version::V02, &crate::clock::now()))?;
     let t = Instant::now();
     crate::returns::ingest_file(&store, &cfg, &statement, crate::returns::Origin::Inbox, actor).await?;

@@ -50,6 +50,108 @@ pub struct Settings {
     /// arrive lower-cased).
     #[serde(default)]
     pub banks: BTreeMap<String, BankSettings>,
+    /// `[schedule]`: job name → cron expression (`aidpay run`); unknown names are an error.
+    #[serde(default)]
+    pub schedule: BTreeMap<String, String>,
+    #[serde(default)]
+    pub daemon: DaemonSettings,
+    #[serde(default)]
+    pub alerts: AlertSettings,
+}
+
+/// `[daemon]`: how `aidpay run` behaves.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DaemonSettings {
+    /// When another daemon holds the special account's lock: `exit` (status 1) or `wait`.
+    #[serde(default = "default_on_lock")]
+    pub on_lock: String,
+    /// The lock file with SQLite [default: the database file + `.lock`].
+    #[serde(default)]
+    pub lock_file: Option<PathBuf>,
+    /// On SIGTERM, how long a running job may take to finish its transaction.
+    #[serde(default = "default_shutdown_timeout")]
+    pub shutdown_timeout_secs: u64,
+    /// The first retry after a failed job; doubled per failure, capped at the schedule interval.
+    #[serde(default = "default_retry_initial")]
+    pub retry_initial_secs: u64,
+}
+
+impl Default for DaemonSettings {
+    fn default() -> Self {
+        DaemonSettings {
+            on_lock: default_on_lock(),
+            lock_file: None,
+            shutdown_timeout_secs: default_shutdown_timeout(),
+            retry_initial_secs: default_retry_initial(),
+        }
+    }
+}
+
+fn default_on_lock() -> String {
+    "exit".into()
+}
+fn default_shutdown_timeout() -> u64 {
+    90
+}
+fn default_retry_initial() -> u64 {
+    30
+}
+
+/// `[alerts]`: one message to finance staff when a job run raises new exceptions.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertSettings {
+    /// The group robot's webhook URL (its `key`/`access_token` is the secret): only from the
+    /// environment (`AIDPAY_ALERTS__WEBHOOK_URL`) or the credential `alert_webhook`.
+    #[serde(default)]
+    pub webhook_url: Option<SecretString>,
+    /// `wecom` (企业微信群机器人) or `dingtalk` (钉钉自定义机器人).
+    #[serde(default = "default_alert_kind")]
+    pub kind: String,
+    /// Attempts per message before it is recorded as an alert failure.
+    #[serde(default = "default_alert_attempts")]
+    pub max_attempts: u32,
+    /// The wait after the first failed attempt; doubled per attempt.
+    #[serde(default = "default_alert_backoff")]
+    pub backoff_ms: u64,
+}
+
+impl Default for AlertSettings {
+    fn default() -> Self {
+        AlertSettings {
+            webhook_url: None,
+            kind: default_alert_kind(),
+            max_attempts: default_alert_attempts(),
+            backoff_ms: default_alert_backoff(),
+        }
+    }
+}
+
+impl fmt::Debug for AlertSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AlertSettings")
+            .field("webhook_url", &self.webhook_url.as_ref().map(|u| url_host(u.expose_secret())))
+            .field("kind", &self.kind)
+            .field("max_attempts", &self.max_attempts)
+            .field("backoff_ms", &self.backoff_ms)
+            .finish()
+    }
+}
+
+fn default_alert_kind() -> String {
+    "wecom".into()
+}
+fn default_alert_attempts() -> u32 {
+    4
+}
+fn default_alert_backoff() -> u64 {
+    2000
+}
+
+/// The host of a URL, the only part of a webhook URL that may be shown.
+pub fn url_host(url: &str) -> String {
+    reqwest::Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_string)).unwrap_or_else(|| "(not a URL)".into())
 }
 
 /// `[returns]`: bank answers.
@@ -314,6 +416,64 @@ fn check_banks(raw: BTreeMap<String, BankSettings>) -> Result<Vec<BankProfile>, 
     Ok(out)
 }
 
+fn check_schedules(raw: &BTreeMap<String, String>) -> Result<Vec<JobSchedule>, ConfigError> {
+    let jobs = crate::scheduler::JOBS;
+    if let Some(unknown) = raw.keys().find(|k| !jobs.iter().any(|j| j.name == k.as_str())) {
+        let names: Vec<&str> = jobs.iter().map(|j| j.name).collect();
+        return Err(invalid(format!("schedule.{unknown}"), format!("not a job (jobs: {})", names.join(", "))));
+    }
+    jobs.iter()
+        .map(|j| {
+            let text = raw.get(j.name).map(String::as_str).unwrap_or(j.default_schedule);
+            let (expr, schedule) = parse_cron(text).map_err(|e| invalid(format!("schedule.{}", j.name), e))?;
+            Ok(JobSchedule { job: j.name, expr, schedule })
+        })
+        .collect()
+}
+
+fn check_daemon(d: &DaemonSettings) -> Result<Daemon, ConfigError> {
+    let on_lock = match d.on_lock.trim() {
+        "exit" => OnLock::Exit,
+        "wait" => OnLock::Wait,
+        other => return Err(invalid("daemon.on_lock", format!("'{other}' is not exit or wait"))),
+    };
+    if d.retry_initial_secs == 0 {
+        return Err(invalid("daemon.retry_initial_secs", "must be at least 1"));
+    }
+    Ok(Daemon {
+        on_lock,
+        lock_file: d.lock_file.clone(),
+        shutdown_timeout: Duration::from_secs(d.shutdown_timeout_secs),
+        retry_initial: Duration::from_secs(d.retry_initial_secs),
+    })
+}
+
+fn check_alerts(a: AlertSettings) -> Result<Option<Alerts>, ConfigError> {
+    let kind = match a.kind.trim() {
+        "wecom" => AlertKind::WeCom,
+        "dingtalk" => AlertKind::DingTalk,
+        other => return Err(invalid("alerts.kind", format!("'{other}' is not wecom or dingtalk"))),
+    };
+    let Some(url) = a.webhook_url else { return Ok(None) };
+    if url.expose_secret().trim().is_empty() {
+        return Ok(None);
+    }
+    match reqwest::Url::parse(url.expose_secret().trim()) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {}
+        // The URL holds the robot's key: say what is wrong without showing it.
+        _ => return Err(invalid("alerts.webhook_url", "not an http(s) URL with a host")),
+    }
+    if a.max_attempts == 0 {
+        return Err(invalid("alerts.max_attempts", "must be at least 1"));
+    }
+    Ok(Some(Alerts {
+        webhook_url: SecretString::from(url.expose_secret().trim().to_string()),
+        kind,
+        max_attempts: a.max_attempts,
+        backoff: Duration::from_millis(a.backoff_ms),
+    }))
+}
+
 /// Which tiers a standard applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TierRule {
@@ -376,6 +536,109 @@ pub struct Config {
     pub no_answer_days: i64,
     /// Domestic reason texts → ISO reason codes (defaults plus `[returns.reasons]`).
     pub reasons: crate::domain::reason::ReasonTable,
+    /// Every job of `aidpay run` with its schedule (`None`: switched off), in the scheduler's order.
+    pub schedules: Vec<JobSchedule>,
+    pub daemon: Daemon,
+    /// The webhook for new exceptions, when one is configured.
+    pub alerts: Option<Alerts>,
+}
+
+/// One job's checked schedule.
+#[derive(Debug, Clone)]
+pub struct JobSchedule {
+    pub job: &'static str,
+    /// As written (5-field input shown with the `0 ` seconds prepended).
+    pub expr: String,
+    /// `None` when the job is switched off (`"off"` or `""`).
+    pub schedule: Option<cron::Schedule>,
+}
+
+/// What to do when another daemon holds the special account's lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnLock {
+    Exit,
+    Wait,
+}
+
+/// `[daemon]`, checked.
+#[derive(Debug, Clone)]
+pub struct Daemon {
+    pub on_lock: OnLock,
+    pub lock_file: Option<PathBuf>,
+    pub shutdown_timeout: Duration,
+    pub retry_initial: Duration,
+}
+
+/// The group robot the alerts go to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertKind {
+    WeCom,
+    DingTalk,
+}
+
+/// `[alerts]`, checked.
+#[derive(Clone)]
+pub struct Alerts {
+    pub webhook_url: SecretString,
+    pub kind: AlertKind,
+    pub max_attempts: u32,
+    pub backoff: Duration,
+}
+
+impl fmt::Debug for Alerts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Alerts")
+            .field("host", &url_host(self.webhook_url.expose_secret()))
+            .field("kind", &self.kind)
+            .field("max_attempts", &self.max_attempts)
+            .finish()
+    }
+}
+
+/// A cron expression as `aidpay run` takes it: 6 or 7 fields (seconds first, as the `cron` crate
+/// wants), or the usual 5 fields, to which `0 ` (second zero) is prepended. `off` or an empty
+/// text switch the job off. Returns the expression used and the schedule.
+pub fn parse_cron(expr: &str) -> Result<(String, Option<cron::Schedule>), String> {
+    let e = expr.trim();
+    if e.is_empty() || e.eq_ignore_ascii_case("off") {
+        return Ok(("off".into(), None));
+    }
+    let full = match e.split_whitespace().count() {
+        5 => format!("0 {e}"),
+        6 | 7 => e.split_whitespace().collect::<Vec<_>>().join(" "),
+        n => return Err(format!("'{e}' has {n} fields; write 5 (min hour day month weekday), 6 or 7 (seconds first), or \"off\"")),
+    };
+    let s = <cron::Schedule as std::str::FromStr>::from_str(&full).map_err(|err| format!("'{e}' is not a cron expression: {err}"))?;
+    Ok((full, Some(s)))
+}
+
+/// Secrets from systemd credentials (`LoadCredential=`): files under `$CREDENTIALS_DIRECTORY`,
+/// read only where the environment has not set the value. `gateway_key_<bank>` (or `gateway_key`
+/// for every gateway bank), `database_password`, `alert_webhook`.
+fn apply_credentials(s: &mut Settings, dir: &Path) -> Result<(), ConfigError> {
+    let read = |name: &str| -> Result<Option<SecretString>, ConfigError> {
+        let p = dir.join(name);
+        match std::fs::read_to_string(&p) {
+            Ok(text) => Ok(Some(SecretString::from(text.trim_end_matches(['\r', '\n']).to_string()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(invalid(format!("credential {name}"), format!("{}: {e}", p.display()))),
+        }
+    };
+    for (name, b) in s.banks.iter_mut() {
+        if b.gateway_key.is_none() && b.transport.trim() == "gateway" {
+            b.gateway_key = match read(&format!("gateway_key_{name}"))? {
+                Some(k) => Some(k),
+                None => read("gateway_key")?,
+            };
+        }
+    }
+    if s.database.password.is_none() {
+        s.database.password = read("database_password")?;
+    }
+    if s.alerts.webhook_url.is_none() {
+        s.alerts.webhook_url = read("alert_webhook")?;
+    }
+    Ok(())
 }
 
 impl Config {
@@ -398,8 +661,13 @@ impl Config {
         if !path.exists() {
             return Err(ConfigError::NotFound(shown));
         }
+        // systemd credentials: from the process, or from the map a test gives.
+        let credentials = match &env {
+            Some(m) => m.get("CREDENTIALS_DIRECTORY").map(PathBuf::from),
+            None => std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from),
+        };
         // Only AIDPAY_SECTION__KEY names a key; AIDPAY_LOG, AIDPAY_NOW and the like are not config.
-        let env = env.unwrap_or_else(|| {
+        let env = env.map(|m| m.into_iter().filter(|(k, _)| k.starts_with("AIDPAY_")).collect()).unwrap_or_else(|| {
             std::env::vars()
                 .filter(|(k, _)| k.strip_prefix("AIDPAY_").is_some_and(|rest| rest.contains("__")))
                 .collect()
@@ -414,10 +682,13 @@ impl Config {
                     .separator("__")
                     .source(Some(env)),
             );
-        let settings: Settings = builder
+        let mut settings: Settings = builder
             .build()
             .and_then(|c| c.try_deserialize())
             .map_err(|source| ConfigError::Load { path: shown.clone(), source })?;
+        if let Some(dir) = credentials.filter(|d| !d.as_os_str().is_empty()) {
+            apply_credentials(&mut settings, &dir)?;
+        }
         Config::check(path, settings)
     }
 
@@ -472,7 +743,13 @@ impl Config {
         }
         let reasons = crate::domain::reason::ReasonTable::with_overrides(s.returns.reasons)
             .map_err(|e| invalid("returns.reasons", e.to_string()))?;
+        let schedules = check_schedules(&s.schedule)?;
+        let daemon = check_daemon(&s.daemon)?;
+        let alerts = check_alerts(s.alerts)?;
         Ok(Config {
+            schedules,
+            daemon,
+            alerts,
             no_answer_days: s.returns.no_answer_days,
             reasons,
             banks,

@@ -16,8 +16,11 @@
 //! - [`domain`]: pure newtypes — money in fen, ID numbers, cards, names;
 //! - [`config`], [`telemetry`], [`clock`]: configuration, logs and time;
 //! - [`cli`] and [`output`]: the command line the thin binary runs, human text or `--json`;
-//! - [`demo`]: a whole cycle on a throw-away store.
+//! - [`demo`]: a whole cycle on a throw-away store;
+//! - [`scheduler`] (`aidpay run`, the daemon), with [`lock`] (one daemon per special account),
+//!   [`systemd`] (sd_notify) and [`alerts`] (new exceptions to finance staff).
 
+pub mod alerts;
 pub mod cli;
 pub mod clock;
 pub mod banksim;
@@ -28,10 +31,13 @@ pub mod domain;
 pub mod exceptions;
 pub mod formats;
 pub mod intake;
+pub mod lock;
 pub mod output;
 pub mod reports;
 pub mod returns;
+pub mod scheduler;
 pub mod store;
+pub mod systemd;
 pub mod telemetry;
 pub mod transport;
 pub mod validation;

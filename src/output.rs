@@ -72,7 +72,15 @@ pub fn exceptions(rows: &[ExceptionRow], json: bool) -> std::io::Result<()> {
 }
 
 /// `status`.
-pub fn status(cfg: &Config, grants: &[(String, i64)], payments: &[(String, i64)], open: &[ExceptionRow], json: bool) -> std::io::Result<()> {
+pub fn status(
+    cfg: &Config,
+    grants: &[(String, i64)],
+    payments: &[(String, i64)],
+    open: &[ExceptionRow],
+    jobs: &[crate::cli::JobStatus],
+    last_alert: Option<&crate::store::JobRun>,
+    json: bool,
+) -> std::io::Result<()> {
     let mut by_kind: std::collections::BTreeMap<&str, i64> = Default::default();
     for e in open {
         *by_kind.entry(e.kind.as_str()).or_default() += 1;
@@ -86,10 +94,28 @@ pub fn status(cfg: &Config, grants: &[(String, i64)], payments: &[(String, i64)]
             "payments": payments,
             "open_exceptions": open.len(),
             "open_exceptions_by_kind": by_kind,
+            "jobs": jobs,
+            "last_alert": last_alert,
         }));
     }
     let mut out = std::io::stdout().lock();
     writeln!(out, "专户: {}", cfg.account.name)?;
+    for j in jobs {
+        let last = match &j.last_run {
+            Some(r) => format!(
+                "上次 {} → {} {}{}",
+                r.started_at,
+                r.finished_at.as_deref().unwrap_or("-"),
+                r.outcome.as_deref().unwrap_or("-"),
+                r.detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default()
+            ),
+            None => "从未运行 (never run)".into(),
+        };
+        writeln!(out, "任务 {} [{}] 下次 {}; {last}", j.job, j.schedule, j.next_run.as_deref().unwrap_or("-"))?;
+    }
+    if let Some(a) = last_alert {
+        writeln!(out, "最近提醒 {} {}: {}", a.started_at, a.outcome.as_deref().unwrap_or("-"), a.detail.as_deref().unwrap_or(""))?;
+    }
     for (s, n) in grants {
         writeln!(out, "资助 {s}: {n}")?;
     }

@@ -12,6 +12,7 @@ mod exceptions;
 mod files;
 mod grants;
 mod payments;
+mod runs;
 mod statements;
 
 pub use answers::{PaymentEvent, PaymentState};
@@ -19,6 +20,7 @@ pub use exceptions::{ExceptionFilter, ExceptionRecord, ExceptionReportSource, Ex
 pub use files::FileRecord;
 pub use grants::{GrantRecord, StoredGrant};
 pub use payments::{BatchRow, EligibleGrant, NewPayment, PaymentRow};
+pub use runs::{JobRun, NewExceptionRef};
 pub use statements::{DetailRecord, EntryRecord, StatementRecord};
 
 use secrecy::{ExposeSecret, SecretString};

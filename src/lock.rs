@@ -138,6 +138,7 @@ async fn try_advisory(cfg: &Config) -> Result<InstanceLock, LockError> {
     let holder: Option<(i32, Option<String>, Option<String>)> = sqlx::query_as(
         "SELECT a.pid, a.application_name, host(a.client_addr) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
          WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 \
+         AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
          AND l.classid = (($1 >> 32) & 4294967295)::bigint::oid AND l.objid = ($1 & 4294967295)::bigint::oid LIMIT 1",
     )
     .bind(key)

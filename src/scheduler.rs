@@ -2,8 +2,9 @@
 //!
 //! One loop (below, [`serve`]) owns the schedule: it starts a job when its time has come, in a
 //! spawned task, and never starts a job while the previous run of the same job is still going —
-//! a slow run simply delays that job's next tick. Different jobs may run at the same time; the
-//! store's transactions keep them apart. The loop is also what sends systemd's `WATCHDOG=1`, so a
+//! a slow run simply delays that job's next tick. On PostgreSQL different jobs may run at the
+//! same time (the store's transactions keep them apart); on SQLite, which has one writer, they
+//! take turns. The loop is also what sends systemd's `WATCHDOG=1`, so a
 //! stuck loop gets the daemon killed and restarted.
 //!
 //! Time: the ticks follow the real wall clock, read in China time (UTC+8): `"0 0 2 * * *"` is
@@ -41,6 +42,10 @@ pub struct JobCtx {
     pub cfg: Arc<Config>,
     /// Who acts, for the audit log.
     pub actor: String,
+    /// With SQLite (one writer at a time) the jobs take turns: a job's write transaction would
+    /// otherwise meet another's and fail with "database is locked". PostgreSQL runs them side by
+    /// side. `None` there.
+    pub turn: Option<Arc<tokio::sync::Mutex<()>>>,
 }
 
 /// What a job run did, in one line (logs, `job_runs.detail`, systemd's STATUS).
@@ -283,7 +288,8 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
         None => None,
     };
     let cfg = Arc::new(cfg);
-    let ctx = Arc::new(JobCtx { store: store.clone(), cfg: cfg.clone(), actor: format!("{} (aidpay run)", crate::actor()) });
+    let turn = (store.backend() == crate::store::Backend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
+    let ctx = Arc::new(JobCtx { store: store.clone(), cfg: cfg.clone(), actor: format!("{} (aidpay run)", crate::actor()), turn });
     let scheduled: Vec<String> =
         cfg.schedules.iter().map(|s| format!("{} \"{}\"", s.job, s.expr)).collect();
     tracing::info!(lock = %lock.describe(), alerts = alerter.as_ref().map(|a| a.host()).unwrap_or_else(|| "off".into()), "daemon ready: {}", scheduled.join(", "));
@@ -419,6 +425,10 @@ fn finish_slot(slot: &mut Slot, ok: bool, retry_initial: Duration) {
 /// One run: recorded in `job_runs`, logged with its counts, told to systemd, then the alert.
 async fn run_one(spec: &'static JobSpec, ctx: Arc<JobCtx>, alerter: Option<Arc<Alerter>>) -> anyhow::Result<JobOutcome> {
     let job = spec.name;
+    let _turn = match &ctx.turn {
+        Some(t) => Some(t.clone().lock_owned().await),
+        None => None,
+    };
     let started = wall_clock_text();
     if let Err(e) = ctx.store.job_started(job, &started).await {
         tracing::error!(job, "cannot record the job's start in job_runs: {e}");

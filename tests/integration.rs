@@ -7,5 +7,6 @@ mod util;
 mod batch;
 mod cli;
 mod crash_safety;
+mod daemon;
 mod import;
 mod returns;

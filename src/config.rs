@@ -396,7 +396,7 @@ fn check_banks(raw: BTreeMap<String, BankSettings>) -> Result<Vec<BankProfile>, 
             "gateway" => {
                 let url = b.gateway_url.ok_or_else(|| invalid(key("gateway_url"), "transport = \"gateway\" needs gateway_url"))?;
                 let key_secret = b.gateway_key.ok_or_else(|| {
-                    invalid(key("gateway_key"), format!("missing: set AIDPAY_BANKS__{}__GATEWAY_KEY in the environment", name.to_uppercase()))
+                    invalid(key("gateway_key"), format!("missing: set AIDPAY_BANKS__{}__GATEWAY_KEY in the environment or the systemd credential gateway_key_{name}", name.to_uppercase()))
                 })?;
                 Transport::Gateway(crate::transport::GatewaySettings {
                     base_url: url,
@@ -614,15 +614,20 @@ pub fn parse_cron(expr: &str) -> Result<(String, Option<cron::Schedule>), String
 
 /// Secrets from systemd credentials (`LoadCredential=`): files under `$CREDENTIALS_DIRECTORY`,
 /// read only where the environment has not set the value. `gateway_key_<bank>` (or `gateway_key`
-/// for every gateway bank), `database_password`, `alert_webhook`.
+/// for every gateway bank), `database_password`, `alert_webhook` (each also as `aidpay_<name>`).
 fn apply_credentials(s: &mut Settings, dir: &Path) -> Result<(), ConfigError> {
+    // `LoadCredential=aidpay:/etc/aidpay/credentials` (a folder) names each file `aidpay_<file>`;
+    // `LoadCredential=<name>:<file>` names it `<name>`. Both are read.
     let read = |name: &str| -> Result<Option<SecretString>, ConfigError> {
-        let p = dir.join(name);
-        match std::fs::read_to_string(&p) {
-            Ok(text) => Ok(Some(SecretString::from(text.trim_end_matches(['\r', '\n']).to_string()))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(invalid(format!("credential {name}"), format!("{}: {e}", p.display()))),
+        for file in [name.to_string(), format!("aidpay_{name}")] {
+            let p = dir.join(&file);
+            match std::fs::read_to_string(&p) {
+                Ok(text) => return Ok(Some(SecretString::from(text.trim_end_matches(['\r', '\n']).to_string()))),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(invalid(format!("credential {name}"), format!("{}: {e}", p.display()))),
+            }
         }
+        Ok(None)
     };
     for (name, b) in s.banks.iter_mut() {
         if b.gateway_key.is_none() && b.transport.trim() == "gateway" {
@@ -891,5 +896,67 @@ amount = "500"
         assert!(!format!("{c:?}").contains("s3cret"));
         assert_eq!(c.database_url().expose_secret(), "postgres://aid:s3cret@db/aid");
         assert_eq!(redact_url("postgres://a:b@h/d"), "postgres://a:***@h/d");
+    }
+
+    #[test]
+    fn schedules_take_five_six_or_seven_fields_and_off() {
+        assert_eq!(parse_cron("0 2 * * *").unwrap().0, "0 0 2 * * *");
+        assert_eq!(parse_cron(" */2  * * * * * ").unwrap().0, "*/2 * * * * *");
+        assert!(parse_cron("0 0 2 * * * 2027").unwrap().1.is_some());
+        assert!(parse_cron("off").unwrap().1.is_none());
+        assert!(parse_cron("0 2 * *").unwrap_err().contains("4 fields"));
+        assert!(parse_cron("0 99 * * *").is_err());
+
+        let f = write(BASE);
+        let c = Config::load_with_env(Some(f.path()), env(&[("AIDPAY_SCHEDULE__BATCH", "30 1 * * *")])).unwrap();
+        let batch = c.schedules.iter().find(|s| s.job == "batch").unwrap();
+        assert_eq!(batch.expr, "0 30 1 * * *");
+        assert_eq!(c.schedules.len(), crate::scheduler::JOBS.len(), "every job has a schedule, by default");
+        assert_eq!(c.daemon.on_lock, OnLock::Exit);
+        assert!(c.alerts.is_none());
+
+        let e = Config::load_with_env(Some(f.path()), env(&[("AIDPAY_SCHEDULE__BATCH", "every night")])).unwrap_err();
+        assert!(e.to_string().contains("schedule.batch"), "{e}");
+        let e = Config::load_with_env(Some(f.path()), env(&[("AIDPAY_SCHEDULE__RECONCILE", "0 3 * * *")])).unwrap_err();
+        assert!(e.to_string().contains("schedule.reconcile") && e.to_string().contains("not a job"), "{e}");
+        let e = Config::load_with_env(Some(f.path()), env(&[("AIDPAY_DAEMON__ON_LOCK", "steal")])).unwrap_err();
+        assert!(e.to_string().contains("daemon.on_lock"), "{e}");
+    }
+
+    #[test]
+    fn secrets_come_from_systemd_credentials_and_are_never_printed() {
+        let f = write(&format!(
+            "{}\n[banks.icbc]\nformat = \"pain.001.001.09\"\ntransport = \"gateway\"\ngateway_url = \"https://gw.example\"\n",
+            BASE.replace("sqlite://var/test.db?mode=rwc", "postgres://aid@db/aid")
+        ));
+        let creds = tempfile::tempdir().unwrap();
+        std::fs::write(creds.path().join("gateway_key_icbc"), "k3y-from-credential\n").unwrap();
+        std::fs::write(creds.path().join("aidpay_database_password"), "pw-from-credential").unwrap();
+        std::fs::write(creds.path().join("alert_webhook"), "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=robot-secret").unwrap();
+        let dir = creds.path().to_str().unwrap();
+        let c = Config::load_with_env(Some(f.path()), env(&[("CREDENTIALS_DIRECTORY", dir)])).unwrap();
+        let Transport::Gateway(g) = &c.bank("icbc").unwrap().transport else { panic!("gateway") };
+        assert_eq!(g.key.expose_secret(), "k3y-from-credential");
+        assert_eq!(c.database_url().expose_secret(), "postgres://aid:pw-from-credential@db/aid");
+        let a = c.alerts.as_ref().unwrap();
+        assert_eq!(a.kind, AlertKind::WeCom);
+        let shown = format!("{c:?}");
+        for secret in ["k3y-from-credential", "pw-from-credential", "robot-secret"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("qyapi.weixin.qq.com"), "the host may be shown");
+
+        // The environment wins over a credential.
+        let c = Config::load_with_env(
+            Some(f.path()),
+            env(&[("CREDENTIALS_DIRECTORY", dir), ("AIDPAY_BANKS__ICBC__GATEWAY_KEY", "from-env")]),
+        )
+        .unwrap();
+        let Transport::Gateway(g) = &c.bank("icbc").unwrap().transport else { panic!("gateway") };
+        assert_eq!(g.key.expose_secret(), "from-env");
+
+        // A bad webhook URL is refused without being shown.
+        let e = Config::load_with_env(Some(f.path()), env(&[("CREDENTIALS_DIRECTORY", dir), ("AIDPAY_ALERTS__WEBHOOK_URL", "qyapi?key=robot-secret")])).unwrap_err();
+        assert!(e.to_string().contains("alerts.webhook_url") && !e.to_string().contains("robot-secret"), "{e}");
     }
 }

@@ -58,7 +58,7 @@ pub enum Command {
         #[command(subcommand)]
         action: ExceptionsCommand,
     },
-    /// Counts of grants by state and of open exceptions
+    /// Each job's last and next run, counts of grants and payments by state, open exceptions
     Status,
     /// Measure every stage on a fresh store with N synthetic grants
     Bench {
@@ -72,6 +72,8 @@ pub enum Command {
         #[arg(long, value_name = "URL")]
         database_url: Option<String>,
     },
+    /// The daemon: every job on its schedule ([schedule]) until SIGTERM or SIGINT
+    Run,
     /// A whole cycle on a throw-away SQLite store, ending in the exception list
     Demo {
         /// Folder for the demo's store and files [default: a new folder under the temp dir]
@@ -254,7 +256,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let payments = store.count_payments_by_status().await?;
             let open = store.list_exceptions(&ExceptionFilter { status: Some("open".into()), ..Default::default() }).await?;
             let position: crate::reconcile::PositionOut = store.position(&cfg.account.number).await?.into();
-            output::status(&cfg, &grants, &payments, &open, &position, cli.json)?;
+            let jobs = job_status(&cfg, &store).await?;
+            let last_alert = store.runs_of(crate::alerts::ALERT_JOB, 1).await?.into_iter().next();
+            output::status(&cfg, &grants, &payments, &open, &position, &jobs, last_alert.as_ref(), cli.json)?;
             store.close().await;
             Ok(ExitCode::SUCCESS)
         }
@@ -265,7 +269,67 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo { dir } => crate::demo::run(dir, cli.json).await,
+        Command::Run => {
+            let cfg = Config::load(cli.config.as_deref())?;
+            crate::scheduler::run(cfg, shutdown_signal()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
+}
+
+/// SIGTERM (systemd's stop) or SIGINT (Ctrl-C).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: stopping"),
+                    _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+                }
+            }
+            Err(e) => {
+                tracing::warn!("cannot listen for SIGTERM ({e}); only Ctrl-C stops the daemon");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// One job in `status`: its schedule, last run and next run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct JobStatus {
+    pub job: String,
+    /// The cron expression, or `off`.
+    pub schedule: String,
+    pub last_run: Option<crate::store::JobRun>,
+    /// The next tick from now (China time), whether or not a daemon is running.
+    pub next_run: Option<String>,
+}
+
+/// Every scheduled job's status.
+pub async fn job_status(cfg: &Config, store: &Store) -> anyhow::Result<Vec<JobStatus>> {
+    let last = store.last_runs().await?;
+    let now = crate::scheduler::wall_clock();
+    Ok(cfg
+        .schedules
+        .iter()
+        .map(|s| JobStatus {
+            job: s.job.to_string(),
+            schedule: s.expr.clone(),
+            last_run: last.iter().find(|r| r.job == s.job).cloned(),
+            next_run: s
+                .schedule
+                .as_ref()
+                .and_then(|sch| crate::scheduler::next_after(sch, &now))
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, false)),
+        })
+        .collect())
 }
 
 /// `import FILE…`: each file on its own; exit 1 if any file could not be imported at all.

@@ -52,6 +52,108 @@ pub struct Settings {
     /// arrive lower-cased).
     #[serde(default)]
     pub banks: BTreeMap<String, BankSettings>,
+    /// `[schedule]`: job name → cron expression (`aidpay run`); unknown names are an error.
+    #[serde(default)]
+    pub schedule: BTreeMap<String, String>,
+    #[serde(default)]
+    pub daemon: DaemonSettings,
+    #[serde(default)]
+    pub alerts: AlertSettings,
+}
+
+/// `[daemon]`: how `aidpay run` behaves.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DaemonSettings {
+    /// When another daemon holds the special account's lock: `exit` (status 1) or `wait`.
+    #[serde(default = "default_on_lock")]
+    pub on_lock: String,
+    /// The lock file with SQLite [default: the database file + `.lock`].
+    #[serde(default)]
+    pub lock_file: Option<PathBuf>,
+    /// On SIGTERM, how long a running job may take to finish its transaction.
+    #[serde(default = "default_shutdown_timeout")]
+    pub shutdown_timeout_secs: u64,
+    /// The first retry after a failed job; doubled per failure, capped at the schedule interval.
+    #[serde(default = "default_retry_initial")]
+    pub retry_initial_secs: u64,
+}
+
+impl Default for DaemonSettings {
+    fn default() -> Self {
+        DaemonSettings {
+            on_lock: default_on_lock(),
+            lock_file: None,
+            shutdown_timeout_secs: default_shutdown_timeout(),
+            retry_initial_secs: default_retry_initial(),
+        }
+    }
+}
+
+fn default_on_lock() -> String {
+    "exit".into()
+}
+fn default_shutdown_timeout() -> u64 {
+    90
+}
+fn default_retry_initial() -> u64 {
+    30
+}
+
+/// `[alerts]`: one message to finance staff when a job run raises new exceptions.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertSettings {
+    /// The group robot's webhook URL (its `key`/`access_token` is the secret): only from the
+    /// environment (`AIDPAY_ALERTS__WEBHOOK_URL`) or the credential `alert_webhook`.
+    #[serde(default)]
+    pub webhook_url: Option<SecretString>,
+    /// `wecom` (企业微信群机器人) or `dingtalk` (钉钉自定义机器人).
+    #[serde(default = "default_alert_kind")]
+    pub kind: String,
+    /// Attempts per message before it is recorded as an alert failure.
+    #[serde(default = "default_alert_attempts")]
+    pub max_attempts: u32,
+    /// The wait after the first failed attempt; doubled per attempt.
+    #[serde(default = "default_alert_backoff")]
+    pub backoff_ms: u64,
+}
+
+impl Default for AlertSettings {
+    fn default() -> Self {
+        AlertSettings {
+            webhook_url: None,
+            kind: default_alert_kind(),
+            max_attempts: default_alert_attempts(),
+            backoff_ms: default_alert_backoff(),
+        }
+    }
+}
+
+impl fmt::Debug for AlertSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AlertSettings")
+            .field("webhook_url", &self.webhook_url.as_ref().map(|u| url_host(u.expose_secret())))
+            .field("kind", &self.kind)
+            .field("max_attempts", &self.max_attempts)
+            .field("backoff_ms", &self.backoff_ms)
+            .finish()
+    }
+}
+
+fn default_alert_kind() -> String {
+    "wecom".into()
+}
+fn default_alert_attempts() -> u32 {
+    4
+}
+fn default_alert_backoff() -> u64 {
+    2000
+}
+
+/// The host of a URL, the only part of a webhook URL that may be shown.
+pub fn url_host(url: &str) -> String {
+    reqwest::Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_string)).unwrap_or_else(|| "(not a URL)".into())
 }
 
 /// `[returns]`: bank answers.
@@ -337,7 +439,7 @@ fn check_banks(raw: BTreeMap<String, BankSettings>) -> Result<Vec<BankProfile>, 
             "gateway" => {
                 let url = b.gateway_url.ok_or_else(|| invalid(key("gateway_url"), "transport = \"gateway\" needs gateway_url"))?;
                 let key_secret = b.gateway_key.ok_or_else(|| {
-                    invalid(key("gateway_key"), format!("missing: set AIDPAY_BANKS__{}__GATEWAY_KEY in the environment", name.to_uppercase()))
+                    invalid(key("gateway_key"), format!("missing: set AIDPAY_BANKS__{}__GATEWAY_KEY in the environment or the systemd credential gateway_key_{name}", name.to_uppercase()))
                 })?;
                 Transport::Gateway(crate::transport::GatewaySettings {
                     base_url: url,
@@ -360,6 +462,64 @@ fn check_banks(raw: BTreeMap<String, BankSettings>) -> Result<Vec<BankProfile>, 
         return Err(invalid("banks", "exactly one bank profile must have no card_banks (the default for every other card)"));
     }
     Ok(out)
+}
+
+fn check_schedules(raw: &BTreeMap<String, String>) -> Result<Vec<JobSchedule>, ConfigError> {
+    let jobs = crate::scheduler::JOBS;
+    if let Some(unknown) = raw.keys().find(|k| !jobs.iter().any(|j| j.name == k.as_str())) {
+        let names: Vec<&str> = jobs.iter().map(|j| j.name).collect();
+        return Err(invalid(format!("schedule.{unknown}"), format!("not a job (jobs: {})", names.join(", "))));
+    }
+    jobs.iter()
+        .map(|j| {
+            let text = raw.get(j.name).map(String::as_str).unwrap_or(j.default_schedule);
+            let (expr, schedule) = parse_cron(text).map_err(|e| invalid(format!("schedule.{}", j.name), e))?;
+            Ok(JobSchedule { job: j.name, expr, schedule })
+        })
+        .collect()
+}
+
+fn check_daemon(d: &DaemonSettings) -> Result<Daemon, ConfigError> {
+    let on_lock = match d.on_lock.trim() {
+        "exit" => OnLock::Exit,
+        "wait" => OnLock::Wait,
+        other => return Err(invalid("daemon.on_lock", format!("'{other}' is not exit or wait"))),
+    };
+    if d.retry_initial_secs == 0 {
+        return Err(invalid("daemon.retry_initial_secs", "must be at least 1"));
+    }
+    Ok(Daemon {
+        on_lock,
+        lock_file: d.lock_file.clone(),
+        shutdown_timeout: Duration::from_secs(d.shutdown_timeout_secs),
+        retry_initial: Duration::from_secs(d.retry_initial_secs),
+    })
+}
+
+fn check_alerts(a: AlertSettings) -> Result<Option<Alerts>, ConfigError> {
+    let kind = match a.kind.trim() {
+        "wecom" => AlertKind::WeCom,
+        "dingtalk" => AlertKind::DingTalk,
+        other => return Err(invalid("alerts.kind", format!("'{other}' is not wecom or dingtalk"))),
+    };
+    let Some(url) = a.webhook_url else { return Ok(None) };
+    if url.expose_secret().trim().is_empty() {
+        return Ok(None);
+    }
+    match reqwest::Url::parse(url.expose_secret().trim()) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {}
+        // The URL holds the robot's key: say what is wrong without showing it.
+        _ => return Err(invalid("alerts.webhook_url", "not an http(s) URL with a host")),
+    }
+    if a.max_attempts == 0 {
+        return Err(invalid("alerts.max_attempts", "must be at least 1"));
+    }
+    Ok(Some(Alerts {
+        webhook_url: SecretString::from(url.expose_secret().trim().to_string()),
+        kind,
+        max_attempts: a.max_attempts,
+        backoff: Duration::from_millis(a.backoff_ms),
+    }))
 }
 
 /// Which tiers a standard applies to.
@@ -425,6 +585,114 @@ pub struct Config {
     /// Domestic reason texts → ISO reason codes (defaults plus `[returns.reasons]`).
     pub reasons: crate::domain::reason::ReasonTable,
     pub reconcile: ReconcileSettings,
+    /// Every job of `aidpay run` with its schedule (`None`: switched off), in the scheduler's order.
+    pub schedules: Vec<JobSchedule>,
+    pub daemon: Daemon,
+    /// The webhook for new exceptions, when one is configured.
+    pub alerts: Option<Alerts>,
+}
+
+/// One job's checked schedule.
+#[derive(Debug, Clone)]
+pub struct JobSchedule {
+    pub job: &'static str,
+    /// As written (5-field input shown with the `0 ` seconds prepended).
+    pub expr: String,
+    /// `None` when the job is switched off (`"off"` or `""`).
+    pub schedule: Option<cron::Schedule>,
+}
+
+/// What to do when another daemon holds the special account's lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnLock {
+    Exit,
+    Wait,
+}
+
+/// `[daemon]`, checked.
+#[derive(Debug, Clone)]
+pub struct Daemon {
+    pub on_lock: OnLock,
+    pub lock_file: Option<PathBuf>,
+    pub shutdown_timeout: Duration,
+    pub retry_initial: Duration,
+}
+
+/// The group robot the alerts go to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertKind {
+    WeCom,
+    DingTalk,
+}
+
+/// `[alerts]`, checked.
+#[derive(Clone)]
+pub struct Alerts {
+    pub webhook_url: SecretString,
+    pub kind: AlertKind,
+    pub max_attempts: u32,
+    pub backoff: Duration,
+}
+
+impl fmt::Debug for Alerts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Alerts")
+            .field("host", &url_host(self.webhook_url.expose_secret()))
+            .field("kind", &self.kind)
+            .field("max_attempts", &self.max_attempts)
+            .finish()
+    }
+}
+
+/// A cron expression as `aidpay run` takes it: 6 or 7 fields (seconds first, as the `cron` crate
+/// wants), or the usual 5 fields, to which `0 ` (second zero) is prepended. `off` or an empty
+/// text switch the job off. Returns the expression used and the schedule.
+pub fn parse_cron(expr: &str) -> Result<(String, Option<cron::Schedule>), String> {
+    let e = expr.trim();
+    if e.is_empty() || e.eq_ignore_ascii_case("off") {
+        return Ok(("off".into(), None));
+    }
+    let full = match e.split_whitespace().count() {
+        5 => format!("0 {e}"),
+        6 | 7 => e.split_whitespace().collect::<Vec<_>>().join(" "),
+        n => return Err(format!("'{e}' has {n} fields; write 5 (min hour day month weekday), 6 or 7 (seconds first), or \"off\"")),
+    };
+    let s = <cron::Schedule as std::str::FromStr>::from_str(&full).map_err(|err| format!("'{e}' is not a cron expression: {err}"))?;
+    Ok((full, Some(s)))
+}
+
+/// Secrets from systemd credentials (`LoadCredential=`): files under `$CREDENTIALS_DIRECTORY`,
+/// read only where the environment has not set the value. `gateway_key_<bank>` (or `gateway_key`
+/// for every gateway bank), `database_password`, `alert_webhook` (each also as `aidpay_<name>`).
+fn apply_credentials(s: &mut Settings, dir: &Path) -> Result<(), ConfigError> {
+    // `LoadCredential=aidpay:/etc/aidpay/credentials` (a folder) names each file `aidpay_<file>`;
+    // `LoadCredential=<name>:<file>` names it `<name>`. Both are read.
+    let read = |name: &str| -> Result<Option<SecretString>, ConfigError> {
+        for file in [name.to_string(), format!("aidpay_{name}")] {
+            let p = dir.join(&file);
+            match std::fs::read_to_string(&p) {
+                Ok(text) => return Ok(Some(SecretString::from(text.trim_end_matches(['\r', '\n']).to_string()))),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(invalid(format!("credential {name}"), format!("{}: {e}", p.display()))),
+            }
+        }
+        Ok(None)
+    };
+    for (name, b) in s.banks.iter_mut() {
+        if b.gateway_key.is_none() && b.transport.trim() == "gateway" {
+            b.gateway_key = match read(&format!("gateway_key_{name}"))? {
+                Some(k) => Some(k),
+                None => read("gateway_key")?,
+            };
+        }
+    }
+    if s.database.password.is_none() {
+        s.database.password = read("database_password")?;
+    }
+    if s.alerts.webhook_url.is_none() {
+        s.alerts.webhook_url = read("alert_webhook")?;
+    }
+    Ok(())
 }
 
 impl Config {
@@ -447,6 +715,11 @@ impl Config {
         if !path.exists() {
             return Err(ConfigError::NotFound(shown));
         }
+        // systemd credentials: from the process, or from the map a test gives.
+        let credentials = match &env {
+            Some(m) => m.get("CREDENTIALS_DIRECTORY").map(PathBuf::from),
+            None => std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from),
+        };
         // Only AIDPAY_SECTION__KEY names a key; AIDPAY_LOG, AIDPAY_NOW and the like are not config.
         let env: HashMap<String, String> = env
             .map(|m| m.into_iter().collect::<Vec<_>>())
@@ -464,10 +737,13 @@ impl Config {
                     .separator("__")
                     .source(Some(env)),
             );
-        let settings: Settings = builder
+        let mut settings: Settings = builder
             .build()
             .and_then(|c| c.try_deserialize())
             .map_err(|source| ConfigError::Load { path: shown.clone(), source })?;
+        if let Some(dir) = credentials.filter(|d| !d.as_os_str().is_empty()) {
+            apply_credentials(&mut settings, &dir)?;
+        }
         Config::check(path, settings)
     }
 
@@ -525,8 +801,14 @@ impl Config {
         if s.reconcile.return_days < 1 || s.reconcile.debit_match_days < 0 {
             return Err(invalid("reconcile.return_days", "must be at least 1 (and debit_match_days at least 0)"));
         }
+        let schedules = check_schedules(&s.schedule)?;
+        let daemon = check_daemon(&s.daemon)?;
+        let alerts = check_alerts(s.alerts)?;
         Ok(Config {
             reconcile: s.reconcile,
+            schedules,
+            daemon,
+            alerts,
             no_answer_days: s.returns.no_answer_days,
             reasons,
             banks,
@@ -668,5 +950,67 @@ amount = "500"
         assert!(!format!("{c:?}").contains("s3cret"));
         assert_eq!(c.database_url().expose_secret(), "postgres://aid:s3cret@db/aid");
         assert_eq!(redact_url("postgres://a:b@h/d"), "postgres://a:***@h/d");
+    }
+
+    #[test]
+    fn schedules_take_five_six_or_seven_fields_and_off() {
+        assert_eq!(parse_cron("0 2 * * *").unwrap().0, "0 0 2 * * *");
+        assert_eq!(parse_cron(" */2  * * * * * ").unwrap().0, "*/2 * * * * *");
+        assert!(parse_cron("0 0 2 * * * 2027").unwrap().1.is_some());
+        assert!(parse_cron("off").unwrap().1.is_none());
+        assert!(parse_cron("0 2 * *").unwrap_err().contains("4 fields"));
+        assert!(parse_cron("0 99 * * *").is_err());
+
+        let f = write(BASE);
+        let c = Config::load_with_env(Some(f.path()), env(&[("AIDPAY_SCHEDULE__BATCH", "30 1 * * *")])).unwrap();
+        let batch = c.schedules.iter().find(|s| s.job == "batch").unwrap();
+        assert_eq!(batch.expr, "0 30 1 * * *");
+        assert_eq!(c.schedules.len(), crate::scheduler::JOBS.len(), "every job has a schedule, by default");
+        assert_eq!(c.daemon.on_lock, OnLock::Exit);
+        assert!(c.alerts.is_none());
+
+        let e = Config::load_with_env(Some(f.path()), env(&[("AIDPAY_SCHEDULE__BATCH", "every night")])).unwrap_err();
+        assert!(e.to_string().contains("schedule.batch"), "{e}");
+        let e = Config::load_with_env(Some(f.path()), env(&[("AIDPAY_SCHEDULE__PAYROLL", "0 3 * * *")])).unwrap_err();
+        assert!(e.to_string().contains("schedule.payroll") && e.to_string().contains("not a job"), "{e}");
+        let e = Config::load_with_env(Some(f.path()), env(&[("AIDPAY_DAEMON__ON_LOCK", "steal")])).unwrap_err();
+        assert!(e.to_string().contains("daemon.on_lock"), "{e}");
+    }
+
+    #[test]
+    fn secrets_come_from_systemd_credentials_and_are_never_printed() {
+        let f = write(&format!(
+            "{}\n[banks.icbc]\nformat = \"pain.001.001.09\"\ntransport = \"gateway\"\ngateway_url = \"https://gw.example\"\n",
+            BASE.replace("sqlite://var/test.db?mode=rwc", "postgres://aid@db/aid")
+        ));
+        let creds = tempfile::tempdir().unwrap();
+        std::fs::write(creds.path().join("gateway_key_icbc"), "k3y-from-credential\n").unwrap();
+        std::fs::write(creds.path().join("aidpay_database_password"), "pw-from-credential").unwrap();
+        std::fs::write(creds.path().join("alert_webhook"), "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=robot-secret").unwrap();
+        let dir = creds.path().to_str().unwrap();
+        let c = Config::load_with_env(Some(f.path()), env(&[("CREDENTIALS_DIRECTORY", dir)])).unwrap();
+        let Transport::Gateway(g) = &c.bank("icbc").unwrap().transport else { panic!("gateway") };
+        assert_eq!(g.key.expose_secret(), "k3y-from-credential");
+        assert_eq!(c.database_url().expose_secret(), "postgres://aid:pw-from-credential@db/aid");
+        let a = c.alerts.as_ref().unwrap();
+        assert_eq!(a.kind, AlertKind::WeCom);
+        let shown = format!("{c:?}");
+        for secret in ["k3y-from-credential", "pw-from-credential", "robot-secret"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("qyapi.weixin.qq.com"), "the host may be shown");
+
+        // The environment wins over a credential.
+        let c = Config::load_with_env(
+            Some(f.path()),
+            env(&[("CREDENTIALS_DIRECTORY", dir), ("AIDPAY_BANKS__ICBC__GATEWAY_KEY", "from-env")]),
+        )
+        .unwrap();
+        let Transport::Gateway(g) = &c.bank("icbc").unwrap().transport else { panic!("gateway") };
+        assert_eq!(g.key.expose_secret(), "from-env");
+
+        // A bad webhook URL is refused without being shown.
+        let e = Config::load_with_env(Some(f.path()), env(&[("CREDENTIALS_DIRECTORY", dir), ("AIDPAY_ALERTS__WEBHOOK_URL", "qyapi?key=robot-secret")])).unwrap_err();
+        assert!(e.to_string().contains("alerts.webhook_url") && !e.to_string().contains("robot-secret"), "{e}");
     }
 }

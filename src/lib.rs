@@ -17,8 +17,11 @@
 //! - [`domain`]: pure newtypes — money in fen, ID numbers, cards, names;
 //! - [`config`], [`telemetry`], [`clock`]: configuration, logs and time;
 //! - [`cli`] and [`output`]: the command line the thin binary runs, human text or `--json`;
-//! - [`demo`]: a whole cycle on a throw-away store; [`bench`]: a province's term, stage by stage.
+//! - [`demo`]: a whole cycle on a throw-away store; [`bench`]: a province's term, stage by stage;
+//! - [`scheduler`] (`aidpay run`, the daemon), with [`lock`] (one daemon per special account),
+//!   [`systemd`] (sd_notify) and [`alerts`] (new exceptions to finance staff).
 
+pub mod alerts;
 pub mod cli;
 pub mod clock;
 pub mod banksim;
@@ -30,11 +33,14 @@ pub mod domain;
 pub mod exceptions;
 pub mod formats;
 pub mod intake;
+pub mod lock;
 pub mod output;
 pub mod reconcile;
 pub mod reports;
 pub mod returns;
+pub mod scheduler;
 pub mod store;
+pub mod systemd;
 pub mod telemetry;
 pub mod transport;
 pub mod validation;

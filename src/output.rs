@@ -78,6 +78,8 @@ pub fn status(
     payments: &[(String, i64)],
     open: &[ExceptionRow],
     position: &crate::reconcile::PositionOut,
+    jobs: &[crate::cli::JobStatus],
+    last_alert: Option<&crate::store::JobRun>,
     json: bool,
 ) -> std::io::Result<()> {
     let mut by_kind: std::collections::BTreeMap<&str, i64> = Default::default();
@@ -94,10 +96,28 @@ pub fn status(
             "position": position,
             "open_exceptions": open.len(),
             "open_exceptions_by_kind": by_kind,
+            "jobs": jobs,
+            "last_alert": last_alert,
         }));
     }
     let mut out = std::io::stdout().lock();
     writeln!(out, "专户: {}", cfg.account.name)?;
+    for j in jobs {
+        let last = match &j.last_run {
+            Some(r) => format!(
+                "上次 {} → {} {}{}",
+                r.started_at,
+                r.finished_at.as_deref().unwrap_or("-"),
+                r.outcome.as_deref().unwrap_or("-"),
+                r.detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default()
+            ),
+            None => "从未运行 (never run)".into(),
+        };
+        writeln!(out, "任务 {} [{}] 下次 {}; {last}", j.job, j.schedule, j.next_run.as_deref().unwrap_or("-"))?;
+    }
+    if let Some(a) = last_alert {
+        writeln!(out, "最近提醒 {} {}: {}", a.started_at, a.outcome.as_deref().unwrap_or("-"), a.detail.as_deref().unwrap_or(""))?;
+    }
     for (s, n) in grants {
         writeln!(out, "资助 {s}: {n}")?;
     }

@@ -8,6 +8,7 @@ mod batch;
 mod cli;
 mod concurrency;
 mod crash_safety;
+mod daemon;
 mod import;
 mod reconcile;
 mod returns;

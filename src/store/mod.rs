@@ -13,6 +13,7 @@ mod files;
 mod grants;
 mod payments;
 mod reconcile;
+mod runs;
 mod statements;
 
 pub use answers::{PaymentEvent, PaymentState};
@@ -21,6 +22,7 @@ pub use files::FileRecord;
 pub use grants::{GrantRecord, StoredGrant};
 pub use payments::{BatchRow, EligibleGrant, NewPayment, PaymentRow};
 pub use reconcile::{EntryRow, PaymentMoney, Position, ReportEntry, StatementRow};
+pub use runs::{JobRun, NewExceptionRef};
 pub use statements::{DetailRecord, EntryRecord, StatementRecord};
 
 use secrecy::{ExposeSecret, SecretString};

@@ -208,10 +208,11 @@ CREATE TABLE audit_log (
 
 -- The last runs of each job, for `status` and the scheduler.
 CREATE TABLE job_runs (
+    account_no   TEXT NOT NULL,           -- the special account of the daemon that ran it
     job          TEXT NOT NULL,
     started_at   TEXT NOT NULL,
     finished_at  TEXT,
     outcome      TEXT,
     detail       TEXT,
-    PRIMARY KEY (job, started_at)
+    PRIMARY KEY (account_no, job, started_at)
 );

@@ -139,14 +139,18 @@ fn summary(b: &BatchRow, error: Option<String>) -> BatchSummary {
 
 /// A payment line as the formats want it.
 fn line_of(p: &PaymentRow) -> PaymentLine {
+    payment_line(&p.payment_ref, p.amount_fen, &p.card_number, &p.card_holder, &p.bank, &p.remittance)
+}
+
+fn payment_line(reference: &str, amount_fen: i64, card: &str, holder: &str, bank: &str, remittance: &str) -> PaymentLine {
     PaymentLine {
-        end_to_end_id: p.payment_ref.clone(),
-        amount: Fen(p.amount_fen),
-        card_number: p.card_number.clone(),
-        holder: p.card_holder.clone(),
-        bank_name: p.bank.clone(),
-        cnaps: cnaps_of(&p.bank),
-        remittance: p.remittance.clone(),
+        end_to_end_id: reference.to_string(),
+        amount: Fen(amount_fen),
+        card_number: card.to_string(),
+        holder: holder.to_string(),
+        bank_name: bank.to_string(),
+        cnaps: cnaps_of(bank),
+        remittance: remittance.to_string(),
     }
 }
 
@@ -177,15 +181,8 @@ pub fn plan_payment(
         remittance: profile.remittance_for(&g.period, &g.program),
     };
     if let BankFormat::Domestic(d) = &profile.format {
-        let line = PaymentLine {
-            end_to_end_id: "AP000000000000".into(),
-            amount: Fen(p.amount_fen),
-            card_number: p.card_number.clone(),
-            holder: p.card_holder.clone(),
-            bank_name: p.bank.clone(),
-            cnaps: cnaps_of(&p.bank),
-            remittance: p.remittance.clone(),
-        };
+        // The reference is not given yet; one of the final length stands in for the check.
+        let line = payment_line("AP000000000000", p.amount_fen, &p.card_number, &p.card_holder, &p.bank, &p.remittance);
         if let Err(problem) = domestic::check_line(d, &line) {
             return Ok(Err((profile.name.clone(), problem)));
         }

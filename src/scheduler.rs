@@ -98,20 +98,6 @@ pub fn grants_inbox(cfg: &Config) -> PathBuf {
     cfg.paths.inbox.join("grants")
 }
 
-/// Files waiting in a folder: regular, not hidden, not `*.part` (a file still being copied in).
-fn waiting_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if entry.file_type()?.is_file() && !name.starts_with('.') && !name.ends_with(".part") {
-            out.push(entry.path());
-        }
-    }
-    out.sort();
-    Ok(out)
-}
-
 /// Moves a done file into `dir`, never over an earlier one.
 fn move_into(path: &Path, dir: &Path) -> std::io::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
@@ -133,7 +119,7 @@ pub async fn try_run_import(ctx: &JobCtx) -> anyhow::Result<JobOutcome> {
     let cfg = &ctx.cfg;
     let dir = grants_inbox(cfg);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let files = waiting_files(&dir).with_context(|| format!("reading {}", dir.display()))?;
+    let files = crate::returns::waiting_files(&dir).with_context(|| format!("reading {}", dir.display()))?;
     let (mut imported, mut held, mut unchanged, mut conflicts, mut rejected, mut quarantined) = (0, 0, 0, 0, 0, 0);
     for f in &files {
         match crate::intake::import_file(&ctx.store, cfg, f, ImportOptions::default(), &ctx.actor).await {

@@ -195,8 +195,13 @@ fn move_processed(cfg: &Config, path: &Path) {
 
 /// The files waiting in the inbox (not hidden, not temp files, not the processed folder).
 pub fn inbox_files(cfg: &Config) -> std::io::Result<Vec<PathBuf>> {
+    waiting_files(&cfg.paths.inbox)
+}
+
+/// Files waiting in a folder: regular, not hidden, not `*.part` (a file still being copied in).
+pub fn waiting_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
-    for entry in std::fs::read_dir(&cfg.paths.inbox)? {
+    for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
         if entry.file_type()?.is_file() && !name.starts_with('.') && !name.ends_with(".part") {

@@ -28,6 +28,20 @@ pub struct PaymentEvent {
 
 const EVENT_COLS: usize = 7;
 
+/// A row of `payment_ref, grant_id, batch_id, status, amount_fen, card_number, money_out`.
+fn payment_state(row: &sqlx::any::AnyRow) -> Result<PaymentState, sqlx::Error> {
+    let money_out: i64 = row.try_get(6)?;
+    Ok(PaymentState {
+        payment_ref: row.try_get(0)?,
+        grant_id: row.try_get(1)?,
+        batch_id: row.try_get(2)?,
+        status: row.try_get(3)?,
+        amount_fen: row.try_get(4)?,
+        card_number: row.try_get(5)?,
+        money_out: money_out != 0,
+    })
+}
+
 impl StoreTx {
     /// The payments with these references that exist.
     pub async fn payments_by_refs(&mut self, refs: &[&str]) -> Result<HashMap<String, PaymentState>, StoreError> {
@@ -45,16 +59,7 @@ impl StoreTx {
                 q = q.bind(*r);
             }
             for row in q.fetch_all(&mut *self.tx).await? {
-                let money_out: i64 = row.try_get(6)?;
-                let p = PaymentState {
-                    payment_ref: row.try_get(0)?,
-                    grant_id: row.try_get(1)?,
-                    batch_id: row.try_get(2)?,
-                    status: row.try_get(3)?,
-                    amount_fen: row.try_get(4)?,
-                    card_number: row.try_get(5)?,
-                    money_out: money_out != 0,
-                };
+                let p = payment_state(&row)?;
                 out.insert(p.payment_ref.clone(), p);
             }
         }
@@ -154,20 +159,7 @@ impl StoreTx {
         .bind(before)
         .fetch_all(&mut *self.tx)
         .await?;
-        rows.iter()
-            .map(|row| {
-                let money_out: i64 = row.try_get(6)?;
-                Ok(PaymentState {
-                    payment_ref: row.try_get(0)?,
-                    grant_id: row.try_get(1)?,
-                    batch_id: row.try_get(2)?,
-                    status: row.try_get(3)?,
-                    amount_fen: row.try_get(4)?,
-                    card_number: row.try_get(5)?,
-                    money_out: money_out != 0,
-                })
-            })
-            .collect()
+        rows.iter().map(|row| Ok(payment_state(row)?)).collect()
     }
 }
 

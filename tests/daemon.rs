@@ -30,14 +30,25 @@ fn spawn_daemon(env: &TestEnv, log_format: &str, log: &str) -> Child {
         c.env(k, v);
     }
     let err = std::fs::File::create(env.path(log)).expect("log file");
-    c.arg("--config")
+    let child = c
+        .arg("--config")
         .arg(&env.config)
         .args(["--log-format", log_format, "run"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::from(err))
         .spawn()
-        .expect("start aidpay run")
+        .expect("start aidpay run");
+    // A test that fails before its SIGTERM must not leave a daemon behind: a watcher kills it
+    // once the test binary has exited.
+    let _ = Command::new("sh")
+        .arg("-c")
+        .arg(format!("while kill -0 {} 2>/dev/null; do sleep 1; done; kill -9 {} 2>/dev/null", std::process::id(), child.id()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    child
 }
 
 fn sigterm(child: &Child) {

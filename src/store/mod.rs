@@ -88,10 +88,9 @@ impl Store {
                         conn.execute("PRAGMA synchronous = FULL").await?;
                         conn.execute("PRAGMA foreign_keys = ON").await?;
                         conn.execute("PRAGMA busy_timeout = 10000").await?;
-                        // 64 MB of page cache per connection: a batch of a province's term reads
+                        // 32 MB of page cache per connection: a batch of a province's term reads
                         // the same grant and payment pages many times (the default is 2 MB).
-                        conn.execute("PRAGMA cache_size = -65536").await?;
-                        conn.execute("PRAGMA temp_store = MEMORY").await?;
+                        conn.execute("PRAGMA cache_size = -32768").await?;
                     }
                     Ok(())
                 })

@@ -61,7 +61,8 @@ CREATE TABLE grants (
     updated_at      TEXT NOT NULL
 );
 CREATE INDEX grants_student ON grants (id_number, program, period);
-CREATE INDEX grants_status ON grants (account_no, status, notice_end);
+-- Eligible grants are read in grant-id order from a status: this index serves that walk.
+CREATE INDEX grants_status ON grants (account_no, status, grant_id);
 CREATE INDEX grants_school ON grants (school_code);
 
 -- A bank batch: one file to the bank, per account × bank profile × execution date.
@@ -107,7 +108,8 @@ CREATE TABLE payments (
 CREATE UNIQUE INDEX payments_one_live_per_grant ON payments (grant_id)
     WHERE status IN ('created', 'sent', 'accepted', 'settled');
 CREATE INDEX payments_batch ON payments (batch_id);
-CREATE INDEX payments_unbatched ON payments (account_no, profile, status, batch_id);
+-- Walks the payments still to batch in reference order, so taking a file's worth is cheap at any size.
+CREATE INDEX payments_unbatched ON payments (account_no, profile, status, batch_id, payment_ref);
 
 -- Every status the bank reported for a payment, in order (also repeated ones).
 CREATE TABLE payment_events (

@@ -59,17 +59,6 @@ pub struct Applied {
     pub duplicates: u64,
 }
 
-impl Applied {
-    pub fn add(&mut self, o: Applied) {
-        self.statuses += o.statuses;
-        self.settled += o.settled;
-        self.rejected += o.rejected;
-        self.returned += o.returned;
-        self.unknown += o.unknown;
-        self.duplicates += o.duplicates;
-    }
-}
-
 fn reason_words(a: &Answer) -> String {
     match (&a.reason_code, &a.reason_text) {
         (Some(c), Some(t)) if !t.is_empty() => format!("{c} {}（{t}）", describe_zh(c)),

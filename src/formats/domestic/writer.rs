@@ -247,16 +247,7 @@ impl<'p> Renderer<'p> {
             }
         }
         self.text = text;
-        match result {
-            Ok(()) => {
-                self.end_line(out);
-                Ok(())
-            }
-            Err(e) => {
-                out.truncate(start);
-                Err(e)
-            }
-        }
+        self.close_line(out, start, result)
     }
 
     fn header_line(&mut self, cols: &[HeaderColumn<'_>], doc: &BatchDoc, t: Totals, out: &mut Vec<u8>) -> Result<(), LineProblem> {
@@ -294,16 +285,7 @@ impl<'p> Renderer<'p> {
             }
         }
         self.text = text;
-        match result {
-            Ok(()) => {
-                self.end_line(out);
-                Ok(())
-            }
-            Err(e) => {
-                out.truncate(start);
-                Err(e)
-            }
-        }
+        self.close_line(out, start, result)
     }
 
     /// Appends one field (with the delimiter before it, unless it is the first).
@@ -347,6 +329,20 @@ impl<'p> Renderer<'p> {
         }
         out.extend_from_slice(encoded);
         Ok(())
+    }
+
+    /// Ends a line that was written whole, or takes back what was written of a failed one.
+    fn close_line(&self, out: &mut Vec<u8>, start: usize, result: Result<(), LineProblem>) -> Result<(), LineProblem> {
+        match result {
+            Ok(()) => {
+                self.end_line(out);
+                Ok(())
+            }
+            Err(e) => {
+                out.truncate(start);
+                Err(e)
+            }
+        }
     }
 
     fn end_line(&self, out: &mut Vec<u8>) {

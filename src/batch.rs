@@ -26,7 +26,6 @@ use crate::store::{AuditEntry, BatchRow, EligibleGrant, FileRecord, NewPayment, 
 use crate::transport::{self, GatewayClient, TransportError};
 use chrono::{DateTime, NaiveDate};
 use serde::Serialize;
-use std::path::PathBuf;
 
 /// Grants read per step of the reserve loop.
 const RESERVE_CHUNK: i64 = 2000;
@@ -420,17 +419,22 @@ async fn deliver(store: &Store, cfg: &Config, b: &BatchRow, actor: &str) -> Resu
         return Ok(current);
     }
     let b = &current;
-    let (name, bytes, _) = render(&mut tx, cfg, b).await?;
+    // The outbox copy written in step 2 is what goes out; rendering from the store again is only
+    // needed when that copy is gone (rendering is deterministic, so either gives the same bytes).
+    let outbox_copy = b.file_name.as_ref().and_then(|n| std::fs::read(cfg.paths.outbox.join(n)).ok().map(|bytes| (n.clone(), bytes)));
+    let (name, bytes) = match outbox_copy {
+        Some(copy) => copy,
+        None => {
+            let (name, bytes, _) = render(&mut tx, cfg, b).await?;
+            (name, bytes)
+        }
+    };
     let recorded = match b.file_id {
         Some(id) => tx.file_sha256(id).await?,
         None => None,
     };
     // What goes to the bank is exactly what was recorded, or nothing.
     if recorded.as_deref() != Some(transport::sha256_hex(&bytes).as_str()) {
-        return Err(BatchError::Tampered { batch: b.batch_id.clone() });
-    }
-    let outbox_copy: PathBuf = cfg.paths.outbox.join(&name);
-    if std::fs::read(&outbox_copy).map(|on_disk| on_disk != bytes).unwrap_or(false) {
         return Err(BatchError::Tampered { batch: b.batch_id.clone() });
     }
     let deliver_err = |source| BatchError::Deliver { batch: b.batch_id.clone(), source };

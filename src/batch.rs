@@ -202,27 +202,49 @@ pub async fn assign_refs(tx: &mut StoreTx, payments: &mut [NewPayment]) -> Resul
 }
 
 /// Step 1: payments for eligible grants, grouped into batches; one transaction.
+///
+/// Payments left unbatched by earlier cycles (re-issues) are put into batches first. New
+/// payments then wait in memory per bank profile and are inserted already in their batch once a
+/// profile has a file's worth (`max_lines`), so each payment row is written once, not inserted
+/// and then updated. Memory stays at most one file's worth per profile.
 async fn reserve(store: &Store, cfg: &Config, actor: &str) -> Result<CycleOutcome, BatchError> {
     let account = cfg.account.number.as_str();
-    let today = crate::clock::today();
-    let today_text = today.to_string();
+    let today_text = crate::clock::today().to_string();
     let mut outcome = CycleOutcome::default();
     let mut tx = store.begin().await?;
     // One reserve at a time per special account, whichever process runs it.
     tx.lock(&format!("reserve:{account}")).await?;
     outcome.waiting_for_notice = tx.count_waiting(account, &today_text).await?;
+    let mut cutter = BatchCutter::new(cfg);
+
+    // Re-issues and payments of earlier cycles not yet batched.
+    for profile in &cfg.banks {
+        loop {
+            let refs = tx.unbatched_payments(account, &profile.name, profile.max_lines as i64).await?;
+            if refs.is_empty() {
+                break;
+            }
+            let batch = cutter.batch_row(&mut tx, profile, refs.len() as i64, refs.iter().map(|(_, a)| a).sum()).await?;
+            let ids: Vec<String> = refs.into_iter().map(|(r, _)| r).collect();
+            tx.insert_batch(&batch).await?;
+            tx.put_in_batch(&batch.batch_id, &ids).await?;
+            cutter.created.push(batch);
+        }
+    }
 
     let mut after = String::new();
     loop {
         let chunk = tx.eligible_grants(account, &today_text, &after, RESERVE_CHUNK).await?;
         let Some(last) = chunk.last() else { break };
         after = last.grant_id.clone();
-        let mut payments = Vec::with_capacity(chunk.len());
         let mut held = Vec::new();
         let mut raised = Vec::new();
         for g in &chunk {
             match plan_payment(cfg, g, 1)? {
-                Ok(p) => payments.push(p),
+                Ok(p) => {
+                    outcome.payments_created += 1;
+                    cutter.add(&mut tx, p).await?;
+                }
                 Err((profile, problem)) => {
                     held.push(g.grant_id.clone());
                     raised.push(NewException {
@@ -237,47 +259,14 @@ async fn reserve(store: &Store, cfg: &Config, actor: &str) -> Result<CycleOutcom
                 }
             }
         }
-        if !payments.is_empty() {
-            assign_refs(&mut tx, &mut payments).await?;
-            tx.insert_payments(account, &payments).await?;
-        }
-        outcome.payments_created += payments.len() as u64;
         outcome.unencodable += held.len() as u64;
         tx.set_grants_status(&held, "held").await?;
         tx.insert_exceptions(&raised).await?;
     }
+    cutter.finish(&mut tx).await?;
 
-    // Re-issues and payments of earlier cycles not yet batched join here too.
-    let created_at = crate::clock::now();
-    let mut new_batches = Vec::new();
-    for profile in &cfg.banks {
-        loop {
-            let refs = tx.unbatched_payments(account, &profile.name, profile.max_lines as i64).await?;
-            if refs.is_empty() {
-                break;
-            }
-            let seq = tx.alloc_ids("batches", 1).await?;
-            let batch = BatchRow {
-                batch_id: format!("B{}{:06}", today.format("%Y%m%d"), seq),
-                account_no: account.to_string(),
-                profile: profile.name.clone(),
-                execution_date: today_text.clone(),
-                format: profile.format.name().to_string(),
-                nb_of_txs: refs.len() as i64,
-                ctrl_sum_fen: refs.iter().map(|(_, a)| a).sum(),
-                status: "created".into(),
-                file_name: None,
-                file_id: None,
-                bank_ref: None,
-                created_at: created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
-            };
-            let ids: Vec<String> = refs.into_iter().map(|(r, _)| r).collect();
-            tx.insert_batch(&batch, &ids).await?;
-            new_batches.push(batch);
-        }
-    }
     check_balance(&mut tx, account).await?;
-    for b in &new_batches {
+    for b in &cutter.created {
         tx.audit(&AuditEntry {
             actor,
             action: "batch.create",
@@ -289,6 +278,80 @@ async fn reserve(store: &Store, cfg: &Config, actor: &str) -> Result<CycleOutcom
     }
     tx.commit().await?;
     Ok(outcome)
+}
+
+/// Collects new payments per bank profile and cuts a batch whenever a profile has `max_lines`.
+struct BatchCutter<'a> {
+    cfg: &'a Config,
+    /// Payments waiting for their batch, per profile (in `cfg.banks` order).
+    pending: Vec<Vec<NewPayment>>,
+    /// The batches made so far in this cycle.
+    created: Vec<BatchRow>,
+    created_at: String,
+}
+
+impl<'a> BatchCutter<'a> {
+    fn new(cfg: &'a Config) -> Self {
+        BatchCutter {
+            cfg,
+            pending: vec![Vec::new(); cfg.banks.len()],
+            created: Vec::new(),
+            created_at: crate::clock::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+        }
+    }
+
+    async fn add(&mut self, tx: &mut StoreTx, p: NewPayment) -> Result<(), BatchError> {
+        let i = self.cfg.banks.iter().position(|b| b.name == p.profile).ok_or(BatchError::NoProfile)?;
+        self.pending[i].push(p);
+        if self.pending[i].len() >= self.cfg.banks[i].max_lines {
+            self.cut(tx, i).await?;
+        }
+        Ok(())
+    }
+
+    /// Cuts the last, partly filled batch of every profile.
+    async fn finish(&mut self, tx: &mut StoreTx) -> Result<(), BatchError> {
+        for i in 0..self.pending.len() {
+            self.cut(tx, i).await?;
+        }
+        Ok(())
+    }
+
+    /// One batch from a profile's waiting payments: references given in order, the batch row,
+    /// then the payments inserted already in it.
+    async fn cut(&mut self, tx: &mut StoreTx, i: usize) -> Result<(), BatchError> {
+        let mut payments = std::mem::take(&mut self.pending[i]);
+        if payments.is_empty() {
+            return Ok(());
+        }
+        let profile = &self.cfg.banks[i];
+        assign_refs(tx, &mut payments).await?;
+        let batch = self.batch_row(tx, profile, payments.len() as i64, payments.iter().map(|p| p.amount_fen).sum()).await?;
+        tx.insert_batch(&batch).await?;
+        tx.insert_payments(&self.cfg.account.number, Some(&batch.batch_id), &payments).await?;
+        self.created.push(batch);
+        Ok(())
+    }
+
+    /// A new batch of a profile, numbered `B<date><seq>`.
+    async fn batch_row(&self, tx: &mut StoreTx, profile: &BankProfile, nb_of_txs: i64, ctrl_sum_fen: i64) -> Result<BatchRow, BatchError> {
+        let today = crate::clock::today();
+        let seq = tx.alloc_ids("batches", 1).await?;
+        Ok(BatchRow {
+            batch_id: format!("B{}{:06}", today.format("%Y%m%d"), seq),
+            account_no: self.cfg.account.number.clone(),
+            profile: profile.name.clone(),
+            execution_date: today.to_string(),
+            format: profile.format.name().to_string(),
+            nb_of_txs,
+            ctrl_sum_fen,
+            status: "created".into(),
+            file_name: None,
+            file_id: None,
+            bank_ref: None,
+            created_at: self.created_at.clone(),
+        })
+    }
 }
 
 /// Holds batches the known balance cannot cover and releases held ones it now can, oldest first.

@@ -198,7 +198,7 @@ pub async fn resolve(store: &Store, cfg: &Config, id: i64, action: &Action, note
                     }
                 };
                 assign_refs(&mut tx, &mut p).await?;
-                tx.insert_payments(&cfg.account.number, &p).await?;
+                tx.insert_payments(&cfg.account.number, None, &p).await?;
                 out.new_payment_ref = Some(p[0].payment_ref.clone());
             }
             let mut kinds: Vec<&str> = PAYMENT_KINDS.to_vec();

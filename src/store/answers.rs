@@ -95,11 +95,16 @@ impl StoreTx {
         }
         let now = now_text();
         for ((status, reason, out), refs) in groups {
+            // Only an attempt that dies touches `live` (and so the one-live-per-grant index).
+            let dies = !matches!(status, "created" | "sent" | "accepted" | "settled");
             for chunk in refs.chunks(MAX_BINDS / 2) {
-                let first = match self.backend {
+                let mut first = match self.backend {
                     super::Backend::Sqlite => "status = ?, reason_code = ?, money_out = ?, updated_at = ?".to_string(),
                     super::Backend::Postgres => "status = $1, reason_code = $2, money_out = $3, updated_at = $4".to_string(),
                 };
+                if dies {
+                    first.push_str(", live = NULL");
+                }
                 let sql = format!("UPDATE payments SET {first} WHERE payment_ref IN ({})", in_placeholders(self.backend, 5, chunk.len()));
                 let mut q = sqlx::query(AssertSqlSafe(sql)).bind(status.to_string()).bind(reason.map(str::to_string)).bind(out as i64).bind(now.clone());
                 for r in chunk {

@@ -65,7 +65,7 @@ pub struct BatchRow {
     pub created_at: String,
 }
 
-const PAYMENT_COLS: usize = 14;
+const PAYMENT_COLS: usize = 16;
 const PAYMENT_SELECT: &str = "SELECT payment_ref, grant_id, attempt, profile, batch_id, amount_fen, card_number, card_holder, bank, \
      remittance, status FROM payments";
 const BATCH_SELECT: &str = "SELECT batch_id, account_no, profile, execution_date, format, nb_of_txs, ctrl_sum_fen, status, file_name, \
@@ -147,16 +147,16 @@ impl StoreTx {
         Ok(row.try_get(0)?)
     }
 
-    /// Creates payments (status `created`, not yet in a batch).
-    pub async fn insert_payments(&mut self, account: &str, list: &[NewPayment]) -> Result<(), StoreError> {
+    /// Creates payments (status `created`), already in a batch or (`None`) waiting for one.
+    pub async fn insert_payments(&mut self, account: &str, batch_id: Option<&str>, list: &[NewPayment]) -> Result<(), StoreError> {
         let now = now_text();
         for chunk in list.chunks(MAX_BINDS / PAYMENT_COLS) {
             if chunk.is_empty() {
                 continue;
             }
             let sql = format!(
-                "INSERT INTO payments (payment_ref, grant_id, attempt, account_no, profile, amount_fen, card_number, card_holder, \
-                 bank, remittance, status, money_out, created_at, updated_at) VALUES {}",
+                "INSERT INTO payments (payment_ref, grant_id, attempt, account_no, profile, batch_id, amount_fen, card_number, \
+                 card_holder, bank, remittance, status, money_out, live, created_at, updated_at) VALUES {}",
                 values_placeholders(self.backend, chunk.len(), PAYMENT_COLS)
             );
             let mut q = sqlx::query(AssertSqlSafe(sql));
@@ -167,6 +167,7 @@ impl StoreTx {
                     .bind(p.attempt)
                     .bind(account.to_string())
                     .bind(p.profile.clone())
+                    .bind(batch_id.map(str::to_string))
                     .bind(p.amount_fen)
                     .bind(p.card_number.clone())
                     .bind(p.card_holder.clone())
@@ -174,6 +175,7 @@ impl StoreTx {
                     .bind(p.remittance.clone())
                     .bind("created")
                     .bind(0i64)
+                    .bind(1i64)
                     .bind(now.clone())
                     .bind(now.clone());
             }
@@ -216,8 +218,8 @@ impl StoreTx {
         rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
     }
 
-    /// Creates a batch and puts the payments in it.
-    pub async fn insert_batch(&mut self, b: &BatchRow, refs: &[String]) -> Result<(), StoreError> {
+    /// Creates a batch.
+    pub async fn insert_batch(&mut self, b: &BatchRow) -> Result<(), StoreError> {
         let now = now_text();
         sqlx::query(
             "INSERT INTO batches (batch_id, account_no, profile, execution_date, format, nb_of_txs, ctrl_sum_fen, status, \
@@ -235,19 +237,24 @@ impl StoreTx {
         .bind(now)
         .execute(&mut *self.tx)
         .await?;
+        Ok(())
+    }
+
+    /// Puts payments waiting for a batch into one; all of them, or an error.
+    pub async fn put_in_batch(&mut self, batch_id: &str, refs: &[String]) -> Result<(), StoreError> {
         for chunk in refs.chunks(MAX_BINDS / 2) {
             let sql = format!(
                 "UPDATE payments SET batch_id = {} WHERE batch_id IS NULL AND payment_ref IN ({})",
                 if self.backend == super::Backend::Sqlite { "?" } else { "$1" },
                 in_placeholders(self.backend, 2, chunk.len())
             );
-            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(b.batch_id.clone());
+            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(batch_id.to_string());
             for r in chunk {
                 q = q.bind(r.clone());
             }
             let done = q.execute(&mut *self.tx).await?.rows_affected();
             if done != chunk.len() as u64 {
-                return Err(StoreError::Invalid(format!("batch {}: {} of {} payments were already batched", b.batch_id, chunk.len() as u64 - done, chunk.len())));
+                return Err(StoreError::Invalid(format!("batch {batch_id}: {} of {} payments were already batched", chunk.len() as u64 - done, chunk.len())));
             }
         }
         Ok(())

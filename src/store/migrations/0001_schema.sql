@@ -63,7 +63,6 @@ CREATE TABLE grants (
 CREATE INDEX grants_student ON grants (id_number, program, period);
 -- Eligible grants are read in grant-id order from a status: this index serves that walk.
 CREATE INDEX grants_status ON grants (account_no, status, grant_id);
-CREATE INDEX grants_school ON grants (school_code);
 
 -- A bank batch: one file to the bank, per account × bank profile × execution date.
 CREATE TABLE batches (
@@ -100,16 +99,22 @@ CREATE TABLE payments (
     reason_code     TEXT,
     money_out       BIGINT NOT NULL DEFAULT 0,  -- 1 while the batch debit has taken this payment's money
     credit_back     BIGINT NOT NULL DEFAULT 0,  -- 1 once its return credit (退票) is matched on a statement
+    live            BIGINT,               -- 1 while the attempt can still pay the grant, NULL once it cannot
     created_at      TEXT NOT NULL,
     updated_at      TEXT NOT NULL,
-    UNIQUE (grant_id, attempt)
+    UNIQUE (grant_id, attempt),
+    -- live follows the status, whatever statement changes it (a NULL-safe test: COALESCE).
+    CHECK ((COALESCE(live, 0) = 1 AND status IN ('created', 'sent', 'accepted', 'settled'))
+        OR (live IS NULL AND status NOT IN ('created', 'sent', 'accepted', 'settled')))
 );
--- Never pay twice: at most one live attempt per grant, enforced by the database itself.
-CREATE UNIQUE INDEX payments_one_live_per_grant ON payments (grant_id)
-    WHERE status IN ('created', 'sent', 'accepted', 'settled');
+-- Never pay twice: at most one live attempt per grant, enforced by the database itself. Keyed on
+-- `live` rather than on the status, so the many moves between live states (created → sent →
+-- settled) leave this index alone; only an attempt that dies leaves it.
+CREATE UNIQUE INDEX payments_one_live_per_grant ON payments (grant_id) WHERE live = 1;
 CREATE INDEX payments_batch ON payments (batch_id);
--- Walks the payments still to batch in reference order, so taking a file's worth is cheap at any size.
-CREATE INDEX payments_unbatched ON payments (account_no, profile, status, batch_id, payment_ref);
+-- The payments still to batch (re-issues), in reference order. Partial, so that it stays small and
+-- a payment inserted already in its batch, or changing status, never touches it.
+CREATE INDEX payments_unbatched ON payments (account_no, profile, payment_ref) WHERE batch_id IS NULL;
 
 -- Every status the bank reported for a payment, in order (also repeated ones).
 CREATE TABLE payment_events (

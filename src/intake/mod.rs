@@ -186,25 +186,19 @@ pub async fn import_file(store: &Store, cfg: &Config, path: &Path, opts: ImportO
         .await
         .map_err(store_err)?;
 
-    let mut chunk: Vec<(u64, Result<NewGrant, row::RowError>)> = Vec::with_capacity(CHUNK_ROWS);
-    loop {
-        let next = source.next_row();
-        let done = next.is_none();
-        if let Some(r) = next {
-            let raw = r.map_err(src_err)?;
-            if raw.is_blank() {
-                continue;
-            }
-            chunk.push((raw.line, row::parse_row(&header, &raw)));
-        }
-        if chunk.len() >= CHUNK_ROWS || (done && !chunk.is_empty()) {
-            apply_chunk(&mut tx, cfg, file_id, &chunk, &mut summary).await.map_err(store_err)?;
-            chunk.clear();
-        }
-        if done {
-            break;
-        }
+    // Reading, parsing and the checks that need no store run on a thread of their own, a few
+    // chunks ahead, while this task writes the previous chunk: the two overlap instead of
+    // taking turns. The channel is bounded, so memory stays at a few chunks.
+    let (sender, mut chunks) = tokio::sync::mpsc::channel(2);
+    let rules = cfg.rules.clone();
+    let reader = tokio::task::spawn_blocking(move || read_chunks(source, header, rules, sender));
+    while let Some(chunk) = chunks.recv().await {
+        let chunk = chunk.map_err(src_err)?;
+        apply_chunk(&mut tx, cfg, file_id, &chunk, &mut summary).await.map_err(store_err)?;
     }
+    // The reader has stopped (it only returns once the channel is done); a panic in it is a bug,
+    // reported as such instead of a half import.
+    reader.await.map_err(|e| src_err(SourceError::Io(std::io::Error::other(format!("reading stopped: {e}")))))?;
 
     tx.audit(&AuditEntry {
         actor,
@@ -226,16 +220,58 @@ pub async fn import_file(store: &Store, cfg: &Config, path: &Path, opts: ImportO
     Ok(summary)
 }
 
-/// Checks and writes one chunk of rows inside the file's transaction.
-async fn apply_chunk(
-    tx: &mut StoreTx,
-    cfg: &Config,
-    file_id: i64,
-    chunk: &[(u64, Result<NewGrant, row::RowError>)],
-    summary: &mut FileSummary,
-) -> Result<(), StoreError> {
-    let ids: Vec<&str> = chunk.iter().filter_map(|(_, r)| r.as_ref().ok()).map(|g| g.grant_id.as_str()).collect();
-    let students: Vec<&str> = chunk.iter().filter_map(|(_, r)| r.as_ref().ok()).map(|g| g.id_number.as_str()).collect();
+/// One data row as the reading thread hands it over: parsed and checked against the rules that
+/// need no store, or the reason it cannot be read.
+struct ReadRow {
+    line: u64,
+    parsed: Result<Checked, row::RowError>,
+}
+
+struct Checked {
+    grant: NewGrant,
+    fingerprint: String,
+    violations: Vec<validation::Violation>,
+}
+
+/// The reading thread: rows in chunks of [`CHUNK_ROWS`] until the file ends, the first source
+/// error, or the importing task stops listening.
+fn read_chunks(
+    mut source: Source,
+    header: HeaderMap,
+    rules: crate::config::Rules,
+    sender: tokio::sync::mpsc::Sender<Result<Vec<ReadRow>, SourceError>>,
+) {
+    let mut chunk = Vec::with_capacity(CHUNK_ROWS);
+    while let Some(next) = source.next_row() {
+        let raw = match next {
+            Ok(raw) => raw,
+            Err(e) => {
+                let _ = sender.blocking_send(Err(e));
+                return;
+            }
+        };
+        if raw.is_blank() {
+            continue;
+        }
+        let parsed = row::parse_row(&header, &raw).map(|grant| Checked {
+            fingerprint: grant.fingerprint(),
+            violations: validation::check(&grant, &rules),
+            grant,
+        });
+        chunk.push(ReadRow { line: raw.line, parsed });
+        if chunk.len() >= CHUNK_ROWS && sender.blocking_send(Ok(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK_ROWS)))).is_err() {
+            return;
+        }
+    }
+    if !chunk.is_empty() {
+        let _ = sender.blocking_send(Ok(chunk));
+    }
+}
+
+/// Checks one chunk of rows against the store and writes it, inside the file's transaction.
+async fn apply_chunk(tx: &mut StoreTx, cfg: &Config, file_id: i64, chunk: &[ReadRow], summary: &mut FileSummary) -> Result<(), StoreError> {
+    let ids: Vec<&str> = chunk.iter().filter_map(|r| r.parsed.as_ref().ok()).map(|c| c.grant.grant_id.as_str()).collect();
+    let students: Vec<&str> = chunk.iter().filter_map(|r| r.parsed.as_ref().ok()).map(|c| c.grant.id_number.as_str()).collect();
     let mut known = tx.grant_fingerprints(&ids).await?;
     let mut taken = tx.grants_of_students(&students).await?;
     // Grants of this chunk, so a repeat within the chunk compares with its first occurrence.
@@ -243,9 +279,9 @@ async fn apply_chunk(
 
     let mut records = Vec::new();
     let mut raised = Vec::new();
-    for (line, parsed) in chunk {
+    for ReadRow { line, parsed } in chunk {
         summary.rows += 1;
-        let g = match parsed {
+        let Checked { grant: g, fingerprint, violations } = match parsed {
             Err(e) => {
                 summary.rejected += 1;
                 if summary.errors.len() < cfg.max_listed_errors {
@@ -255,11 +291,10 @@ async fn apply_chunk(
                 }
                 continue;
             }
-            Ok(g) => g,
+            Ok(c) => c,
         };
-        let fingerprint = g.fingerprint();
         if let Some(old) = known.get(&g.grant_id) {
-            if *old == fingerprint {
+            if old == fingerprint {
                 summary.unchanged += 1;
             } else {
                 summary.conflicts += 1;
@@ -267,12 +302,12 @@ async fn apply_chunk(
                     Some(first) => Some(StoredGrant::from_new(first, "")),
                     None => tx.grant(&g.grant_id).await?,
                 };
-                raised.push(conflict(g, before.as_ref(), &fingerprint, *line));
+                raised.push(conflict(g, before.as_ref(), fingerprint, *line));
             }
             continue;
         }
 
-        let mut violations = validation::check(g, &cfg.rules);
+        let mut violations = violations.clone();
         let key = (g.id_number.clone(), g.program.clone(), g.period.clone());
         if let Some(other) = taken.get(&key) {
             violations.push(validation::Violation {
@@ -299,7 +334,7 @@ async fn apply_chunk(
         taken.entry(key).or_insert_with(|| g.grant_id.clone());
         known.insert(g.grant_id.clone(), fingerprint.clone());
         fresh.insert(g.grant_id.as_str(), g);
-        records.push(GrantRecord { grant: g, status, fingerprint, line: *line });
+        records.push(GrantRecord { grant: g, status, fingerprint: fingerprint.clone(), line: *line });
     }
     tx.insert_grants(&cfg.account.number, file_id, &records).await?;
     tx.insert_exceptions(&raised).await?;

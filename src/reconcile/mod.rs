@@ -21,7 +21,8 @@
 use crate::config::Config;
 use crate::domain::Fen;
 use crate::exceptions::{ExceptionKind, NewException};
-use crate::store::{AuditEntry, EntryRow, Position, Store, StoreError, StoreTx};
+use crate::store::{AuditEntry, EntryDetail, EntryRow, PaymentMoney, Position, Store, StoreError, StoreTx};
+use std::collections::{HashMap, HashSet};
 use chrono::NaiveDate;
 use serde::Serialize;
 
@@ -89,8 +90,14 @@ pub async fn run(store: &Store, cfg: &Config, actor: &str) -> Result<Outcome, St
     for e in entries.iter().filter(|e| !e.credit) {
         debit(&mut tx, cfg, e, &mut out, &mut raised).await?;
     }
-    for e in entries.iter().filter(|e| e.credit) {
-        credit(&mut tx, cfg, e, &mut out, &mut raised).await?;
+    let credits: Vec<&EntryRow> = entries.iter().filter(|e| e.credit).collect();
+    let mut matched = Matched::default();
+    for chunk in credits.chunks(CREDIT_CHUNK) {
+        let known = Known::load(&mut tx, chunk).await?;
+        for e in chunk {
+            credit(&mut tx, cfg, e, &known, &mut matched, &mut out, &mut raised).await?;
+        }
+        matched.flush(&mut tx).await?;
     }
     not_credited(&mut tx, cfg, &mut out, &mut raised).await?;
     out.grants_paid = tx.mark_paid_grants(account).await?;
@@ -265,13 +272,7 @@ async fn debit(tx: &mut StoreTx, cfg: &Config, e: &EntryRow, out: &mut Outcome, 
         }
     }
     // The money of these payments has left the account.
-    let payments = tx.batch_money(&b.batch_id).await?;
-    let out_refs: Vec<String> = payments
-        .iter()
-        .filter(|p| gross || matches!(p.status.as_str(), "settled" | "returned"))
-        .map(|p| p.payment_ref.clone())
-        .collect();
-    tx.set_money_out(&out_refs).await?;
+    tx.set_money_out_of_batch(&b.batch_id, gross).await?;
     tx.set_batch_status(&b.batch_id, "debited").await?;
     tx.mark_entry(e.id, &format!("batch:{}", b.batch_id)).await?;
     out.batch_debits_matched += 1;
@@ -290,37 +291,94 @@ async fn expected(tx: &mut StoreTx, cfg: &Config, b: &crate::store::BatchRow) ->
     Ok((sum, open, false))
 }
 
-async fn credit(tx: &mut StoreTx, cfg: &Config, e: &EntryRow, out: &mut Outcome, raised: &mut Vec<NewException>) -> Result<(), StoreError> {
-    let details = tx.entry_details(e.id).await?;
+/// Credit entries looked at together: their details and the payments these name are read in
+/// two statements, and what they match is written back in two more.
+const CREDIT_CHUNK: usize = 5000;
+
+/// What a chunk of credit entries refers to, read ahead.
+struct Known {
+    details: HashMap<i64, Vec<EntryDetail>>,
+    payments: HashMap<String, PaymentMoney>,
+}
+
+impl Known {
+    async fn load(tx: &mut StoreTx, entries: &[&EntryRow]) -> Result<Known, StoreError> {
+        let ids: Vec<i64> = entries.iter().map(|e| e.id).collect();
+        let details = tx.details_of_entries(&ids).await?;
+        let refs: Vec<String> = details.values().flatten().filter_map(|d| d.0.clone()).collect();
+        let payments = tx.payments_money(&refs).await?;
+        Ok(Known { details, payments })
+    }
+}
+
+/// Return credits matched so far, to be written in bulk.
+#[derive(Default)]
+struct Matched {
+    /// Payments whose money came back, not yet written.
+    credit_back: Vec<String>,
+    /// Every payment matched to a return credit in this run.
+    backed: HashSet<String>,
+    /// (entry id, what it matched), not yet written.
+    marks: Vec<(i64, String)>,
+    /// Failed payments whose money is out, read once when a credit without details needs them.
+    failed_out: Option<Vec<PaymentMoney>>,
+}
+
+impl Matched {
+    fn money_back(&mut self, payment_ref: &str) {
+        self.credit_back.push(payment_ref.to_string());
+        self.backed.insert(payment_ref.to_string());
+    }
+
+    async fn flush(&mut self, tx: &mut StoreTx) -> Result<(), StoreError> {
+        tx.set_credit_back(&std::mem::take(&mut self.credit_back)).await?;
+        tx.mark_entries(&std::mem::take(&mut self.marks)).await
+    }
+}
+
+async fn credit(
+    tx: &mut StoreTx,
+    cfg: &Config,
+    e: &EntryRow,
+    known: &Known,
+    matched: &mut Matched,
+    out: &mut Outcome,
+    raised: &mut Vec<NewException>,
+) -> Result<(), StoreError> {
+    let details = known.details.get(&e.id).map(Vec::as_slice).unwrap_or_default();
     let refs: Vec<String> = details.iter().filter_map(|d| d.0.clone()).collect();
     let allocation = e.counterpart.as_ref().is_some_and(|c| cfg.reconcile.allocation_accounts.iter().any(|a| a == c));
     if allocation {
-        tx.mark_entry(e.id, "allocation").await?;
+        matched.marks.push((e.id, "allocation".into()));
         out.allocations += 1;
         return Ok(());
     }
     if !refs.is_empty() {
-        let known = tx.payments_money(&refs).await?;
-        let failed: Vec<&String> = refs.iter().filter(|r| known.get(*r).is_some_and(|p| matches!(p.status.as_str(), "rejected" | "returned"))).collect();
+        let failed: Vec<&String> =
+            refs.iter().filter(|r| known.payments.get(*r).is_some_and(|p| matches!(p.status.as_str(), "rejected" | "returned"))).collect();
         if !failed.is_empty() && failed.len() == refs.len() {
             for r in &failed {
-                tx.set_credit_back(r).await?;
+                matched.money_back(r);
             }
-            tx.mark_entry(e.id, &format!("return:{}", failed.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(","))).await?;
+            matched.marks.push((e.id, format!("return:{}", failed.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(","))));
             out.returns_matched += 1;
             return Ok(());
         }
     } else {
         // No details: a unique failed payment of that amount whose money is out.
-        let candidates: Vec<_> = tx
-            .failed_money_out(&cfg.account.number)
-            .await?
-            .into_iter()
-            .filter(|p| p.amount_fen == e.amount_fen && !p.credit_back)
+        if matched.failed_out.is_none() {
+            matched.failed_out = Some(tx.failed_money_out(&cfg.account.number).await?);
+        }
+        let candidates: Vec<String> = matched
+            .failed_out
+            .iter()
+            .flatten()
+            .filter(|p| p.amount_fen == e.amount_fen && !p.credit_back && !matched.backed.contains(&p.payment_ref))
+            .map(|p| p.payment_ref.clone())
             .collect();
-        if candidates.len() == 1 {
-            tx.set_credit_back(&candidates[0].payment_ref).await?;
-            tx.mark_entry(e.id, &format!("return:{}", candidates[0].payment_ref)).await?;
+        if let [only] = candidates.as_slice() {
+            matched.money_back(only);
+            matched.marks.push((e.id, format!("return:{only}")));
             out.returns_matched += 1;
             return Ok(());
         }

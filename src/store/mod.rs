@@ -21,7 +21,7 @@ pub use exceptions::{ExceptionFilter, ExceptionRecord, ExceptionReportSource, Ex
 pub use files::FileRecord;
 pub use grants::{GrantRecord, StoredGrant};
 pub use payments::{BatchRow, EligibleGrant, NewPayment, PaymentRow};
-pub use reconcile::{EntryRow, PaymentMoney, Position, ReportEntry, StatementRow};
+pub use reconcile::{EntryDetail, EntryRow, PaymentMoney, Position, ReportEntry, StatementRow};
 pub use runs::{JobRun, NewExceptionRef};
 pub use statements::{DetailRecord, EntryRecord, StatementRecord};
 

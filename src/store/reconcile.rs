@@ -33,6 +33,9 @@ pub struct EntryRow {
 }
 
 /// A payment as reconciliation sees it.
+/// One detail of an entry: (end-to-end reference, amount in fen, return reason).
+pub type EntryDetail = (Option<String>, Option<i64>, Option<String>);
+
 #[derive(Debug, Clone)]
 pub struct PaymentMoney {
     pub payment_ref: String,
@@ -125,7 +128,7 @@ impl StoreTx {
     }
 
     /// The per-transaction details of an entry: (end-to-end id, amount, return reason).
-    pub async fn entry_details(&mut self, entry_id: i64) -> Result<Vec<(Option<String>, Option<i64>, Option<String>)>, StoreError> {
+    pub async fn entry_details(&mut self, entry_id: i64) -> Result<Vec<EntryDetail>, StoreError> {
         let rows = sqlx::query("SELECT end_to_end_id, amount_fen, return_reason FROM statement_details WHERE entry_id = $1 ORDER BY position")
             .bind(entry_id)
             .fetch_all(&mut *self.tx)
@@ -136,6 +139,54 @@ impl StoreTx {
     pub async fn mark_entry(&mut self, entry_id: i64, matched: &str) -> Result<(), StoreError> {
         sqlx::query("UPDATE statement_entries SET matched = $1 WHERE id = $2").bind(matched).bind(entry_id).execute(&mut *self.tx).await?;
         Ok(())
+    }
+
+    /// Marks many entries, each with what it matched.
+    pub async fn mark_entries(&mut self, marks: &[(i64, String)]) -> Result<(), StoreError> {
+        // A CASE is checked arm by arm for every row, so the statements stay short.
+        for chunk in marks.chunks(500) {
+            let mut sql = String::from("UPDATE statement_entries SET matched = CASE id");
+            let mut n = 1;
+            for _ in chunk {
+                match self.backend {
+                    super::Backend::Sqlite => sql.push_str(" WHEN ? THEN ?"),
+                    super::Backend::Postgres => sql.push_str(&format!(" WHEN ${} THEN ${}", n, n + 1)),
+                }
+                n += 2;
+            }
+            sql.push_str(&format!(" END WHERE id IN ({})", in_placeholders(self.backend, n, chunk.len())));
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for (id, matched) in chunk {
+                q = q.bind(*id).bind(matched.clone());
+            }
+            for (id, _) in chunk {
+                q = q.bind(*id);
+            }
+            q.execute(&mut *self.tx).await?;
+        }
+        Ok(())
+    }
+
+    /// The details of many entries, by entry id, each in position order.
+    pub async fn details_of_entries(&mut self, ids: &[i64]) -> Result<HashMap<i64, Vec<EntryDetail>>, StoreError> {
+        let mut out: HashMap<i64, Vec<EntryDetail>> = HashMap::new();
+        for chunk in ids.chunks(MAX_BINDS / 2) {
+            if chunk.is_empty() {
+                continue;
+            }
+            let sql = format!(
+                "SELECT entry_id, end_to_end_id, amount_fen, return_reason FROM statement_details WHERE entry_id IN ({}) ORDER BY entry_id, position",
+                in_placeholders(self.backend, 1, chunk.len())
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            for r in q.fetch_all(&mut *self.tx).await? {
+                out.entry(r.try_get(0)?).or_default().push((r.try_get(1)?, r.try_get(2)?, r.try_get(3)?));
+            }
+        }
+        Ok(out)
     }
 
     /// Payments by reference (those that exist).
@@ -172,17 +223,31 @@ impl StoreTx {
         rows.iter().map(|r| Ok(payment_money(r)?)).collect()
     }
 
-    /// Sets the money-out flag of payments (a batch debit took their money).
-    pub async fn set_money_out(&mut self, refs: &[String]) -> Result<(), StoreError> {
+    /// A batch debit took the money of the batch's payments: all of them (gross booking), or
+    /// those that went through (net). One statement, however large the batch.
+    pub async fn set_money_out_of_batch(&mut self, batch_id: &str, gross: bool) -> Result<(), StoreError> {
+        let sql = if gross {
+            "UPDATE payments SET money_out = 1 WHERE batch_id = $1 AND credit_back = 0"
+        } else {
+            "UPDATE payments SET money_out = 1 WHERE batch_id = $1 AND credit_back = 0 AND status IN ('settled', 'returned')"
+        };
+        sqlx::query(sql).bind(batch_id).execute(&mut *self.tx).await?;
+        Ok(())
+    }
+
+    /// Return credits matched: the money of these payments is back.
+    pub async fn set_credit_back(&mut self, refs: &[String]) -> Result<(), StoreError> {
+        let now = now_text();
         for chunk in refs.chunks(MAX_BINDS / 2) {
             if chunk.is_empty() {
                 continue;
             }
             let sql = format!(
-                "UPDATE payments SET money_out = 1 WHERE credit_back = 0 AND payment_ref IN ({})",
-                in_placeholders(self.backend, 1, chunk.len())
+                "UPDATE payments SET money_out = 0, credit_back = 1, updated_at = {} WHERE payment_ref IN ({})",
+                if self.backend == super::Backend::Sqlite { "?" } else { "$1" },
+                in_placeholders(self.backend, 2, chunk.len())
             );
-            let mut q = sqlx::query(AssertSqlSafe(sql));
+            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(now.clone());
             for r in chunk {
                 q = q.bind(r.clone());
             }
@@ -191,21 +256,12 @@ impl StoreTx {
         Ok(())
     }
 
-    /// A return credit matched: the payment's money is back.
-    pub async fn set_credit_back(&mut self, payment_ref: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE payments SET money_out = 0, credit_back = 1, updated_at = $1 WHERE payment_ref = $2")
-            .bind(now_text())
-            .bind(payment_ref)
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(())
-    }
-
     /// A grant counts as paid once its payment is settled and the batch's debit is matched.
     pub async fn mark_paid_grants(&mut self, account: &str) -> Result<u64, StoreError> {
         let done = sqlx::query(
-            "UPDATE grants SET status = 'paid', updated_at = $1 WHERE account_no = $2 AND status = 'valid' AND grant_id IN \
-             (SELECT p.grant_id FROM payments p JOIN batches b ON b.batch_id = p.batch_id WHERE p.status = 'settled' AND b.status = 'debited')",
+            "UPDATE grants SET status = 'paid', updated_at = $1 WHERE account_no = $2 AND status = 'valid' AND EXISTS \
+             (SELECT 1 FROM payments p JOIN batches b ON b.batch_id = p.batch_id \
+              WHERE p.grant_id = grants.grant_id AND p.status = 'settled' AND b.status = 'debited')",
         )
         .bind(now_text())
         .bind(account)
@@ -222,28 +278,24 @@ impl StoreTx {
 impl Store {
     /// The account's position from the statements and the payments.
     pub async fn position(&self, account: &str) -> Result<Position, StoreError> {
-        let sum = |sql: &'static str| {
-            let pool = self.pool.clone();
-            let account = account.to_string();
-            async move {
-                let row = sqlx::query(sql).bind(account).fetch_one(&pool).await?;
-                Ok::<i64, StoreError>(row.try_get(0)?)
-            }
-        };
+        // One connection for all the sums: each pooled SQLite connection keeps its own page
+        // cache, so spreading five scans over the pool would fill several.
         let mut tx = self.begin().await?;
         let balance = tx.latest_balance(account).await?;
+        let mut sums = [0i64; 4];
+        let queries = [
+            "SELECT CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) FROM statement_entries WHERE account_no = $1 AND matched = 'allocation'",
+            "SELECT CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) FROM statement_entries WHERE account_no = $1 AND credit = 0 AND matched LIKE 'batch:%'",
+            "SELECT CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) FROM statement_entries WHERE account_no = $1 AND credit = 1 AND matched LIKE 'return:%'",
+            "SELECT CAST(COALESCE(SUM(p.amount_fen), 0) AS BIGINT) FROM payments p LEFT JOIN batches b ON b.batch_id = p.batch_id \
+             WHERE p.account_no = $1 AND (p.status IN ('created', 'sent', 'accepted') OR (p.status = 'settled' AND (b.status IS NULL OR b.status <> 'debited')))",
+        ];
+        for (sum, sql) in sums.iter_mut().zip(queries) {
+            *sum = sqlx::query(sql).bind(account).fetch_one(&mut *tx.tx).await?.try_get(0)?;
+        }
         tx.commit().await?;
-        Ok(Position {
-            allocations_in_fen: sum("SELECT CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) FROM statement_entries WHERE account_no = $1 AND matched = 'allocation'").await?,
-            paid_out_fen: sum("SELECT CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) FROM statement_entries WHERE account_no = $1 AND credit = 0 AND matched LIKE 'batch:%'").await?,
-            returned_fen: sum("SELECT CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) FROM statement_entries WHERE account_no = $1 AND credit = 1 AND matched LIKE 'return:%'").await?,
-            in_flight_fen: sum(
-                "SELECT CAST(COALESCE(SUM(p.amount_fen), 0) AS BIGINT) FROM payments p LEFT JOIN batches b ON b.batch_id = p.batch_id \
-                 WHERE p.account_no = $1 AND (p.status IN ('created', 'sent', 'accepted') OR (p.status = 'settled' AND (b.status IS NULL OR b.status <> 'debited')))",
-            )
-            .await?,
-            balance_fen: balance,
-        })
+        let [allocations_in_fen, paid_out_fen, returned_fen, in_flight_fen] = sums;
+        Ok(Position { allocations_in_fen, paid_out_fen, returned_fen, in_flight_fen, balance_fen: balance })
     }
 }
 

@@ -3,6 +3,12 @@
 use clap::Parser;
 use std::process::ExitCode;
 
+/// mimalloc instead of the system allocator: sqlx hands every value between its SQLite worker
+/// thread and the async threads, so memory is mostly freed on another thread than the one that
+/// took it, which glibc's allocator handles slowly and mimalloc handles well.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = aidpay::cli::Cli::parse();
     aidpay::telemetry::init(cli.log_format);

@@ -531,7 +531,9 @@ pub fn write<W: Write>(
     let created = written_date_time(&doc.created_at)?;
 
     let mut x = XmlOut {
-        xml: Writer::new_with_indent(BufWriter::with_capacity(64 * 1024, out), b' ', 2),
+        // One element per line, not indented: a province's term is 200 files of 5,000 payments,
+        // and indentation made up 40 % of their bytes, written, hashed and copied twice.
+        xml: Writer::new_with_indent(BufWriter::with_capacity(64 * 1024, out), b' ', 0),
         buf: String::with_capacity(32),
     };
     x.xml

@@ -90,6 +90,9 @@ pub async fn run_cycle(store: &Store, cfg: &Config, actor: &str) -> Result<Cycle
     }
     let mut outcome = reserve(store, cfg, actor).await?;
     crash_point("after_reserve");
+    if outcome.payments_created >= crate::store::BULK_ROWS {
+        store.refresh_statistics(&["payments", "batches"]).await?;
+    }
 
     let mut tx = store.begin().await?;
     let created = tx.batches_in(&cfg.account.number, &["created"]).await?;

@@ -213,6 +213,9 @@ pub async fn import_file(store: &Store, cfg: &Config, path: &Path, opts: ImportO
     .await
     .map_err(store_err)?;
     tx.commit().await.map_err(store_err)?;
+    if summary.imported >= crate::store::BULK_ROWS {
+        store.refresh_statistics(&["grants", "aid_cards"]).await.map_err(store_err)?;
+    }
     tracing::info!(
         file = %name, rows = summary.rows, imported = summary.imported, unchanged = summary.unchanged,
         conflicts = summary.conflicts, rejected = summary.rejected, held = summary.held, "grant list imported"

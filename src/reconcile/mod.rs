@@ -80,6 +80,7 @@ pub async fn run(store: &Store, cfg: &Config, actor: &str) -> Result<Outcome, St
     let account = cfg.account.number.as_str();
     let mut out = Outcome::default();
     let mut raised = Vec::new();
+    store.refresh_statistics(&["grants", "payments", "batches", "statement_entries", "statement_details"]).await?;
     let mut tx = store.begin().await?;
     tx.lock(&format!("reconcile:{account}")).await?;
 

@@ -22,7 +22,7 @@ use crate::domain::Fen;
 use crate::domain::card::mask_card;
 use crate::exceptions::{ExceptionKind, NewException};
 use crate::formats::{BatchDoc, Debtor, PaymentLine, domestic, pain001};
-use crate::store::{AuditEntry, BatchRow, EligibleGrant, FileRecord, NewPayment, PaymentRow, Store, StoreError, StoreTx};
+use crate::store::{AuditEntry, BatchLine, BatchRow, EligibleGrant, FileRecord, NewPayment, Store, StoreError, StoreTx};
 use crate::transport::{self, GatewayClient, TransportError};
 use chrono::{DateTime, NaiveDate};
 use serde::Serialize;
@@ -140,7 +140,7 @@ fn summary(b: &BatchRow, error: Option<String>) -> BatchSummary {
 }
 
 /// A payment line as the formats want it.
-fn line_of(p: &PaymentRow) -> PaymentLine {
+fn line_of(p: &BatchLine) -> PaymentLine {
     payment_line(&p.payment_ref, p.amount_fen, &p.card_number, &p.card_holder, &p.bank, &p.remittance)
 }
 
@@ -237,9 +237,9 @@ async fn reserve(store: &Store, cfg: &Config, actor: &str) -> Result<CycleOutcom
 
     let mut after = String::new();
     loop {
-        let chunk = tx.eligible_grants(account, &today_text, &after, RESERVE_CHUNK).await?;
-        let Some(last) = chunk.last() else { break };
-        after = last.grant_id.clone();
+        let (chunk, last) = tx.eligible_grants(account, &today_text, &after, RESERVE_CHUNK).await?;
+        let Some(last) = last else { break };
+        after = last;
         let mut held = Vec::new();
         let mut raised = Vec::new();
         for g in &chunk {
@@ -403,7 +403,7 @@ async fn check_balance(tx: &mut StoreTx, account: &str) -> Result<(), StoreError
 /// Renders a stored batch to bytes; the same batch always gives the same bytes.
 pub async fn render(tx: &mut StoreTx, cfg: &Config, b: &BatchRow) -> Result<(String, Vec<u8>, &'static str), BatchError> {
     let profile = profile_of(cfg, b)?;
-    let payments = tx.batch_payments(&b.batch_id).await?;
+    let payments = tx.batch_lines(&b.batch_id).await?;
     let render_err = |reason: String| BatchError::Render { batch: b.batch_id.clone(), reason };
     let doc = BatchDoc {
         batch_id: b.batch_id.clone(),

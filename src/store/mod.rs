@@ -20,7 +20,7 @@ pub use answers::{PaymentEvent, PaymentState};
 pub use exceptions::{ExceptionFilter, ExceptionRecord, ExceptionReportSource, ExceptionRow};
 pub use files::FileRecord;
 pub use grants::{GrantRecord, StoredGrant};
-pub use payments::{BatchRow, EligibleGrant, NewPayment, PaymentRow};
+pub use payments::{BatchLine, BatchRow, EligibleGrant, NewPayment, PaymentRow};
 pub use reconcile::{EntryDetail, EntryRow, PaymentMoney, Position, ReportEntry, StatementRow};
 pub use runs::{JobRun, NewExceptionRef};
 pub use statements::{DetailRecord, EntryRecord, StatementRecord};

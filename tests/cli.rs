@@ -37,3 +37,23 @@ async fn status_and_lists_print_one_json_document() {
     let out = env.cmd().args(["exceptions", "list", "--kind", "nonsense"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
 }
+
+#[tokio::test]
+async fn the_benchmark_measures_every_stage_and_prints_json() {
+    let env = TestEnv::new().await;
+    let dir = env.path("bench");
+    let mut args = vec!["bench", "--grants", "3000", "--dir", dir.to_str().unwrap()];
+    // On PostgreSQL the bench gets this test's own fresh database.
+    if crate::util::backend() == "postgres" {
+        args.extend(["--database-url", env.db_url.as_str()]);
+    }
+    let v = env.json_async(&args, 0).await;
+    let stages: Vec<&str> = v["stages"].as_array().unwrap().iter().map(|s| s["stage"].as_str().unwrap()).collect();
+    assert_eq!(stages, ["import", "validation", "batch", "answers", "reconcile"], "{v}");
+    for s in v["stages"].as_array().unwrap() {
+        assert_eq!(s["rows"], 3000, "{s}");
+        assert!(s["rows_per_second"].as_f64().unwrap() > 0.0 && s["peak_mb"].as_f64().unwrap() > 0.0, "{s}");
+    }
+    assert_eq!(v["backend"], crate::util::backend(), "{v}");
+    assert!(v["total_seconds"].as_f64().unwrap() > 0.0 && v["peak_mb"].as_f64().unwrap() > 0.0, "{v}");
+}

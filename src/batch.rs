@@ -90,8 +90,10 @@ pub async fn run_cycle(store: &Store, cfg: &Config, actor: &str) -> Result<Cycle
     }
     let mut outcome = reserve(store, cfg, actor).await?;
     crash_point("after_reserve");
-    if outcome.payments_created >= crate::store::BULK_ROWS {
-        store.refresh_statistics(&["payments", "batches"]).await?;
+    if outcome.payments_created >= crate::store::BULK_ROWS
+        && let Err(e) = store.refresh_statistics(&["payments", "batches"]).await
+    {
+        tracing::warn!("planner statistics not refreshed after the reserve step: {e}");
     }
 
     let mut tx = store.begin().await?;

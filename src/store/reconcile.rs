@@ -257,17 +257,41 @@ impl StoreTx {
     }
 
     /// A grant counts as paid once its payment is settled and the batch's debit is matched.
+    ///
+    /// Done in ranges of grant ids: SQLite first collects the row ids of everything one UPDATE
+    /// changes, so a single statement over a province's million grants grew memory with the
+    /// term's size.
     pub async fn mark_paid_grants(&mut self, account: &str) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "UPDATE grants SET status = 'paid', updated_at = $1 WHERE account_no = $2 AND status = 'valid' AND EXISTS \
-             (SELECT 1 FROM payments p JOIN batches b ON b.batch_id = p.batch_id \
-              WHERE p.grant_id = grants.grant_id AND p.status = 'settled' AND b.status = 'debited')",
-        )
-        .bind(now_text())
-        .bind(account)
-        .execute(&mut *self.tx)
-        .await?;
-        Ok(done.rows_affected())
+        const RANGE: i64 = 20_000;
+        let now = now_text();
+        let mut after = String::new();
+        let mut done = 0;
+        loop {
+            let row = sqlx::query(
+                "SELECT MAX(grant_id) FROM (SELECT grant_id FROM grants WHERE account_no = $1 AND status = 'valid' AND grant_id > $2 \
+                 ORDER BY grant_id LIMIT $3) AS r",
+            )
+            .bind(account)
+            .bind(after.as_str())
+            .bind(RANGE)
+            .fetch_one(&mut *self.tx)
+            .await?;
+            let Some(upto) = row.try_get::<Option<String>, _>(0)? else { break };
+            done += sqlx::query(
+                "UPDATE grants SET status = 'paid', updated_at = $1 WHERE account_no = $2 AND status = 'valid' \
+                 AND grant_id > $3 AND grant_id <= $4 AND EXISTS (SELECT 1 FROM payments p JOIN batches b ON b.batch_id = p.batch_id \
+                 WHERE p.grant_id = grants.grant_id AND p.status = 'settled' AND b.status = 'debited')",
+            )
+            .bind(now.as_str())
+            .bind(account)
+            .bind(after.as_str())
+            .bind(upto.as_str())
+            .execute(&mut *self.tx)
+            .await?
+            .rows_affected();
+            after = upto;
+        }
+        Ok(done)
     }
 
     pub async fn batch_by_id(&mut self, batch_id: &str) -> Result<Option<super::BatchRow>, StoreError> {

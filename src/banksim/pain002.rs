@@ -264,7 +264,7 @@ mod tests {
     use super::*;
     use crate::banksim::answers::tests::batch;
     use crate::banksim::answers::{AnswerMix, RandomMix, decide};
-    use crate::banksim::xml::tests::assert_valid;
+    use crate::formats::xml::schema::assert_valid;
     use chrono::TimeZone;
 
     fn xsd(v: Pain002Version) -> String {

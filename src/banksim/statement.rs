@@ -572,7 +572,7 @@ mod tests {
     use super::*;
     use crate::banksim::answers::tests::batch;
     use crate::banksim::answers::{AnswerMix, Reason, decide};
-    use crate::banksim::xml::tests::assert_valid;
+    use crate::formats::xml::schema::assert_valid;
     use chrono::TimeZone;
     use proptest::prelude::*;
     use quick_xml::Reader;

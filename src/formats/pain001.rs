@@ -723,26 +723,9 @@ mod tests {
     use proptest::prelude::*;
     use quick_xml::Reader;
     use rust_decimal::Decimal;
-    use std::path::Path;
-    use std::process::Command;
     use std::str::FromStr;
 
-    const XSD_09: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/iso20022/xsd/pain.001.001.09.xsd"
-    );
-    const XSD_03: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/iso20022/xsd/pain.001.001.03.xsd"
-    );
     const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/bank/pain001");
-
-    fn xsd(version: Pain001Version) -> &'static str {
-        match version {
-            Pain001Version::V09 => XSD_09,
-            Pain001Version::V03 => XSD_03,
-        }
-    }
 
     fn debtor(cnaps: Option<&str>, bank_name: &str) -> Debtor {
         Debtor {
@@ -818,40 +801,9 @@ mod tests {
         String::from_utf8(out).expect("UTF-8 output")
     }
 
-    /// Writes to a temp file and validates it with `xmllint --schema`.
+    /// Writes the batch and validates it with `xmllint --schema`.
     fn assert_schema_valid(doc: &BatchDoc, version: Pain001Version) -> String {
-        let xsd = xsd(version);
-        assert!(
-            Path::new(xsd).is_file(),
-            "XSD not found at {xsd}: the shared/ folder must sit beside the repository"
-        );
-        let text = to_string(doc, version);
-        let mut file = tempfile::Builder::new()
-            .suffix(".xml")
-            .tempfile()
-            .expect("temp file");
-        file.write_all(text.as_bytes()).expect("write temp file");
-        file.flush().expect("flush temp file");
-        let result = Command::new("xmllint")
-            .arg("--noout")
-            .arg("--schema")
-            .arg(xsd)
-            .arg(file.path())
-            .output();
-        let output = match result {
-            Ok(output) => output,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => panic!(
-                "xmllint is not installed, so the pain.001 output cannot be checked against the XSD; \
-                 install it with: apt-get install -y libxml2-utils"
-            ),
-            Err(e) => panic!("running xmllint failed: {e}"),
-        };
-        assert!(
-            output.status.success(),
-            "xmllint rejects the {version} file:\n{}\n--- file ---\n{text}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        text
+        crate::formats::xml::schema::assert_valid(to_string(doc, version).as_bytes(), &format!("{version}.xsd"))
     }
 
     #[test]

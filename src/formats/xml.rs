@@ -813,6 +813,48 @@ pub fn message_id_of_namespace(ns: &str) -> Option<&str> {
 }
 
 #[cfg(test)]
+pub(crate) mod schema {
+    //! `xmllint --schema` for the tests of every XML writer and fixture: the official ISO 20022
+    //! schemas in `../shared/iso20022/xsd/` are the judge.
+
+    use std::io::Write as _;
+    use std::path::Path;
+    use std::process::Command;
+
+    /// The folder of the ISO 20022 schemas, beside the repository.
+    pub(crate) const XSD_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/iso20022/xsd");
+
+    /// Validates `bytes` against `XSD_DIR/<xsd>`; panics with xmllint's message and the document
+    /// if it does not validate. Returns the document as text.
+    pub(crate) fn assert_valid(bytes: &[u8], xsd: &str) -> String {
+        let xsd_path = format!("{XSD_DIR}/{xsd}");
+        assert!(
+            Path::new(&xsd_path).is_file(),
+            "XSD not found at {xsd_path}: the shared/ folder must sit beside the repository"
+        );
+        let text = String::from_utf8(bytes.to_vec()).expect("the document is UTF-8");
+        let mut file = tempfile::Builder::new().suffix(".xml").tempfile().expect("temp file");
+        file.write_all(bytes).expect("write temp file");
+        file.flush().expect("flush temp file");
+        let output =
+            match Command::new("xmllint").arg("--noout").arg("--schema").arg(&xsd_path).arg(file.path()).output() {
+                Ok(o) => o,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
+                    "xmllint is not installed, so the XML cannot be checked against the XSD; \
+                     install it with: apt-get install -y libxml2-utils"
+                ),
+                Err(e) => panic!("running xmllint failed: {e}"),
+            };
+        assert!(
+            output.status.success(),
+            "xmllint rejects the document against {xsd}:\n{}\n--- document ---\n{text}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        text
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -128,17 +128,14 @@ impl StoreTx {
     }
 
     /// The per-transaction details of an entry: (end-to-end id, amount, return reason).
+    /// The details of one entry, in position order.
     pub async fn entry_details(&mut self, entry_id: i64) -> Result<Vec<EntryDetail>, StoreError> {
-        let rows = sqlx::query("SELECT end_to_end_id, amount_fen, return_reason FROM statement_details WHERE entry_id = $1 ORDER BY position")
-            .bind(entry_id)
-            .fetch_all(&mut *self.tx)
-            .await?;
-        rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?))).collect()
+        Ok(self.details_of_entries(&[entry_id]).await?.remove(&entry_id).unwrap_or_default())
     }
 
+    /// Marks one entry with what it matched.
     pub async fn mark_entry(&mut self, entry_id: i64, matched: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE statement_entries SET matched = $1 WHERE id = $2").bind(matched).bind(entry_id).execute(&mut *self.tx).await?;
-        Ok(())
+        self.mark_entries(&[(entry_id, matched.to_string())]).await
     }
 
     /// Marks many entries, each with what it matched.

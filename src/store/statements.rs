@@ -207,13 +207,7 @@ impl StoreTx {
                 q = q.bind(r.clone());
             }
             let found: Vec<String> = q.fetch_all(&mut *self.tx).await?.iter().map(|r| r.try_get(0)).collect::<Result<_, _>>()?;
-            for r in &found {
-                sqlx::query("UPDATE payments SET money_out = 0, credit_back = 1, updated_at = $1 WHERE payment_ref = $2")
-                    .bind(now_text())
-                    .bind(r.clone())
-                    .execute(&mut *self.tx)
-                    .await?;
-            }
+            self.set_credit_back(&found).await?;
             back.extend(found);
         }
         Ok(back)

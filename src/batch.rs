@@ -214,13 +214,13 @@ pub async fn assign_refs(tx: &mut StoreTx, payments: &mut [NewPayment]) -> Resul
 /// and then updated. Memory stays at most one file's worth per profile.
 async fn reserve(store: &Store, cfg: &Config, actor: &str) -> Result<CycleOutcome, BatchError> {
     let account = cfg.account.number.as_str();
-    let today_text = crate::clock::today().to_string();
+    let mut cutter = BatchCutter::new(cfg);
+    let today_text = cutter.today.to_string();
     let mut outcome = CycleOutcome::default();
     let mut tx = store.begin().await?;
     // One reserve at a time per special account, whichever process runs it.
     tx.lock(&format!("reserve:{account}")).await?;
     outcome.waiting_for_notice = tx.count_waiting(account, &today_text).await?;
-    let mut cutter = BatchCutter::new(cfg);
 
     // Re-issues and payments of earlier cycles not yet batched.
     for profile in &cfg.banks {
@@ -292,6 +292,8 @@ struct BatchCutter<'a> {
     pending: Vec<Vec<NewPayment>>,
     /// The batches made so far in this cycle.
     created: Vec<BatchRow>,
+    /// One execution date and creation time for every batch of the cycle.
+    today: NaiveDate,
     created_at: String,
 }
 
@@ -301,6 +303,7 @@ impl<'a> BatchCutter<'a> {
             cfg,
             pending: vec![Vec::new(); cfg.banks.len()],
             created: Vec::new(),
+            today: crate::clock::today(),
             created_at: crate::clock::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
         }
     }
@@ -340,13 +343,12 @@ impl<'a> BatchCutter<'a> {
 
     /// A new batch of a profile, numbered `B<date><seq>`.
     async fn batch_row(&self, tx: &mut StoreTx, profile: &BankProfile, nb_of_txs: i64, ctrl_sum_fen: i64) -> Result<BatchRow, BatchError> {
-        let today = crate::clock::today();
         let seq = tx.alloc_ids("batches", 1).await?;
         Ok(BatchRow {
-            batch_id: format!("B{}{:06}", today.format("%Y%m%d"), seq),
+            batch_id: format!("B{}{:06}", self.today.format("%Y%m%d"), seq),
             account_no: self.cfg.account.number.clone(),
             profile: profile.name.clone(),
-            execution_date: today.to_string(),
+            execution_date: self.today.to_string(),
             format: profile.format.name().to_string(),
             nb_of_txs,
             ctrl_sum_fen,

@@ -255,49 +255,38 @@ impl StoreTx {
 
     /// A grant counts as paid once its payment is settled and the batch's debit is matched.
     ///
-    /// On SQLite in ranges of grant ids: SQLite first collects the row ids of everything one
-    /// UPDATE changes, so a single statement over a province's million grants grew memory with
-    /// the term's size. PostgreSQL does not, and there the ranges only cost time.
+    /// On SQLite in ranges of 20,000 grant ids: SQLite first collects the row ids of everything
+    /// one UPDATE changes, so a single statement over a province's million grants grew memory
+    /// with the term's size. PostgreSQL does not, and there ranges only cost time: one range.
     pub async fn mark_paid_grants(&mut self, account: &str) -> Result<u64, StoreError> {
-        const RANGE: i64 = 20_000;
-        const UPDATE: &str = "UPDATE grants SET status = 'paid', updated_at = $1 WHERE account_no = $2 AND status = 'valid' \
-             AND grant_id > $3 AND grant_id <= $4 AND EXISTS (SELECT 1 FROM payments p JOIN batches b ON b.batch_id = p.batch_id \
-             WHERE p.grant_id = grants.grant_id AND p.status = 'settled' AND b.status = 'debited')";
+        let range: i64 = if self.backend == super::Backend::Postgres { i64::MAX } else { 20_000 };
         let now = now_text();
         let mut after = String::new();
         let mut done = 0;
         loop {
-            let upto: Option<String> = if self.backend == super::Backend::Postgres {
-                // Everything after `after` at once.
-                if !after.is_empty() {
-                    break;
-                }
-                sqlx::query("SELECT MAX(grant_id) FROM grants WHERE account_no = $1 AND status = 'valid'")
-                    .bind(account)
-                    .fetch_one(&mut *self.tx)
-                    .await?
-                    .try_get(0)?
-            } else {
-                sqlx::query(
-                    "SELECT MAX(grant_id) FROM (SELECT grant_id FROM grants WHERE account_no = $1 AND status = 'valid' AND grant_id > $2 \
-                     ORDER BY grant_id LIMIT $3) AS r",
-                )
-                .bind(account)
-                .bind(after.as_str())
-                .bind(RANGE)
-                .fetch_one(&mut *self.tx)
-                .await?
-                .try_get(0)?
-            };
+            let upto: Option<String> = sqlx::query(
+                "SELECT MAX(grant_id) FROM (SELECT grant_id FROM grants WHERE account_no = $1 AND status = 'valid' AND grant_id > $2 \
+                 ORDER BY grant_id LIMIT $3) AS r",
+            )
+            .bind(account)
+            .bind(after.as_str())
+            .bind(range)
+            .fetch_one(&mut *self.tx)
+            .await?
+            .try_get(0)?;
             let Some(upto) = upto else { break };
-            done += sqlx::query(UPDATE)
-                .bind(now.as_str())
-                .bind(account)
-                .bind(after.as_str())
-                .bind(upto.as_str())
-                .execute(&mut *self.tx)
-                .await?
-                .rows_affected();
+            done += sqlx::query(
+                "UPDATE grants SET status = 'paid', updated_at = $1 WHERE account_no = $2 AND status = 'valid' \
+                 AND grant_id > $3 AND grant_id <= $4 AND EXISTS (SELECT 1 FROM payments p JOIN batches b ON b.batch_id = p.batch_id \
+                 WHERE p.grant_id = grants.grant_id AND p.status = 'settled' AND b.status = 'debited')",
+            )
+            .bind(now.as_str())
+            .bind(account)
+            .bind(after.as_str())
+            .bind(upto.as_str())
+            .execute(&mut *self.tx)
+            .await?
+            .rows_affected();
             after = upto;
         }
         Ok(done)

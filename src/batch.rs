@@ -10,20 +10,21 @@
 //! 2. **write**: each `created` batch is rendered from the store alone (its payments, its stored
 //!    creation time), so rendering again gives the same bytes; the file is put in the outbox
 //!    atomically and its hash recorded (`written`).
-//! 3. **deliver**: the recorded file goes to the bank — the drop folder (idempotent: the same
-//!    bytes again are a no-op) or the gateway (idempotency key = batch id, so a retried upload is
-//!    the same batch at the bank) — and the batch becomes `delivered`, its payments `sent`.
+//! 3. **deliver**: the recorded file is handed over to the bank — its drop folder or its gateway —
+//!    and the batch becomes `delivered`, its payments `sent`. The hand-over is the commit point:
+//!    recorded as an intent before it can happen, decided from what is observable after a crash,
+//!    and never repeated without proof that the bank does not have the file ([`crate::delivery`]).
 //!
 //! A known statement balance caps what may go out: a batch that would exceed it is `held` with an
 //! `insufficient_balance` exception and released by a later cycle once money has come in.
 
-use crate::config::{BankFormat, BankProfile, Config, Transport};
+use crate::config::{BankFormat, BankProfile, Config};
 use crate::domain::Fen;
 use crate::domain::card::mask_card;
 use crate::exceptions::{ExceptionKind, NewException};
 use crate::formats::{BatchDoc, Debtor, PaymentLine, domestic, pain001};
 use crate::store::{AuditEntry, BatchLine, BatchRow, EligibleGrant, FileRecord, NewPayment, Store, StoreError, StoreTx};
-use crate::transport::{self, GatewayClient, TransportError};
+use crate::transport::{self, TransportError};
 use chrono::{DateTime, NaiveDate};
 use serde::Serialize;
 
@@ -106,11 +107,12 @@ pub async fn run_cycle(store: &Store, cfg: &Config, actor: &str) -> Result<Cycle
         }
     }
 
+    // Batches whose hand-over a crash interrupted are decided first, then the new ones go out.
     let mut tx = store.begin().await?;
-    let written = tx.batches_in(&cfg.account.number, &["written"]).await?;
+    let written = tx.batches_in(&cfg.account.number, &["delivering", "written"]).await?;
     tx.commit().await?;
     for b in written {
-        match deliver(store, cfg, &b, actor).await {
+        match crate::delivery::deliver(store, cfg, &b, actor).await {
             Ok(done) => outcome.batches.push(summary(&done, None)),
             Err(e) => {
                 tracing::error!(batch = %b.batch_id, "{e}");
@@ -119,7 +121,7 @@ pub async fn run_cycle(store: &Store, cfg: &Config, actor: &str) -> Result<Cycle
         }
     }
     let mut tx = store.begin().await?;
-    for b in tx.batches_in(&cfg.account.number, &["held"]).await? {
+    for b in tx.batches_in(&cfg.account.number, &["held", "in_doubt"]).await? {
         outcome.batches.push(summary(&b, None));
     }
     tx.commit().await?;
@@ -265,7 +267,7 @@ async fn reserve(store: &Store, cfg: &Config, actor: &str) -> Result<CycleOutcom
             }
         }
         outcome.unencodable += held.len() as u64;
-        tx.set_grants_status(&held, "held").await?;
+        tx.set_grants_status(&held, "held", &[]).await?;
         tx.insert_exceptions(&raised).await?;
     }
     cutter.finish(&mut tx).await?;
@@ -475,61 +477,4 @@ async fn write_file(store: &Store, cfg: &Config, b: &BatchRow, actor: &str) -> R
     tx.commit().await?;
     crash_point("after_written");
     Ok(())
-}
-
-/// Step 3: the recorded file to the bank.
-async fn deliver(store: &Store, cfg: &Config, b: &BatchRow, actor: &str) -> Result<BatchRow, BatchError> {
-    let profile = profile_of(cfg, b)?;
-    let mut tx = store.begin().await?;
-    // The batch is held for the whole delivery, so two processes never both hand it over; the
-    // one that waited finds it delivered.
-    tx.lock(&format!("batch:{}", b.batch_id)).await?;
-    let Some(current) = tx.batches_in_any(&b.batch_id).await? else { return Ok(b.clone()) };
-    if current.status != "written" {
-        return Ok(current);
-    }
-    let b = &current;
-    // The outbox copy written in step 2 is what goes out; rendering from the store again is only
-    // needed when that copy is gone (rendering is deterministic, so either gives the same bytes).
-    let outbox_copy = b.file_name.as_ref().and_then(|n| std::fs::read(cfg.paths.outbox.join(n)).ok().map(|bytes| (n.clone(), bytes)));
-    let (name, bytes) = match outbox_copy {
-        Some(copy) => copy,
-        None => {
-            let (name, bytes, _) = render(&mut tx, cfg, b).await?;
-            (name, bytes)
-        }
-    };
-    let recorded = match b.file_id {
-        Some(id) => tx.file_sha256(id).await?,
-        None => None,
-    };
-    // What goes to the bank is exactly what was recorded, or nothing.
-    if recorded.as_deref() != Some(transport::sha256_hex(&bytes).as_str()) {
-        return Err(BatchError::Tampered { batch: b.batch_id.clone() });
-    }
-    let deliver_err = |source| BatchError::Deliver { batch: b.batch_id.clone(), source };
-    let bank_ref = match &profile.transport {
-        Transport::DropFolder(dir) => {
-            transport::deliver(dir, &name, &bytes).map_err(deliver_err)?;
-            None
-        }
-        Transport::Gateway(settings) => {
-            let client = GatewayClient::new(settings.clone()).map_err(deliver_err)?;
-            let receipt = client.upload(&b.batch_id, &name, &bytes).await.map_err(deliver_err)?;
-            Some(receipt.bank_batch_id)
-        }
-    };
-    crash_point("after_deliver");
-    tx.mark_batch_delivered(&b.batch_id, bank_ref.as_deref()).await?;
-    tx.audit(&AuditEntry {
-        actor,
-        action: "batch.deliver",
-        subject: &b.batch_id,
-        before: None,
-        after: Some(serde_json::json!({"file": name, "profile": profile.name, "bank_ref": bank_ref})),
-    })
-    .await?;
-    tx.commit().await?;
-    tracing::info!(batch = %b.batch_id, profile = %profile.name, payments = b.nb_of_txs, total = %Fen(b.ctrl_sum_fen), "batch delivered");
-    Ok(BatchRow { status: "delivered".into(), file_name: Some(name), bank_ref, ..b.clone() })
 }

@@ -60,6 +60,9 @@ pub enum Command {
     },
     /// Each job's last and next run, counts of grants and payments by state, open exceptions
     Status,
+    /// Check the invariants: every grant has exactly one owner state, one live payment at most,
+    /// batch sums, the outbox files' hashes. Exit 1 with the list when one fails
+    Verify,
     /// Measure every stage on a fresh store with N synthetic grants
     Bench {
         /// How many grants
@@ -142,7 +145,8 @@ pub enum ExceptionsCommand {
     },
 }
 
-/// Loads the configuration and opens the store.
+/// Loads the configuration and opens the store for a command that changes it: the store and
+/// the configured folders are created when they are new.
 pub async fn open(config: Option<&std::path::Path>) -> anyhow::Result<(Config, Store)> {
     let cfg = Config::load(config)?;
     cfg.ensure_paths().context("creating the configured folders")?;
@@ -150,6 +154,23 @@ pub async fn open(config: Option<&std::path::Path>) -> anyhow::Result<(Config, S
         .await
         .with_context(|| format!("opening the store {}", crate::config::redact_url(&cfg.database.url)))?
         .scoped(&cfg.account.number);
+    Ok((cfg, store))
+}
+
+/// Loads the configuration and opens the store for a command that only reads: nothing is
+/// created, and a store that is not there is an error naming it and the configuration read.
+pub async fn open_existing(config: Option<&std::path::Path>) -> anyhow::Result<(Config, Store)> {
+    let cfg = Config::load(config)?;
+    let store = match Store::connect_existing(&cfg.database_url(), cfg.database.max_connections).await {
+        Ok(s) => s.scoped(&cfg.account.number),
+        Err(e @ crate::store::StoreError::Missing(_)) => anyhow::bail!(
+            "{e} (configuration {} read, database.url = {}); check the configuration, or create the store with a first \
+             `aidpay import`, `batch`, `ingest` or `run`. 存储不存在，请检查配置文件",
+            cfg.source.display(),
+            crate::config::redact_url(&cfg.database.url)
+        ),
+        Err(e) => return Err(e).with_context(|| format!("opening the store {}", crate::config::redact_url(&cfg.database.url))),
+    };
     Ok((cfg, store))
 }
 
@@ -173,7 +194,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 "open" | "resolved" => Some(status),
                 other => anyhow::bail!("--status {other}: use open, resolved or all"),
             };
-            let (_cfg, store) = open(cli.config.as_deref()).await?;
+            let (_cfg, store) = open_existing(cli.config.as_deref()).await?;
             let rows = crate::exceptions::list(&store, &ExceptionFilter { kind, status, school }).await?;
             output::exceptions(&rows, cli.json)?;
             store.close().await;
@@ -235,7 +256,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Report { which: ReportCommand::Reconciliation { format, out } } => {
-            let (cfg, store) = open(cli.config.as_deref()).await?;
+            let (cfg, store) = open_existing(cli.config.as_deref()).await?;
             let dir = out.unwrap_or_else(|| cfg.paths.reports.clone());
             let path = crate::reports::reconciliation_report(&store, &cfg, format, &dir).await?;
             output::report(&path, cli.json)?;
@@ -243,15 +264,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Report { which: ReportCommand::Exceptions { format, out } } => {
-            let (cfg, store) = open(cli.config.as_deref()).await?;
+            let (cfg, store) = open_existing(cli.config.as_deref()).await?;
             let dir = out.unwrap_or_else(|| cfg.paths.reports.clone());
             let path = crate::reports::exception_report(&store, &cfg, format, &dir).await?;
             output::report(&path, cli.json)?;
             store.close().await;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Verify => {
+            let (cfg, store) = open_existing(cli.config.as_deref()).await?;
+            let report = crate::verify::run(&store, &cfg.account.number, &cfg.paths.outbox).await?;
+            output::verify(&report, cli.json)?;
+            store.close().await;
+            Ok(if report.ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
         Command::Status => {
-            let (cfg, store) = open(cli.config.as_deref()).await?;
+            let (cfg, store) = open_existing(cli.config.as_deref()).await?;
             let grants = store.count_grants_by_status().await?;
             let payments = store.count_payments_by_status().await?;
             let open = store.list_exceptions(&ExceptionFilter { status: Some("open".into()), ..Default::default() }).await?;

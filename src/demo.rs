@@ -91,6 +91,7 @@ pub async fn run(dir: Option<PathBuf>, json: bool) -> anyhow::Result<ExitCode> {
     let report = crate::reports::exception_report(&store, &cfg, crate::reports::ReportFormat::Xlsx, &cfg.paths.reports).await?;
     let exceptions = store.list_exceptions(&ExceptionFilter { status: Some("open".into()), ..Default::default() }).await?;
     let grants = store.count_grants_by_status().await?;
+    let verified = crate::verify::run(&store, &cfg.account.number, &cfg.paths.outbox).await?;
     if json {
         let grants: serde_json::Map<String, serde_json::Value> = grants.iter().map(|(s, n)| (s.clone(), (*n).into())).collect();
         println!(
@@ -98,11 +99,13 @@ pub async fn run(dir: Option<PathBuf>, json: bool) -> anyhow::Result<ExitCode> {
             serde_json::to_string_pretty(&serde_json::json!({
                 "dir": dir, "imports": summaries, "batch": cycle, "answers": ingested, "grants": grants,
                 "statement": ingested_statement, "reconcile": reconciled,
-                "exceptions": exceptions, "report": report, "reconciliation_report": reconciliation,
+                "exceptions": exceptions, "report": report, "reconciliation_report": reconciliation, "verify": verified,
             }))?
         );
     } else {
         crate::output::exceptions(&exceptions, false)?;
+        println!("\n-- 7. 校验 (aidpay verify: every grant has exactly one owner, sums and file hashes) --");
+        crate::output::verify(&verified, false)?;
         println!("\n异常报表 (exception report for finance staff): {}", report.display());
         println!("对账表 (reconciliation report): {}", reconciliation.display());
         println!("store: {}", var.join("aidpay.db").display());
@@ -110,7 +113,7 @@ pub async fn run(dir: Option<PathBuf>, json: bool) -> anyhow::Result<ExitCode> {
         println!("again with: aidpay --config {} exceptions list", config_path.display());
     }
     store.close().await;
-    Ok(ExitCode::SUCCESS)
+    Ok(if verified.ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 /// The bank's side of the demo: every file in the banks' drop folders is picked up and answered

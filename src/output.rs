@@ -170,6 +170,39 @@ pub fn batch(o: &crate::batch::CycleOutcome, json: bool) -> std::io::Result<()> 
     Ok(())
 }
 
+/// `verify`: the owner states counted, then every failed check.
+pub fn verify(r: &crate::verify::VerifyReport, json: bool) -> std::io::Result<()> {
+    if json {
+        return print_json(&serde_json::to_value(r)?);
+    }
+    let mut out = std::io::stdout().lock();
+    let n = |k: &str| r.owner_states.get(k).copied().unwrap_or(0);
+    writeln!(
+        out,
+        "资助 {} 笔: 等待公示结束 {}, 待发放 {}, 在途 {}, 已发放 {}, 挂起待处理 {}, 已取消 {}; 批次 {} 个, 文件 {} 个已核对",
+        r.grants,
+        n("waiting"),
+        n("to_batch"),
+        n("in_flight"),
+        n("paid"),
+        n("held"),
+        n("cancelled"),
+        r.batches,
+        r.files_checked
+    )?;
+    if r.ok {
+        return writeln!(out, "校验通过: 每笔资助都有且只有一个归属状态，批次合计与文件哈希一致");
+    }
+    writeln!(out, "校验未通过: {} 项问题", r.violations.len() as u64 + r.violations_not_listed)?;
+    for v in &r.violations {
+        writeln!(out, "  [{}] {}: {}", v.check, v.subject, v.detail)?;
+    }
+    if r.violations_not_listed > 0 {
+        writeln!(out, "  …另有 {} 项未列出", r.violations_not_listed)?;
+    }
+    Ok(())
+}
+
 /// `exceptions resolve`.
 pub fn resolved(r: &crate::exceptions::Resolved, json: bool) -> std::io::Result<()> {
     if json {

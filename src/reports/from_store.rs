@@ -113,6 +113,8 @@ pub async fn reconciliation_report(store: &Store, cfg: &Config, format: ReportFo
         let status = match b.status.as_str() {
             "debited" => "已扣款并核对",
             "delivered" => "已发送，待扣款",
+            "delivering" => "交付中（待确认）",
+            "in_doubt" => "交付待人工核实",
             "held" => "暂缓（余额不足）",
             "written" | "created" => "待发送",
             other => other,

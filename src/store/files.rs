@@ -1,5 +1,5 @@
-//! Files in and out: each recorded once by direction, kind and content hash, so the same file
-//! twice is recognised.
+//! Files in and out: each recorded once per special account by direction, kind and content
+//! hash, so the same file twice is recognised (and two districts' files stay apart).
 
 use super::{StoreError, StoreTx, now_text};
 use sqlx::Row;
@@ -19,7 +19,8 @@ pub struct FileRecord<'a> {
 impl StoreTx {
     /// The id of a file already recorded with this content, if any.
     pub async fn find_file(&mut self, direction: &str, kind: &str, sha256: &str) -> Result<Option<i64>, StoreError> {
-        let row = sqlx::query("SELECT id FROM files WHERE direction = $1 AND kind = $2 AND sha256 = $3")
+        let row = sqlx::query("SELECT id FROM files WHERE account_no = $1 AND direction = $2 AND kind = $3 AND sha256 = $4")
+            .bind(self.account_no().to_string())
             .bind(direction)
             .bind(kind)
             .bind(sha256)
@@ -38,10 +39,11 @@ impl StoreTx {
         }
         let id = self.alloc_ids("files", 1).await?;
         sqlx::query(
-            "INSERT INTO files (id, direction, kind, name, sha256, size_bytes, status, detail, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO files (id, account_no, direction, kind, name, sha256, size_bytes, status, detail, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(id)
+        .bind(self.account_no().to_string())
         .bind(f.direction)
         .bind(f.kind)
         .bind(f.name)
@@ -59,7 +61,8 @@ impl StoreTx {
 impl StoreTx {
     /// True when a file with this content came in before (any kind, also quarantined).
     pub async fn file_seen_in(&mut self, sha256: &str) -> Result<bool, StoreError> {
-        let row = sqlx::query("SELECT id FROM files WHERE direction = 'in' AND sha256 = $1 AND kind <> 'grant_list' LIMIT 1")
+        let row = sqlx::query("SELECT id FROM files WHERE account_no = $1 AND direction = 'in' AND sha256 = $2 AND kind <> 'grant_list' LIMIT 1")
+            .bind(self.account_no().to_string())
             .bind(sha256)
             .fetch_optional(&mut *self.tx)
             .await?;

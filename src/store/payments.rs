@@ -159,8 +159,12 @@ impl StoreTx {
         let ids: Vec<&str> = grants.iter().map(|g| g.grant_id.as_str()).collect();
         let mut attempted = std::collections::HashSet::new();
         for chunk in ids.chunks(MAX_BINDS / 2) {
-            let sql = format!("SELECT DISTINCT grant_id FROM payments WHERE grant_id IN ({})", in_placeholders(self.backend, 1, chunk.len()));
-            let mut q = sqlx::query(AssertSqlSafe(sql));
+            let sql = format!(
+                "SELECT DISTINCT grant_id FROM payments WHERE account_no = {} AND grant_id IN ({})",
+                super::placeholder(self.backend, 1),
+                in_placeholders(self.backend, 2, chunk.len())
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(account);
             for id in chunk {
                 q = q.bind(*id);
             }
@@ -175,7 +179,7 @@ impl StoreTx {
     pub async fn count_waiting(&mut self, account: &str, today: &str) -> Result<i64, StoreError> {
         let row = sqlx::query(
             "SELECT CAST(COUNT(*) AS BIGINT) FROM grants g WHERE g.account_no = $1 AND g.status = 'valid' AND g.notice_end >= $2 \
-             AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.grant_id = g.grant_id)",
+             AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.account_no = g.account_no AND p.grant_id = g.grant_id)",
         )
         .bind(account)
         .bind(today)
@@ -221,18 +225,24 @@ impl StoreTx {
         Ok(())
     }
 
-    /// Sets the status of grants (e.g. `held` when a bank cannot carry the holder's name).
-    pub async fn set_grants_status(&mut self, ids: &[String], status: &str) -> Result<(), StoreError> {
+    /// Sets the status of this account's grants (e.g. `held` when a bank cannot carry the
+    /// holder's name); with `from`, only grants now in one of those states change.
+    pub async fn set_grants_status(&mut self, ids: &[String], status: &str, from: &[&str]) -> Result<(), StoreError> {
+        let from_sql = if from.is_empty() {
+            String::new()
+        } else {
+            format!(" AND status IN ({})", from.iter().map(|f| format!("'{f}'")).collect::<Vec<_>>().join(", "))
+        };
         for chunk in ids.chunks(MAX_BINDS / 2) {
             if chunk.is_empty() {
                 continue;
             }
             let sql = format!(
-                "UPDATE grants SET status = $1, updated_at = $2 WHERE grant_id IN ({})",
-                in_placeholders(self.backend, 3, chunk.len())
+                "UPDATE grants SET status = $1, updated_at = $2 WHERE account_no = $3{from_sql} AND grant_id IN ({})",
+                in_placeholders(self.backend, 4, chunk.len())
             );
-            let sql = if self.backend == super::Backend::Sqlite { sql.replace("$1", "?").replace("$2", "?") } else { sql };
-            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(status.to_string()).bind(now_text());
+            let sql = if self.backend == super::Backend::Sqlite { sql.replace("$1", "?").replace("$2", "?").replace("$3", "?") } else { sql };
+            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(status.to_string()).bind(now_text()).bind(self.account_no().to_string());
             for id in chunk {
                 q = q.bind(id.clone());
             }
@@ -343,23 +353,6 @@ impl StoreTx {
         Ok(())
     }
 
-    /// The bank has the file: the batch is delivered and its payments are sent.
-    pub async fn mark_batch_delivered(&mut self, batch_id: &str, bank_ref: Option<&str>) -> Result<(), StoreError> {
-        let now = now_text();
-        sqlx::query("UPDATE batches SET status = 'delivered', bank_ref = $1, updated_at = $2 WHERE batch_id = $3 AND status = 'written'")
-            .bind(bank_ref)
-            .bind(now.clone())
-            .bind(batch_id)
-            .execute(&mut *self.tx)
-            .await?;
-        sqlx::query("UPDATE payments SET status = 'sent', updated_at = $1 WHERE batch_id = $2 AND status = 'created'")
-            .bind(now)
-            .bind(batch_id)
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(())
-    }
-
     /// What a batch's file says of each of its payments, in the order they are written (by
     /// reference). Only the columns the file needs: a province's term reads a million of these.
     pub async fn batch_lines(&mut self, batch_id: &str) -> Result<Vec<BatchLine>, StoreError> {
@@ -392,10 +385,11 @@ impl StoreTx {
         })
     }
 
-    /// Money promised to the bank but not yet seen debited: batches written or delivered.
+    /// Money promised to the bank but not yet seen debited: batches written, being handed over,
+    /// in doubt or delivered.
     pub async fn committed_not_debited(&mut self, account: &str) -> Result<i64, StoreError> {
         let row = sqlx::query(
-            "SELECT CAST(COALESCE(SUM(ctrl_sum_fen), 0) AS BIGINT) FROM batches WHERE account_no = $1 AND status IN ('written', 'delivered')",
+            "SELECT CAST(COALESCE(SUM(ctrl_sum_fen), 0) AS BIGINT) FROM batches WHERE account_no = $1 AND status IN ('written', 'delivering', 'in_doubt', 'delivered')",
         )
         .bind(account)
         .fetch_one(&mut *self.tx)
@@ -408,8 +402,8 @@ impl StoreTx {
 impl Store {
     /// Every payment of a grant, oldest attempt first.
     pub async fn payments_of_grant(&self, grant_id: &str) -> Result<Vec<PaymentRow>, StoreError> {
-        let sql = format!("{PAYMENT_SELECT} WHERE grant_id = $1 ORDER BY attempt");
-        let rows = sqlx::query(AssertSqlSafe(sql)).bind(grant_id).fetch_all(&self.pool).await?;
+        let sql = format!("{PAYMENT_SELECT} WHERE ($1 = '' OR account_no = $1) AND grant_id = $2 ORDER BY attempt");
+        let rows = sqlx::query(AssertSqlSafe(sql)).bind(self.account.clone().unwrap_or_default()).bind(grant_id).fetch_all(&self.pool).await?;
         rows.iter().map(|r| Ok(payment_row(r)?)).collect()
     }
 

@@ -278,7 +278,7 @@ impl StoreTx {
             done += sqlx::query(
                 "UPDATE grants SET status = 'paid', updated_at = $1 WHERE account_no = $2 AND status = 'valid' \
                  AND grant_id > $3 AND grant_id <= $4 AND EXISTS (SELECT 1 FROM payments p JOIN batches b ON b.batch_id = p.batch_id \
-                 WHERE p.grant_id = grants.grant_id AND p.status = 'settled' AND b.status = 'debited')",
+                 WHERE p.account_no = grants.account_no AND p.grant_id = grants.grant_id AND p.status = 'settled' AND b.status = 'debited')",
             )
             .bind(now.as_str())
             .bind(account)

@@ -59,6 +59,38 @@ pub struct Settings {
     pub daemon: DaemonSettings,
     #[serde(default)]
     pub alerts: AlertSettings,
+    /// `[approval]`: what needs a second person. Absent: nothing does (as before).
+    #[serde(default)]
+    pub approval: Option<ApprovalSettings>,
+    #[serde(default)]
+    pub console: ConsoleSettings,
+}
+
+/// `[approval]`: four eyes (双人复核) on what moves money or changes where it goes.
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalSettings {
+    /// New batches wait for a reviewer before anything reaches the bank.
+    #[serde(default)]
+    pub batches: bool,
+    /// A re-issue to another card or holder, and a school's re-send that changes a card.
+    #[serde(default)]
+    pub card_changes: bool,
+    #[serde(default)]
+    pub cancellations: bool,
+    #[serde(default)]
+    pub accepts: bool,
+}
+
+/// `[console]`: the finance office's web console.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleSettings {
+    /// `127.0.0.1:8470` switches the console on (in `aidpay run`; `aidpay console` serves it alone).
+    pub listen: Option<String>,
+    /// TLS certificate and key (PEM files); without them plain HTTP, for a reverse proxy in front.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 /// `[daemon]`: how `aidpay run` behaves.
@@ -590,6 +622,9 @@ pub struct Config {
     pub daemon: Daemon,
     /// The webhook for new exceptions, when one is configured.
     pub alerts: Option<Alerts>,
+    /// What needs a second person (all off without an `[approval]` section).
+    pub approval: ApprovalSettings,
+    pub console: ConsoleSettings,
 }
 
 /// One job's checked schedule.
@@ -851,11 +886,21 @@ impl Config {
         let schedules = check_schedules(&s.schedule)?;
         let daemon = check_daemon(&s.daemon)?;
         let alerts = check_alerts(s.alerts)?;
+        if let Some(listen) = &s.console.listen
+            && listen.parse::<std::net::SocketAddr>().is_err()
+        {
+            return Err(invalid("console.listen", format!("'{listen}' is not an address and port, e.g. 127.0.0.1:8470")));
+        }
+        if s.console.tls_cert.is_some() != s.console.tls_key.is_some() {
+            return Err(invalid("console.tls_cert", "tls_cert and tls_key go together"));
+        }
         Ok(Config {
             reconcile: s.reconcile,
             schedules,
             daemon,
             alerts,
+            approval: s.approval.unwrap_or_default(),
+            console: s.console,
             no_answer_days: s.returns.no_answer_days,
             reasons,
             banks,

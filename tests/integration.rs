@@ -9,6 +9,7 @@ mod cli;
 mod concurrency;
 mod crash_safety;
 mod daemon;
+mod four_eyes;
 mod handover;
 mod import;
 mod owners;

@@ -12,3 +12,4 @@ mod daemon;
 mod import;
 mod reconcile;
 mod returns;
+mod statements;

@@ -22,6 +22,7 @@ pub enum ExceptionKind {
     ImportConflict,
     InsufficientBalance,
     UnencodableName,
+    FileRejected,
     BankRejected,
     BankReturned,
     UnknownReference,
@@ -56,7 +57,7 @@ impl Severity {
 }
 
 impl ExceptionKind {
-    pub const ALL: [ExceptionKind; 21] = [
+    pub const ALL: [ExceptionKind; 22] = [
         ExceptionKind::InvalidIdNumber,
         ExceptionKind::InvalidCard,
         ExceptionKind::HolderMismatch,
@@ -66,6 +67,7 @@ impl ExceptionKind {
         ExceptionKind::ImportConflict,
         ExceptionKind::InsufficientBalance,
         ExceptionKind::UnencodableName,
+        ExceptionKind::FileRejected,
         ExceptionKind::BankRejected,
         ExceptionKind::BankReturned,
         ExceptionKind::UnknownReference,
@@ -93,6 +95,7 @@ impl ExceptionKind {
             ImportConflict => "import_conflict",
             InsufficientBalance => "insufficient_balance",
             UnencodableName => "unencodable_name",
+            FileRejected => "file_rejected",
             BankRejected => "bank_rejected",
             BankReturned => "bank_returned",
             UnknownReference => "unknown_reference",
@@ -117,7 +120,7 @@ impl ExceptionKind {
     pub fn severity(self) -> Severity {
         use ExceptionKind::*;
         match self {
-            UnknownDebit | BatchDebitMismatch | BalanceBreak | AmountMismatch | AccountMismatch | ReturnNotCredited => {
+            UnknownDebit | BatchDebitMismatch | BalanceBreak | AmountMismatch | AccountMismatch | ReturnNotCredited | FileRejected => {
                 Severity::High
             }
             DuplicateStatus => Severity::Low,
@@ -138,6 +141,7 @@ impl ExceptionKind {
             ImportConflict => "导入数据与已有记录冲突",
             InsufficientBalance => "专户余额不足",
             UnencodableName => "姓名含银行无法处理的字符",
+            FileRejected => "银行拒收整个文件",
             BankRejected => "银行拒绝",
             BankReturned => "银行退票",
             UnknownReference => "未知的支付流水号",
@@ -166,6 +170,7 @@ impl ExceptionKind {
             ImportConflict => "已有记录未被覆盖；如确需更改，请先取消原资助",
             InsufficientBalance => "请联系财政拨付资金后再发放",
             UnencodableName => "请与银行核对户名写法（生僻字）",
+            FileRejected => "银行无法读取我方文件且未说明是哪一批：立即与银行核对所列批次是否入账，确认未付款前不要重新发送",
             BankRejected => "按原因更正卡号或户名后重新发放",
             BankReturned => "确认退款到账后，更正后重新发放",
             UnknownReference => "请与银行核对该笔回执",

@@ -18,12 +18,12 @@ mod statements;
 
 pub use answers::{PaymentEvent, PaymentState};
 pub use exceptions::{ExceptionFilter, ExceptionRecord, ExceptionReportSource, ExceptionRow};
-pub use files::FileRecord;
+pub use files::{AwaitingBatch, FileRecord};
 pub use grants::{GrantRecord, StoredGrant};
 pub use payments::{BatchLine, BatchRow, EligibleGrant, NewPayment, PaymentRow};
 pub use reconcile::{EntryDetail, EntryRow, PaymentMoney, Position, ReportEntry, StatementRow};
 pub use runs::{JobRun, NewExceptionRef};
-pub use statements::{DetailRecord, EntryRecord, StatementRecord};
+pub use statements::{DetailRecord, EntriesStored, EntryRecord, EntryStatus, IdentifiedBy, StatementRecord, StatementSums, entry_identity};
 
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};

@@ -21,7 +21,6 @@ pub use apply::{Answer, Applied};
 use crate::config::{BankFormat, Config, Transport};
 use crate::exceptions::{ExceptionKind, NewException};
 use crate::store::{AuditEntry, FileRecord, Store, StoreError};
-
 use crate::transport::GatewayClient;
 use serde::Serialize;
 use sha2::{Digest, Sha256};

@@ -308,7 +308,16 @@ pub fn ingest(files: &[crate::returns::IngestSummary], no_answer: u64, json: boo
                 f.unknown_references,
                 f.duplicate_statuses,
                 f.entries
-            )?,
+            )
+            .and_then(|_| {
+                if f.entries_repeated > 0 || f.entries_not_booked > 0 {
+                    writeln!(out, "  已存分录 {} 条未重复记录；未记账（PDNG/INFO）{} 条，仅列示不对账", f.entries_repeated, f.entries_not_booked)?;
+                }
+                if f.file_rejected {
+                    writeln!(out, "  银行拒收整个文件且未指明哪一批：已生成 file_rejected 异常，请立即处理")?;
+                }
+                f.warnings.iter().try_for_each(|w| writeln!(out, "  注意: {w}"))
+            })?,
             "duplicate" => writeln!(out, "{}: 已处理过（内容相同），未再处理", f.file)?,
             _ => writeln!(
                 out,

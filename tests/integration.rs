@@ -15,4 +15,5 @@ mod import;
 mod owners;
 mod reconcile;
 mod returns;
+mod statements;
 mod upgrade;

@@ -327,8 +327,15 @@ async fn hand_written_reports_in_other_producers_styles() {
         }
     }
 
-    // A statement with another producer's prefix is stored.
-    let v = env.json_async(&["ingest", fixture("bank/iso/camt053-v08-prefixed.xml").to_str().unwrap()], 0).await;
+    // A statement with another producer's prefix is read; it is the special account 9558…'s
+    // (issue 13): refused here, naming that account, and stored by that account's configuration.
+    let prefixed = env.path("prefixed.xml");
+    std::fs::copy(fixture("bank/iso/camt053-v08-prefixed.xml"), &prefixed).unwrap();
+    let v = env.json_async(&["ingest", prefixed.to_str().unwrap()], 0).await;
+    assert_eq!((v["files"][0]["kind"].as_str(), v["files"][0]["outcome"].as_str()), (Some("camt053"), Some("quarantined")), "{v}");
+    assert!(v["files"][0]["error"].as_str().unwrap().contains("9558800200135073266"), "{v}");
+    let out = env.run(&["--json", "ingest", fixture("bank/iso/camt053-v08-prefixed.xml").to_str().unwrap()], &[("AIDPAY_ACCOUNT__NUMBER", "9558800200135073266")]).await;
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!((v["files"][0]["kind"].as_str(), v["files"][0]["outcome"].as_str()), (Some("camt053"), Some("applied")), "{v}");
     assert!(v["files"][0]["entries"].as_u64().unwrap() >= 1);
 }

@@ -26,6 +26,7 @@ pub enum ExceptionKind {
     RowsRejected,
     DeliveryUncertain,
     BatchRejected,
+    FileRejected,
     BankRejected,
     BankReturned,
     UnknownReference,
@@ -60,7 +61,7 @@ impl Severity {
 }
 
 impl ExceptionKind {
-    pub const ALL: [ExceptionKind; 25] = [
+    pub const ALL: [ExceptionKind; 26] = [
         ExceptionKind::InvalidIdNumber,
         ExceptionKind::InvalidCard,
         ExceptionKind::HolderMismatch,
@@ -74,6 +75,7 @@ impl ExceptionKind {
         ExceptionKind::RowsRejected,
         ExceptionKind::DeliveryUncertain,
         ExceptionKind::BatchRejected,
+        ExceptionKind::FileRejected,
         ExceptionKind::BankRejected,
         ExceptionKind::BankReturned,
         ExceptionKind::UnknownReference,
@@ -105,6 +107,7 @@ impl ExceptionKind {
             RowsRejected => "rows_rejected",
             DeliveryUncertain => "delivery_uncertain",
             BatchRejected => "batch_rejected",
+            FileRejected => "file_rejected",
             BankRejected => "bank_rejected",
             BankReturned => "bank_returned",
             UnknownReference => "unknown_reference",
@@ -130,7 +133,7 @@ impl ExceptionKind {
         use ExceptionKind::*;
         match self {
             UnknownDebit | BatchDebitMismatch | BalanceBreak | AmountMismatch | AccountMismatch | ReturnNotCredited
-            | DeliveryUncertain | CardShared => {
+            | DeliveryUncertain | CardShared | FileRejected => {
                 Severity::High
             }
             DuplicateStatus => Severity::Low,
@@ -155,6 +158,7 @@ impl ExceptionKind {
             RowsRejected => "名单中有无法读取的行",
             DeliveryUncertain => "批次是否已交银行无法确定",
             BatchRejected => "批次被复核驳回",
+            FileRejected => "银行拒收整个文件",
             BankRejected => "银行拒绝",
             BankReturned => "银行退票",
             UnknownReference => "未知的支付流水号",
@@ -187,6 +191,7 @@ impl ExceptionKind {
             RowsRejected => "请学校按所列行号更正后重新报送",
             DeliveryUncertain => "请与银行核实是否已收到该批次文件：已收到则“接受”，确认未收到则“重新发放”；切勿自行重复发送",
             BatchRejected => "按复核意见处理（如取消有误的资助）；其余资助随下一批次重新提交复核",
+            FileRejected => "银行无法读取我方文件且未说明是哪一批：立即与银行核对所列批次是否入账，确认未付款前不要重新发送",
             BankRejected => "按原因更正卡号或户名后重新发放",
             BankReturned => "确认退款到账后，更正后重新发放",
             UnknownReference => "请与银行核对该笔回执",

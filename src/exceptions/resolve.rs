@@ -119,6 +119,20 @@ const LIVE: [&str; 4] = ["created", "sent", "accepted", "settled"];
 const PAYMENT_KINDS: [&str; 4] = ["bank_rejected", "bank_returned", "no_answer", "unencodable_name"];
 const INTAKE_KINDS: [&str; 7] =
     ["invalid_card", "holder_mismatch", "unencodable_name", "invalid_id_number", "amount_off_standard", "priority_not_top_tier", "card_shared"];
+/// Findings that hold a grant (it is paid only once none is open): a re-issue or a release waits
+/// for all of them; findings about a bank's answer (amount or account mismatches) do not hold it.
+const HOLDING_KINDS: [&str; 10] = [
+    "invalid_card",
+    "holder_mismatch",
+    "unencodable_name",
+    "invalid_id_number",
+    "amount_off_standard",
+    "priority_not_top_tier",
+    "card_shared",
+    "duplicate_grant",
+    "bank_rejected",
+    "bank_returned",
+];
 /// Held grants whose finding `--accept` cannot explain away: the bank could not pay it as it is.
 const NOT_ACCEPTABLE: [(&str, &str); 3] = [
     ("invalid_card", "卡号未通过校验，不能按原样发放：请用 --reissue --card 更正卡号，或 --cancel 取消"),
@@ -314,7 +328,7 @@ fn accepted_words(kind: &str) -> String {
 /// A held grant whose last open finding was just closed goes back to be paid as imported.
 async fn release_if_clear(tx: &mut StoreTx, gid: &str, actor: &str) -> Result<String, ResolveError> {
     let Some(grant) = tx.grant(gid).await? else { return Ok(accepted_words("")) };
-    let open = tx.open_exceptions_of_grant(gid).await?;
+    let open = tx.open_exceptions_of_grant(gid, &HOLDING_KINDS).await?;
     if open > 0 {
         return Ok(format!("已接受；资助 {gid} 仍有 {open} 条异常待处理，暂不发放"));
     }
@@ -427,7 +441,7 @@ async fn reissue(
     kinds.extend(INTAKE_KINDS);
     tx.resolve_grant_exceptions(gid, &kinds, resolution, note, actor).await?;
     tx.resolve_exception(id, resolution, note, actor).await?;
-    let still_open = tx.open_exceptions_of_grant(gid).await?;
+    let still_open = tx.open_exceptions_of_grant(gid, &HOLDING_KINDS).await?;
     if still_open > 0 {
         return Err(ResolveError::Refused(format!("资助 {gid} 还有 {still_open} 条其他异常未处理（如重复资助），请先处理后再重新发放")));
     }

@@ -5,6 +5,7 @@
 mod util;
 
 mod batch;
+mod browser;
 mod cli;
 mod concurrency;
 mod crash_safety;

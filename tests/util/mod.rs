@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod browser;
+
 use aidpay::store::Store;
 use assert_cmd::Command;
 use secrecy::SecretString;

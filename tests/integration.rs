@@ -8,6 +8,7 @@ mod batch;
 mod browser;
 mod cli;
 mod concurrency;
+mod console;
 mod crash_safety;
 mod daemon;
 mod four_eyes;

@@ -189,6 +189,10 @@ pub async fn resolve(store: &Store, cfg: &Config, id: i64, action: &Action, note
     if ex.status != "open" {
         return Err(ResolveError::AlreadyResolved(id));
     }
+    // A card that cannot be paid is refused now, not after a reviewer spent time on it.
+    if let Action::Reissue { card: Some(c), .. } = action {
+        CardNumber::parse(c).map_err(|e| ResolveError::Refused(format!("--card {}: {e}", mask_card(c))))?;
+    }
     if let Some(kind) = approval_needed(&mut tx, cfg, &ex, action).await? {
         let before = match &ex.grant_id {
             Some(gid) => tx.grant(gid).await?.map(|g| grant_json(&g)),

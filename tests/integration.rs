@@ -9,6 +9,7 @@ mod browser;
 mod cli;
 mod concurrency;
 mod console;
+mod console_browser;
 mod crash_safety;
 mod daemon;
 mod four_eyes;

@@ -3,7 +3,7 @@
 //! the dashboard charts. Read-only, scoped to the handle's special account, and bounded: every
 //! list is paged or limited, so a page costs the same at 100 exceptions and at 100,000.
 
-use super::{Backend, Store, StoreError, placeholder};
+use super::{Backend, Store, StoreError};
 use serde::Serialize;
 use sqlx::{AssertSqlSafe, Row};
 
@@ -126,7 +126,7 @@ impl Store {
         for (column, value) in text_filters(q) {
             if let Some(v) = value {
                 binds.push(v.clone());
-                filter.push_str(&format!(" AND {column} = {}", placeholder(self.backend, binds.len())));
+                filter.push_str(&format!(" AND {column} = ${}", binds.len()));
             }
         }
         let join = " LEFT JOIN grants g ON g.account_no = e.account_no AND g.grant_id = e.grant_id";
@@ -263,7 +263,7 @@ impl Store {
         for (column, value) in [("actor", actor), ("action", action)] {
             if let Some(v) = value {
                 binds.push(v.to_string());
-                filter.push_str(&format!(" AND {column} = {}", placeholder(self.backend, binds.len())));
+                filter.push_str(&format!(" AND {column} = ${}", binds.len()));
             }
         }
         let mut cq = sqlx::query(AssertSqlSafe(format!("SELECT CAST(COUNT(*) AS BIGINT) FROM audit_log{filter}")));

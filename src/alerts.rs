@@ -49,7 +49,7 @@ impl Alerter {
             Some(m) => m,
             None => store.max_exception_id().await?,
         };
-        let client = reqwest::Client::builder().timeout(Duration::from_secs(15)).build().unwrap_or_default();
+        let client = crate::tls::client_builder().timeout(Duration::from_secs(15)).build().unwrap_or_default();
         Ok(Alerter { cfg, client, mark: Mutex::new(mark) })
     }
 

@@ -15,7 +15,7 @@
 //!   exception report built on them;
 //! - [`store`]: every SQL statement, on SQLite (embedded default) or PostgreSQL;
 //! - [`domain`]: pure newtypes — money in fen, ID numbers, cards, names;
-//! - [`config`], [`telemetry`], [`clock`]: configuration, logs and time;
+//! - [`config`], [`telemetry`], [`clock`], [`tls`]: configuration, logs, time and the HTTPS clients' TLS;
 //! - [`cli`] and [`output`]: the command line the thin binary runs, human text or `--json`;
 //! - [`demo`]: a whole cycle on a throw-away store; [`bench`]: a province's term, stage by stage;
 //! - [`scheduler`] (`aidpay run`, the daemon), with [`lock`] (one daemon per special account),
@@ -42,6 +42,7 @@ pub mod scheduler;
 pub mod store;
 pub mod systemd;
 pub mod telemetry;
+pub mod tls;
 pub mod transport;
 pub mod validation;
 

@@ -288,7 +288,10 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
     }
     let alerter = match &cfg.alerts {
         Some(a) => Some(Arc::new(Alerter::new(a.clone(), &store).await?)),
-        None => None,
+        None => {
+            tracing::warn!("alerts are off: no webhook URL (the systemd credential alert_webhook or AIDPAY_ALERTS__WEBHOOK_URL); new exceptions show only in `aidpay exceptions list`");
+            None
+        }
     };
     let cfg = Arc::new(cfg);
     let turn = (store.backend() == crate::store::Backend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));

@@ -10,5 +10,6 @@ mod concurrency;
 mod crash_safety;
 mod daemon;
 mod import;
+mod journald;
 mod reconcile;
 mod returns;

@@ -11,5 +11,6 @@ mod crash_safety;
 mod daemon;
 mod import;
 mod journald;
+mod package;
 mod reconcile;
 mod returns;

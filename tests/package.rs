@@ -204,10 +204,10 @@ fn the_package_holds_the_daemon_its_unit_config_and_docs() {
     assert_eq!(field("Version"), format!("{}-1", env!("CARGO_PKG_VERSION")));
     assert_eq!(field("Architecture"), arch);
     assert_eq!(field("Section"), "admin");
-    // Only the C library and systemd: no OpenSSL (rustls), no libsqlite3 (bundled).
+    // Only the C library, systemd and the CA store: no OpenSSL (rustls), no libsqlite3 (bundled).
     let depends = field("Depends");
     let names: BTreeSet<&str> = depends.split(',').map(|d| d.split_whitespace().next().unwrap()).collect();
-    assert_eq!(names, BTreeSet::from(["libc6", "systemd"]), "Depends: {depends}");
+    assert_eq!(names, BTreeSet::from(["libc6", "systemd", "ca-certificates"]), "Depends: {depends}");
     // (`dpkg-deb -I DEB MEMBER` fails for a member that is not there.)
     let member = |m: &str| text(&run(Command::new("dpkg-deb").arg("-I").arg(deb).arg(m)).stdout);
     assert!(member("control").contains("Package: aidpay"));

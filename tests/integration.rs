@@ -5,12 +5,18 @@
 mod util;
 
 mod batch;
+mod browser;
 mod cli;
 mod concurrency;
 mod crash_safety;
 mod daemon;
+mod four_eyes;
+mod handover;
 mod import;
 mod journald;
+mod owners;
 mod package;
 mod reconcile;
 mod returns;
+mod statements;
+mod upgrade;

@@ -64,6 +64,16 @@ pub struct Settings {
     pub approval: Option<ApprovalSettings>,
     #[serde(default)]
     pub console: ConsoleSettings,
+    #[serde(default)]
+    pub metrics: MetricsSettings,
+}
+
+/// `[metrics]`: the Prometheus scrape endpoint of `aidpay run` ([`crate::metrics`]).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// `127.0.0.1:9187` serves `GET /metrics` there while the daemon runs; absent: off.
+    pub listen: Option<String>,
 }
 
 /// `[approval]`: four eyes (双人复核) on what moves money or changes where it goes.
@@ -662,6 +672,8 @@ pub struct Config {
     /// What needs a second person (all off without an `[approval]` section).
     pub approval: ApprovalSettings,
     pub console: ConsoleSettings,
+    /// Where `aidpay run` serves `/metrics`, when configured.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// One job's checked schedule.
@@ -934,6 +946,10 @@ impl Config {
         {
             return Err(invalid("console.listen", format!("'{listen}' is not an address and port, e.g. 127.0.0.1:8470")));
         }
+        let metrics_listen = match s.metrics.listen.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(l) => Some(l.parse::<std::net::SocketAddr>().map_err(|_| invalid("metrics.listen", format!("'{l}' is not an address and port, e.g. 127.0.0.1:9187")))?),
+        };
         if s.console.tls_cert.is_some() != s.console.tls_key.is_some() {
             return Err(invalid("console.tls_cert", "tls_cert and tls_key go together"));
         }
@@ -944,6 +960,7 @@ impl Config {
             alerts,
             approval: s.approval.unwrap_or_default(),
             console: s.console,
+            metrics_listen,
             no_answer_days: s.returns.no_answer_days,
             reasons,
             banks,

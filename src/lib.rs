@@ -41,6 +41,7 @@ pub mod exceptions;
 pub mod formats;
 pub mod intake;
 pub mod lock;
+pub mod metrics;
 pub mod output;
 pub mod people;
 pub mod reconcile;

@@ -297,6 +297,19 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
         }
     };
     let cfg = Arc::new(cfg);
+    // `/metrics` on its own listener, bound before READY so a taken port stops the start.
+    let (metrics_stop, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+    let metrics = match cfg.metrics_listen {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("metrics.listen {addr}: cannot listen"))?;
+            tracing::info!(listen = %addr, "metrics served at /metrics");
+            let stopped = async move {
+                let _ = metrics_stopped.await;
+            };
+            Some(tokio::spawn(crate::metrics::serve(listener, store.clone(), cfg.clone(), stopped)))
+        }
+        None => None,
+    };
     let turn = (store.backend() == crate::store::Backend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
     let ctx = Arc::new(JobCtx { store: store.clone(), cfg: cfg.clone(), actor: format!("{} (aidpay run)", crate::actor()), turn });
     let scheduled: Vec<String> =
@@ -305,6 +318,12 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
     systemd::ready("ready; waiting for the first job");
 
     let result = serve(ctx, alerter, &mut lock, shutdown).await;
+    let _ = metrics_stop.send(());
+    if let Some(m) = metrics
+        && let Ok(Err(e)) = m.await
+    {
+        tracing::warn!("metrics listener: {e}");
+    }
     lock.release().await;
     store.close().await;
     result

@@ -14,6 +14,7 @@ mod four_eyes;
 mod handover;
 mod import;
 mod journald;
+mod metrics;
 mod owners;
 mod package;
 mod reconcile;

@@ -4,6 +4,7 @@
 
 mod util;
 
+mod alerts;
 mod batch;
 mod browser;
 mod cli;

@@ -1,4 +1,4 @@
-//! What `/metrics` reads ([`crate::metrics`]): counts by status and kind, the job runs with
+//! What `/metrics` and the alerts read ([`crate::metrics`], [`crate::alerts`]): counts by status and kind, the job runs with
 //! their times, the account's last statement. Read-only, and none of it per person.
 
 use super::{Store, StoreError};
@@ -58,5 +58,35 @@ impl Store {
             .fetch_one(&self.pool)
             .await?;
         Ok(row.try_get(0)?)
+    }
+}
+
+impl Store {
+    /// A batch's payments per school: (school name, count, sum in fen), largest first — for the
+    /// "batch delivered" alert.
+    pub async fn batch_schools(&self, batch_id: &str) -> Result<Vec<(String, i64, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT g.school_name, CAST(COUNT(*) AS BIGINT), CAST(COALESCE(SUM(p.amount_fen), 0) AS BIGINT) \
+             FROM payments p JOIN grants g ON g.grant_id = p.grant_id WHERE p.batch_id = $1 \
+             GROUP BY g.school_name ORDER BY 3 DESC, 1",
+        )
+        .bind(batch_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?))).collect()
+    }
+}
+
+impl Store {
+    /// The schools of the grants imported from a file (by its content hash), for the
+    /// "rows rejected" alert.
+    pub async fn file_schools(&self, sha256: &str) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT g.school_name FROM grants g JOIN files f ON f.id = g.source_file_id WHERE f.sha256 = $1 ORDER BY g.school_name",
+        )
+        .bind(sha256)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
     }
 }

@@ -11,6 +11,7 @@ mod cli;
 mod concurrency;
 mod crash_safety;
 mod daemon;
+mod english;
 mod four_eyes;
 mod handover;
 mod import;

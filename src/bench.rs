@@ -125,7 +125,7 @@ async fn console_stage(store: &Store, cfg: std::sync::Arc<Config>, n: u64) -> an
     let server = tokio::spawn(crate::console::serve(cfg, store.clone(), listener, async move {
         let _ = stopped.await;
     }));
-    let http = reqwest::Client::new();
+    let http = crate::tls::client_builder().build()?;
     let login = http.post(format!("{base}/api/v1/login")).json(&serde_json::json!({"username": "bench", "password": password})).send().await?;
     anyhow::ensure!(login.status().is_success(), "console login: {}", login.status());
     let cookie = login

@@ -64,6 +64,16 @@ pub struct Settings {
     pub approval: Option<ApprovalSettings>,
     #[serde(default)]
     pub console: ConsoleSettings,
+    #[serde(default)]
+    pub metrics: MetricsSettings,
+}
+
+/// `[metrics]`: the Prometheus scrape endpoint of `aidpay run` ([`crate::metrics`]).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// `127.0.0.1:9187` serves `GET /metrics` there while the daemon runs; absent: off.
+    pub listen: Option<String>,
 }
 
 /// `[approval]`: four eyes (双人复核) on what moves money or changes where it goes.
@@ -149,6 +159,28 @@ pub struct AlertSettings {
     /// The wait after the first failed attempt; doubled per attempt.
     #[serde(default = "default_alert_backoff")]
     pub backoff_ms: u64,
+    /// A job that fails this many runs in a row (its retries included) is alerted, once per streak.
+    #[serde(default = "default_job_failures")]
+    pub job_failures: u32,
+    /// E-mail, the third channel: the SMTP server (STARTTLS on `smtp_port`, required). Absent: no mail.
+    #[serde(default)]
+    pub smtp_host: Option<String>,
+    #[serde(default = "default_smtp_port")]
+    pub smtp_port: u16,
+    #[serde(default)]
+    pub smtp_user: Option<String>,
+    /// Only from the environment (`AIDPAY_ALERTS__SMTP_PASSWORD`) or the credential
+    /// `alert_smtp_password`: a configuration file that sets it is refused.
+    #[serde(default)]
+    pub smtp_password: Option<SecretString>,
+    /// A CA certificate (PEM) to trust besides the system's, for a district's own mail server.
+    #[serde(default)]
+    pub smtp_ca_file: Option<PathBuf>,
+    #[serde(default)]
+    pub mail_from: Option<String>,
+    /// Recipients, separated by commas.
+    #[serde(default)]
+    pub mail_to: Option<String>,
 }
 
 impl Default for AlertSettings {
@@ -158,6 +190,14 @@ impl Default for AlertSettings {
             kind: default_alert_kind(),
             max_attempts: default_alert_attempts(),
             backoff_ms: default_alert_backoff(),
+            job_failures: default_job_failures(),
+            smtp_host: None,
+            smtp_port: default_smtp_port(),
+            smtp_user: None,
+            smtp_password: None,
+            smtp_ca_file: None,
+            mail_from: None,
+            mail_to: None,
         }
     }
 }
@@ -169,6 +209,9 @@ impl fmt::Debug for AlertSettings {
             .field("kind", &self.kind)
             .field("max_attempts", &self.max_attempts)
             .field("backoff_ms", &self.backoff_ms)
+            .field("smtp_host", &self.smtp_host)
+            .field("smtp_user", &self.smtp_user)
+            .field("smtp_password", &self.smtp_password.as_ref().map(|_| "(set)"))
             .finish()
     }
 }
@@ -181,6 +224,12 @@ fn default_alert_attempts() -> u32 {
 }
 fn default_alert_backoff() -> u64 {
     2000
+}
+fn default_job_failures() -> u32 {
+    3
+}
+fn default_smtp_port() -> u16 {
+    587
 }
 
 /// The host of a URL, the only part of a webhook URL that may be shown.
@@ -571,23 +620,59 @@ fn check_alerts(a: AlertSettings) -> Result<Option<Alerts>, ConfigError> {
         "dingtalk" => AlertKind::DingTalk,
         other => return Err(invalid("alerts.kind", format!("'{other}' is not wecom or dingtalk"))),
     };
-    let Some(url) = a.webhook_url else { return Ok(None) };
-    if url.expose_secret().trim().is_empty() {
+    let webhook_url = match a.webhook_url {
+        Some(url) if !url.expose_secret().trim().is_empty() => {
+            match reqwest::Url::parse(url.expose_secret().trim()) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {}
+                // The URL holds the robot's key: say what is wrong without showing it.
+                _ => return Err(invalid("alerts.webhook_url", "not an http(s) URL with a host")),
+            }
+            Some(SecretString::from(url.expose_secret().trim().to_string()))
+        }
+        _ => None,
+    };
+    let email = match a.smtp_host.as_deref().map(str::trim).filter(|h| !h.is_empty()) {
+        None => None,
+        Some(host) => {
+            let from = a.mail_from.as_deref().map(str::trim).filter(|f| f.contains('@'));
+            let Some(from) = from else { return Err(invalid("alerts.mail_from", "an e-mail address is needed with smtp_host")) };
+            let to: Vec<String> = a.mail_to.as_deref().unwrap_or("").split(',').map(str::trim).filter(|t| !t.is_empty()).map(String::from).collect();
+            if to.is_empty() || to.iter().any(|t| !t.contains('@')) {
+                return Err(invalid("alerts.mail_to", "one or more e-mail addresses, separated by commas, are needed with smtp_host"));
+            }
+            if a.smtp_user.is_some() != a.smtp_password.is_some() {
+                return Err(invalid(
+                    "alerts.smtp_password",
+                    "smtp_user and the password go together (the password from AIDPAY_ALERTS__SMTP_PASSWORD or the credential alert_smtp_password)",
+                ));
+            }
+            Some(EmailAlerts {
+                host: host.to_string(),
+                port: a.smtp_port,
+                user: a.smtp_user.clone(),
+                password: a.smtp_password,
+                ca_file: a.smtp_ca_file.clone(),
+                from: from.to_string(),
+                to,
+            })
+        }
+    };
+    if webhook_url.is_none() && email.is_none() {
         return Ok(None);
-    }
-    match reqwest::Url::parse(url.expose_secret().trim()) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {}
-        // The URL holds the robot's key: say what is wrong without showing it.
-        _ => return Err(invalid("alerts.webhook_url", "not an http(s) URL with a host")),
     }
     if a.max_attempts == 0 {
         return Err(invalid("alerts.max_attempts", "must be at least 1"));
     }
+    if a.job_failures == 0 {
+        return Err(invalid("alerts.job_failures", "must be at least 1"));
+    }
     Ok(Some(Alerts {
-        webhook_url: SecretString::from(url.expose_secret().trim().to_string()),
+        webhook_url,
         kind,
         max_attempts: a.max_attempts,
         backoff: Duration::from_millis(a.backoff_ms),
+        job_failures: a.job_failures,
+        email,
     }))
 }
 
@@ -662,6 +747,8 @@ pub struct Config {
     /// What needs a second person (all off without an `[approval]` section).
     pub approval: ApprovalSettings,
     pub console: ConsoleSettings,
+    /// Where `aidpay run` serves `/metrics`, when configured.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// One job's checked schedule.
@@ -697,21 +784,36 @@ pub enum AlertKind {
     DingTalk,
 }
 
-/// `[alerts]`, checked.
+/// `[alerts]`, checked: a webhook, e-mail, or both.
 #[derive(Clone)]
 pub struct Alerts {
-    pub webhook_url: SecretString,
+    pub webhook_url: Option<SecretString>,
     pub kind: AlertKind,
     pub max_attempts: u32,
     pub backoff: Duration,
+    pub job_failures: u32,
+    pub email: Option<EmailAlerts>,
+}
+
+/// The e-mail channel: SMTP with STARTTLS required.
+#[derive(Clone)]
+pub struct EmailAlerts {
+    pub host: String,
+    pub port: u16,
+    pub user: Option<String>,
+    pub password: Option<SecretString>,
+    pub ca_file: Option<PathBuf>,
+    pub from: String,
+    pub to: Vec<String>,
 }
 
 impl fmt::Debug for Alerts {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Alerts")
-            .field("host", &url_host(self.webhook_url.expose_secret()))
+            .field("host", &self.webhook_url.as_ref().map(|u| url_host(u.expose_secret())))
             .field("kind", &self.kind)
             .field("max_attempts", &self.max_attempts)
+            .field("smtp", &self.email.as_ref().map(|e| format!("{}:{} → {}", e.host, e.port, e.to.join(","))))
             .finish()
     }
 }
@@ -811,6 +913,9 @@ fn apply_credentials(s: &mut Settings, dir: &Path) -> Result<(), ConfigError> {
     if s.alerts.webhook_url.is_none() {
         s.alerts.webhook_url = read("alert_webhook")?;
     }
+    if s.alerts.smtp_password.is_none() {
+        s.alerts.smtp_password = read("alert_smtp_password")?;
+    }
     Ok(())
 }
 
@@ -856,6 +961,16 @@ impl Config {
                     .separator("__")
                     .source(Some(env)),
             );
+        // The SMTP password never sits in the file (readable by whoever reads the configuration).
+        let file_only = config::Config::builder().add_source(config::File::from(path.clone()).format(config::FileFormat::Toml)).build();
+        if let Ok(f) = &file_only
+            && f.get_string("alerts.smtp_password").is_ok()
+        {
+            return Err(invalid(
+                "alerts.smtp_password",
+                format!("{shown} must not hold the password: set AIDPAY_ALERTS__SMTP_PASSWORD or the credential alert_smtp_password"),
+            ));
+        }
         let mut settings: Settings = builder
             .build()
             .and_then(|c| c.try_deserialize())
@@ -934,6 +1049,10 @@ impl Config {
         {
             return Err(invalid("console.listen", format!("'{listen}' is not an address and port, e.g. 127.0.0.1:8470")));
         }
+        let metrics_listen = match s.metrics.listen.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(l) => Some(l.parse::<std::net::SocketAddr>().map_err(|_| invalid("metrics.listen", format!("'{l}' is not an address and port, e.g. 127.0.0.1:9187")))?),
+        };
         if s.console.tls_cert.is_some() != s.console.tls_key.is_some() {
             return Err(invalid("console.tls_cert", "tls_cert and tls_key go together"));
         }
@@ -944,6 +1063,7 @@ impl Config {
             alerts,
             approval: s.approval.unwrap_or_default(),
             console: s.console,
+            metrics_listen,
             no_answer_days: s.returns.no_answer_days,
             reasons,
             banks,

@@ -48,8 +48,8 @@ pub async fn run(dir: Option<PathBuf>, json: bool) -> anyhow::Result<ExitCode> {
     let store = Store::connect(&cfg.database_url(), 2).await?.scoped(&cfg.account.number);
 
     if !json {
-        println!("== aidpay demo in {} ==", dir.display());
-        println!("\n-- 1. 导入资助名单 (import grant lists) --");
+        println!("== aidpay 演示，目录 {} ==", dir.display());
+        println!("\n-- 1. 导入资助名单 --");
     }
     // In --json mode the demo prints one summary object at the end instead.
     let mut summaries = Vec::new();
@@ -59,7 +59,7 @@ pub async fn run(dir: Option<PathBuf>, json: bool) -> anyhow::Result<ExitCode> {
     }
     if !json {
         crate::output::import(&summaries, false)?;
-        println!("\n-- 2. 生成代发批次并交给银行 (batch files handed to the bank's drop folders) --");
+        println!("\n-- 2. 生成代发批次并交给银行（放入银行投递目录） --");
     }
     // The people of the demo office: a clerk (经办) and a reviewer (复核). With four eyes on (the
     // shipped configuration), the cycle leaves its batches awaiting the reviewer's approval, and
@@ -73,7 +73,7 @@ pub async fn run(dir: Option<PathBuf>, json: bool) -> anyhow::Result<ExitCode> {
         let reviewer = crate::people::authenticate(&store, DEMO_REVIEWER.0, DEMO_REVIEWER.2, "demo").await?;
         if !json {
             crate::output::batch(&first, false)?;
-            println!("复核人 {} 复核待发批次 (the reviewer approves each batch before it reaches the bank):", reviewer.label());
+            println!("复核人 {} 复核待发批次（每个批次须经复核后才交银行）:", reviewer.label());
         }
         for a in crate::approvals::list(&store, false).await? {
             let d = crate::approvals::decide(&store, &cfg, a.id, crate::approvals::Decision::Approve, "已核对批次明细", &reviewer).await?;
@@ -86,14 +86,14 @@ pub async fn run(dir: Option<PathBuf>, json: bool) -> anyhow::Result<ExitCode> {
     let cycle = crate::batch::run_cycle(&store, &cfg, &crate::actor()).await?;
     if !json {
         crate::output::batch(&cycle, false)?;
-        println!("\n-- 3. 银行处理并回执 (the bank simulator picks the files up and answers) --");
+        println!("\n-- 3. 银行处理并回执（模拟银行取走文件并回执） --");
     }
     let (answered, executed) = bank_answers(&cfg)?;
     if !json {
         for name in &answered {
             println!("银行回执: {name}");
         }
-        println!("\n-- 4. 导入银行回执 (ingest the answers) --");
+        println!("\n-- 4. 导入银行回执 --");
     }
     let mut ingested = Vec::new();
     for path in crate::returns::inbox_files(&cfg)? {
@@ -101,7 +101,7 @@ pub async fn run(dir: Option<PathBuf>, json: bool) -> anyhow::Result<ExitCode> {
     }
     if !json {
         crate::output::ingest(&ingested, 0, false)?;
-        println!("\n-- 5. 专户对账单与对账 (the special account's statement, reconciled) --");
+        println!("\n-- 5. 专户对账单与对账 --");
     }
     let statement = bank_statement(&cfg, &executed)?;
     let ingested_statement = crate::returns::ingest_file(&store, &cfg, &statement, crate::returns::Origin::Inbox, &crate::actor()).await?;
@@ -111,7 +111,7 @@ pub async fn run(dir: Option<PathBuf>, json: bool) -> anyhow::Result<ExitCode> {
     if !json {
         crate::output::ingest(std::slice::from_ref(&ingested_statement), 0, false)?;
         crate::output::reconcile(&reconciled, false)?;
-        println!("\n-- 6. 异常清单 (exceptions for finance staff) --");
+        println!("\n-- 6. 异常清单 --");
     }
     let report = crate::reports::exception_report(&store, &cfg, crate::reports::ReportFormat::Xlsx, &cfg.paths.reports).await?;
     let exceptions = store.list_exceptions(&ExceptionFilter { status: Some("open".into()), ..Default::default() }).await?;
@@ -131,22 +131,22 @@ pub async fn run(dir: Option<PathBuf>, json: bool) -> anyhow::Result<ExitCode> {
         );
     } else {
         crate::output::exceptions(&exceptions, false)?;
-        println!("\n-- 7. 校验 (aidpay verify: every grant has exactly one owner, sums and file hashes) --");
+        println!("\n-- 7. 校验（每笔资助只有一个归属状态，批次合计与文件哈希一致） --");
         crate::output::verify(&verified, false)?;
-        println!("\n异常报表 (exception report for finance staff): {}", report.display());
-        println!("对账表 (reconciliation report): {}", reconciliation.display());
-        println!("store: {}", var.join("aidpay.db").display());
-        println!("bank files: {} (copies handed to {})", cfg.paths.outbox.display(), var.join("bank").display());
-        println!("again with: aidpay --config {} exceptions list", config_path.display());
+        println!("\n异常报表: {}", report.display());
+        println!("对账表: {}", reconciliation.display());
+        println!("数据库: {}", var.join("aidpay.db").display());
+        println!("银行文件: {}（副本已放入 {}）", cfg.paths.outbox.display(), var.join("bank").display());
+        println!("再次查看: aidpay --config {} exceptions list", config_path.display());
         println!(
-            "财务工作台 (the console on this demo store): aidpay --config {} console, then open http://{}/ and log in as {} or {}",
+            "财务工作台: aidpay --config {} console，然后用浏览器打开 http://{}/ ，以 {} 或 {} 登录",
             config_path.display(),
             crate::console::listen_address(&cfg),
             DEMO_CLERK.0,
             DEMO_REVIEWER.0
         );
         println!(
-            "users: {} (经办, password {}) and {} (复核, password {}); e.g. echo '{}' | aidpay --config {} exceptions resolve 1 --cancel --note 测试 --user {}",
+            "用户: {}（经办，密码 {}）和 {}（复核，密码 {}）；例如 echo '{}' | aidpay --config {} exceptions resolve 1 --cancel --note 测试 --user {}",
             DEMO_CLERK.0,
             DEMO_CLERK.2,
             DEMO_REVIEWER.0,

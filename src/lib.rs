@@ -20,7 +20,7 @@
 //!   exception report built on them;
 //! - [`store`]: every SQL statement, on SQLite (embedded default) or PostgreSQL;
 //! - [`domain`]: pure newtypes — money in fen, ID numbers, cards, names;
-//! - [`config`], [`telemetry`], [`clock`]: configuration, logs and time;
+//! - [`config`], [`telemetry`], [`clock`], [`tls`]: configuration, logs, time and the HTTPS clients' TLS;
 //! - [`verify`]: the invariants (every grant has one owner, one live payment at most, batch sums,
 //!   file hashes) checked against the store;
 //! - [`cli`] and [`output`]: the command line the thin binary runs, human text or `--json`;
@@ -44,6 +44,7 @@ pub mod exceptions;
 pub mod formats;
 pub mod intake;
 pub mod lock;
+pub mod metrics;
 pub mod output;
 pub mod people;
 pub mod reconcile;
@@ -53,6 +54,7 @@ pub mod scheduler;
 pub mod store;
 pub mod systemd;
 pub mod telemetry;
+pub mod tls;
 pub mod transport;
 pub mod validation;
 pub mod verify;

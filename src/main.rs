@@ -10,19 +10,29 @@ use std::process::ExitCode;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let cli = aidpay::cli::Cli::parse();
+    let cli = match aidpay::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        // A usage error (exit 2) in the journal, e.g. a mistyped ExecStart, at priority err;
+        // anywhere else clap prints it (and --help, --version) as usual.
+        Err(e) if e.use_stderr() && aidpay::telemetry::stderr_is_journal() => {
+            aidpay::telemetry::print_error(e.render().to_string().trim_end());
+            return ExitCode::from(e.exit_code().clamp(0, 255) as u8);
+        }
+        Err(e) => e.exit(),
+    };
     aidpay::telemetry::init(cli.log_format);
+    aidpay::tls::install_provider();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
+            aidpay::telemetry::print_error(&format!("error: cannot start the runtime: {e}"));
             return ExitCode::from(1);
         }
     };
     match runtime.block_on(aidpay::cli::run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            aidpay::telemetry::print_error(&format!("error: {e:#}"));
             ExitCode::from(1)
         }
     }

@@ -6,6 +6,57 @@ use crate::intake::FileSummary;
 use crate::store::ExceptionRow;
 use std::io::Write;
 
+/// `text` padded with spaces to `width` terminal columns (a Chinese character takes two), on the
+/// left or the right; longer text is left as it is.
+pub fn pad(text: &str, width: usize, right: bool) -> String {
+    let w = unicode_width::UnicodeWidthStr::width(text);
+    let fill = " ".repeat(width.saturating_sub(w));
+    if right { format!("{fill}{text}") } else { format!("{text}{fill}") }
+}
+
+/// Chinese words for the states finance staff see (the machine names stay in `--json`).
+pub fn state_zh(state: &str) -> &str {
+    match state {
+        // exceptions
+        "open" => "待处理",
+        "resolved" => "已处理",
+        // severity
+        "low" => "低",
+        "medium" => "中",
+        "high" => "高",
+        // grants
+        "valid" => "有效",
+        "held" => "暂停",
+        "paid" => "已发放",
+        "cancelled" => "已取消",
+        // payments
+        "created" => "已生成",
+        "sent" => "已发送",
+        "accepted" => "银行已受理",
+        "settled" => "已入卡",
+        "rejected" => "被拒绝",
+        "returned" => "已退回",
+        // batches
+        "awaiting_approval" => "待复核",
+        "written" => "已生成文件",
+        "delivering" => "正在交银行",
+        "in_doubt" => "是否送达待确认",
+        "delivered" => "已交银行",
+        "debited" => "银行已扣款",
+        "closed" => "已结清",
+        // approvals
+        "pending" => "待复核",
+        "approved" => "已批准",
+        "withdrawn" => "已撤回",
+        // job runs
+        "ok" => "成功",
+        "error" => "失败",
+        "running" => "运行中",
+        "interrupted" => "已中断",
+        other => other,
+    }
+}
+
 fn print_json(value: &serde_json::Value) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut out, value)?;
@@ -25,7 +76,7 @@ pub fn import(files: &[FileSummary], json: bool) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     for f in files {
         if let Some(e) = &f.error {
-            writeln!(out, "{}: 未导入 (not imported): {e}", f.file)?;
+            writeln!(out, "{}: 未导入：{e}", f.file)?;
             continue;
         }
         writeln!(
@@ -50,21 +101,31 @@ pub fn exceptions(rows: &[ExceptionRow], json: bool) -> std::io::Result<()> {
     }
     let mut out = std::io::stdout().lock();
     if rows.is_empty() {
-        return writeln!(out, "没有待处理的异常 (no exceptions)");
+        return writeln!(out, "没有待处理的异常");
     }
-    writeln!(out, "{:>5}  {:<22} {:<6} {:<8} {:<14} {:>10}  说明", "编号", "类型", "级别", "状态", "资助编号", "金额")?;
-    for r in rows {
-        let label = crate::exceptions::ExceptionKind::parse(&r.kind).map(|k| k.label_zh()).unwrap_or("");
+    // The problem as finance staff name it; its machine name is in --json (`kind`).
+    let labels: Vec<&str> = rows.iter().map(|r| crate::exceptions::ExceptionKind::parse(&r.kind).map(|k| k.label_zh()).unwrap_or(r.kind.as_str())).collect();
+    let kind_w = labels.iter().map(|l| unicode_width::UnicodeWidthStr::width(*l)).max().unwrap_or(0).max(4);
+    writeln!(
+        out,
+        "{}  {} {} {} {} {}  说明",
+        pad("编号", 5, true),
+        pad("问题", kind_w, false),
+        pad("级别", 4, false),
+        pad("状态", 6, false),
+        pad("资助编号", 14, false),
+        pad("金额", 10, true)
+    )?;
+    for (r, label) in rows.iter().zip(&labels) {
         writeln!(
             out,
-            "{:>5}  {:<22} {:<6} {:<8} {:<14} {:>10}  {} {}",
-            r.id,
-            r.kind,
-            r.severity,
-            r.status,
-            r.grant_id.as_deref().unwrap_or("-"),
-            r.amount.as_deref().unwrap_or("-"),
-            label,
+            "{}  {} {} {} {} {}  {}",
+            pad(&r.id.to_string(), 5, true),
+            pad(label, kind_w, false),
+            pad(state_zh(&r.severity), 4, false),
+            pad(state_zh(&r.status), 6, false),
+            pad(r.grant_id.as_deref().unwrap_or("-"), 14, false),
+            pad(r.amount.as_deref().unwrap_or("-"), 10, true),
             r.detail
         )?;
     }
@@ -108,21 +169,21 @@ pub fn status(
                 "上次 {} → {} {}{}",
                 r.started_at,
                 r.finished_at.as_deref().unwrap_or("-"),
-                r.outcome.as_deref().unwrap_or("-"),
+                state_zh(r.outcome.as_deref().unwrap_or("-")),
                 r.detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default()
             ),
-            None => "从未运行 (never run)".into(),
+            None => "从未运行".into(),
         };
-        writeln!(out, "任务 {} [{}] 下次 {}; {last}", j.job, j.schedule, j.next_run.as_deref().unwrap_or("-"))?;
+        writeln!(out, "任务 {}（{}）[{}] 下次 {}; {last}", crate::alerts::job_label(&j.job), j.job, j.schedule, j.next_run.as_deref().unwrap_or("-"))?;
     }
     if let Some(a) = last_alert {
-        writeln!(out, "最近提醒 {} {}: {}", a.started_at, a.outcome.as_deref().unwrap_or("-"), a.detail.as_deref().unwrap_or(""))?;
+        writeln!(out, "最近提醒 {} {}: {}", a.started_at, state_zh(a.outcome.as_deref().unwrap_or("-")), a.detail.as_deref().unwrap_or(""))?;
     }
     for (s, n) in grants {
-        writeln!(out, "资助 {s}: {n}")?;
+        writeln!(out, "资助 {}: {n}", state_zh(s))?;
     }
     for (s, n) in payments {
-        writeln!(out, "支付 {s}: {n}")?;
+        writeln!(out, "支付 {}: {n}", state_zh(s))?;
     }
     writeln!(
         out,
@@ -135,7 +196,7 @@ pub fn status(
     )?;
     writeln!(out, "待处理异常: {}", open.len())?;
     for (k, n) in by_kind {
-        writeln!(out, "  {k}: {n}")?;
+        writeln!(out, "  {}: {n}", crate::exceptions::ExceptionKind::parse(k).map(|k| k.label_zh()).unwrap_or(k))?;
     }
     Ok(())
 }
@@ -152,18 +213,18 @@ pub fn batch(o: &crate::batch::CycleOutcome, json: bool) -> std::io::Result<()> 
         o.payments_created, o.unencodable, o.waiting_for_notice
     )?;
     if o.batches.is_empty() {
-        return writeln!(out, "没有需要发送的批次 (nothing to send)");
+        return writeln!(out, "没有需要发送的批次");
     }
     for b in &o.batches {
         writeln!(
             out,
-            "批次 {} [{}] {} 笔 合计 {} 元 → {} ({}){}",
+            "批次 {} [{}] {} 笔 合计 {} 元 → {}（{}）{}",
             b.batch_id,
             b.profile,
             b.payments,
             b.total,
             b.file.as_deref().unwrap_or("-"),
-            b.status,
+            state_zh(&b.status),
             b.error.as_deref().map(|e| format!(" 错误: {e}")).unwrap_or_default()
         )?;
     }
@@ -234,7 +295,7 @@ pub fn approvals(rows: &[crate::store::ApprovalRow], json: bool) -> std::io::Res
             a.subject,
             a.proposed_by,
             a.proposed_at,
-            a.status,
+            state_zh(a.status.as_str()),
             a.decided_by.as_deref().map(|d| format!("，{d} 复核")).unwrap_or_default()
         )?;
         writeln!(out, "    提议: {}", a.after)?;
@@ -247,7 +308,7 @@ pub fn decided(d: &crate::approvals::Decided, json: bool) -> std::io::Result<()>
     if json {
         return print_json(&serde_json::to_value(d)?);
     }
-    writeln!(std::io::stdout().lock(), "提议 #{} ({}): {}", d.id, d.status, d.message)
+    writeln!(std::io::stdout().lock(), "提议 #{}（{}）: {}", d.id, state_zh(d.status.as_str()), d.message)
 }
 
 /// `user add` and `user list`.
@@ -292,7 +353,7 @@ pub fn ingest(files: &[crate::returns::IngestSummary], no_answer: u64, json: boo
     }
     let mut out = std::io::stdout().lock();
     if files.is_empty() {
-        writeln!(out, "没有待处理的银行文件 (nothing in the inbox)")?;
+        writeln!(out, "没有待处理的银行文件")?;
     }
     for f in files {
         match f.outcome.as_str() {
@@ -311,17 +372,17 @@ pub fn ingest(files: &[crate::returns::IngestSummary], no_answer: u64, json: boo
             )
             .and_then(|_| {
                 if f.entries_repeated > 0 || f.entries_not_booked > 0 {
-                    writeln!(out, "  已存分录 {} 条未重复记录；未记账（PDNG/INFO）{} 条，仅列示不对账", f.entries_repeated, f.entries_not_booked)?;
+                    writeln!(out, "  已存分录 {} 条未重复记录；银行未记账（待定或仅供参考）{} 条，仅列示不对账", f.entries_repeated, f.entries_not_booked)?;
                 }
                 if f.file_rejected {
-                    writeln!(out, "  银行拒收整个文件且未指明哪一批：已生成 file_rejected 异常，请立即处理")?;
+                    writeln!(out, "  银行拒收整个文件且未指明哪一批：已生成“银行拒收整个文件”异常，请立即处理")?;
                 }
                 f.warnings.iter().try_for_each(|w| writeln!(out, "  注意: {w}"))
             })?,
             "duplicate" => writeln!(out, "{}: 已处理过（内容相同），未再处理", f.file)?,
             _ => writeln!(
                 out,
-                "{}: 已隔离 (quarantined) → {}: {}",
+                "{}: 已隔离 → {}: {}",
                 f.file,
                 f.quarantined_to.as_deref().unwrap_or("-"),
                 f.error.as_deref().unwrap_or("")
@@ -329,7 +390,7 @@ pub fn ingest(files: &[crate::returns::IngestSummary], no_answer: u64, json: boo
         }
     }
     if no_answer > 0 {
-        writeln!(out, "超期未回执: 新增 {no_answer} 条 no_answer 异常")?;
+        writeln!(out, "超期未回执: 新增 {no_answer} 条“银行未回执”异常")?;
     }
     Ok(())
 }

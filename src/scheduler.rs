@@ -48,10 +48,12 @@ pub struct JobCtx {
     pub turn: Option<Arc<tokio::sync::Mutex<()>>>,
 }
 
-/// What a job run did, in one line (logs, `job_runs.detail`, systemd's STATUS).
+/// What a job run did, in one line (logs, `job_runs.detail`, systemd's STATUS), and what finance
+/// staff are to be told about it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JobOutcome {
     pub detail: String,
+    pub notices: Vec<crate::alerts::Notice>,
 }
 
 /// A job run in progress.
@@ -74,6 +76,9 @@ pub const JOBS: &[JobSpec] = &[
     JobSpec { name: "reconcile", default_schedule: "0 0 7 * * *", run: |c| Box::pin(try_run_reconcile(c)) },
     JobSpec { name: "reports", default_schedule: "0 30 7 * * *", run: |c| Box::pin(try_run_reports(c)) },
 ];
+
+/// The `job_runs` name of the daemon's own life (start to stop).
+pub const DAEMON_JOB: &str = "daemon";
 
 /// The real time now in China, for ticks and `job_runs` (not [`crate::clock::now`]).
 pub fn wall_clock() -> DateTime<FixedOffset> {
@@ -122,6 +127,7 @@ pub async fn try_run_import(ctx: &JobCtx) -> anyhow::Result<JobOutcome> {
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let files = crate::returns::waiting_files(&dir).with_context(|| format!("reading {}", dir.display()))?;
     let (mut imported, mut held, mut unchanged, mut conflicts, mut rejected, mut quarantined) = (0, 0, 0, 0, 0, 0);
+    let mut notices = Vec::new();
     for f in &files {
         match crate::intake::import_file(&ctx.store, cfg, f, ImportOptions::default(), &ctx.actor).await {
             Ok(s) => {
@@ -131,7 +137,19 @@ pub async fn try_run_import(ctx: &JobCtx) -> anyhow::Result<JobOutcome> {
                 conflicts += s.conflicts;
                 rejected += s.rejected;
                 // No clerk reads this import's summary: its rejected rows go on the work list.
-                crate::intake::raise_rows_rejected(&ctx.store, &s).await?;
+                if crate::intake::raise_rows_rejected(&ctx.store, &s).await? {
+                    let mut reasons: Vec<String> = s.errors.iter().map(|e| format!("第 {} 行 {}：{}", e.line, e.column, e.reason)).collect();
+                    if s.errors_not_listed > 0 {
+                        reasons.push(format!("另有 {} 行未列出", s.errors_not_listed));
+                    }
+                    notices.push(crate::alerts::Notice::RowsRejected {
+                        file: f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+                        schools: ctx.store.file_schools(&s.sha256).await?,
+                        rows: s.rows,
+                        rejected: s.rejected,
+                        reasons,
+                    });
+                }
                 if let Err(e) = move_into(f, &dir.join("processed")) {
                     tracing::warn!(file = %f.display(), "imported, but could not be moved to grants/processed: {e}");
                 }
@@ -150,6 +168,7 @@ pub async fn try_run_import(ctx: &JobCtx) -> anyhow::Result<JobOutcome> {
             "{} files: {imported} grants imported ({held} held), {unchanged} unchanged, {conflicts} conflicts, {rejected} rows rejected, {quarantined} files quarantined",
             files.len()
         ),
+        notices,
     })
 }
 
@@ -170,7 +189,17 @@ pub async fn try_run_batch(ctx: &JobCtx) -> anyhow::Result<JobOutcome> {
     if let Some(first) = failed.first() {
         anyhow::bail!("{} of {} batches failed ({}); {detail}", failed.len(), o.batches.len(), first.error.as_deref().unwrap_or(""));
     }
-    Ok(JobOutcome { detail })
+    let mut notices = Vec::new();
+    for b in delivered {
+        notices.push(crate::alerts::Notice::BatchDelivered {
+            batch_id: b.batch_id.clone(),
+            bank: crate::alerts::bank_label(&ctx.cfg, &b.profile),
+            payments: b.payments,
+            total: crate::domain::Fen::parse_yuan(&b.total).unwrap_or(crate::domain::Fen(0)),
+            schools: ctx.store.batch_schools(&b.batch_id).await?,
+        });
+    }
+    Ok(JobOutcome { detail, notices })
 }
 
 /// `ingest`: the gateways' result files, then every bank answer in the inbox, then the
@@ -209,7 +238,7 @@ pub async fn try_run_ingest(ctx: &JobCtx) -> anyhow::Result<JobOutcome> {
     if let Some(e) = errors.first() {
         anyhow::bail!("{} files could not be read ({e}); {detail}", errors.len());
     }
-    Ok(JobOutcome { detail })
+    Ok(JobOutcome { detail, ..Default::default() })
 }
 
 /// `reports`: the exception report (XLSX) into `paths.reports`.
@@ -225,13 +254,14 @@ pub async fn try_run_reconcile(ctx: &JobCtx) -> anyhow::Result<JobOutcome> {
             o.exceptions_raised,
             o.position.balance.as_deref().unwrap_or("unknown")
         ),
+        ..Default::default()
     })
 }
 
 pub async fn try_run_reports(ctx: &JobCtx) -> anyhow::Result<JobOutcome> {
     let cfg = &ctx.cfg;
     let path = crate::reports::exception_report(&ctx.store, cfg, crate::reports::ReportFormat::Xlsx, &cfg.paths.reports).await?;
-    Ok(JobOutcome { detail: format!("exception report {}", path.display()) })
+    Ok(JobOutcome { detail: format!("exception report {}", path.display()), ..Default::default() })
 }
 
 // ---------------------------------------------------------------- the daemon
@@ -285,15 +315,42 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
         .await
         .with_context(|| format!("opening the store {}", crate::config::redact_url(&cfg.database.url)))?
         .scoped(&cfg.account.number);
+    // The daemon's own life is a `job_runs` row (job `daemon`): still `running` at the next
+    // start means the last one died without stopping.
+    let crashed = store.runs_of(DAEMON_JOB, 1).await?.into_iter().next().filter(|r| r.outcome.as_deref() == Some("running"));
     let interrupted = store.mark_interrupted_runs(&wall_clock_text()).await?;
     if interrupted > 0 {
         tracing::warn!(runs = interrupted, "job runs of an earlier daemon were interrupted (marked so in job_runs)");
     }
     let alerter = match &cfg.alerts {
         Some(a) => Some(Arc::new(Alerter::new(a.clone(), &store).await?)),
+        None => {
+            tracing::warn!("alerts are off: no webhook URL (the systemd credential alert_webhook or AIDPAY_ALERTS__WEBHOOK_URL); new exceptions show only in `aidpay exceptions list`");
+            None
+        }
+    };
+    if let (Some(a), Some(last)) = (&alerter, &crashed) {
+        let notice = crate::alerts::Notice::StartedAfterCrash { interrupted_runs: interrupted.saturating_sub(1), last_seen: Some(last.started_at.clone()) };
+        if let Err(e) = a.notify(&store, &notice).await {
+            tracing::error!("alert to finance staff failed: {e}");
+        }
+    }
+    let life = wall_clock_text();
+    store.job_started(DAEMON_JOB, &life).await?;
+    let cfg = Arc::new(cfg);
+    // `/metrics` on its own listener, bound before READY so a taken port stops the start.
+    let (metrics_stop, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+    let metrics = match cfg.metrics_listen {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("metrics.listen {addr}: cannot listen"))?;
+            tracing::info!(listen = %addr, "metrics served at /metrics");
+            let stopped = async move {
+                let _ = metrics_stopped.await;
+            };
+            Some(tokio::spawn(crate::metrics::serve(listener, store.clone(), cfg.clone(), stopped)))
+        }
         None => None,
     };
-    let cfg = Arc::new(cfg);
     let turn = (store.backend() == crate::store::Backend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
     let ctx = Arc::new(JobCtx { store: store.clone(), cfg: cfg.clone(), actor: format!("{} (aidpay run)", crate::actor()), turn });
     let scheduled: Vec<String> =
@@ -323,6 +380,19 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
             Err(e) => tracing::error!("财务工作台: {e}"),
             Ok(Ok(())) => {}
         }
+    }
+    let (outcome, how) = match &result {
+        Ok(()) => ("ok", "stopped".to_string()),
+        Err(e) => ("error", format!("{e:#}")),
+    };
+    if let Err(e) = store.job_finished(DAEMON_JOB, &life, &wall_clock_text(), outcome, &how).await {
+        tracing::error!("cannot record the daemon's stop in job_runs: {e}");
+    }
+    let _ = metrics_stop.send(());
+    if let Some(m) = metrics
+        && let Ok(Err(e)) = m.await
+    {
+        tracing::warn!("metrics listener: {e}");
     }
     lock.release().await;
     store.close().await;
@@ -398,6 +468,17 @@ async fn serve(
                 };
                 if let Some(i) = by_task.remove(&id) {
                     finish_slot(&mut slots[i], result.is_ok(), retry_initial);
+                    if let (Some(a), Err(e)) = (&alerter, &result)
+                        && slots[i].failures == a.job_failures()
+                    {
+                        let notice = crate::alerts::Notice::JobFailed { job: slots[i].spec.name.into(), failures: slots[i].failures, detail: format!("{e:#}") };
+                        let (a, store) = (a.clone(), ctx.store.clone());
+                        tokio::spawn(async move {
+                            if let Err(e) = a.notify(&store, &notice).await {
+                                tracing::error!("alert to finance staff failed: {e}");
+                            }
+                        });
+                    }
                 }
             }
             // Wake a little after the tick so `after(now)` has passed it.
@@ -408,6 +489,17 @@ async fn serve(
     // Stop: no new runs; the running ones finish their transaction (not aborted) within the
     // shutdown timeout.
     systemd::stopping();
+    if let Some(a) = &alerter {
+        let reason = match &stop_reason {
+            Ok(()) => "收到停止信号（systemctl stop 或 SIGTERM/SIGINT）".to_string(),
+            Err(e) => format!("运行出错：{e:#}"),
+        };
+        match tokio::time::timeout(Duration::from_secs(30), a.notify(&ctx.store, &crate::alerts::Notice::Stopping { reason })).await {
+            Ok(Err(e)) => tracing::error!("alert to finance staff failed: {e}"),
+            Err(_) => tracing::warn!("the stopping alert took longer than 30 s; stopping without it"),
+            Ok(Ok(())) => {}
+        }
+    }
     let names: Vec<&str> = slots.iter().filter(|s| s.running).map(|s| s.spec.name).collect();
     if names.is_empty() {
         tracing::info!("stopping: no job running");
@@ -477,10 +569,15 @@ async fn run_one(spec: &'static JobSpec, ctx: Arc<JobCtx>, alerter: Option<Arc<A
         Err(_) => tracing::error!(job, outcome, elapsed_ms, "job failed: {detail}"),
     }
     systemd::status(&format!("{job} {} {outcome}, {detail}", wall_clock().format("%Y-%m-%d %H:%M")));
-    if let Some(a) = alerter
-        && let Err(e) = a.after_job(&ctx.store, job).await
-    {
-        tracing::error!(job, "alert to finance staff failed (kept in job_runs as an alert failure, sent again after the next job): {e}");
+    if let Some(a) = alerter {
+        for notice in result.as_ref().map(|o| o.notices.as_slice()).unwrap_or_default() {
+            if let Err(e) = a.notify(&ctx.store, notice).await {
+                tracing::error!(job, "alert to finance staff failed (kept in job_runs as an alert failure): {e}");
+            }
+        }
+        if let Err(e) = a.after_job(&ctx.store, job).await {
+            tracing::error!(job, "alert to finance staff failed (kept in job_runs as an alert failure, sent again after the next job): {e}");
+        }
     }
     result
 }

@@ -96,11 +96,11 @@ async fn a_clerk_proposes_a_corrected_card_a_reviewer_approves_and_the_next_batc
 async fn every_state_change_needs_the_session_and_its_csrf_token() {
     let env = office().await;
     let console = env.console().await;
-    let http = reqwest::Client::new();
+    let http = aidpay::tls::client_builder().build().unwrap();
     // No session: 401 for the API, the login page for a page.
     let r = http.get(format!("{}/api/v1/exceptions", console.base)).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 401);
-    let r = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap().get(format!("{}/exceptions", console.base)).send().await.unwrap();
+    let r = aidpay::tls::client_builder().redirect(reqwest::redirect::Policy::none()).build().unwrap().get(format!("{}/exceptions", console.base)).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 303);
     assert_eq!(r.headers()["location"], "/login");
 
@@ -191,7 +191,7 @@ async fn logins_lock_after_five_wrong_passwords_and_sessions_end_when_idle() {
     assert!(body["csrf"].as_str().unwrap().len() >= 32);
     assert!(cookie.unwrap().starts_with("aidpay_session="));
     // The cookie is HttpOnly and SameSite=Strict; pages carry a CSP without inline script.
-    let r = reqwest::Client::new().post(format!("{}/api/v1/login", console.base)).json(&json!({"username": "clerk", "password": password_of("clerk")})).send().await.unwrap();
+    let r = aidpay::tls::client_builder().build().unwrap().post(format!("{}/api/v1/login", console.base)).json(&json!({"username": "clerk", "password": password_of("clerk")})).send().await.unwrap();
     let set = r.headers()["set-cookie"].to_str().unwrap().to_string();
     assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict") && set.contains("Path=/"), "{set}");
     let csp = r.headers()["content-security-policy"].to_str().unwrap().to_string();

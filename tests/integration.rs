@@ -4,6 +4,7 @@
 
 mod util;
 
+mod alerts;
 mod batch;
 mod browser;
 mod cli;
@@ -12,10 +13,14 @@ mod console;
 mod console_browser;
 mod crash_safety;
 mod daemon;
+mod english;
 mod four_eyes;
 mod handover;
 mod import;
+mod journald;
+mod metrics;
 mod owners;
+mod package;
 mod reconcile;
 mod returns;
 mod statements;

@@ -169,7 +169,7 @@ mod tests {
     async fn post(base: &str, key: &str, ts: i64, id: Option<&str>, body: &'static [u8]) -> reqwest::Response {
         let ts = ts.to_string();
         let sig = crate::transport::gateway::sign(&SecretString::from(key), &ts, id.unwrap_or(""), body).unwrap();
-        let mut req = reqwest::Client::new()
+        let mut req = crate::tls::client_builder().build().unwrap()
             .post(format!("{base}/batches"))
             .header(HEADER_FILE_NAME, "f.xml")
             .header(HEADER_TIMESTAMP, ts)
@@ -222,6 +222,6 @@ mod tests {
         let base = sim.base_url();
         drop(sim);
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        assert!(reqwest::Client::new().get(format!("{base}/results")).send().await.is_err());
+        assert!(crate::tls::client_builder().build().unwrap().get(format!("{base}/results")).send().await.is_err());
     }
 }

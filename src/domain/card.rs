@@ -10,11 +10,11 @@ pub struct CardNumber(String);
 /// Why a text is not a valid card number.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CardError {
-    #[error("card number must contain digits only")]
+    #[error("卡号只能包含数字")]
     NotDigits,
-    #[error("card number has {0} digits, expected 16 to 19")]
+    #[error("卡号为 {0} 位，应为 16 至 19 位")]
     Length(usize),
-    #[error("card number fails the Luhn check digit")]
+    #[error("卡号校验位错误（卡号有误）")]
     Luhn,
 }
 

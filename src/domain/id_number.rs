@@ -11,13 +11,13 @@ pub struct IdNumber(String);
 /// Why a text is not a valid ID number.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IdNumberError {
-    #[error("ID number has {0} characters, expected 18")]
+    #[error("身份证号为 {0} 位，应为 18 位")]
     Length(usize),
-    #[error("ID number must be 17 digits followed by a digit or X")]
+    #[error("身份证号应为 17 位数字加 1 位数字或 X")]
     Characters,
-    #[error("ID number birth date {0} is not a real date")]
+    #[error("身份证号中的出生日期 {0} 不存在")]
     BirthDate(String),
-    #[error("ID number check digit is {found}, expected {expected}")]
+    #[error("身份证号校验位为 {found}，应为 {expected}")]
     CheckDigit { found: char, expected: char },
 }
 

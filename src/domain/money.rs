@@ -12,15 +12,15 @@ pub struct Fen(pub i64);
 /// Why a text is not an amount.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AmountError {
-    #[error("amount is empty")]
+    #[error("金额为空")]
     Empty,
-    #[error("'{0}' is not a number")]
+    #[error("“{0}”不是数字")]
     NotANumber(String),
-    #[error("'{0}' has more than two decimals")]
+    #[error("“{0}”超过两位小数")]
     TooManyDecimals(String),
-    #[error("'{0}' is not a positive amount")]
+    #[error("“{0}”不是大于零的金额")]
     NotPositive(String),
-    #[error("'{0}' is too large")]
+    #[error("“{0}”金额过大")]
     TooLarge(String),
 }
 

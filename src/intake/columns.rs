@@ -100,11 +100,11 @@ pub struct HeaderMap {
 /// What is wrong with a header row.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HeaderError {
-    #[error("header row lacks required columns: {0}")]
+    #[error("表头缺少必需的列：{0}")]
     Missing(String),
-    #[error("column {0} appears twice in the header row")]
+    #[error("表头中“{0}”列出现了两次")]
     Twice(String),
-    #[error("the file is empty (no header row)")]
+    #[error("文件为空（没有表头行）")]
     Empty,
 }
 

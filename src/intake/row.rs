@@ -55,7 +55,7 @@ impl Cells<'_> {
     fn required(&self, c: Column) -> Result<String, RowError> {
         let t = self.text(c)?;
         if t.is_empty() {
-            return Err(self.err(c, "is empty"));
+            return Err(self.err(c, "为空"));
         }
         Ok(t)
     }
@@ -68,12 +68,12 @@ pub fn parse_row(map: &HeaderMap, row: &RawRow) -> Result<NewGrant, RowError> {
         // One missing trailing cell is usually an empty last column; more is a broken row.
         let last = Column::ALL.into_iter().filter_map(|c| map.position(c).map(|p| (p, c))).max_by_key(|x| x.0);
         if let Some((_, c)) = last.filter(|(p, _)| *p >= row.cells.len()) {
-            return Err(cells.err(c, format!("row has {} fields, the header has {}", row.cells.len(), map.headers.len())));
+            return Err(cells.err(c, format!("该行有 {} 列，表头有 {} 列", row.cells.len(), map.headers.len())));
         }
     }
     let grant_id = cells.required(Column::GrantId)?;
     if grant_id.chars().count() > 64 || grant_id.chars().any(char::is_control) {
-        return Err(cells.err(Column::GrantId, "must be at most 64 printable characters"));
+        return Err(cells.err(Column::GrantId, "不能超过 64 个可打印字符"));
     }
     let name = normalize_name(&cells.required(Column::Name)?);
     let id_number: String = to_half_width(&cells.required(Column::IdNumber)?)
@@ -85,14 +85,14 @@ pub fn parse_row(map: &HeaderMap, row: &RawRow) -> Result<NewGrant, RowError> {
     let school_name = cells.required(Column::SchoolName)?;
     let stage_text = cells.required(Column::Stage)?;
     let stage = Stage::parse(&stage_text)
-        .ok_or_else(|| cells.err(Column::Stage, format!("'{stage_text}' is not a stage (学前, 小学, 初中, 高中, 中职, 高等)")))?;
+        .ok_or_else(|| cells.err(Column::Stage, format!("“{stage_text}”不是学段（学前、小学、初中、高中、中职、高等）")))?;
     let grade = cells.text(Column::Grade)?;
     let program = cells.required(Column::Program)?;
     let tier_text = cells.required(Column::Tier)?;
     let tier = Tier::parse(&tier_text)
-        .ok_or_else(|| cells.err(Column::Tier, format!("'{tier_text}' is not a tier (一般困难, 困难, 特别困难)")))?;
+        .ok_or_else(|| cells.err(Column::Tier, format!("“{tier_text}”不是资助档次（一般困难、困难、特别困难）")))?;
     let priority = Priority::parse_list(&cells.text(Column::Priority)?).map_err(|word| {
-        cells.err(Column::Priority, format!("'{word}' is not a priority category (建档立卡, 农村低保, 残疾, 烈士子女, 特困供养, 灾害)"))
+        cells.err(Column::Priority, format!("“{word}”不是重点保障类别（建档立卡、农村低保、残疾、烈士子女、特困供养、灾害）"))
     })?;
     let period = to_half_width(&cells.required(Column::Period)?).split_whitespace().collect::<String>();
     let amount = Fen::parse_yuan(&cells.required(Column::Amount)?).map_err(|e| cells.err(Column::Amount, e.to_string()))?;
@@ -104,7 +104,7 @@ pub fn parse_row(map: &HeaderMap, row: &RawRow) -> Result<NewGrant, RowError> {
     let bank = cells.required(Column::Bank)?;
     let notice_text = cells.required(Column::NoticeEnd)?;
     let notice_end = parse_date(&notice_text)
-        .ok_or_else(|| cells.err(Column::NoticeEnd, format!("'{notice_text}' is not a date (YYYY-MM-DD)")))?;
+        .ok_or_else(|| cells.err(Column::NoticeEnd, format!("“{notice_text}”不是日期（应写作 2026-10-20 这样的年-月-日）")))?;
     Ok(NewGrant {
         grant_id,
         name,
@@ -196,14 +196,14 @@ mod tests {
     #[test]
     fn a_cell_problem_from_the_reader_rejects_the_row() {
         let mut r = row(&good());
-        r.problems.push((13, "card number stored as a number in Excel".into()));
+        r.problems.push((13, "卡号在表格中存成了数字".into()));
         assert_eq!(parse_row(&map(), &r).unwrap_err().column, "卡号");
     }
 
     #[test]
     fn short_rows_are_rejected() {
         let e = parse_row(&map(), &row(&good()[..10])).unwrap_err();
-        assert!(e.reason.contains("10 fields"), "{e:?}");
+        assert!(e.reason.contains("该行有 10 列"), "{e:?}");
     }
 
     #[test]

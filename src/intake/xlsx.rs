@@ -23,7 +23,7 @@ fn cell_text(d: &Data) -> Result<String, String> {
             if f.fract() == 0.0 && f.abs() < 1e15 {
                 format!("{}", *f as i64)
             } else if f.abs() >= 1e15 {
-                return Err("a long number stored as a number in Excel has lost digits; format the column as text".into());
+                return Err("长数字在表格中存成了数值，已丢失位数；请把该列设为文本格式后重新报送".into());
             } else {
                 // Shortest text that reads back as the same float: `1000.5`, not 1000.499999….
                 format!("{f}")
@@ -32,9 +32,9 @@ fn cell_text(d: &Data) -> Result<String, String> {
         Data::Bool(b) => b.to_string(),
         Data::DateTime(dt) => match dt.as_datetime() {
             Some(t) => t.date().to_string(),
-            None => return Err("not a valid Excel date".into()),
+            None => return Err("不是有效的表格日期".into()),
         },
-        Data::Error(e) => return Err(format!("Excel error value {e:?}")),
+        Data::Error(e) => return Err(format!("单元格为错误值 {e:?}")),
     })
 }
 

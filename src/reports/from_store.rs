@@ -5,6 +5,7 @@ use crate::config::Config;
 use crate::domain::Fen;
 use crate::exceptions::ExceptionKind;
 use crate::store::{EntryStatus, Store, StoreError};
+use chrono::Datelike;
 use std::path::{Path, PathBuf};
 
 /// What can stop a report.
@@ -16,31 +17,48 @@ pub enum BuildError {
     Report(#[from] ReportError),
 }
 
-/// The exception report (资助发放异常清单) of every open exception, written to `dir`.
+fn report_row(r: crate::store::ExceptionReportSource) -> ExceptionReportRow {
+    ExceptionReportRow {
+        id: r.id,
+        kind: ExceptionKind::parse(&r.kind),
+        grant_id: r.grant_id.unwrap_or_default(),
+        school: r.school_name.unwrap_or_default(),
+        student: r.student.unwrap_or_default(),
+        id_number: r.id_number,
+        program: r.program.unwrap_or_default(),
+        period: r.period.unwrap_or_default(),
+        card_number: r.card_number,
+        amount: r.amount_fen.map(Fen),
+        reason_code: r.reason_code,
+        detail: r.detail,
+        created_at: r.created_at,
+        source_file: r.source_file.unwrap_or_default(),
+        source_line: r.source_line,
+        resolution: r.resolution.unwrap_or_default(),
+        note: r.note.unwrap_or_default(),
+        resolved_by: r.resolved_by.unwrap_or_default(),
+        resolved_at: r.resolved_at.unwrap_or_default(),
+    }
+}
+
+/// The exception report (资助发放异常清单) of every open exception, written to `dir`, with a
+/// second sheet of what was resolved this month (China time), by whom and how.
 pub async fn exception_report(store: &Store, cfg: &Config, format: ReportFormat, dir: &Path) -> Result<PathBuf, BuildError> {
-    let rows: Vec<ExceptionReportRow> = store
-        .exception_report_rows()
-        .await?
-        .into_iter()
-        .filter_map(|r| {
-            Some(ExceptionReportRow {
-                id: r.id,
-                kind: ExceptionKind::parse(&r.kind)?,
-                school: r.school_name.unwrap_or_default(),
-                student: r.student.unwrap_or_default(),
-                card_number: r.card_number,
-                amount: r.amount_fen.map(Fen),
-                reason_code: r.reason_code,
-                detail: r.detail,
-                created_at: r.created_at,
-            })
-        })
-        .collect();
+    let rows: Vec<ExceptionReportRow> = store.exception_report_rows().await?.into_iter().map(report_row).collect();
     let now = crate::clock::now();
+    let month_start = now.date_naive().with_day(1).unwrap_or(now.date_naive());
+    let since = month_start
+        .and_hms_opt(0, 0, 0)
+        .and_then(|t| t.and_local_timezone(crate::clock::china()).single())
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, false))
+        .unwrap_or_default();
+    let resolved: Vec<ExceptionReportRow> = store.resolved_exception_rows(&since).await?.into_iter().map(report_row).collect();
     let table = exception_table(&rows, &cfg.account.name, &now.format("%Y-%m-%d %H:%M").to_string());
+    let period = format!("{} 至 {}", month_start.format("%Y-%m-%d"), now.format("%Y-%m-%d %H:%M"));
+    let second = super::exceptions::resolved_table(&resolved, &period);
     std::fs::create_dir_all(dir).map_err(|source| ReportError::Io { path: dir.to_path_buf(), source })?;
     let stem = format!("exceptions-{}", now.format("%Y%m%d-%H%M%S"));
-    Ok(write_report(&table, format, dir, &stem)?)
+    Ok(super::table::write_report_sheets(&table, &[second], format, dir, &stem)?)
 }
 
 /// What an explained entry was matched to, in words.

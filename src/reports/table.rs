@@ -323,12 +323,24 @@ impl Formats {
 
 /// Builds the whole workbook; `tempdir` is where constant-memory mode buffers the rows.
 fn build_workbook(table: &Table, tempdir: Option<&Path>) -> Result<Workbook, ReportError> {
-    table.check()?;
+    build_workbook_sheets(&[table], tempdir)
+}
+
+/// One workbook, one worksheet per table, in order.
+fn build_workbook_sheets(tables: &[&Table], tempdir: Option<&Path>) -> Result<Workbook, ReportError> {
     let mut workbook = Workbook::new();
     if let Some(dir) = tempdir {
         workbook.set_tempdir(dir)?;
     }
     let formats = Formats::new();
+    for table in tables {
+        table.check()?;
+        add_sheet(&mut workbook, table, &formats)?;
+    }
+    Ok(workbook)
+}
+
+fn add_sheet(workbook: &mut Workbook, table: &Table, formats: &Formats) -> Result<(), ReportError> {
     let widths = column_widths(table);
     let ws = workbook.add_worksheet_with_constant_memory()?;
     ws.set_name(sheet_name(&table.title))?;
@@ -362,7 +374,7 @@ fn build_workbook(table: &Table, tempdir: Option<&Path>) -> Result<Workbook, Rep
         r += 1;
     }
     if ncols == 0 {
-        return Ok(workbook);
+        return Ok(());
     }
 
     let header_row = r;
@@ -383,7 +395,7 @@ fn build_workbook(table: &Table, tempdir: Option<&Path>) -> Result<Workbook, Rep
     if let Some(totals) = &table.totals {
         write_xlsx_row(ws, r, table, totals, &formats.totals)?;
     }
-    Ok(workbook)
+    Ok(())
 }
 
 fn write_xlsx_row(
@@ -523,6 +535,46 @@ pub fn write_html<W: Write>(table: &Table, out: W) -> Result<(), ReportError> {
     out.flush().map_err(ReportError::Write)
 }
 
+/// The first table as [`write_html`] writes it, then each further one under its own heading.
+pub fn write_html_sheets<W: Write>(table: &Table, more: &[Table], out: W) -> Result<(), ReportError> {
+    table.check()?;
+    let mut buf = Vec::new();
+    write_html_inner(table, &mut buf).map_err(ReportError::Write)?;
+    let mut html = String::from_utf8(buf).map_err(|e| ReportError::Invalid(e.to_string()))?;
+    if !more.is_empty() {
+        let end = html.rfind("</body>").unwrap_or(html.len());
+        let mut extra = Vec::new();
+        for t in more {
+            t.check()?;
+            write_html_table(t, &mut extra).map_err(ReportError::Write)?;
+        }
+        html.insert_str(end, &String::from_utf8_lossy(&extra));
+    }
+    let mut out = BufWriter::new(out);
+    out.write_all(html.as_bytes()).map_err(ReportError::Write)?;
+    out.flush().map_err(ReportError::Write)
+}
+
+/// A further table: its title as a heading, its subtitle, the table.
+fn write_html_table<W: Write>(table: &Table, out: &mut W) -> std::io::Result<()> {
+    writeln!(out, "<h2>{}</h2>", escape_html(&table.title))?;
+    if let Some(sub) = &table.subtitle {
+        writeln!(out, "<p class=\"subtitle\">{}</p>", escape_html(sub))?;
+    }
+    out.write_all(b"<table>\n<thead><tr>")?;
+    for c in &table.columns {
+        write!(out, "<th>{}</th>", escape_html(&c.header))?;
+    }
+    out.write_all(b"</tr></thead>\n<tbody>\n")?;
+    for row in &table.rows {
+        write_html_row(out, table, row, "")?;
+    }
+    if let Some(totals) = &table.totals {
+        write_html_row(out, table, totals, " class=\"totals\"")?;
+    }
+    out.write_all(b"</tbody>\n</table>\n")
+}
+
 fn write_html_inner<W: Write>(table: &Table, out: &mut W) -> std::io::Result<()> {
     let title = escape_html(&table.title);
     write!(
@@ -571,14 +623,23 @@ fn check_stem(stem: &str) -> Result<(), ReportError> {
 /// anyone opening the report sees the previous version or the whole new one, never half a file.
 /// An existing report of that name is replaced. On failure the temporary file is removed.
 pub fn write_report(table: &Table, format: ReportFormat, dir: &Path, stem: &str) -> Result<PathBuf, ReportError> {
+    write_report_sheets(table, &[], format, dir, stem)
+}
+
+/// As [`write_report`], with more tables after the first: further worksheets in XLSX, further
+/// tables (each under its title) in HTML; CSV, one table per file, holds the first only.
+pub fn write_report_sheets(table: &Table, more: &[Table], format: ReportFormat, dir: &Path, stem: &str) -> Result<PathBuf, ReportError> {
     check_stem(stem)?;
     table.check()?;
+    for t in more {
+        t.check()?;
+    }
     let file_name = format!("{stem}.{}", format.extension());
     let final_path = dir.join(&file_name);
     let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
     let temp_path = dir.join(format!(".{file_name}.{}-{n}.part", std::process::id()));
 
-    let result = write_temp(table, format, dir, &temp_path).and_then(|()| {
+    let result = write_temp(table, more, format, dir, &temp_path).and_then(|()| {
         fs::rename(&temp_path, &final_path).map_err(|source| ReportError::Io { path: final_path.clone(), source })
     });
     if let Err(e) = result {
@@ -590,15 +651,18 @@ pub fn write_report(table: &Table, format: ReportFormat, dir: &Path, stem: &str)
     Ok(final_path)
 }
 
-fn write_temp(table: &Table, format: ReportFormat, dir: &Path, temp_path: &Path) -> Result<(), ReportError> {
+fn write_temp(table: &Table, more: &[Table], format: ReportFormat, dir: &Path, temp_path: &Path) -> Result<(), ReportError> {
     let io = |source| ReportError::Io { path: temp_path.to_path_buf(), source };
     let mut file = OpenOptions::new().write(true).create_new(true).open(temp_path).map_err(io)?;
     {
         let mut out = BufWriter::new(&mut file);
         let written = match format {
-            ReportFormat::Xlsx => build_workbook(table, Some(dir))?.save_to_writer(&mut out).map_err(ReportError::from),
+            ReportFormat::Xlsx => {
+                let all: Vec<&Table> = std::iter::once(table).chain(more.iter()).collect();
+                build_workbook_sheets(&all, Some(dir))?.save_to_writer(&mut out).map_err(ReportError::from)
+            }
             ReportFormat::Csv => write_csv(table, &mut out),
-            ReportFormat::Html => write_html(table, &mut out),
+            ReportFormat::Html => write_html_sheets(table, more, &mut out),
         };
         // A writer error carries no path; here we know it.
         written.map_err(|e| match e {

@@ -226,40 +226,73 @@ impl StoreTx {
 pub struct ExceptionReportSource {
     pub id: i64,
     pub kind: String,
+    pub grant_id: Option<String>,
     pub school_name: Option<String>,
     pub student: Option<String>,
+    /// The full ID number; the report masks it.
+    pub id_number: Option<String>,
+    pub program: Option<String>,
+    pub period: Option<String>,
     pub card_number: Option<String>,
     pub amount_fen: Option<i64>,
     pub reason_code: Option<String>,
     pub detail: String,
     pub created_at: String,
+    /// The grant list the grant came from, and its line there.
+    pub source_file: Option<String>,
+    pub source_line: Option<i64>,
+    /// For a resolved exception: how (`reissue`, `cancel`, `accept`), the note, by whom, when.
+    pub resolution: Option<String>,
+    pub note: Option<String>,
+    pub resolved_by: Option<String>,
+    pub resolved_at: Option<String>,
+}
+
+const REPORT_SELECT: &str = "SELECT e.id, e.kind, e.grant_id, g.school_name, g.name, g.id_number, g.program, g.period, \
+     COALESCE(p.card_number, g.card_number), e.amount_fen, e.reason_code, e.detail, e.created_at, f.name, g.source_line, \
+     e.resolution, e.note, e.resolved_by, e.resolved_at \
+     FROM exceptions e LEFT JOIN grants g ON g.account_no = e.account_no AND g.grant_id = e.grant_id \
+     LEFT JOIN payments p ON p.payment_ref = e.payment_ref LEFT JOIN files f ON f.id = g.source_file_id";
+
+fn report_source(r: &sqlx::any::AnyRow) -> Result<ExceptionReportSource, StoreError> {
+    Ok(ExceptionReportSource {
+        id: r.try_get(0)?,
+        kind: r.try_get(1)?,
+        grant_id: r.try_get(2)?,
+        school_name: r.try_get(3)?,
+        student: r.try_get(4)?,
+        id_number: r.try_get(5)?,
+        program: r.try_get(6)?,
+        period: r.try_get(7)?,
+        card_number: r.try_get(8)?,
+        amount_fen: r.try_get(9)?,
+        reason_code: r.try_get(10)?,
+        detail: r.try_get(11)?,
+        created_at: r.try_get(12)?,
+        source_file: r.try_get(13)?,
+        source_line: r.try_get(14)?,
+        resolution: r.try_get(15)?,
+        note: r.try_get(16)?,
+        resolved_by: r.try_get(17)?,
+        resolved_at: r.try_get(18)?,
+    })
 }
 
 impl Store {
     /// Open exceptions with what the report shows; the card is the payment's when there is one.
     pub async fn exception_report_rows(&self) -> Result<Vec<ExceptionReportSource>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT e.id, e.kind, g.school_name, g.name, COALESCE(p.card_number, g.card_number), e.amount_fen, e.reason_code, e.detail, e.created_at \
-             FROM exceptions e LEFT JOIN grants g ON g.account_no = e.account_no AND g.grant_id = e.grant_id LEFT JOIN payments p ON p.payment_ref = e.payment_ref \
-             WHERE e.status = 'open' AND ($1 = '' OR e.account_no = $1) ORDER BY g.school_name, e.id",
-        )
-        .bind(self.account.clone().unwrap_or_default())
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(ExceptionReportSource {
-                    id: r.try_get(0)?,
-                    kind: r.try_get(1)?,
-                    school_name: r.try_get(2)?,
-                    student: r.try_get(3)?,
-                    card_number: r.try_get(4)?,
-                    amount_fen: r.try_get(5)?,
-                    reason_code: r.try_get(6)?,
-                    detail: r.try_get(7)?,
-                    created_at: r.try_get(8)?,
-                })
-            })
-            .collect()
+        let sql = format!("{REPORT_SELECT} WHERE e.status = 'open' AND ($1 = '' OR e.account_no = $1) ORDER BY g.school_name, e.id");
+        let rows = sqlx::query(AssertSqlSafe(sql)).bind(self.account.clone().unwrap_or_default()).fetch_all(&self.pool).await?;
+        rows.iter().map(report_source).collect()
+    }
+
+    /// Exceptions resolved at or after `since` (RFC 3339, compared as text: the store writes one
+    /// format), oldest first.
+    pub async fn resolved_exception_rows(&self, since: &str) -> Result<Vec<ExceptionReportSource>, StoreError> {
+        let sql = format!(
+            "{REPORT_SELECT} WHERE e.status = 'resolved' AND e.resolved_at >= $2 AND ($1 = '' OR e.account_no = $1) ORDER BY e.resolved_at, e.id"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql)).bind(self.account.clone().unwrap_or_default()).bind(since).fetch_all(&self.pool).await?;
+        rows.iter().map(report_source).collect()
     }
 }

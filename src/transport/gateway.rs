@@ -105,7 +105,7 @@ impl GatewayClient {
                 settings.base_url
             )));
         }
-        let http = reqwest::Client::builder()
+        let http = crate::tls::client_builder()
             .timeout(settings.timeout)
             .redirect(reqwest::redirect::Policy::none())
             .build()

@@ -216,7 +216,7 @@ impl Browser {
             driver,
             out,
             label: if who.is_empty() { String::new() } else { format!("{}-", file_part(who)) },
-            http: reqwest::Client::builder()
+            http: aidpay::tls::client_builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .timeout(Duration::from_secs(30))
                 .build()
@@ -529,7 +529,7 @@ impl Drop for Browser {
         let shot = std::thread::spawn(move || -> Option<Vec<u8>> {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
             rt.block_on(async move {
-                let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().ok()?;
+                let http = aidpay::tls::client_builder().timeout(Duration::from_secs(5)).build().ok()?;
                 let base = format!("http://127.0.0.1:{port}/session/{session}");
                 let mut png = None;
                 if panicking && !session.is_empty() {

@@ -266,7 +266,7 @@ impl ApiClient {
     pub async fn login(base: &str, user: &str) -> ApiClient {
         let (status, cookie, body) = api_login(base, user, &password_of(user)).await;
         assert_eq!(status, 200, "login {user}: {body}");
-        ApiClient { base: base.to_string(), http: reqwest::Client::new(), cookie: cookie.expect("a session cookie"), csrf: body["csrf"].as_str().unwrap().to_string() }
+        ApiClient { base: base.to_string(), http: aidpay::tls::client_builder().build().unwrap(), cookie: cookie.expect("a session cookie"), csrf: body["csrf"].as_str().unwrap().to_string() }
     }
 
     pub async fn get(&self, path: &str) -> (u16, Value) {
@@ -293,7 +293,7 @@ impl ApiClient {
 
 /// `POST /api/v1/login`: the status, the `aidpay_session=…` cookie pair if set, the body.
 pub async fn api_login(base: &str, user: &str, password: &str) -> (u16, Option<String>, Value) {
-    let r = reqwest::Client::new()
+    let r = aidpay::tls::client_builder().build().unwrap()
         .post(format!("{base}/api/v1/login"))
         .json(&serde_json::json!({"username": user, "password": password}))
         .send()

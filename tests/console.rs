@@ -214,3 +214,36 @@ async fn logins_lock_after_five_wrong_passwords_and_sessions_end_when_idle() {
     sqlx::query("UPDATE sessions SET last_seen_at = last_seen_at - 1801").execute(store.pool()).await.unwrap();
     assert_eq!(clerk.get("/api/v1/batches").await.0, 401);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_tls_cert_and_key_the_console_speaks_https_and_the_cookie_is_secure() {
+    let env = office().await;
+    let (cert, key) = (env.path("console.crt"), env.path("console.key"));
+    let made = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", "/CN=localhost", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let vars = vec![
+        ("AIDPAY_CONSOLE__TLS_CERT".to_string(), cert.display().to_string()),
+        ("AIDPAY_CONSOLE__TLS_KEY".to_string(), key.display().to_string()),
+    ];
+    let console = crate::util::ConsoleProc::start(&env.config, &vars).await;
+    let https = console.base.replace("http://", "https://");
+    let client = aidpay::tls::client_builder().danger_accept_invalid_certs(true).build().unwrap();
+    let r = client.post(format!("{https}/api/v1/login")).json(&json!({"username": "clerk", "password": password_of("clerk")})).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let set = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(set.contains("; Secure") && set.contains("HttpOnly"), "{set}");
+    // Plain HTTP on the TLS port gets no page.
+    let plain = aidpay::tls::client_builder().build().unwrap().get(format!("{}/login", console.base)).send().await;
+    assert!(plain.is_err() || !plain.unwrap().status().is_success());
+    // A key that is not the certificate's is refused at start, naming the setting.
+    std::fs::write(&key, "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n").unwrap();
+    let out = env.run(&["console"], &[("AIDPAY_CONSOLE__TLS_CERT", cert.to_str().unwrap()), ("AIDPAY_CONSOLE__TLS_KEY", key.to_str().unwrap()), ("AIDPAY_CONSOLE__LISTEN", "127.0.0.1:0")]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("tls_key"), "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -18,7 +18,7 @@
 //! - it listens on 127.0.0.1 unless `[console] listen` says otherwise.
 //!
 //! `aidpay console` serves it alone; `aidpay run` serves it beside the jobs when `[console]
-//! listen` is set. TLS: `[console] tls_cert`/`tls_key`, or a reverse proxy in front (README).
+//! listen` is set. TLS: `[console] tls_cert`/`tls_key` ([`tls`]), or a reverse proxy in front (README).
 
 pub mod api;
 pub mod charts;

@@ -19,6 +19,7 @@
 //!   information (PIPL). Report builders receive the full number and mask it themselves, so a
 //!   caller cannot forget to.
 
+pub mod charts;
 pub mod exceptions;
 pub mod from_store;
 pub mod table;

@@ -63,6 +63,11 @@ pub enum Command {
     /// Check the invariants: every grant has exactly one owner state, one live payment at most,
     /// batch sums, the outbox files' hashes. Exit 1 with the list when one fails
     Verify,
+    /// The hash-chained audit trail: verify it, export it for the auditors
+    Audit {
+        #[command(subcommand)]
+        action: AuditCommand,
+    },
     /// Measure every stage on a fresh store with N synthetic grants
     Bench {
         /// How many grants
@@ -92,6 +97,23 @@ pub enum Command {
         /// Folder for the demo's store and files [default: a new folder under the temp dir]
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Walk the chain and name the first line that does not fit; check the kept files' hashes.
+    /// Exit 1 when anything does not fit
+    Verify,
+    /// The trail from --from to --to (China dates, both included) as CSV and XLSX, with copies of
+    /// the files it names and chain-head.txt (the head and the verify result)
+    Export {
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        from: String,
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        to: String,
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
     },
 }
 
@@ -376,6 +398,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             output::verify(&report, cli.json)?;
             store.close().await;
             Ok(if report.ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        Command::Audit { action: AuditCommand::Verify } => {
+            let (cfg, store) = open_existing(cli.config.as_deref()).await?;
+            let report = crate::audit::verify(&store, &cfg).await?;
+            output::audit_verify(&report, cli.json)?;
+            store.close().await;
+            Ok(if report.ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        Command::Audit { action: AuditCommand::Export { from, to, out } } => {
+            let (cfg, store) = open_existing(cli.config.as_deref()).await?;
+            let done = crate::audit::export(&store, &cfg, &from, &to, &out, &crate::actor()).await;
+            store.close().await;
+            output::audit_export(&done?, cli.json)?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Status => {
             let (cfg, store) = open_existing(cli.config.as_deref()).await?;

@@ -19,6 +19,7 @@
 //! - [`store`]: every SQL statement, on SQLite (embedded default) or PostgreSQL;
 //! - [`domain`]: pure newtypes — money in fen, ID numbers, cards, names;
 //! - [`config`], [`telemetry`], [`clock`]: configuration, logs and time;
+//! - [`audit`]: the hash-chained audit trail, `audit verify` and `audit export`;
 //! - [`verify`]: the invariants (every grant has one owner, one live payment at most, batch sums,
 //!   file hashes) checked against the store;
 //! - [`cli`] and [`output`]: the command line the thin binary runs, human text or `--json`;
@@ -28,6 +29,7 @@
 
 pub mod alerts;
 pub mod approvals;
+pub mod audit;
 pub mod cli;
 pub mod clock;
 pub mod banksim;

@@ -390,3 +390,33 @@ pub fn bench(r: &crate::bench::Report, json: bool) -> std::io::Result<()> {
     }
     writeln!(out, "{:<12} {:>10} {:>10.2} {:>12} {:>10.1}", "total", r.grants, r.total_seconds, "", r.peak_mb)
 }
+
+/// `audit verify`.
+pub fn audit_verify(r: &crate::audit::AuditVerify, json: bool) -> std::io::Result<()> {
+    if json {
+        return print_json(&serde_json::to_value(r)?);
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "审计轨迹 {} 行，链头 {}；核对文件 {} 个（未保存的 {} 个）", r.lines, r.head, r.files_checked, r.files_not_kept)?;
+    if r.ok {
+        return writeln!(out, "校验通过: 每一行都接在上一行之后，内容与哈希一致，保存的文件与登记的哈希一致");
+    }
+    if let Some(b) = &r.first_bad_line {
+        writeln!(out, "校验未通过: {}", b.reason)?;
+    }
+    for p in &r.file_problems {
+        writeln!(out, "文件不符: {}", p.reason)?;
+    }
+    Ok(())
+}
+
+/// `audit export`.
+pub fn audit_export(r: &crate::audit::AuditExport, json: bool) -> std::io::Result<()> {
+    if json {
+        return print_json(&serde_json::to_value(r)?);
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "审计轨迹已导出到 {}: {} 行，附文件 {} 个（未保存的 {} 个）", r.dir, r.lines, r.files_copied, r.files_not_kept)?;
+    writeln!(out, "  {}\n  {}\n  {}", r.csv, r.xlsx, r.head_file)?;
+    writeln!(out, "链头 {}；校验{}", r.head, if r.verify_ok { "通过" } else { "未通过" })
+}

@@ -139,8 +139,22 @@ pub async fn try_run_import(ctx: &JobCtx) -> anyhow::Result<JobOutcome> {
             Err(e @ ImportError::Source { .. }) => {
                 quarantined += 1;
                 tracing::warn!("grant list quarantined: {e}");
-                crate::returns::quarantine::quarantine(f, &cfg.paths.quarantine, &e.to_string())
+                let sha = crate::transport::sha256_of_file(f).with_context(|| format!("reading {}", f.display()))?;
+                let kept = crate::returns::quarantine::quarantine(f, &cfg.paths.quarantine, &e.to_string())
                     .with_context(|| format!("quarantining {}", f.display()))?;
+                let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let kept_as = kept.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                // A file in goes on the audit trail, also one that could not be read.
+                let mut tx = ctx.store.begin().await?;
+                tx.audit(&crate::store::AuditEntry {
+                    actor: &ctx.actor,
+                    action: "quarantine",
+                    subject: &name,
+                    before: None,
+                    after: Some(serde_json::json!({"kind": "grant_list", "sha256": sha, "kept_as": kept_as, "reason": e.to_string()})),
+                })
+                .await?;
+                tx.commit().await?;
             }
             Err(e @ ImportError::Store { .. }) => return Err(e.into()),
         }

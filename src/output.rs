@@ -420,3 +420,46 @@ pub fn audit_export(r: &crate::audit::AuditExport, json: bool) -> std::io::Resul
     writeln!(out, "  {}\n  {}\n  {}", r.csv, r.xlsx, r.head_file)?;
     writeln!(out, "链头 {}；校验{}", r.head, if r.verify_ok { "通过" } else { "未通过" })
 }
+
+/// `report period`.
+pub fn period_report(r: &crate::reports::period::PeriodReport, json: bool) -> std::io::Result<()> {
+    if json {
+        return print_json(&serde_json::to_value(r)?);
+    }
+    let mut out = std::io::stdout().lock();
+    let f = &r.figures;
+    let m = &f.money;
+    writeln!(out, "{} {}（{} 至 {}）", f.period.report_name(), f.period.label_zh(), f.from, f.to)?;
+    writeln!(
+        out,
+        "  发放成功 {} 笔 {} 元，退票 {} 笔 {} 元，失败 {} 笔 {} 元，期末在途 {} 笔 {} 元",
+        m.paid_count,
+        crate::domain::Fen(m.paid_fen),
+        m.returned_count,
+        crate::domain::Fen(m.returned_fen),
+        m.failed_count,
+        crate::domain::Fen(m.failed_fen),
+        m.in_flight_count,
+        crate::domain::Fen(m.in_flight_fen)
+    )?;
+    for n in &m.notes {
+        writeln!(out, "  说明: {n}")?;
+    }
+    writeln!(out, "  审计链头 {}", r.chain_head)?;
+    for p in &r.files {
+        writeln!(out, "报表已生成: {p}")?;
+    }
+    Ok(())
+}
+
+/// A report of several files (`report ledger`).
+pub fn files(paths: &[std::path::PathBuf], json: bool) -> std::io::Result<()> {
+    if json {
+        return print_json(&serde_json::json!({ "report": paths.first(), "files": paths }));
+    }
+    let mut out = std::io::stdout().lock();
+    for p in paths {
+        writeln!(out, "报表已生成: {}", p.display())?;
+    }
+    Ok(())
+}

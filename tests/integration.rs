@@ -15,6 +15,7 @@ mod four_eyes;
 mod handover;
 mod import;
 mod owners;
+mod period;
 mod reconcile;
 mod returns;
 mod statements;

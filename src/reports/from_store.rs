@@ -37,7 +37,10 @@ pub async fn exception_report(store: &Store, cfg: &Config, format: ReportFormat,
         })
         .collect();
     let now = crate::clock::now();
-    let table = exception_table(&rows, &cfg.account.name, &now.format("%Y-%m-%d %H:%M").to_string());
+    let mut table = exception_table(&rows, &cfg.account.name, &now.format("%Y-%m-%d %H:%M").to_string());
+    // The chain head, so a copy of the daily report kept elsewhere vouches for the trail.
+    let head = store.audit_head().await?;
+    table.subtitle = Some(format!("{}；审计链头 {head}", table.subtitle.take().unwrap_or_default()));
     std::fs::create_dir_all(dir).map_err(|source| ReportError::Io { path: dir.to_path_buf(), source })?;
     let stem = format!("exceptions-{}", now.format("%Y%m%d-%H%M%S"));
     Ok(write_report(&table, format, dir, &stem)?)

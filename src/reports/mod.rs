@@ -22,6 +22,7 @@
 pub mod charts;
 pub mod exceptions;
 pub mod from_store;
+pub mod period;
 pub mod table;
 
 pub use exceptions::{ExceptionReportRow, exception_table};

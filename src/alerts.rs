@@ -87,6 +87,28 @@ impl Alerter {
         Ok(new.len())
     }
 
+    /// Sends one message that is not about exceptions (the period reports a job wrote), recorded
+    /// in `job_runs` like an alert; the exceptions' mark is left alone.
+    pub async fn notify(&self, store: &Store, job: &str, text: &str) -> Result<(), AlertError> {
+        let _one_at_a_time = self.mark.lock().await;
+        let started = crate::scheduler::wall_clock_text();
+        let sent = self.send(text).await;
+        let (outcome, detail) = match &sent {
+            Ok(()) => ("ok", format!("notice after {job}: {text}")),
+            Err(e) => ("error", format!("notice not delivered (after {job}: {text}): {e}")),
+        };
+        store
+            .record_run(&JobRun {
+                job: ALERT_JOB.into(),
+                started_at: started,
+                finished_at: Some(crate::scheduler::wall_clock_text()),
+                outcome: Some(outcome.into()),
+                detail: Some(detail),
+            })
+            .await?;
+        sent
+    }
+
     async fn send(&self, text: &str) -> Result<(), AlertError> {
         let body = payload(self.cfg.kind, text);
         let host = self.host();

@@ -64,6 +64,52 @@ pub struct Settings {
     pub approval: Option<ApprovalSettings>,
     #[serde(default)]
     pub console: ConsoleSettings,
+    #[serde(default)]
+    pub reports: ReportSettings,
+}
+
+/// `[reports]`: which period reports the daemon's `reports` job writes once a period has ended.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ReportSettings {
+    /// 月调度: the month's report on the 1st of the next month.
+    #[serde(default = "yes")]
+    pub monthly: bool,
+    /// 季汇总: the quarter's report once it has ended.
+    #[serde(default = "yes")]
+    pub quarterly: bool,
+    /// 半年通报: the half-year's report once it has ended.
+    #[serde(default = "yes")]
+    pub half_yearly: bool,
+    /// `xlsx` (default), `html` or `csv`.
+    #[serde(default = "xlsx")]
+    pub period_format: String,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn xlsx() -> String {
+    "xlsx".into()
+}
+
+impl Default for ReportSettings {
+    fn default() -> Self {
+        ReportSettings { monthly: true, quarterly: true, half_yearly: true, period_format: xlsx() }
+    }
+}
+
+impl ReportSettings {
+    /// The checked format.
+    pub fn format(&self) -> Option<crate::reports::ReportFormat> {
+        match self.period_format.trim() {
+            "xlsx" => Some(crate::reports::ReportFormat::Xlsx),
+            "html" => Some(crate::reports::ReportFormat::Html),
+            "csv" => Some(crate::reports::ReportFormat::Csv),
+            _ => None,
+        }
+    }
 }
 
 /// `[approval]`: four eyes (双人复核) on what moves money or changes where it goes.
@@ -662,6 +708,8 @@ pub struct Config {
     /// What needs a second person (all off without an `[approval]` section).
     pub approval: ApprovalSettings,
     pub console: ConsoleSettings,
+    /// The period reports the daemon writes (`[reports]`; all three by default).
+    pub reports: ReportSettings,
 }
 
 /// One job's checked schedule.
@@ -934,6 +982,9 @@ impl Config {
         {
             return Err(invalid("console.listen", format!("'{listen}' is not an address and port, e.g. 127.0.0.1:8470")));
         }
+        if s.reports.format().is_none() {
+            return Err(invalid("reports.period_format", format!("'{}' is not xlsx, html or csv", s.reports.period_format)));
+        }
         if s.console.tls_cert.is_some() != s.console.tls_key.is_some() {
             return Err(invalid("console.tls_cert", "tls_cert and tls_key go together"));
         }
@@ -944,6 +995,7 @@ impl Config {
             alerts,
             approval: s.approval.unwrap_or_default(),
             console: s.console,
+            reports: s.reports,
             no_answer_days: s.returns.no_answer_days,
             reasons,
             banks,

@@ -52,6 +52,8 @@ pub struct JobCtx {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JobOutcome {
     pub detail: String,
+    /// A message for finance staff besides the new exceptions (the period reports written).
+    pub notice: Option<String>,
 }
 
 /// A job run in progress.
@@ -160,6 +162,7 @@ pub async fn try_run_import(ctx: &JobCtx) -> anyhow::Result<JobOutcome> {
         }
     }
     Ok(JobOutcome {
+        notice: None,
         detail: format!(
             "{} files: {imported} grants imported ({held} held), {unchanged} unchanged, {conflicts} conflicts, {rejected} rows rejected, {quarantined} files quarantined",
             files.len()
@@ -184,7 +187,7 @@ pub async fn try_run_batch(ctx: &JobCtx) -> anyhow::Result<JobOutcome> {
     if let Some(first) = failed.first() {
         anyhow::bail!("{} of {} batches failed ({}); {detail}", failed.len(), o.batches.len(), first.error.as_deref().unwrap_or(""));
     }
-    Ok(JobOutcome { detail })
+    Ok(JobOutcome { detail, notice: None })
 }
 
 /// `ingest`: the gateways' result files, then every bank answer in the inbox, then the
@@ -223,7 +226,7 @@ pub async fn try_run_ingest(ctx: &JobCtx) -> anyhow::Result<JobOutcome> {
     if let Some(e) = errors.first() {
         anyhow::bail!("{} files could not be read ({e}); {detail}", errors.len());
     }
-    Ok(JobOutcome { detail })
+    Ok(JobOutcome { detail, notice: None })
 }
 
 /// `reports`: the exception report (XLSX) into `paths.reports`.
@@ -231,6 +234,7 @@ pub async fn try_run_ingest(ctx: &JobCtx) -> anyhow::Result<JobOutcome> {
 pub async fn try_run_reconcile(ctx: &JobCtx) -> anyhow::Result<JobOutcome> {
     let o = crate::reconcile::run(&ctx.store, &ctx.cfg, &crate::actor()).await?;
     Ok(JobOutcome {
+        notice: None,
         detail: format!(
             "{} statements, {} batch debits and {} returns matched, {} new exceptions, balance {}",
             o.statements,
@@ -242,10 +246,36 @@ pub async fn try_run_reconcile(ctx: &JobCtx) -> anyhow::Result<JobOutcome> {
     })
 }
 
+///
+/// And the period reports (`[reports]`): the last ended month's (月调度), quarter's (季汇总) and
+/// half-year's (半年通报), each written once — on the 1st after the period, or on the first run
+/// after that if the daemon was down — into `paths.reports`; the alert says where they are.
 pub async fn try_run_reports(ctx: &JobCtx) -> anyhow::Result<JobOutcome> {
+    use crate::reports::period::PeriodSpec;
     let cfg = &ctx.cfg;
     let path = crate::reports::exception_report(&ctx.store, cfg, crate::reports::ReportFormat::Xlsx, &cfg.paths.reports).await?;
-    Ok(JobOutcome { detail: format!("exception report {}", path.display()) })
+    let format = cfg.reports.format().unwrap_or(crate::reports::ReportFormat::Xlsx);
+    let mut written = Vec::new();
+    for spec in PeriodSpec::last_ended(crate::clock::today()) {
+        let wanted = match spec {
+            PeriodSpec::Month { .. } => cfg.reports.monthly,
+            PeriodSpec::Quarter { .. } => cfg.reports.quarterly,
+            PeriodSpec::Half { .. } => cfg.reports.half_yearly,
+        };
+        if !wanted || crate::reports::period::written(spec, format, &cfg.paths.reports) {
+            continue;
+        }
+        let r = crate::reports::period::build(&ctx.store, cfg, spec, format, &cfg.paths.reports, &ctx.actor).await?;
+        written.push(format!("{} {}：{}", spec.report_name(), spec.label_zh(), r.report));
+    }
+    let mut detail = format!("exception report {}", path.display());
+    let notice = if written.is_empty() {
+        None
+    } else {
+        detail.push_str(&format!("; period reports: {}", written.join(", ")));
+        Some(format!("aidpay: 已生成{}，请查阅", written.join("；")))
+    };
+    Ok(JobOutcome { detail, notice })
 }
 
 // ---------------------------------------------------------------- the daemon
@@ -469,10 +499,15 @@ async fn run_one(spec: &'static JobSpec, ctx: Arc<JobCtx>, alerter: Option<Arc<A
         Err(_) => tracing::error!(job, outcome, elapsed_ms, "job failed: {detail}"),
     }
     systemd::status(&format!("{job} {} {outcome}, {detail}", wall_clock().format("%Y-%m-%d %H:%M")));
-    if let Some(a) = alerter
+    if let Some(a) = &alerter
         && let Err(e) = a.after_job(&ctx.store, job).await
     {
         tracing::error!(job, "alert to finance staff failed (kept in job_runs as an alert failure, sent again after the next job): {e}");
+    }
+    if let (Some(a), Ok(JobOutcome { notice: Some(text), .. })) = (&alerter, &result)
+        && let Err(e) = a.notify(&ctx.store, job, text).await
+    {
+        tracing::error!(job, "notice to finance staff failed (kept in job_runs as an alert failure): {e}");
     }
     result
 }

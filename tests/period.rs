@@ -368,3 +368,26 @@ async fn a_period_is_named_once_and_properly() {
     assert!(std::fs::read(files[0].as_str().unwrap()).unwrap().starts_with(b"\xEF\xBB\xBF"));
     assert_eq!(v["figures"]["money"]["paid_fen"], 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reports_job_writes_each_ended_period_once_and_says_where() {
+    use aidpay::reports::period::PeriodSpec;
+    let env = TestEnv::new().await;
+    import_one(&env, &fixture("grants/utf8.csv"), &[], 0);
+    let cfg = std::sync::Arc::new(Config::load(Some(&env.config)).unwrap());
+    let store = env.store().await.scoped(&cfg.account.number);
+    let ctx = aidpay::scheduler::JobCtx { store, cfg: cfg.clone(), actor: "aidpay-daemon".into(), turn: None };
+    let first = aidpay::scheduler::try_run_reports(&ctx).await.unwrap();
+    let notice = first.notice.expect("the alert names the reports written");
+    for spec in PeriodSpec::last_ended(aidpay::clock::today()) {
+        let name = format!("{}-{}.xlsx", spec.report_name(), spec.code());
+        assert!(env.path("var/reports").join(&name).exists(), "{name}");
+        assert!(notice.contains(&name) && notice.contains(spec.report_name()), "{notice}");
+    }
+    let again = aidpay::scheduler::try_run_reports(&ctx).await.unwrap();
+    assert_eq!(again.notice, None, "each period's report is written once: {}", again.detail);
+    // Each can be switched off in [reports] (here by the environment).
+    let vars = std::collections::HashMap::from([("AIDPAY_REPORTS__MONTHLY".to_string(), "false".to_string())]);
+    let off = Config::load_with_env(Some(&env.config), Some(vars)).unwrap();
+    assert!(!off.reports.monthly && off.reports.quarterly && off.reports.format().is_some());
+}

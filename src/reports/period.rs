@@ -128,23 +128,16 @@ impl PeriodSpec {
         }
     }
 
-    /// The month report of the month before `today`, the quarter's and half-year's that ended
-    /// the day before `today` (the daemon's schedule).
-    pub fn ended_before(today: NaiveDate) -> Vec<PeriodSpec> {
-        let Some(yesterday) = today.pred_opt() else { return Vec::new() };
-        if today.day() != 1 {
-            return Vec::new();
-        }
-        let (year, month) = (yesterday.year(), yesterday.month());
-        let mut out = vec![PeriodSpec::Month { year, month }];
-        if month % 3 == 0 {
-            out.push(PeriodSpec::Quarter { year, quarter: month / 3 });
-        }
-        if month % 6 == 0 {
-            out.push(PeriodSpec::Half { year, half: month / 6 });
-        }
-        out
+    /// The last month, quarter and half-year that ended before `today`.
+    pub fn last_ended(today: NaiveDate) -> Vec<PeriodSpec> {
+        let (y, m) = (today.year(), today.month());
+        let (py, pm) = if m == 1 { (y - 1, 12) } else { (y, m - 1) };
+        let q = (m - 1) / 3; // quarters fully ended this year
+        let quarter = if q == 0 { PeriodSpec::Quarter { year: y - 1, quarter: 4 } } else { PeriodSpec::Quarter { year: y, quarter: q } };
+        let half = if m <= 6 { PeriodSpec::Half { year: y - 1, half: 2 } } else { PeriodSpec::Half { year: y, half: 1 } };
+        vec![PeriodSpec::Month { year: py, month: pm }, quarter, half]
     }
+
 }
 
 /// Everything [`compute`] reads.
@@ -692,6 +685,16 @@ pub fn open_by_kind(f: &PeriodFigures) -> Vec<(String, i64)> {
 // ---------------------------------------------------------------------------------------------
 // Files
 
+/// Whether the report of `period` in `format` is in `dir` already (the daemon writes each once).
+pub fn written(period: PeriodSpec, format: ReportFormat, dir: &Path) -> bool {
+    let stem = format!("{}-{}", period.report_name(), period.code());
+    let name = match format {
+        ReportFormat::Csv => format!("{stem}-资金.csv"),
+        other => format!("{stem}.{}", other.extension()),
+    };
+    dir.join(name).exists()
+}
+
 /// Writes the report as `dir/<name>-<code>.<ext>` (CSV: one file per table, the money table's
 /// path returned first). Returns every file written.
 pub fn write(f: &PeriodFigures, subtitle: &str, format: ReportFormat, dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
@@ -1034,11 +1037,13 @@ mod tests {
         assert!(PeriodSpec::parse_quarter("2026Q5").is_err());
         assert!(PeriodSpec::parse_half("2026").is_err());
         let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
-        assert_eq!(PeriodSpec::ended_before(d("2026-12-01")), [PeriodSpec::Month { year: 2026, month: 11 }]);
         assert_eq!(
-            PeriodSpec::ended_before(d("2027-01-01")),
+            PeriodSpec::last_ended(d("2026-12-01")),
+            [PeriodSpec::Month { year: 2026, month: 11 }, PeriodSpec::Quarter { year: 2026, quarter: 3 }, PeriodSpec::Half { year: 2026, half: 1 }]
+        );
+        assert_eq!(
+            PeriodSpec::last_ended(d("2027-01-15")),
             [PeriodSpec::Month { year: 2026, month: 12 }, PeriodSpec::Quarter { year: 2026, quarter: 4 }, PeriodSpec::Half { year: 2026, half: 2 }]
         );
-        assert!(PeriodSpec::ended_before(d("2026-12-02")).is_empty());
     }
 }

@@ -16,7 +16,8 @@
 //! - **by program × stage × tier and by school**: students paid (distinct ID numbers), 人次 (paid
 //!   attempts) and amounts, of the payments settled in the period;
 //! - **failures and returns by reason** (ISO code and its Chinese wording);
-//! - **exceptions**: raised and resolved in the period, open at its end and how old (days);
+//! - **exceptions**: raised and resolved in the period, open at its end and how old (days; a
+//!   period not yet over counts to today);
 //! - **应助尽助**: priority students' grants approved by the period's end (not cancelled) against
 //!   those paid by then (settled and not returned), by school;
 //! - **charts**: paid per month by program, the balance over the period, open exceptions by kind —
@@ -282,10 +283,13 @@ fn answer_days(events: &[PeriodEvent]) -> AnswerDays {
     days
 }
 
-/// The figures of `period` from `data`.
-pub fn compute(period: PeriodSpec, data: &PeriodData) -> PeriodFigures {
+/// The figures of `period` from `data`, on `today` (a period not yet over is reported as it
+/// stands: exceptions' age and the statements' coverage are counted to today, not to its end).
+pub fn compute(period: PeriodSpec, data: &PeriodData, today: NaiveDate) -> PeriodFigures {
     let from = period.start().format("%Y-%m-%d").to_string();
     let to = period.end().format("%Y-%m-%d").to_string();
+    let as_of = period.end().min(today).max(period.start());
+    let as_of_text = as_of.format("%Y-%m-%d").to_string();
     let within = |d: &str| d >= from.as_str() && d <= to.as_str();
     let AnswerDays { settled, rejected, returned } = answer_days(&data.events);
     let mut m = MoneyFigures::default();
@@ -341,9 +345,9 @@ pub fn compute(period: PeriodSpec, data: &PeriodData) -> PeriodFigures {
         _ => {}
     }
     if let Some(s) = last_in
-        && s.to_date.as_deref().is_some_and(|d| d < to.as_str())
+        && s.to_date.as_deref().is_some_and(|d| d < as_of_text.as_str())
     {
-        m.notes.push(format!("最后一份对账单截至 {}，未到期末 {to}", s.to_date.as_deref().unwrap_or("")));
+        m.notes.push(format!("最后一份对账单截至 {}，未到 {as_of_text}", s.to_date.as_deref().unwrap_or("")));
     }
 
     // Payments.
@@ -414,7 +418,7 @@ pub fn compute(period: PeriodSpec, data: &PeriodData) -> PeriodFigures {
     let failures = reasons.into_iter().map(|((outcome, reason_code), (count, amount_fen))| ReasonRow { outcome, reason_code, count, amount_fen }).collect();
 
     // Exceptions.
-    let end = period.end();
+    let end = as_of;
     let mut ex: BTreeMap<String, ExceptionFigures> = BTreeMap::new();
     for e in &data.exceptions {
         let f = ex.entry(e.kind.clone()).or_insert_with(|| ExceptionFigures {
@@ -851,7 +855,7 @@ pub async fn build(
         exceptions: store.period_exceptions(account).await?,
         grants: store.period_grants(account, None, None).await?,
     };
-    let figures = compute(period, &data);
+    let figures = compute(period, &data, crate::clock::today());
     let head = store.audit_head().await?;
     let sub = subtitle(account, &cfg.account.name, &figures, &head, producer);
     std::fs::create_dir_all(dir).map_err(|source| ReportError::Io { path: dir.to_path_buf(), source })?;

@@ -10,6 +10,7 @@
 mod answers;
 mod approvals;
 mod audit;
+mod console;
 mod deliveries;
 mod exceptions;
 mod files;
@@ -23,6 +24,7 @@ mod statements;
 mod verify;
 
 pub use answers::{PaymentEvent, PaymentState};
+pub use console::{AuditRow, BatchTotal, ExceptionDetail, ExceptionListRow, ExceptionPage, ExceptionQuery, FilterChoices, PaidInMonth};
 pub use approvals::{ApprovalRow, DecisionRefused, NewApproval};
 pub use audit::{AuditLine, ChainHead, GENESIS, canonical, line_hash};
 pub use deliveries::{DeliveryIntent, DeliveryRecord};

@@ -385,7 +385,10 @@ pub async fn export(store: &Store, cfg: &Config, from: &str, to: &str, dir: &Pat
 pub async fn record_report(store: &Store, cfg: &Config, path: &Path, report: &str, actor: &str) -> Result<(), StoreError> {
     let sha = crate::transport::sha256_of_file(path).map_err(|e| StoreError::Invalid(format!("{}: {e}", path.display())))?;
     // Named relative to paths.reports when it is there (verify checks it), else by its full path.
-    let file = path.strip_prefix(&cfg.paths.reports).map(|p| p.display().to_string()).unwrap_or_else(|_| path.display().to_string());
+    let file = match path.strip_prefix(&cfg.paths.reports) {
+        Ok(rel) => rel.display().to_string(),
+        Err(_) => std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()).display().to_string(),
+    };
     let mut tx = store.begin().await?;
     tx.audit(&crate::store::AuditEntry {
         actor,

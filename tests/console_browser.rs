@@ -184,3 +184,60 @@ async fn the_sixth_wrong_password_finds_the_user_locked() {
     assert!(b.cookie("aidpay_session").await.is_none(), "no session for a locked user");
     b.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_store_in_the_console_shows_the_position_the_charts_and_every_page() {
+    let test = "console_demo";
+    let dir = tempfile::tempdir().unwrap();
+    let demo = dir.path().join("demo");
+    let out = tokio::task::spawn_blocking({
+        let demo = demo.clone();
+        move || std::process::Command::new(env!("CARGO_BIN_EXE_aidpay")).env_remove("AIDPAY_NOW").args(["--json", "demo", "--dir"]).arg(&demo).output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(summary["console"].as_str().unwrap().starts_with("http://127.0.0.1:"), "the demo says how to open the console");
+
+    let console = crate::util::ConsoleProc::start(&demo.join("aidpay.toml"), &[]).await;
+    let base = console.base.clone();
+    let b = Browser::start(test).await;
+    b.goto(&format!("{base}/login")).await;
+    b.fill("username", "reviewer").await;
+    b.fill("password", "demo-reviewer-2026").await;
+    b.submit("#login").await;
+    b.wait_for_text("待处理异常", DEFAULT_WAIT).await;
+    let page = b.text().await;
+    for label in ["拨入", "已付", "退回", "在途", "余额", "作业运行"] {
+        assert!(page.contains(label), "{label}: {page}");
+    }
+    // The charts are images of this origin (the CSP allows nothing else), drawn on the server.
+    let chart = b.get(&format!("{base}/charts/paid-per-month.svg"), WithCookies::Browser).await;
+    assert_eq!(chart.status, 200);
+    assert!(chart.text().contains("<svg") && chart.text().contains("国家助学金"), "{}", chart.text());
+    let balance = b.get(&format!("{base}/charts/balance.svg"), WithCookies::Browser).await;
+    assert!(balance.text().contains("<svg"));
+    b.screenshot("dashboard").await;
+    for (path, name) in [("/exceptions", "exceptions"), ("/approvals?status=all", "approvals"), ("/batches", "batches"), ("/reports", "reports")] {
+        b.goto(&format!("{base}{path}")).await;
+        b.wait_for("h1", DEFAULT_WAIT).await;
+        b.screenshot(name).await;
+    }
+    // A report made from the console, then downloaded.
+    b.goto(&format!("{base}/reports")).await;
+    b.submit("#make-report").await;
+    b.wait_for_text("已生成", DEFAULT_WAIT).await;
+    b.screenshot("report-made").await;
+    let link = b.find_all("table a").await.into_iter().next().expect("a report to download");
+    let href = link.attr("href").await.unwrap().unwrap();
+    let file = b.get(&format!("{base}{href}"), WithCookies::Browser).await;
+    assert_eq!(file.status, 200);
+    assert!(file.header("content-disposition").unwrap().starts_with("attachment"));
+    // A batch's file, downloaded, is on the trail with who took it.
+    b.goto(&format!("{base}/batches")).await;
+    let file_link = b.find_all("a[href$='/file']").await.into_iter().next().expect("a batch file");
+    let href = file_link.attr("href").await.unwrap().unwrap();
+    assert_eq!(b.get(&format!("{base}{href}"), WithCookies::Browser).await.status, 200);
+    b.close().await;
+}

@@ -21,6 +21,7 @@
 //! listen` is set. TLS: `[console] tls_cert`/`tls_key`, or a reverse proxy in front (README).
 
 pub mod api;
+pub mod charts;
 pub mod pages;
 pub mod session;
 mod tls;
@@ -66,6 +67,8 @@ pub fn router(app: App) -> Router {
         .route("/audit", get(pages::audit))
         .route("/users", get(pages::users).post(pages::add_user))
         .route("/users/{name}/{what}", post(pages::change_user))
+        .route("/charts/paid-per-month.svg", get(pages::chart_paid))
+        .route("/charts/balance.svg", get(pages::chart_balance))
         .route("/static/console.css", get(pages::stylesheet))
         .route("/api/v1/login", post(api::login))
         .route("/api/v1/logout", post(api::logout))

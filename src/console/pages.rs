@@ -148,7 +148,22 @@ pub async fn dashboard(State(app): State<App>, Extension(v): Extension<Viewer>) 
                     Some(r) => (r.started_at, r.outcome.unwrap_or_default()),
                     None => ("从未运行".into(), String::new()),
                 };
-                (j.job, last, outcome, j.next_run.unwrap_or_else(|| "未安排".into()))
+                let job = match j.job.as_str() {
+                    "import" => "导入名单",
+                    "batch" => "组批发放",
+                    "ingest" => "导入银行回执",
+                    "reconcile" => "专户对账",
+                    "reports" => "生成报表",
+                    other => other,
+                };
+                let outcome = match outcome.as_str() {
+                    "ok" => "成功",
+                    "error" => "失败",
+                    "interrupted" => "中断",
+                    "running" => "运行中",
+                    other => other,
+                };
+                (job.to_string(), last, outcome.to_string(), j.next_run.unwrap_or_else(|| "未安排".into()))
             })
             .collect(),
         Err(e) => return internal(e),
@@ -784,6 +799,26 @@ pub async fn change_user(State(app): State<App>, Extension(v): Extension<Viewer>
 }
 
 // ---- the rest ----
+
+fn svg(body: String) -> Response {
+    ([(header::CONTENT_TYPE, "image/svg+xml; charset=utf-8")], body).into_response()
+}
+
+/// The dashboard's bar chart: paid per month by program.
+pub async fn chart_paid(State(app): State<App>) -> Response {
+    match app.store.paid_per_month().await {
+        Ok(rows) => svg(super::charts::paid_per_month_svg(&rows)),
+        Err(e) => internal(e),
+    }
+}
+
+/// The dashboard's line chart: the balance by statement date.
+pub async fn chart_balance(State(app): State<App>) -> Response {
+    match app.store.balance_series().await {
+        Ok(points) => svg(super::charts::balance_svg(&points)),
+        Err(e) => internal(e),
+    }
+}
 
 /// The console's one stylesheet (screen and print).
 pub async fn stylesheet() -> Response {

@@ -58,6 +58,8 @@ impl TestEnv {
         // The shipped configuration asks for a second person for every money decision; tests of
         // other things run without (tests of four eyes put it back with `with_approvals`).
         let text = without_section(&text, "[approval]");
+        // Tests start their own console on a free port (`TestEnv::console`), never the shipped one.
+        let text = without_section(&text, "[console]");
         let config = dir.path().join("aidpay.toml");
         std::fs::write(&config, text).expect("write config");
         TestEnv { dir, config, db_url, env: Vec::new() }
@@ -220,6 +222,16 @@ impl Drop for ConsoleProc {
 impl TestEnv {
     /// Starts `aidpay console` on a free port and waits until it answers.
     pub async fn console(&self) -> ConsoleProc {
+        let mut env: Vec<(String, String)> = vec![("AIDPAY_NOW".into(), "2026-11-25T10:00:00+08:00".into())];
+        env.extend(self.env.iter().cloned());
+        ConsoleProc::start(&self.config, &env).await
+    }
+}
+
+impl ConsoleProc {
+    /// `aidpay --config CONFIG console` on a free port of 127.0.0.1, with `env` and no other
+    /// AIDPAY_ variable; waits until it answers.
+    pub async fn start(config: &Path, env: &[(String, String)]) -> ConsoleProc {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_aidpay"));
         for (k, _) in std::env::vars() {
@@ -227,9 +239,9 @@ impl TestEnv {
                 c.env_remove(k);
             }
         }
-        c.env("AIDPAY_LOG", "warn").env("AIDPAY_NOW", "2026-11-25T10:00:00+08:00").envs(self.env.iter().map(|(k, v)| (k, v)));
-        c.env("AIDPAY_CONSOLE__LISTEN", format!("127.0.0.1:{port}")).arg("--config").arg(&self.config).arg("console");
-        c.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::inherit());
+        c.env("AIDPAY_LOG", "warn").envs(env.iter().map(|(k, v)| (k, v)));
+        c.env("AIDPAY_CONSOLE__LISTEN", format!("127.0.0.1:{port}")).arg("--config").arg(config).arg("console");
+        c.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
         let child = c.spawn().expect("start aidpay console");
         let base = format!("http://127.0.0.1:{port}");
         let started = std::time::Instant::now();

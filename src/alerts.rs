@@ -52,6 +52,8 @@ pub enum Notice {
     Stopping { reason: String },
     /// A grant list had rows that could not be imported.
     RowsRejected { file: String, schools: Vec<String>, rows: u64, rejected: u64, reasons: Vec<String> },
+    /// The reports job wrote period reports (月调度 / 季汇总 / 半年通报): where they are.
+    ReportsWritten { reports: Vec<String> },
 }
 
 /// One alert's text: a title (DingTalk's and the e-mail's subject) and the markdown body.
@@ -70,12 +72,20 @@ impl Notice {
             Notice::StartedAfterCrash { .. } => "started_after_crash",
             Notice::Stopping { .. } => "stopping",
             Notice::RowsRejected { .. } => "rows_rejected",
+            Notice::ReportsWritten { .. } => "reports_written",
         }
     }
 
     /// The Chinese message finance staff read (machine names only where they type them).
     pub fn message(&self) -> Message {
         match self {
+            Notice::ReportsWritten { reports } => Message {
+                title: "aidpay 已生成期间报表".to_string(),
+                markdown: format!(
+                    "### aidpay 已生成期间报表\n{}\n\n请财务人员在报表目录或财务工作台「报表」中查阅。",
+                    reports.iter().map(|r| format!("> {r}")).collect::<Vec<_>>().join("\n")
+                ),
+            },
             Notice::JobFailed { job, failures, detail } => Message {
                 title: format!("aidpay 任务失败：{}", job_label(job)),
                 markdown: format!(

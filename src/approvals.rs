@@ -185,7 +185,16 @@ pub async fn propose_batches(tx: &mut StoreTx, batch_ids: &[String], proposed_by
             }),
             payload_sha256: Some(crate::batch::payload_hash(&lines)),
         };
-        let _ = tx.insert_approval(&proposal).await?;
+        // A batch already pending keeps its proposal (nothing new to record).
+        let Ok(id) = tx.insert_approval(&proposal).await? else { continue };
+        tx.audit(&AuditEntry {
+            actor: proposed_by,
+            action: "approval.propose",
+            subject: &format!("approval {id}"),
+            before: None,
+            after: Some(serde_json::json!({"kind": "batch", "subject": proposal.subject, "after": proposal.after, "payload_sha256": proposal.payload_sha256})),
+        })
+        .await?;
     }
     Ok(())
 }

@@ -63,6 +63,11 @@ pub enum Command {
     /// Check the invariants: every grant has exactly one owner state, one live payment at most,
     /// batch sums, the outbox files' hashes. Exit 1 with the list when one fails
     Verify,
+    /// The hash-chained audit trail: verify it, export it for the auditors
+    Audit {
+        #[command(subcommand)]
+        action: AuditCommand,
+    },
     /// Measure every stage on a fresh store with N synthetic grants
     Bench {
         /// How many grants
@@ -102,7 +107,55 @@ pub enum Command {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Walk the chain and name the first line that does not fit; check the kept files' hashes.
+    /// Exit 1 when anything does not fit
+    Verify,
+    /// The trail from --from to --to (China dates, both included) as CSV and XLSX, with copies of
+    /// the files it names and chain-head.txt (the head and the verify result)
+    Export {
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        from: String,
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        to: String,
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum ReportCommand {
+    /// 月调度 / 季汇总 / 半年通报: money, students and 人次, failures, exceptions, 应助尽助, charts
+    Period {
+        /// A month: 2026-11
+        #[arg(long, value_name = "YYYY-MM", group = "which")]
+        month: Option<String>,
+        /// A quarter: 2026Q4
+        #[arg(long, value_name = "YYYYQn", group = "which")]
+        quarter: Option<String>,
+        /// A half-year: 2026H2
+        #[arg(long, value_name = "YYYYHn", group = "which")]
+        half: Option<String>,
+        #[arg(long, value_enum, default_value_t = crate::reports::ReportFormat::Xlsx)]
+        format: crate::reports::ReportFormat,
+        /// Folder to write to [default: paths.reports]
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
+    /// A school's ledger (台账 / 发放花名册) for a term: every student's grants and payments
+    Ledger {
+        /// The school's code [default: every school, one sheet (XLSX) or file each]
+        #[arg(long, value_name = "CODE")]
+        school: Option<String>,
+        /// The term, as the grant lists name it (学期), e.g. 2026秋
+        #[arg(long, value_name = "TERM")]
+        period: String,
+        #[arg(long, value_enum, default_value_t = crate::reports::ReportFormat::Xlsx)]
+        format: crate::reports::ReportFormat,
+        /// Folder to write to [default: paths.reports]
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
     /// Per statement and per batch, with the running balance
     Reconciliation {
         #[arg(long, value_enum, default_value_t = crate::reports::ReportFormat::Xlsx)]
@@ -368,6 +421,29 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             store.close().await;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Report { which: ReportCommand::Period { month, quarter, half, format, out } } => {
+            let spec = match (month, quarter, half) {
+                (Some(m), None, None) => crate::reports::period::PeriodSpec::parse_month(&m),
+                (None, Some(q), None) => crate::reports::period::PeriodSpec::parse_quarter(&q),
+                (None, None, Some(h)) => crate::reports::period::PeriodSpec::parse_half(&h),
+                _ => Err("name one period: --month 2026-11, --quarter 2026Q4 or --half 2026H2".to_string()),
+            }
+            .map_err(anyhow::Error::msg)?;
+            let (cfg, store) = open_existing(cli.config.as_deref()).await?;
+            let dir = out.unwrap_or_else(|| cfg.paths.reports.clone());
+            let done = crate::reports::period::build(&store, &cfg, spec, format, &dir, &crate::actor()).await;
+            store.close().await;
+            output::period_report(&done?, cli.json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Report { which: ReportCommand::Ledger { school, period, format, out } } => {
+            let (cfg, store) = open_existing(cli.config.as_deref()).await?;
+            let dir = out.unwrap_or_else(|| cfg.paths.reports.clone());
+            let done = crate::reports::period::ledger(&store, &cfg, school.as_deref(), period.trim(), format, &dir, &crate::actor()).await;
+            store.close().await;
+            output::files(&done?, cli.json)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Report { which: ReportCommand::Exceptions { format, out } } => {
             let (cfg, store) = open_existing(cli.config.as_deref()).await?;
             let dir = out.unwrap_or_else(|| cfg.paths.reports.clone());
@@ -382,6 +458,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             output::verify(&report, cli.json)?;
             store.close().await;
             Ok(if report.ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        Command::Audit { action: AuditCommand::Verify } => {
+            let (cfg, store) = open_existing(cli.config.as_deref()).await?;
+            let report = crate::audit::verify(&store, &cfg).await?;
+            output::audit_verify(&report, cli.json)?;
+            store.close().await;
+            Ok(if report.ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        Command::Audit { action: AuditCommand::Export { from, to, out } } => {
+            let (cfg, store) = open_existing(cli.config.as_deref()).await?;
+            let done = crate::audit::export(&store, &cfg, &from, &to, &out, &crate::actor()).await;
+            store.close().await;
+            output::audit_export(&done?, cli.json)?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Status => {
             let (cfg, store) = open_existing(cli.config.as_deref()).await?;

@@ -66,6 +66,8 @@ pub struct Settings {
     pub console: ConsoleSettings,
     #[serde(default)]
     pub metrics: MetricsSettings,
+    #[serde(default)]
+    pub reports: ReportSettings,
 }
 
 /// `[metrics]`: the Prometheus scrape endpoint of `aidpay run` ([`crate::metrics`]).
@@ -74,6 +76,50 @@ pub struct Settings {
 pub struct MetricsSettings {
     /// `127.0.0.1:9187` serves `GET /metrics` there while the daemon runs; absent: off.
     pub listen: Option<String>,
+}
+
+/// `[reports]`: which period reports the daemon's `reports` job writes once a period has ended.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ReportSettings {
+    /// 月调度: the month's report on the 1st of the next month.
+    #[serde(default = "yes")]
+    pub monthly: bool,
+    /// 季汇总: the quarter's report once it has ended.
+    #[serde(default = "yes")]
+    pub quarterly: bool,
+    /// 半年通报: the half-year's report once it has ended.
+    #[serde(default = "yes")]
+    pub half_yearly: bool,
+    /// `xlsx` (default), `html` or `csv`.
+    #[serde(default = "xlsx")]
+    pub period_format: String,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn xlsx() -> String {
+    "xlsx".into()
+}
+
+impl Default for ReportSettings {
+    fn default() -> Self {
+        ReportSettings { monthly: true, quarterly: true, half_yearly: true, period_format: xlsx() }
+    }
+}
+
+impl ReportSettings {
+    /// The checked format.
+    pub fn format(&self) -> Option<crate::reports::ReportFormat> {
+        match self.period_format.trim() {
+            "xlsx" => Some(crate::reports::ReportFormat::Xlsx),
+            "html" => Some(crate::reports::ReportFormat::Html),
+            "csv" => Some(crate::reports::ReportFormat::Csv),
+            _ => None,
+        }
+    }
 }
 
 /// `[approval]`: four eyes (双人复核) on what moves money or changes where it goes.
@@ -749,6 +795,8 @@ pub struct Config {
     pub console: ConsoleSettings,
     /// Where `aidpay run` serves `/metrics`, when configured.
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// The period reports the daemon writes (`[reports]`; all three by default).
+    pub reports: ReportSettings,
 }
 
 /// One job's checked schedule.
@@ -1053,6 +1101,9 @@ impl Config {
             None | Some("") => None,
             Some(l) => Some(l.parse::<std::net::SocketAddr>().map_err(|_| invalid("metrics.listen", format!("'{l}' is not an address and port, e.g. 127.0.0.1:9187")))?),
         };
+        if s.reports.format().is_none() {
+            return Err(invalid("reports.period_format", format!("'{}' is not xlsx, html or csv", s.reports.period_format)));
+        }
         if s.console.tls_cert.is_some() != s.console.tls_key.is_some() {
             return Err(invalid("console.tls_cert", "tls_cert and tls_key go together"));
         }
@@ -1064,6 +1115,7 @@ impl Config {
             approval: s.approval.unwrap_or_default(),
             console: s.console,
             metrics_listen,
+            reports: s.reports,
             no_answer_days: s.returns.no_answer_days,
             reasons,
             banks,

@@ -1,7 +1,8 @@
 //! `aidpay demo`: the README's first command. A throw-away SQLite store in a new folder, the
 //! fixture grant lists (built into the binary, so the demo runs anywhere) imported, and the
 //! batch cycle run into the banks' drop folders, the bank simulator's answers and the special
-//! account's statement ingested, the account reconciled, and the exception list and reports written.
+//! account's statement ingested, the account reconciled, and the exception list and reports written;
+//! then this month's report (月调度) and `audit verify` over the whole trail.
 
 use crate::config::Config;
 use crate::intake::ImportOptions;
@@ -117,6 +118,12 @@ pub async fn run(dir: Option<PathBuf>, json: bool) -> anyhow::Result<ExitCode> {
     let exceptions = store.list_exceptions(&ExceptionFilter { status: Some("open".into()), ..Default::default() }).await?;
     let grants = store.count_grants_by_status().await?;
     let verified = crate::verify::run(&store, &cfg.account.number, &cfg.paths.outbox).await?;
+    // This month's 月调度, and the audit trail checked (after the report: its file is on it too).
+    let today = crate::clock::today();
+    let month = crate::reports::period::PeriodSpec::Month { year: chrono::Datelike::year(&today), month: chrono::Datelike::month(&today) };
+    let period =
+        crate::reports::period::build(&store, &cfg, month, crate::reports::ReportFormat::Xlsx, &cfg.paths.reports, &crate::actor()).await?;
+    let audit = crate::audit::verify(&store, &cfg).await?;
     if json {
         let grants: serde_json::Map<String, serde_json::Value> = grants.iter().map(|(s, n)| (s.clone(), (*n).into())).collect();
         println!(
@@ -125,6 +132,7 @@ pub async fn run(dir: Option<PathBuf>, json: bool) -> anyhow::Result<ExitCode> {
                 "dir": dir, "imports": summaries, "batch": cycle, "answers": ingested, "grants": grants,
                 "statement": ingested_statement, "reconcile": reconciled,
                 "exceptions": exceptions, "report": report, "reconciliation_report": reconciliation, "verify": verified,
+                "period_report": period.report, "chain_head": period.chain_head, "audit_verify": audit,
                 "approved": approved, "users": [DEMO_CLERK.0, DEMO_REVIEWER.0],
                 "console": format!("http://{}/", crate::console::listen_address(&cfg)),
             }))?
@@ -133,6 +141,9 @@ pub async fn run(dir: Option<PathBuf>, json: bool) -> anyhow::Result<ExitCode> {
         crate::output::exceptions(&exceptions, false)?;
         println!("\n-- 7. 校验（每笔资助只有一个归属状态，批次合计与文件哈希一致） --");
         crate::output::verify(&verified, false)?;
+        println!("\n-- 8. 月调度报表与审计轨迹（本月报表；aidpay audit verify） --");
+        println!("月调度: {}", period.report);
+        crate::output::audit_verify(&audit, false)?;
         println!("\n异常报表: {}", report.display());
         println!("对账表: {}", reconciliation.display());
         println!("数据库: {}", var.join("aidpay.db").display());
@@ -157,7 +168,7 @@ pub async fn run(dir: Option<PathBuf>, json: bool) -> anyhow::Result<ExitCode> {
         );
     }
     store.close().await;
-    Ok(if verified.ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if verified.ok && audit.ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 /// The bank's side of the demo: every file in the banks' drop folders is picked up and answered

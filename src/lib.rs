@@ -21,6 +21,7 @@
 //! - [`store`]: every SQL statement, on SQLite (embedded default) or PostgreSQL;
 //! - [`domain`]: pure newtypes — money in fen, ID numbers, cards, names;
 //! - [`config`], [`telemetry`], [`clock`], [`tls`]: configuration, logs, time and the HTTPS clients' TLS;
+//! - [`audit`]: the hash-chained audit trail, `audit verify` and `audit export`;
 //! - [`verify`]: the invariants (every grant has one owner, one live payment at most, batch sums,
 //!   file hashes) checked against the store;
 //! - [`cli`] and [`output`]: the command line the thin binary runs, human text or `--json`;
@@ -30,6 +31,7 @@
 
 pub mod alerts;
 pub mod approvals;
+pub mod audit;
 pub mod cli;
 pub mod clock;
 pub mod banksim;

@@ -464,3 +464,76 @@ pub fn bench(r: &crate::bench::Report, json: bool) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+/// `audit verify`.
+pub fn audit_verify(r: &crate::audit::AuditVerify, json: bool) -> std::io::Result<()> {
+    if json {
+        return print_json(&serde_json::to_value(r)?);
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "审计轨迹 {} 行，链头 {}；核对文件 {} 个（未保存的 {} 个）", r.lines, r.head, r.files_checked, r.files_not_kept)?;
+    if r.ok {
+        return writeln!(out, "校验通过: 每一行都接在上一行之后，内容与哈希一致，保存的文件与登记的哈希一致");
+    }
+    if let Some(b) = &r.first_bad_line {
+        writeln!(out, "校验未通过: {}", b.reason)?;
+    }
+    for p in &r.file_problems {
+        writeln!(out, "文件不符: {}", p.reason)?;
+    }
+    Ok(())
+}
+
+/// `audit export`.
+pub fn audit_export(r: &crate::audit::AuditExport, json: bool) -> std::io::Result<()> {
+    if json {
+        return print_json(&serde_json::to_value(r)?);
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "审计轨迹已导出到 {}: {} 行，附文件 {} 个（未保存的 {} 个）", r.dir, r.lines, r.files_copied, r.files_not_kept)?;
+    writeln!(out, "  {}\n  {}\n  {}", r.csv, r.xlsx, r.head_file)?;
+    writeln!(out, "链头 {}；校验{}", r.head, if r.verify_ok { "通过" } else { "未通过" })
+}
+
+/// `report period`.
+pub fn period_report(r: &crate::reports::period::PeriodReport, json: bool) -> std::io::Result<()> {
+    if json {
+        return print_json(&serde_json::to_value(r)?);
+    }
+    let mut out = std::io::stdout().lock();
+    let f = &r.figures;
+    let m = &f.money;
+    writeln!(out, "{} {}（{} 至 {}）", f.period.report_name(), f.period.label_zh(), f.from, f.to)?;
+    writeln!(
+        out,
+        "  发放成功 {} 笔 {} 元，退票 {} 笔 {} 元，失败 {} 笔 {} 元，期末在途 {} 笔 {} 元",
+        m.paid_count,
+        crate::domain::Fen(m.paid_fen),
+        m.returned_count,
+        crate::domain::Fen(m.returned_fen),
+        m.failed_count,
+        crate::domain::Fen(m.failed_fen),
+        m.in_flight_count,
+        crate::domain::Fen(m.in_flight_fen)
+    )?;
+    for n in &m.notes {
+        writeln!(out, "  说明: {n}")?;
+    }
+    writeln!(out, "  审计链头 {}", r.chain_head)?;
+    for p in &r.files {
+        writeln!(out, "报表已生成: {p}")?;
+    }
+    Ok(())
+}
+
+/// A report of several files (`report ledger`).
+pub fn files(paths: &[std::path::PathBuf], json: bool) -> std::io::Result<()> {
+    if json {
+        return print_json(&serde_json::json!({ "report": paths.first(), "files": paths }));
+    }
+    let mut out = std::io::stdout().lock();
+    for p in paths {
+        writeln!(out, "报表已生成: {}", p.display())?;
+    }
+    Ok(())
+}

@@ -157,8 +157,22 @@ pub async fn try_run_import(ctx: &JobCtx) -> anyhow::Result<JobOutcome> {
             Err(e @ ImportError::Source { .. }) => {
                 quarantined += 1;
                 tracing::warn!("grant list quarantined: {e}");
-                crate::returns::quarantine::quarantine(f, &cfg.paths.quarantine, &e.to_string())
+                let sha = crate::transport::sha256_of_file(f).with_context(|| format!("reading {}", f.display()))?;
+                let kept = crate::returns::quarantine::quarantine(f, &cfg.paths.quarantine, &e.to_string())
                     .with_context(|| format!("quarantining {}", f.display()))?;
+                let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let kept_as = kept.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                // A file in goes on the audit trail, also one that could not be read.
+                let mut tx = ctx.store.begin().await?;
+                tx.audit(&crate::store::AuditEntry {
+                    actor: &ctx.actor,
+                    action: "quarantine",
+                    subject: &name,
+                    before: None,
+                    after: Some(serde_json::json!({"kind": "grant_list", "sha256": sha, "kept_as": kept_as, "reason": e.to_string()})),
+                })
+                .await?;
+                tx.commit().await?;
             }
             Err(e @ ImportError::Store { .. }) => return Err(e.into()),
         }
@@ -246,6 +260,7 @@ pub async fn try_run_ingest(ctx: &JobCtx) -> anyhow::Result<JobOutcome> {
 pub async fn try_run_reconcile(ctx: &JobCtx) -> anyhow::Result<JobOutcome> {
     let o = crate::reconcile::run(&ctx.store, &ctx.cfg, &crate::actor()).await?;
     Ok(JobOutcome {
+        notices: Vec::new(),
         detail: format!(
             "{} statements, {} batch debits and {} returns matched, {} new exceptions, balance {}",
             o.statements,
@@ -258,10 +273,35 @@ pub async fn try_run_reconcile(ctx: &JobCtx) -> anyhow::Result<JobOutcome> {
     })
 }
 
+///
+/// And the period reports (`[reports]`): the last ended month's (月调度), quarter's (季汇总) and
+/// half-year's (半年通报), each written once — on the 1st after the period, or on the first run
+/// after that if the daemon was down — into `paths.reports`; the alert says where they are.
 pub async fn try_run_reports(ctx: &JobCtx) -> anyhow::Result<JobOutcome> {
+    use crate::reports::period::PeriodSpec;
     let cfg = &ctx.cfg;
     let path = crate::reports::exception_report(&ctx.store, cfg, crate::reports::ReportFormat::Xlsx, &cfg.paths.reports).await?;
-    Ok(JobOutcome { detail: format!("exception report {}", path.display()), ..Default::default() })
+    let format = cfg.reports.format().unwrap_or(crate::reports::ReportFormat::Xlsx);
+    let mut written = Vec::new();
+    for spec in PeriodSpec::last_ended(crate::clock::today()) {
+        let wanted = match spec {
+            PeriodSpec::Month { .. } => cfg.reports.monthly,
+            PeriodSpec::Quarter { .. } => cfg.reports.quarterly,
+            PeriodSpec::Half { .. } => cfg.reports.half_yearly,
+        };
+        if !wanted || crate::reports::period::written(spec, format, &cfg.paths.reports) {
+            continue;
+        }
+        let r = crate::reports::period::build(&ctx.store, cfg, spec, format, &cfg.paths.reports, &ctx.actor).await?;
+        written.push(format!("{} {}：{}", spec.report_name(), spec.label_zh(), r.report));
+    }
+    let mut detail = format!("exception report {}", path.display());
+    let mut notices = Vec::new();
+    if !written.is_empty() {
+        detail.push_str(&format!("; period reports: {}", written.join(", ")));
+        notices.push(crate::alerts::Notice::ReportsWritten { reports: written });
+    }
+    Ok(JobOutcome { detail, notices })
 }
 
 // ---------------------------------------------------------------- the daemon

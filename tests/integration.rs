@@ -5,6 +5,7 @@
 mod util;
 
 mod alerts;
+mod audit;
 mod batch;
 mod browser;
 mod cli;
@@ -21,6 +22,7 @@ mod journald;
 mod metrics;
 mod owners;
 mod package;
+mod period;
 mod reconcile;
 mod returns;
 mod statements;

@@ -2,7 +2,7 @@
 //! browser, and the same rules as a JSON API for scripts (`/api/v1`, INTERFACES.md).
 //!
 //! Server-rendered Chinese pages ([`pages`], templates under `src/console/templates/`), usable
-//! without JavaScript and printable; a JSON API ([`api`]) beside them. Both call the same jobs
+//! without JavaScript and printable, with the charts of [`crate::reports::charts`] as SVG images; a JSON API ([`api`]) beside them. Both call the same jobs
 //! the command line calls ([`crate::exceptions::resolve`], [`crate::approvals::decide`],
 //! [`crate::people`]), so the console adds no rule of its own and bypasses none: the store
 //! refuses a decision by the proposer or by a role that may not, whichever door it came through.
@@ -21,7 +21,6 @@
 //! listen` is set. TLS: `[console] tls_cert`/`tls_key` ([`tls`]), or a reverse proxy in front (README).
 
 pub mod api;
-pub mod charts;
 pub mod pages;
 pub mod session;
 mod tls;
@@ -69,6 +68,7 @@ pub fn router(app: App) -> Router {
         .route("/users/{name}/{what}", post(pages::change_user))
         .route("/charts/paid-per-month.svg", get(pages::chart_paid))
         .route("/charts/balance.svg", get(pages::chart_balance))
+        .route("/charts/open-exceptions.svg", get(pages::chart_open))
         .route("/static/console.css", get(pages::stylesheet))
         .route("/api/v1/login", post(api::login))
         .route("/api/v1/logout", post(api::logout))

@@ -820,7 +820,10 @@ fn svg(body: String) -> Response {
 /// The dashboard's bar chart: paid per month by program.
 pub async fn chart_paid(State(app): State<App>) -> Response {
     match app.store.paid_per_month().await {
-        Ok(rows) => svg(super::charts::paid_per_month_svg(&rows)),
+        Ok(rows) => {
+            let rows: Vec<(String, String, i64)> = rows.into_iter().map(|r| (r.month, r.program, r.total_fen)).collect();
+            svg(crate::reports::charts::paid_per_month_svg(&rows))
+        }
         Err(e) => internal(e),
     }
 }
@@ -828,7 +831,18 @@ pub async fn chart_paid(State(app): State<App>) -> Response {
 /// The dashboard's line chart: the balance by statement date.
 pub async fn chart_balance(State(app): State<App>) -> Response {
     match app.store.balance_series().await {
-        Ok(points) => svg(super::charts::balance_svg(&points)),
+        Ok(points) => svg(crate::reports::charts::balance_svg(&points)),
+        Err(e) => internal(e),
+    }
+}
+
+/// The dashboard's third chart: open exceptions by kind (Chinese labels).
+pub async fn chart_open(State(app): State<App>) -> Response {
+    match app.store.open_exceptions_by_kind().await {
+        Ok(rows) => {
+            let rows: Vec<(String, i64)> = rows.into_iter().map(|(k, n)| (kind_label(&k), n)).collect();
+            svg(crate::reports::charts::open_exceptions_svg(&rows))
+        }
         Err(e) => internal(e),
     }
 }

@@ -53,9 +53,12 @@ pub async fn exception_report(store: &Store, cfg: &Config, format: ReportFormat,
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, false))
         .unwrap_or_default();
     let resolved: Vec<ExceptionReportRow> = store.resolved_exception_rows(&since).await?.into_iter().map(report_row).collect();
-    let table = exception_table(&rows, &cfg.account.name, &now.format("%Y-%m-%d %H:%M").to_string());
+    let mut table = exception_table(&rows, &cfg.account.name, &now.format("%Y-%m-%d %H:%M").to_string());
     let period = format!("{} 至 {}", month_start.format("%Y-%m-%d"), now.format("%Y-%m-%d %H:%M"));
     let second = super::exceptions::resolved_table(&resolved, &period);
+    // The chain head, so a copy of the daily report kept elsewhere vouches for the trail.
+    let head = store.audit_head().await?;
+    table.subtitle = Some(format!("{}；审计链头 {head}", table.subtitle.take().unwrap_or_default()));
     std::fs::create_dir_all(dir).map_err(|source| ReportError::Io { path: dir.to_path_buf(), source })?;
     let stem = format!("exceptions-{}", now.format("%Y%m%d-%H%M%S"));
     Ok(super::table::write_report_sheets(&table, &[second], format, dir, &stem)?)

@@ -19,13 +19,18 @@
 //!   information (PIPL). Report builders receive the full number and mask it themselves, so a
 //!   caller cannot forget to.
 
+pub mod charts;
 pub mod exceptions;
 pub mod from_store;
+pub mod period;
 pub mod table;
 
 pub use exceptions::{ExceptionReportRow, exception_table};
 pub use from_store::{exception_report, reconciliation_report};
-pub use table::{Cell, Column, ColumnKind, ReportFormat, Table, write_csv, write_html, write_report, write_xlsx};
+pub use table::{
+    Cell, Column, ColumnKind, ReportFormat, Table, add_table_sheet, html_escape, html_page_start, html_table_section, write_csv,
+    write_file_atomically, write_html, write_report, write_xlsx,
+};
 
 use std::path::PathBuf;
 

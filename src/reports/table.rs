@@ -335,14 +335,25 @@ fn build_workbook_sheets(tables: &[&Table], tempdir: Option<&Path>) -> Result<Wo
     let formats = Formats::new();
     for table in tables {
         table.check()?;
-        add_sheet(&mut workbook, table, &formats)?;
+        let ws = workbook.add_worksheet_with_constant_memory()?;
+        fill_sheet(ws, table, &formats)?;
     }
     Ok(workbook)
 }
 
-fn add_sheet(workbook: &mut Workbook, table: &Table, formats: &Formats) -> Result<(), ReportError> {
+/// Adds `table` to `workbook` as one more worksheet (in memory, not streamed: for the small
+/// tables of a multi-sheet report, whose sheets may then carry charts). Returns the row of the
+/// header, so a caller can point a chart at the data below it.
+pub fn add_table_sheet(workbook: &mut Workbook, table: &Table) -> Result<u32, ReportError> {
+    table.check()?;
+    let formats = Formats::new();
+    let ws = workbook.add_worksheet();
+    fill_sheet(ws, table, &formats)
+}
+
+/// Title, subtitle, header, rows and totals of `table` on `ws`, laid out for print.
+fn fill_sheet(ws: &mut rust_xlsxwriter::Worksheet, table: &Table, formats: &Formats) -> Result<u32, ReportError> {
     let widths = column_widths(table);
-    let ws = workbook.add_worksheet_with_constant_memory()?;
     ws.set_name(sheet_name(&table.title))?;
     ws.set_landscape();
     ws.set_paper_size(9); // A4
@@ -374,7 +385,7 @@ fn add_sheet(workbook: &mut Workbook, table: &Table, formats: &Formats) -> Resul
         r += 1;
     }
     if ncols == 0 {
-        return Ok(());
+        return Ok(r);
     }
 
     let header_row = r;
@@ -395,7 +406,7 @@ fn add_sheet(workbook: &mut Workbook, table: &Table, formats: &Formats) -> Resul
     if let Some(totals) = &table.totals {
         write_xlsx_row(ws, r, table, totals, &formats.totals)?;
     }
-    Ok(())
+    Ok(header_row)
 }
 
 fn write_xlsx_row(
@@ -545,8 +556,7 @@ pub fn write_html_sheets<W: Write>(table: &Table, more: &[Table], out: W) -> Res
         let end = html.rfind("</body>").unwrap_or(html.len());
         let mut extra = Vec::new();
         for t in more {
-            t.check()?;
-            write_html_table(t, &mut extra).map_err(ReportError::Write)?;
+            html_table_section(&mut extra, t)?;
         }
         html.insert_str(end, &String::from_utf8_lossy(&extra));
     }
@@ -555,24 +565,44 @@ pub fn write_html_sheets<W: Write>(table: &Table, more: &[Table], out: W) -> Res
     out.flush().map_err(ReportError::Write)
 }
 
-/// A further table: its title as a heading, its subtitle, the table.
-fn write_html_table<W: Write>(table: &Table, out: &mut W) -> std::io::Result<()> {
-    writeln!(out, "<h2>{}</h2>", escape_html(&table.title))?;
-    if let Some(sub) = &table.subtitle {
-        writeln!(out, "<p class=\"subtitle\">{}</p>", escape_html(sub))?;
-    }
-    out.write_all(b"<table>\n<thead><tr>")?;
-    for c in &table.columns {
-        write!(out, "<th>{}</th>", escape_html(&c.header))?;
-    }
-    out.write_all(b"</tr></thead>\n<tbody>\n")?;
-    for row in &table.rows {
-        write_html_row(out, table, row, "")?;
-    }
-    if let Some(totals) = &table.totals {
-        write_html_row(out, table, totals, " class=\"totals\"")?;
-    }
-    out.write_all(b"</tbody>\n</table>\n")
+/// The start of a printable page (doctype, style, `<h1>`), for reports of several tables.
+pub fn html_page_start<W: Write>(out: &mut W, title: &str, extra_style: &str) -> std::io::Result<()> {
+    let title = escape_html(title);
+    write!(
+        out,
+        "<!DOCTYPE html>\n<html lang=\"zh-CN\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>{title}</title>\n<style>\n{HTML_STYLE}{extra_style}</style>\n</head>\n<body>\n<h1>{title}</h1>\n"
+    )
+}
+
+/// One table of a multi-table page: its title as `<h2>`, its subtitle, the table.
+pub fn html_table_section<W: Write>(out: &mut W, table: &Table) -> Result<(), ReportError> {
+    table.check()?;
+    let mut inner = || -> std::io::Result<()> {
+        writeln!(out, "<h2>{}</h2>", escape_html(&table.title))?;
+        if let Some(sub) = &table.subtitle {
+            writeln!(out, "<p class=\"subtitle\">{}</p>", escape_html(sub))?;
+        }
+        out.write_all(b"<table>\n<thead><tr>")?;
+        for c in &table.columns {
+            write!(out, "<th>{}</th>", escape_html(&c.header))?;
+        }
+        out.write_all(b"</tr></thead>\n<tbody>\n")?;
+        for row in &table.rows {
+            write_html_row(out, table, row, "")?;
+        }
+        if let Some(totals) = &table.totals {
+            write_html_row(out, table, totals, " class=\"totals\"")?;
+        }
+        out.write_all(b"</tbody>\n</table>\n")
+    };
+    inner().map_err(ReportError::Write)
+}
+
+/// HTML-escapes text for a page built outside this module.
+pub fn html_escape(s: &str) -> String {
+    escape_html(s).into_owned()
 }
 
 fn write_html_inner<W: Write>(table: &Table, out: &mut W) -> std::io::Result<()> {
@@ -644,6 +674,25 @@ pub fn write_report_sheets(table: &Table, more: &[Table], format: ReportFormat, 
     });
     if let Err(e) = result {
         // Best effort: the temporary file is hidden and harmless, but untidy.
+        let _ = fs::remove_file(&temp_path);
+        return Err(e);
+    }
+    sync_dir(dir)?;
+    Ok(final_path)
+}
+
+/// Writes `dir/file_name` atomically (as [`write_report`]) with whatever `write` puts into the
+/// temporary file at the path it is given.
+pub fn write_file_atomically(dir: &Path, file_name: &str, write: impl FnOnce(&Path) -> Result<(), ReportError>) -> Result<PathBuf, ReportError> {
+    check_stem(file_name)?;
+    fs::create_dir_all(dir).map_err(|source| ReportError::Io { path: dir.to_path_buf(), source })?;
+    let final_path = dir.join(file_name);
+    let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let temp_path = dir.join(format!(".{file_name}.{}-{n}.part", std::process::id()));
+    let result = write(&temp_path)
+        .and_then(|()| fs::File::open(&temp_path).and_then(|f| f.sync_all()).map_err(|source| ReportError::Io { path: temp_path.clone(), source }))
+        .and_then(|()| fs::rename(&temp_path, &final_path).map_err(|source| ReportError::Io { path: final_path.clone(), source }));
+    if let Err(e) = result {
         let _ = fs::remove_file(&temp_path);
         return Err(e);
     }

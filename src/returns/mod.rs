@@ -182,8 +182,12 @@ pub async fn ingest_file(store: &Store, cfg: &Config, path: &Path, origin: Origi
             tracing::warn!("quarantined {reason}");
             summary.outcome = "quarantined".into();
             summary.error = Some(reason.clone());
+            let mut kept_as = None;
             match quarantine::quarantine(path, &cfg.paths.quarantine, &reason) {
-                Ok(to) => summary.quarantined_to = Some(to.display().to_string()),
+                Ok(to) => {
+                    kept_as = to.file_name().map(|n| n.to_string_lossy().into_owned());
+                    summary.quarantined_to = Some(to.display().to_string());
+                }
                 Err(e) => summary.error = Some(format!("{reason}; and it could not be quarantined: {e}")),
             }
             // What the file would have counted is not what was applied: nothing was.
@@ -204,7 +208,7 @@ pub async fn ingest_file(store: &Store, cfg: &Config, path: &Path, origin: Origi
                 action: "quarantine",
                 subject: &name,
                 before: None,
-                after: Some(serde_json::json!({"sha256": sha, "reason": reason})),
+                after: Some(serde_json::json!({"sha256": sha, "kept_as": kept_as, "reason": reason})),
             })
             .await?;
             tx.commit().await?;

@@ -9,6 +9,7 @@
 
 mod answers;
 mod approvals;
+mod audit;
 mod console;
 mod deliveries;
 mod exceptions;
@@ -17,6 +18,7 @@ mod grants;
 mod metrics;
 mod payments;
 mod people;
+mod period;
 mod reconcile;
 mod runs;
 mod statements;
@@ -25,6 +27,7 @@ mod verify;
 pub use answers::{PaymentEvent, PaymentState};
 pub use console::{AuditRow, BatchTotal, ExceptionDetail, ExceptionListRow, ExceptionPage, ExceptionQuery, FilterChoices, PaidInMonth};
 pub use approvals::{ApprovalRow, DecisionRefused, NewApproval};
+pub use audit::{AuditLine, ChainHead, GENESIS, canonical, line_hash};
 pub use deliveries::{DeliveryIntent, DeliveryRecord};
 pub use exceptions::{ExceptionFilter, ExceptionRecord, ExceptionReportSource, ExceptionRow};
 pub use files::{AwaitingBatch, FileRecord};
@@ -32,6 +35,7 @@ pub use grants::{CardUse, GrantRecord, KnownGrant, StoredGrant};
 pub use metrics::RunTiming;
 pub use payments::{BatchLine, BatchRow, EligibleGrant, NewPayment, PaymentRow};
 pub use people::{Credentials, SessionRow, UserRow};
+pub use period::{PeriodEntry, PeriodEvent, PeriodException, PeriodGrant, PeriodPayment, PeriodStatement};
 pub use reconcile::{EntryDetail, EntryRow, PaymentMoney, Position, ReportEntry, StatementRow};
 pub use runs::{JobRun, NewExceptionRef};
 pub use statements::{DetailRecord, EntriesStored, EntryRecord, EntryStatus, IdentifiedBy, StatementRecord, StatementSums, entry_identity};
@@ -144,7 +148,9 @@ impl Store {
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(Store { pool, backend, account: None })
+        let store = Store { pool, backend, account: None };
+        store.chain_legacy_audit().await?;
+        Ok(store)
     }
 
     /// The same store, scoped to one special account: exceptions it raises carry the account,
@@ -177,7 +183,7 @@ impl Store {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
         };
-        Ok(StoreTx { tx, backend: self.backend, account: self.account.clone() })
+        Ok(StoreTx { tx, backend: self.backend, account: self.account.clone(), pending_audit: Vec::new() })
     }
 
     /// Refreshes PostgreSQL's planner statistics of these tables (SQLite: nothing to do).
@@ -230,6 +236,8 @@ pub struct StoreTx {
     pub(crate) tx: sqlx::Transaction<'static, Any>,
     pub(crate) backend: Backend,
     pub(crate) account: Option<String>,
+    /// Audit lines of this transaction, chained and written at commit ([`audit`]).
+    pub(crate) pending_audit: Vec<audit::PendingAudit>,
 }
 
 /// One line of the audit trail.
@@ -249,7 +257,9 @@ impl StoreTx {
         self.account.as_deref().unwrap_or("")
     }
 
-    pub async fn commit(self) -> Result<(), StoreError> {
+    /// Commits, appending the transaction's audit lines to the chain first.
+    pub async fn commit(mut self) -> Result<(), StoreError> {
+        self.flush_audit().await?;
         self.tx.commit().await?;
         Ok(())
     }
@@ -284,21 +294,10 @@ impl StoreTx {
         Ok(next - n)
     }
 
-    /// Appends to the audit log.
+    /// Appends a line to the audit trail — the only way one is written. The line is chained
+    /// (its seq, prev_hash and hash) when the transaction commits, and vanishes with a rollback.
     pub async fn audit(&mut self, e: &AuditEntry<'_>) -> Result<(), StoreError> {
-        let id = self.alloc_ids("audit_log", 1).await?;
-        sqlx::query(
-            "INSERT INTO audit_log (id, at, actor, action, subject, before_json, after_json) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(id)
-        .bind(now_text())
-        .bind(e.actor)
-        .bind(e.action)
-        .bind(e.subject)
-        .bind(e.before.as_ref().map(|v| v.to_string()))
-        .bind(e.after.as_ref().map(|v| v.to_string()))
-        .execute(&mut *self.tx)
-        .await?;
+        self.queue_audit(e);
         Ok(())
     }
 }

@@ -1,0 +1,230 @@
+//! What the period reports (月调度 / 季汇总 / 半年通报) and the school ledgers read: plain rows of
+//! one special account, summed in Rust (src/reports/period.rs), so the figures come from one
+//! place and a test can check them against its own sums.
+
+use super::{Store, StoreError};
+use sqlx::Row;
+
+/// A payment attempt with its grant's facts.
+#[derive(Debug, Clone)]
+pub struct PeriodPayment {
+    pub payment_ref: String,
+    pub grant_id: String,
+    pub attempt: i64,
+    pub amount_fen: i64,
+    pub status: String,
+    pub reason_code: Option<String>,
+    pub card_number: String,
+    /// When it was reserved (aidpay's time, RFC 3339).
+    pub created_at: String,
+    pub updated_at: String,
+    pub batch_id: Option<String>,
+    pub id_number: String,
+    pub name: String,
+    pub school_code: String,
+    pub school_name: String,
+    pub program: String,
+    pub stage: String,
+    pub tier: String,
+    pub priority: String,
+    pub period: String,
+}
+
+/// A status the bank reported, as recorded (aidpay's time of the ingest).
+#[derive(Debug, Clone)]
+pub struct PeriodEvent {
+    pub payment_ref: String,
+    pub status: String,
+    pub reason_code: Option<String>,
+    pub created_at: String,
+}
+
+/// A booked entry on the special account.
+#[derive(Debug, Clone)]
+pub struct PeriodEntry {
+    pub booking_date: String,
+    pub credit: bool,
+    pub amount_fen: i64,
+    pub matched: Option<String>,
+    pub counterpart: Option<String>,
+    pub info: Option<String>,
+}
+
+/// A statement's balances.
+#[derive(Debug, Clone)]
+pub struct PeriodStatement {
+    pub statement_id: String,
+    pub from_date: Option<String>,
+    pub to_date: Option<String>,
+    pub opening_fen: Option<i64>,
+    pub closing_fen: Option<i64>,
+}
+
+/// An exception's life.
+#[derive(Debug, Clone)]
+pub struct PeriodException {
+    pub kind: String,
+    pub created_at: String,
+    pub resolved_at: Option<String>,
+}
+
+/// A grant (for 应助尽助 and the ledgers).
+#[derive(Debug, Clone)]
+pub struct PeriodGrant {
+    pub grant_id: String,
+    pub id_number: String,
+    pub name: String,
+    pub school_code: String,
+    pub school_name: String,
+    pub stage: String,
+    pub grade: String,
+    pub program: String,
+    pub tier: String,
+    pub priority: String,
+    pub period: String,
+    pub amount_fen: i64,
+    pub card_number: String,
+    pub status: String,
+    pub created_at: String,
+}
+
+impl Store {
+    pub async fn period_payments(&self, account: &str) -> Result<Vec<PeriodPayment>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT p.payment_ref, p.grant_id, p.attempt, p.amount_fen, p.status, p.reason_code, p.card_number, p.created_at, p.updated_at, \
+             p.batch_id, g.id_number, g.name, g.school_code, g.school_name, g.program, g.stage, g.tier, g.priority, g.period \
+             FROM payments p JOIN grants g ON g.grant_id = p.grant_id AND g.account_no = p.account_no \
+             WHERE p.account_no = $1 ORDER BY p.payment_ref",
+        )
+        .bind(account)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(PeriodPayment {
+                    payment_ref: r.try_get(0)?,
+                    grant_id: r.try_get(1)?,
+                    attempt: r.try_get(2)?,
+                    amount_fen: r.try_get(3)?,
+                    status: r.try_get(4)?,
+                    reason_code: r.try_get(5)?,
+                    card_number: r.try_get(6)?,
+                    created_at: r.try_get(7)?,
+                    updated_at: r.try_get(8)?,
+                    batch_id: r.try_get(9)?,
+                    id_number: r.try_get(10)?,
+                    name: r.try_get(11)?,
+                    school_code: r.try_get(12)?,
+                    school_name: r.try_get(13)?,
+                    program: r.try_get(14)?,
+                    stage: r.try_get(15)?,
+                    tier: r.try_get(16)?,
+                    priority: r.try_get(17)?,
+                    period: r.try_get(18)?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn period_events(&self, account: &str) -> Result<Vec<PeriodEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT e.payment_ref, e.status, e.reason_code, e.created_at FROM payment_events e \
+             JOIN payments p ON p.payment_ref = e.payment_ref WHERE p.account_no = $1 ORDER BY e.id",
+        )
+        .bind(account)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok(PeriodEvent { payment_ref: r.try_get(0)?, status: r.try_get(1)?, reason_code: r.try_get(2)?, created_at: r.try_get(3)? }))
+            .collect()
+    }
+
+    /// Booked entries, in booking order.
+    pub async fn period_entries(&self, account: &str) -> Result<Vec<PeriodEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT booking_date, credit, amount_fen, matched, counterpart, info FROM statement_entries \
+             WHERE account_no = $1 AND status = 'booked' AND booking_date IS NOT NULL ORDER BY booking_date, id",
+        )
+        .bind(account)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(PeriodEntry {
+                    booking_date: r.try_get(0)?,
+                    credit: r.try_get::<i64, _>(1)? == 1,
+                    amount_fen: r.try_get(2)?,
+                    matched: r.try_get(3)?,
+                    counterpart: r.try_get(4)?,
+                    info: r.try_get(5)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Statements (not notifications), by end date.
+    pub async fn period_statements(&self, account: &str) -> Result<Vec<PeriodStatement>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT statement_id, from_date, to_date, opening_fen, closing_fen FROM statements \
+             WHERE account_no = $1 AND kind = 'statement' ORDER BY to_date, created_at",
+        )
+        .bind(account)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(PeriodStatement {
+                    statement_id: r.try_get(0)?,
+                    from_date: r.try_get(1)?,
+                    to_date: r.try_get(2)?,
+                    opening_fen: r.try_get(3)?,
+                    closing_fen: r.try_get(4)?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn period_exceptions(&self, account: &str) -> Result<Vec<PeriodException>, StoreError> {
+        let rows = sqlx::query("SELECT kind, created_at, resolved_at FROM exceptions WHERE account_no = $1 ORDER BY id")
+            .bind(account)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| Ok(PeriodException { kind: r.try_get(0)?, created_at: r.try_get(1)?, resolved_at: r.try_get(2)? })).collect()
+    }
+
+    /// Grants of the account; only those of `school` when it is given, only those of `term`
+    /// (the grants' 学期) when it is given.
+    pub async fn period_grants(&self, account: &str, school: Option<&str>, term: Option<&str>) -> Result<Vec<PeriodGrant>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT grant_id, id_number, name, school_code, school_name, stage, grade, program, tier, priority, period, amount_fen, \
+             card_number, status, created_at FROM grants WHERE account_no = $1 AND ($2 = '' OR school_code = $2) AND ($3 = '' OR period = $3) \
+             ORDER BY school_code, grade, name, grant_id",
+        )
+        .bind(account)
+        .bind(school.unwrap_or(""))
+        .bind(term.unwrap_or(""))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(PeriodGrant {
+                    grant_id: r.try_get(0)?,
+                    id_number: r.try_get(1)?,
+                    name: r.try_get(2)?,
+                    school_code: r.try_get(3)?,
+                    school_name: r.try_get(4)?,
+                    stage: r.try_get(5)?,
+                    grade: r.try_get(6)?,
+                    program: r.try_get(7)?,
+                    tier: r.try_get(8)?,
+                    priority: r.try_get(9)?,
+                    period: r.try_get(10)?,
+                    amount_fen: r.try_get(11)?,
+                    card_number: r.try_get(12)?,
+                    status: r.try_get(13)?,
+                    created_at: r.try_get(14)?,
+                })
+            })
+            .collect()
+    }
+}

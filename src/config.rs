@@ -747,6 +747,18 @@ impl Config {
         Config::check(path, settings)
     }
 
+    /// A configuration from TOML text, read and checked as [`Config::load`] reads and checks a
+    /// file (without environment overrides or systemd credentials); `source` names it in errors.
+    /// For the fuzzers (tests/fuzz/) and tests.
+    pub fn from_toml(text: &str, source: &Path) -> Result<Config, ConfigError> {
+        let settings: Settings = config::Config::builder()
+            .add_source(config::File::from_str(text, config::FileFormat::Toml))
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .map_err(|e| ConfigError::Load { path: source.display().to_string(), source: e })?;
+        Config::check(source.to_path_buf(), settings)
+    }
+
     /// The second stage: every value parsed, every rule checked.
     pub fn check(source: PathBuf, s: Settings) -> Result<Config, ConfigError> {
         let url = s.database.url.trim();

@@ -217,3 +217,19 @@ async fn a_large_list_is_streamed_in_chunks() {
     let again = import_one(&env, &path, &[], 0);
     assert_eq!(again["unchanged"], 2_500);
 }
+
+/// Found by the csv_grants fuzzer (tests/fuzz/): a 9-character ID number made the masking of
+/// the exception text underflow, so the reading thread panicked and the import failed. The row
+/// is a held grant with an `invalid_id_number` exception, its number masked.
+#[tokio::test]
+async fn nine_character_id_number_is_held_not_a_crash() {
+    let env = TestEnv::new().await;
+    let s = import_one(&env, &fixture("grants/fuzz-csv-nine-char-id-number.csv"), &[], 0);
+    assert_counts_add_up(&s);
+    assert_eq!((s["rows"].as_u64(), s["imported"].as_u64(), s["held"].as_u64()), (Some(1), Some(1), Some(1)));
+    let list = env.json(&["exceptions", "list"], 0);
+    let e = &list.as_array().unwrap()[0];
+    assert_eq!(e["kind"], "invalid_id_number");
+    let detail = e["detail"].as_str().unwrap();
+    assert!(detail.contains("*********") && !detail.contains("130102200"), "{detail}");
+}

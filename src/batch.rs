@@ -10,20 +10,21 @@
 //! 2. **write**: each `created` batch is rendered from the store alone (its payments, its stored
 //!    creation time), so rendering again gives the same bytes; the file is put in the outbox
 //!    atomically and its hash recorded (`written`).
-//! 3. **deliver**: the recorded file goes to the bank — the drop folder (idempotent: the same
-//!    bytes again are a no-op) or the gateway (idempotency key = batch id, so a retried upload is
-//!    the same batch at the bank) — and the batch becomes `delivered`, its payments `sent`.
+//! 3. **deliver**: the recorded file is handed over to the bank — its drop folder or its gateway —
+//!    and the batch becomes `delivered`, its payments `sent`. The hand-over is the commit point:
+//!    recorded as an intent before it can happen, decided from what is observable after a crash,
+//!    and never repeated without proof that the bank does not have the file ([`crate::delivery`]).
 //!
 //! A known statement balance caps what may go out: a batch that would exceed it is `held` with an
 //! `insufficient_balance` exception and released by a later cycle once money has come in.
 
-use crate::config::{BankFormat, BankProfile, Config, Transport};
-use crate::domain::Fen;
+use crate::config::{BankFormat, BankProfile, Config};
 use crate::domain::card::mask_card;
+use crate::domain::{BatchStatus, Fen};
 use crate::exceptions::{ExceptionKind, NewException};
 use crate::formats::{BatchDoc, Debtor, PaymentLine, domestic, pain001};
 use crate::store::{AuditEntry, BatchLine, BatchRow, EligibleGrant, FileRecord, NewPayment, Store, StoreError, StoreTx};
-use crate::transport::{self, GatewayClient, TransportError};
+use crate::transport::{self, TransportError};
 use chrono::{DateTime, NaiveDate};
 use serde::Serialize;
 
@@ -47,6 +48,23 @@ pub enum BatchError {
     Deliver { batch: String, source: TransportError },
     #[error("batch {batch}: {source}")]
     Outbox { batch: String, source: TransportError },
+    #[error("batch {batch}: its payments are not the ones a reviewer approved; not written (批次未经复核或复核后已改变)")]
+    NotApproved { batch: String },
+}
+
+/// The SHA-256 of a batch's exact payment list (reference, amount, card, holder, bank and
+/// remittance of every payment, in file order): what a reviewer's approval covers.
+pub fn payload_hash(lines: &[BatchLine]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for l in lines {
+        for field in [l.payment_ref.as_str(), &l.amount_fen.to_string(), &l.card_number, &l.card_holder, &l.bank, &l.remittance] {
+            h.update(field.as_bytes());
+            h.update([0x1f]);
+        }
+        h.update(b"\n");
+    }
+    hex::encode(h.finalize())
 }
 
 /// One batch in the cycle's summary (`batch --json`).
@@ -70,6 +88,8 @@ pub struct CycleOutcome {
     pub payments_created: u64,
     pub unencodable: u64,
     pub waiting_for_notice: i64,
+    /// Batches this cycle left (or made) waiting for a reviewer (four eyes).
+    pub awaiting_approval: u64,
     pub batches: Vec<BatchSummary>,
 }
 
@@ -106,11 +126,12 @@ pub async fn run_cycle(store: &Store, cfg: &Config, actor: &str) -> Result<Cycle
         }
     }
 
+    // Batches whose hand-over a crash interrupted are decided first, then the new ones go out.
     let mut tx = store.begin().await?;
-    let written = tx.batches_in(&cfg.account.number, &["written"]).await?;
+    let written = tx.batches_in(&cfg.account.number, &["delivering", "written"]).await?;
     tx.commit().await?;
     for b in written {
-        match deliver(store, cfg, &b, actor).await {
+        match crate::delivery::deliver(store, cfg, &b, actor).await {
             Ok(done) => outcome.batches.push(summary(&done, None)),
             Err(e) => {
                 tracing::error!(batch = %b.batch_id, "{e}");
@@ -119,7 +140,7 @@ pub async fn run_cycle(store: &Store, cfg: &Config, actor: &str) -> Result<Cycle
         }
     }
     let mut tx = store.begin().await?;
-    for b in tx.batches_in(&cfg.account.number, &["held"]).await? {
+    for b in tx.batches_in(&cfg.account.number, &["held", "in_doubt", "awaiting_approval"]).await? {
         outcome.batches.push(summary(&b, None));
     }
     tx.commit().await?;
@@ -245,7 +266,7 @@ async fn reserve(store: &Store, cfg: &Config, actor: &str) -> Result<CycleOutcom
         let mut held = Vec::new();
         let mut raised = Vec::new();
         for g in &chunk {
-            match plan_payment(cfg, g, 1)? {
+            match plan_payment(cfg, g, g.attempt)? {
                 Ok(p) => {
                     outcome.payments_created += 1;
                     cutter.add(&mut tx, p).await?;
@@ -265,11 +286,26 @@ async fn reserve(store: &Store, cfg: &Config, actor: &str) -> Result<CycleOutcom
             }
         }
         outcome.unencodable += held.len() as u64;
-        tx.set_grants_status(&held, "held").await?;
+        tx.set_grants_status(&held, "held", &[]).await?;
         tx.insert_exceptions(&raised).await?;
     }
     cutter.finish(&mut tx).await?;
 
+    if cfg.approval.batches {
+        // Four eyes: new batches wait for a reviewer, each with its payment list's hash; so does
+        // any batch still to be written without an approval (made before approval was on).
+        let mut waiting: Vec<String> = cutter.created.iter().map(|b| b.batch_id.clone()).collect();
+        for b in tx.batches_in(account, &[BatchStatus::Created.as_str(), BatchStatus::Held.as_str()]).await? {
+            if tx.approved_for(&b.batch_id).await?.is_none() {
+                tx.set_batch_status(&b.batch_id, BatchStatus::AwaitingApproval.as_str()).await?;
+                waiting.push(b.batch_id);
+            }
+        }
+        waiting.sort();
+        waiting.dedup();
+        crate::approvals::propose_batches(&mut tx, &waiting, actor).await?;
+        outcome.awaiting_approval = waiting.len() as u64;
+    }
     check_balance(&mut tx, account).await?;
     for b in &cutter.created {
         tx.audit(&AuditEntry {
@@ -447,6 +483,14 @@ async fn write_file(store: &Store, cfg: &Config, b: &BatchRow, actor: &str) -> R
     if tx.batches_in_any(&b.batch_id).await?.is_none_or(|now| now.status != "created") {
         return Ok(());
     }
+    // Four eyes: what is written is what a reviewer approved, payment for payment.
+    if cfg.approval.batches {
+        let approved = tx.approved_for(&b.batch_id).await?;
+        let now = payload_hash(&tx.batch_lines(&b.batch_id).await?);
+        if approved.as_ref().and_then(|a| a.payload_sha256.as_deref()) != Some(now.as_str()) {
+            return Err(BatchError::NotApproved { batch: b.batch_id.clone() });
+        }
+    }
     let (name, bytes, kind) = render(&mut tx, cfg, b).await?;
     // Atomic and idempotent: after a crash the same bytes are found in place.
     transport::deliver(&cfg.paths.outbox, &name, &bytes).map_err(|source| BatchError::Outbox { batch: b.batch_id.clone(), source })?;
@@ -475,61 +519,4 @@ async fn write_file(store: &Store, cfg: &Config, b: &BatchRow, actor: &str) -> R
     tx.commit().await?;
     crash_point("after_written");
     Ok(())
-}
-
-/// Step 3: the recorded file to the bank.
-async fn deliver(store: &Store, cfg: &Config, b: &BatchRow, actor: &str) -> Result<BatchRow, BatchError> {
-    let profile = profile_of(cfg, b)?;
-    let mut tx = store.begin().await?;
-    // The batch is held for the whole delivery, so two processes never both hand it over; the
-    // one that waited finds it delivered.
-    tx.lock(&format!("batch:{}", b.batch_id)).await?;
-    let Some(current) = tx.batches_in_any(&b.batch_id).await? else { return Ok(b.clone()) };
-    if current.status != "written" {
-        return Ok(current);
-    }
-    let b = &current;
-    // The outbox copy written in step 2 is what goes out; rendering from the store again is only
-    // needed when that copy is gone (rendering is deterministic, so either gives the same bytes).
-    let outbox_copy = b.file_name.as_ref().and_then(|n| std::fs::read(cfg.paths.outbox.join(n)).ok().map(|bytes| (n.clone(), bytes)));
-    let (name, bytes) = match outbox_copy {
-        Some(copy) => copy,
-        None => {
-            let (name, bytes, _) = render(&mut tx, cfg, b).await?;
-            (name, bytes)
-        }
-    };
-    let recorded = match b.file_id {
-        Some(id) => tx.file_sha256(id).await?,
-        None => None,
-    };
-    // What goes to the bank is exactly what was recorded, or nothing.
-    if recorded.as_deref() != Some(transport::sha256_hex(&bytes).as_str()) {
-        return Err(BatchError::Tampered { batch: b.batch_id.clone() });
-    }
-    let deliver_err = |source| BatchError::Deliver { batch: b.batch_id.clone(), source };
-    let bank_ref = match &profile.transport {
-        Transport::DropFolder(dir) => {
-            transport::deliver(dir, &name, &bytes).map_err(deliver_err)?;
-            None
-        }
-        Transport::Gateway(settings) => {
-            let client = GatewayClient::new(settings.clone()).map_err(deliver_err)?;
-            let receipt = client.upload(&b.batch_id, &name, &bytes).await.map_err(deliver_err)?;
-            Some(receipt.bank_batch_id)
-        }
-    };
-    crash_point("after_deliver");
-    tx.mark_batch_delivered(&b.batch_id, bank_ref.as_deref()).await?;
-    tx.audit(&AuditEntry {
-        actor,
-        action: "batch.deliver",
-        subject: &b.batch_id,
-        before: None,
-        after: Some(serde_json::json!({"file": name, "profile": profile.name, "bank_ref": bank_ref})),
-    })
-    .await?;
-    tx.commit().await?;
-    tracing::info!(batch = %b.batch_id, profile = %profile.name, payments = b.nb_of_txs, total = %Fen(b.ctrl_sum_fen), "batch delivered");
-    Ok(BatchRow { status: "delivered".into(), file_name: Some(name), bank_ref, ..b.clone() })
 }

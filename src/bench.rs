@@ -62,10 +62,16 @@ fn luhn_complete(body: &str) -> String {
 
 /// Writes `n` valid synthetic grants as a CSV.
 pub fn write_grants(path: &Path, n: u64) -> std::io::Result<()> {
+    write_grants_from(path, 0, n)
+}
+
+/// Writes the synthetic grants `first..first + n` as a CSV (each number is its own student, card
+/// and grant id, so lists written from disjoint ranges never overlap).
+pub fn write_grants_from(path: &Path, first: u64, n: u64) -> std::io::Result<()> {
     let mut w = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
     writeln!(w, "资助编号,姓名,身份证号,学校代码,学校名称,学段,年级,资助项目,资助档次,重点保障类别,学期,金额,持卡人,卡号,开户银行,公示截止日期")?;
     let tiers = [("一般困难", "750"), ("困难", "1000"), ("特别困难", "1250")];
-    for i in 0..n {
+    for i in first..first + n {
         // Region, birth date and sequence vary so that every student is distinct.
         let body = format!("13{:04}2009{:02}{:02}{:03}", i / 336_000 % 10_000, 1 + i % 12, 1 + (i / 12) % 28, (i / 336) % 1000);
         let id = format!("{body}{}", crate::domain::id_number::check_char(&body).unwrap_or('0'));

@@ -59,6 +59,38 @@ pub struct Settings {
     pub daemon: DaemonSettings,
     #[serde(default)]
     pub alerts: AlertSettings,
+    /// `[approval]`: what needs a second person. Absent: nothing does (as before).
+    #[serde(default)]
+    pub approval: Option<ApprovalSettings>,
+    #[serde(default)]
+    pub console: ConsoleSettings,
+}
+
+/// `[approval]`: four eyes (双人复核) on what moves money or changes where it goes.
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalSettings {
+    /// New batches wait for a reviewer before anything reaches the bank.
+    #[serde(default)]
+    pub batches: bool,
+    /// A re-issue to another card or holder, and a school's re-send that changes a card.
+    #[serde(default)]
+    pub card_changes: bool,
+    #[serde(default)]
+    pub cancellations: bool,
+    #[serde(default)]
+    pub accepts: bool,
+}
+
+/// `[console]`: the finance office's web console.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleSettings {
+    /// `127.0.0.1:8470` switches the console on (in `aidpay run`; `aidpay console` serves it alone).
+    pub listen: Option<String>,
+    /// TLS certificate and key (PEM files); without them plain HTTP, for a reverse proxy in front.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 /// `[daemon]`: how `aidpay run` behaves.
@@ -247,6 +279,11 @@ pub struct BankSettings {
     /// The delimited template (format = domestic).
     #[serde(default)]
     pub domestic: Option<DomesticProfile>,
+    /// This bank sends statements or notifications that name no account (an excerpt without
+    /// `Acct`, as PostFinance's): they are taken as this account's, which must be the special
+    /// account of this configuration (`account.number`). Without it such a file is refused.
+    #[serde(default)]
+    pub statements_without_account: Option<String>,
 }
 
 fn default_booking() -> String {
@@ -300,6 +337,9 @@ pub struct BankProfile {
     pub transport: Transport,
     /// `true`: gross booking; `false`: net.
     pub gross: bool,
+    /// `statements_without_account`: the bank sends statements naming no account, and they are
+    /// the special account's (checked against `account.number` at start).
+    pub statements_without_account: Option<String>,
 }
 
 impl BankProfile {
@@ -367,7 +407,17 @@ pub struct AccountSettings {
     pub bank: String,
     #[serde(default)]
     pub cnaps: Option<String>,
+    /// The account's currency (ISO 4217): statements in any other are refused. Default CNY.
+    #[serde(default = "default_currency")]
+    pub currency: String,
 }
+
+fn default_currency() -> String {
+    "CNY".into()
+}
+
+/// Account numbers compared as banks print them (spaces and dashes ignored, letters in any case).
+pub use crate::formats::camt::same_account;
 
 /// `[intake]`: rules for grant lists.
 #[derive(Debug, Deserialize)]
@@ -411,7 +461,7 @@ pub struct StandardSettings {
 
 // ---------------------------------------------------------------- checked config
 
-fn check_banks(raw: BTreeMap<String, BankSettings>) -> Result<Vec<BankProfile>, ConfigError> {
+fn check_banks(raw: BTreeMap<String, BankSettings>, account: &str) -> Result<Vec<BankProfile>, ConfigError> {
     let mut out = Vec::new();
     for (name, b) in raw {
         let key = |field: &str| format!("banks.{name}.{field}");
@@ -456,7 +506,26 @@ fn check_banks(raw: BTreeMap<String, BankSettings>) -> Result<Vec<BankProfile>, 
             "net" => false,
             other => return Err(invalid(key("booking"), format!("'{other}' is not gross or net"))),
         };
-        out.push(BankProfile { name, format, card_banks: b.card_banks, max_lines, remittance: b.remittance, transport, gross });
+        let statements_without_account = match b.statements_without_account.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(named) if same_account(named, account) => Some(named.to_string()),
+            Some(named) => {
+                return Err(invalid(
+                    key("statements_without_account"),
+                    format!("'{named}' is not this configuration's special account ({account}); statements naming no account can only be taken as account.number's"),
+                ));
+            }
+        };
+        out.push(BankProfile {
+            name,
+            format,
+            card_banks: b.card_banks,
+            max_lines,
+            remittance: b.remittance,
+            transport,
+            gross,
+            statements_without_account,
+        });
     }
     if !out.is_empty() && out.iter().filter(|p| p.card_banks.is_empty()).count() != 1 {
         return Err(invalid("banks", "exactly one bank profile must have no card_banks (the default for every other card)"));
@@ -590,6 +659,9 @@ pub struct Config {
     pub daemon: Daemon,
     /// The webhook for new exceptions, when one is configured.
     pub alerts: Option<Alerts>,
+    /// What needs a second person (all off without an `[approval]` section).
+    pub approval: ApprovalSettings,
+    pub console: ConsoleSettings,
 }
 
 /// One job's checked schedule.
@@ -645,20 +717,67 @@ impl fmt::Debug for Alerts {
 }
 
 /// A cron expression as `aidpay run` takes it: 6 or 7 fields (seconds first, as the `cron` crate
-/// wants), or the usual 5 fields, to which `0 ` (second zero) is prepended. `off` or an empty
-/// text switch the job off. Returns the expression used and the schedule.
+/// wants), or the usual 5 fields of crontab(5), to which `0 ` (second zero) is prepended. `off`
+/// or an empty text switch the job off. Returns the expression used and the schedule.
+///
+/// In 5 fields the weekday means what crontab(5) says — 0 and 7 are Sunday, 1 is Monday — while
+/// the `cron` crate counts 1 = Sunday; so a 5-field weekday is written out as day names
+/// (`0 2 * * 1` → `0 0 2 * * MON`). 6 and 7 fields are the `cron` crate's, as documented.
 pub fn parse_cron(expr: &str) -> Result<(String, Option<cron::Schedule>), String> {
     let e = expr.trim();
     if e.is_empty() || e.eq_ignore_ascii_case("off") {
         return Ok(("off".into(), None));
     }
     let full = match e.split_whitespace().count() {
-        5 => format!("0 {e}"),
+        5 => {
+            let mut f: Vec<&str> = e.split_whitespace().collect();
+            let weekday = crontab_weekdays(f[4]).map_err(|why| format!("'{e}': weekday field '{}': {why}", f[4]))?;
+            f[4] = &weekday;
+            format!("0 {}", f.join(" "))
+        }
         6 | 7 => e.split_whitespace().collect::<Vec<_>>().join(" "),
         n => return Err(format!("'{e}' has {n} fields; write 5 (min hour day month weekday), 6 or 7 (seconds first), or \"off\"")),
     };
     let s = <cron::Schedule as std::str::FromStr>::from_str(&full).map_err(|err| format!("'{e}' is not a cron expression: {err}"))?;
     Ok((full, Some(s)))
+}
+
+const DAY_NAMES: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
+
+/// A crontab(5) weekday field (`*`, `1`, `1-5`, `0,6`, `*/2`, `mon-fri`, `7`) as day names.
+fn crontab_weekdays(field: &str) -> Result<String, String> {
+    if field == "*" || field == "?" {
+        return Ok(field.into());
+    }
+    let day = |t: &str| -> Result<usize, String> {
+        if let Ok(n) = t.parse::<usize>() {
+            return if n <= 7 { Ok(n % 7) } else { Err(format!("{n} is not a weekday (0–7, 0 and 7 are Sunday)")) };
+        }
+        DAY_NAMES.iter().position(|d| d.eq_ignore_ascii_case(t)).ok_or_else(|| format!("'{t}' is not a weekday"))
+    };
+    let mut days = [false; 7];
+    for item in field.split(',') {
+        let (range, step) = match item.split_once('/') {
+            Some((r, s)) => (r, s.parse::<usize>().ok().filter(|s| *s > 0).ok_or_else(|| format!("'{s}' is not a step"))?),
+            None => (item, 1),
+        };
+        let (from, to) = match range {
+            "*" => (0, 6),
+            r => match r.split_once('-') {
+                // 7 as a range's end is Sunday at the end of the week (`5-7`: Friday to Sunday).
+                Some((a, b)) => (day(a)?, if b == "7" { 7 } else { day(b)? }),
+                None if step > 1 => (day(r)?, 6),
+                None => (day(r)?, day(r)?),
+            },
+        };
+        if from > to {
+            return Err(format!("'{range}' runs backwards"));
+        }
+        for d in (from..=to).step_by(step) {
+            days[d % 7] = true;
+        }
+    }
+    Ok(DAY_NAMES.iter().zip(days).filter(|(_, on)| *on).map(|(n, _)| *n).collect::<Vec<_>>().join(","))
 }
 
 /// Secrets from systemd credentials (`LoadCredential=`): files under `$CREDENTIALS_DIRECTORY`,
@@ -775,6 +894,12 @@ impl Config {
         if s.account.name.trim().is_empty() {
             return Err(invalid("account.name", "must not be empty"));
         }
+        let currency = s.account.currency.trim().to_ascii_uppercase();
+        if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_uppercase()) {
+            return Err(invalid("account.currency", format!("'{}' is not an ISO 4217 currency code (e.g. CNY)", s.account.currency)));
+        }
+        let mut account = s.account;
+        account.currency = currency;
         let mut guardian = HashSet::new();
         for (i, st) in s.intake.guardian_card_stages.iter().enumerate() {
             let stage = Stage::parse(st).ok_or_else(|| {
@@ -804,7 +929,7 @@ impl Config {
             }
             standards.insert(st.program.trim(), stage, tier, period, amount);
         }
-        let banks = check_banks(s.banks)?;
+        let banks = check_banks(s.banks, &account.number)?;
         if s.returns.no_answer_days < 1 {
             return Err(invalid("returns.no_answer_days", "must be at least 1"));
         }
@@ -816,18 +941,28 @@ impl Config {
         let schedules = check_schedules(&s.schedule)?;
         let daemon = check_daemon(&s.daemon)?;
         let alerts = check_alerts(s.alerts)?;
+        if let Some(listen) = &s.console.listen
+            && listen.parse::<std::net::SocketAddr>().is_err()
+        {
+            return Err(invalid("console.listen", format!("'{listen}' is not an address and port, e.g. 127.0.0.1:8470")));
+        }
+        if s.console.tls_cert.is_some() != s.console.tls_key.is_some() {
+            return Err(invalid("console.tls_cert", "tls_cert and tls_key go together"));
+        }
         Ok(Config {
             reconcile: s.reconcile,
             schedules,
             daemon,
             alerts,
+            approval: s.approval.unwrap_or_default(),
+            console: s.console,
             no_answer_days: s.returns.no_answer_days,
             reasons,
             banks,
             source,
             database: s.database,
             paths: s.paths,
-            account: s.account,
+            account,
             rules: Rules { guardian_card_stages: guardian, standards },
             max_listed_errors: s.intake.max_listed_errors,
         })
@@ -956,12 +1091,53 @@ amount = "500"
     }
 
     #[test]
+    fn the_account_currency_and_statements_without_account() {
+        let f = write(BASE);
+        let c = Config::load_with_env(Some(f.path()), env(&[])).unwrap();
+        assert_eq!(c.account.currency, "CNY", "the default");
+        let c = Config::load_with_env(Some(f.path()), env(&[("AIDPAY_ACCOUNT__CURRENCY", "eur")])).unwrap();
+        assert_eq!(c.account.currency, "EUR");
+        let e = Config::load_with_env(Some(f.path()), env(&[("AIDPAY_ACCOUNT__CURRENCY", "yuan")])).unwrap_err();
+        assert!(e.to_string().contains("account.currency"), "{e}");
+
+        let bank = "\n[banks.pf]\nformat = \"pain.001.001.09\"\ntransport = \"dropfolder\"\ndrop_dir = \"var/pf\"\n";
+        let f = write(&format!("{BASE}{bank}statements_without_account = \"0012 345\"\n"));
+        let c = Config::load_with_env(Some(f.path()), env(&[])).unwrap();
+        assert_eq!(c.bank("pf").unwrap().statements_without_account.as_deref(), Some("0012 345"));
+        let f = write(&format!("{BASE}{bank}statements_without_account = \"0099999\"\n"));
+        let e = Config::load_with_env(Some(f.path()), env(&[])).unwrap_err();
+        assert!(e.to_string().contains("banks.pf.statements_without_account") && e.to_string().contains("0012345"), "{e}");
+        assert!(same_account("NL08 INGB 0000 0012 34", "nl08ingb0000001234"));
+        assert!(!same_account("", ""));
+    }
+
+    #[test]
     fn the_password_is_never_printed() {
         let f = write(&BASE.replace("sqlite://var/test.db?mode=rwc", "postgres://aid@db/aid"));
         let c = Config::load_with_env(Some(f.path()), env(&[("AIDPAY_DATABASE__PASSWORD", "s3cret")])).unwrap();
         assert!(!format!("{c:?}").contains("s3cret"));
         assert_eq!(c.database_url().expose_secret(), "postgres://aid:s3cret@db/aid");
         assert_eq!(redact_url("postgres://a:b@h/d"), "postgres://a:***@h/d");
+    }
+
+    #[test]
+    fn five_field_weekdays_mean_what_crontab_says() {
+        use chrono::{Datelike, TimeZone, Weekday};
+        let from = chrono::FixedOffset::east_opt(8 * 3600).unwrap().with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap(); // a Wednesday
+        let next = |e: &str| parse_cron(e).unwrap().1.unwrap().after(&from).next().unwrap();
+        assert_eq!(next("0 2 * * 1").weekday(), Weekday::Mon, "1 is Monday in crontab(5)");
+        assert_eq!(next("0 2 * * 0").weekday(), Weekday::Sun, "0 is Sunday");
+        assert_eq!(next("0 2 * * 7").weekday(), Weekday::Sun, "so is 7");
+        assert_eq!(next("0 2 * * 6").weekday(), Weekday::Sat);
+        assert_eq!(parse_cron("0 2 * * 1-5").unwrap().0, "0 0 2 * * MON,TUE,WED,THU,FRI");
+        assert_eq!(parse_cron("0 2 * * 5-7").unwrap().0, "0 0 2 * * SUN,FRI,SAT");
+        assert_eq!(parse_cron("0 2 * * */2").unwrap().0, "0 0 2 * * SUN,TUE,THU,SAT");
+        assert_eq!(parse_cron("0 2 * * mon,Wed").unwrap().0, "0 0 2 * * MON,WED");
+        assert_eq!(parse_cron("0 2 * * *").unwrap().0, "0 0 2 * * *");
+        assert!(parse_cron("0 2 * * 8").unwrap_err().contains("weekday"));
+        assert!(parse_cron("0 2 * * 5-1").is_err());
+        // Six fields stay the cron crate's own (1 = Sunday there), as documented.
+        assert_eq!(parse_cron("0 0 2 * * MON").unwrap().0, "0 0 2 * * MON");
     }
 
     #[test]

@@ -5,29 +5,36 @@
 //! - [`intake`]: approved grant lists (CSV in UTF-8 or GBK, XLSX) read as streams of rows;
 //! - [`validation`]: the payment rules every grant must meet (ID and card check digits, holder,
 //!   standards, priority students);
-//! - [`batch`]: valid unpaid grants → payments → batch files ([`formats`]) → the bank ([`transport`]),
-//!   crash-safe; [`banksim`] is the bank simulator tests and the demo talk to;
+//! - [`batch`]: valid unpaid grants → payments → batch files ([`formats`]) → the bank, crash-safe;
+//!   [`delivery`] is the hand-over (the commit point: intent, hand-over, outcome) over
+//!   [`transport`]; [`banksim`] is the bank simulator tests and the demo talk to;
 //! - [`returns`]: bank answers in (pain.002, camt.053/.054, domestic result files), matched by
 //!   reference, unreadable files quarantined;
 //! - [`reconcile`]: the special account's statements against the batches, returns and allocations;
 //! - [`exceptions`]: what finance staff must look at, with the wording and the suggested action;
+//! - [`people`]: who acts (users, roles, passwords, sessions) and [`approvals`]: the second person
+//!   (双人复核) before money moves or where it goes changes;
 //! - [`reports`]: tables for finance staff written as XLSX, CSV (UTF-8 with BOM) and HTML, and the
 //!   exception report built on them;
 //! - [`store`]: every SQL statement, on SQLite (embedded default) or PostgreSQL;
 //! - [`domain`]: pure newtypes — money in fen, ID numbers, cards, names;
 //! - [`config`], [`telemetry`], [`clock`]: configuration, logs and time;
+//! - [`verify`]: the invariants (every grant has one owner, one live payment at most, batch sums,
+//!   file hashes) checked against the store;
 //! - [`cli`] and [`output`]: the command line the thin binary runs, human text or `--json`;
 //! - [`demo`]: a whole cycle on a throw-away store; [`bench`]: a province's term, stage by stage;
 //! - [`scheduler`] (`aidpay run`, the daemon), with [`lock`] (one daemon per special account),
 //!   [`systemd`] (sd_notify) and [`alerts`] (new exceptions to finance staff).
 
 pub mod alerts;
+pub mod approvals;
 pub mod cli;
 pub mod clock;
 pub mod banksim;
 pub mod batch;
 pub mod bench;
 pub mod config;
+pub mod delivery;
 pub mod demo;
 pub mod domain;
 pub mod exceptions;
@@ -35,6 +42,7 @@ pub mod formats;
 pub mod intake;
 pub mod lock;
 pub mod output;
+pub mod people;
 pub mod reconcile;
 pub mod reports;
 pub mod returns;
@@ -44,6 +52,7 @@ pub mod systemd;
 pub mod telemetry;
 pub mod transport;
 pub mod validation;
+pub mod verify;
 
 /// Who is acting, for the audit log: the operating-system user running aidpay.
 pub fn actor() -> String {

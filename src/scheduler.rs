@@ -113,8 +113,9 @@ fn move_into(path: &Path, dir: &Path) -> std::io::Result<PathBuf> {
 }
 
 /// `import`: every grant list in `paths.inbox/grants/`. An imported file moves to
-/// `grants/processed/`; a file that cannot be read at all goes to quarantine with the reason; a
-/// database failure leaves the file where it is for the retry.
+/// `grants/processed/`, and its rejected rows (if any) become one `rows_rejected` exception; a
+/// file that cannot be read at all goes to quarantine with the reason; a database failure leaves
+/// the file where it is for the retry.
 pub async fn try_run_import(ctx: &JobCtx) -> anyhow::Result<JobOutcome> {
     let cfg = &ctx.cfg;
     let dir = grants_inbox(cfg);
@@ -129,6 +130,8 @@ pub async fn try_run_import(ctx: &JobCtx) -> anyhow::Result<JobOutcome> {
                 unchanged += s.unchanged;
                 conflicts += s.conflicts;
                 rejected += s.rejected;
+                // No clerk reads this import's summary: its rejected rows go on the work list.
+                crate::intake::raise_rows_rejected(&ctx.store, &s).await?;
                 if let Err(e) = move_into(f, &dir.join("processed")) {
                     tracing::warn!(file = %f.display(), "imported, but could not be moved to grants/processed: {e}");
                 }

@@ -65,6 +65,38 @@ pub fn check(g: &NewGrant, rules: &Rules) -> Vec<Violation> {
     out
 }
 
+/// A card is one person's (DOMAIN.md, "Who may do what"): the grant is held as `card_shared` when
+/// its card number is already on file for another holder name, or for another student where
+/// either stage requires the student's own card. Siblings in stages that allow a guardian's card
+/// may share their guardian's card. `others` are the grants on file with the same card number
+/// (the grant itself among them is ignored).
+pub fn card_shared(g: &NewGrant, others: &[crate::store::CardUse], rules: &Rules) -> Option<Violation> {
+    let own_card_stage = |stage: crate::domain::Stage| !rules.guardian_card_stages.contains(&stage);
+    let holder = normalize_name(&g.card_holder);
+    for o in others.iter().filter(|o| o.grant_id != g.grant_id) {
+        if normalize_name(&o.holder) != holder {
+            return Some(v(
+                ExceptionKind::CardShared,
+                format!("卡号 {} 已登记在持卡人 {} 名下（资助编号 {}），与本条持卡人 {} 不同", mask_card(&g.card_number), o.holder, o.grant_id, g.card_holder),
+            ));
+        }
+        let other_stage = crate::domain::Stage::parse(&o.stage);
+        if o.id_number != g.id_number && (own_card_stage(g.stage) || other_stage.is_none_or(own_card_stage)) {
+            return Some(v(
+                ExceptionKind::CardShared,
+                format!(
+                    "卡号 {} 已用于另一名学生（资助编号 {}，{}），{}学段须使用学生本人的卡",
+                    mask_card(&g.card_number),
+                    o.grant_id,
+                    mask_id(&o.id_number),
+                    if own_card_stage(g.stage) { g.stage.label() } else { o.stage.as_str() }
+                ),
+            ));
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -30,6 +30,8 @@ async fn a_bad_configuration_names_its_key_and_exits_1() {
 #[tokio::test]
 async fn status_and_lists_print_one_json_document() {
     let env = TestEnv::new().await;
+    // `status` only reads: the store is made by a command that writes (here an empty ingest).
+    env.json(&["ingest"], 0);
     let v = env.json(&["status"], 0);
     assert_eq!(v["open_exceptions"], 0);
     let v = env.json(&["exceptions", "list", "--status", "all"], 0);

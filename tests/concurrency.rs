@@ -162,3 +162,35 @@ async fn districts_sharing_one_database_stay_apart() {
     let sb = b.json_async(&["status"], 0).await;
     assert_eq!(sb["payments"]["sent"], 3, "{sb}");
 }
+
+/// Issue 12: two districts whose upstream systems hand out the same 资助编号 (here: the very same
+/// list) each have their own grants; neither sees, pays or conflicts with the other's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn districts_reusing_a_grant_id_keep_their_own_grants() {
+    let a = TestEnv::new().await;
+    let mut b = TestEnv::new().await;
+    // District B: another special account and its own folders, in A's database.
+    let text = std::fs::read_to_string(&a.config).unwrap().replace("130100000012345678", "130200000087654321").replace(
+        &format!("{}/var/", a.dir.path().display()),
+        &format!("{}/var/", b.dir.path().display()),
+    );
+    std::fs::write(&b.config, text).unwrap();
+    b.db_url = a.db_url.clone();
+    b.set_env("AIDPAY_DATABASE__URL", &a.db_url);
+
+    let sa = import_one(&a, &crate::util::fixture("grants/utf8.csv"), &[], 0);
+    let sb = import_one(&b, &crate::util::fixture("grants/utf8.csv"), &[], 0);
+    assert_eq!((sb["imported"].clone(), sb["unchanged"].clone(), sb["conflicts"].clone()), (sa["imported"].clone(), 0.into(), 0.into()), "{sb}");
+    // A's school re-sends a changed list: a matter of A's grants only.
+    import_one(&a, &crate::util::fixture("grants/conflict.csv"), &[], 0);
+    let eb = b.json_async(&["exceptions", "list"], 0).await;
+    assert_eq!(eb.as_array().unwrap().len(), 6, "B sees its own six findings and nothing of A's: {eb}");
+    assert!(eb.as_array().unwrap().iter().all(|e| e["kind"] != "import_conflict"), "{eb}");
+    let va = a.json_async(&["batch"], 0).await;
+    let vb = b.json_async(&["batch"], 0).await;
+    // utf8.csv pays 16 grants; A's re-send changed two of them before they went out.
+    assert_eq!(vb["payments_created"], 16, "B pays all of its own grants: {vb}");
+    assert!(va["payments_created"].as_u64().unwrap() < 16, "A's corrected grants are A's: {va}");
+    assert_eq!(a.json_async(&["verify"], 0).await["ok"], true);
+    assert_eq!(b.json_async(&["verify"], 0).await["ok"], true);
+}

@@ -4,6 +4,11 @@
 //! It takes every *complete* file: names starting with `.` or ending in `.part` are files still
 //! being written (see [`crate::transport::dropfolder`]) and are left alone. A taken file is moved
 //! into `dir/picked/`, so it is not taken twice and the test or demo can still look at it.
+//!
+//! [`pick_up`] takes what is there when it is called; a [`FrontEnd`] is the front-end machine as
+//! banks run it: a watcher that takes every file the instant it appears, so a file handed over is
+//! gone from the folder a moment later — which is exactly what makes a careless re-delivery pay
+//! twice.
 
 use std::fs;
 use std::io;
@@ -49,6 +54,60 @@ pub fn pick_up(dir: &Path) -> io::Result<Vec<PickedUp>> {
         taken.push(PickedUp { file_name, bytes });
     }
     Ok(taken)
+}
+
+/// A bank front-end machine watching a drop folder: a thread that takes every complete file
+/// within about a millisecond of its appearing, and keeps what it took (in order) for the test or
+/// demo to answer. Stops when [`FrontEnd::stop`] is called or it is dropped.
+pub struct FrontEnd {
+    taken: std::sync::Arc<std::sync::Mutex<Vec<PickedUp>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FrontEnd {
+    /// Starts watching `dir` (created when missing).
+    pub fn start(dir: &Path) -> io::Result<FrontEnd> {
+        fs::create_dir_all(dir)?;
+        let taken = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (dir, t, s) = (dir.to_path_buf(), taken.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            while !s.load(std::sync::atomic::Ordering::Relaxed) {
+                match pick_up(&dir) {
+                    Ok(files) if !files.is_empty() => t.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend(files),
+                    Ok(_) => {}
+                    Err(e) => tracing::debug!("simulated front-end: {e}"),
+                }
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        });
+        Ok(FrontEnd { taken, stop, thread: Some(thread) })
+    }
+
+    /// Every file taken so far, in the order taken.
+    pub fn taken(&self) -> Vec<PickedUp> {
+        self.taken.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// Stops watching; returns every file taken.
+    pub fn stop(mut self) -> Vec<PickedUp> {
+        self.halt();
+        self.taken()
+    }
+
+    fn halt(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for FrontEnd {
+    fn drop(&mut self) {
+        self.halt();
+    }
 }
 
 fn free_name(dir: &Path, name: &str) -> PathBuf {

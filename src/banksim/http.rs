@@ -4,6 +4,7 @@
 //!   apply any scheduled fault, then store the batch once per `Idempotency-Key`. A repeated key is
 //!   answered 200 with the *same* `bank_batch_id` and `duplicate: true`, and stores nothing new:
 //!   this is what makes the client's retries safe.
+//! - `GET /batches/{key}`: the receipt of the batch stored under that key, or 404.
 //! - `GET /results`, `GET /results/{name}`: signed the same way, over the path and an empty body.
 //!
 //! The protocol itself is documented once, in [`crate::transport::gateway`]; signatures are
@@ -31,6 +32,7 @@ const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 pub(super) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/batches", post(post_batch))
+        .route("/batches/{key}", get(get_batch))
         .route("/results", get(list_results))
         .route("/results/{name}", get(get_result))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -123,6 +125,17 @@ enum AfterStore {
     Answer,
     Fail(u16),
     Delay(std::time::Duration),
+}
+
+async fn get_batch(State(sim): State<Arc<Shared>>, Path(key): Path<String>, headers: HeaderMap) -> Response {
+    if let Err(why) = authenticate(&sim, &headers, &format!("/batches/{key}"), b"") {
+        return error(StatusCode::UNAUTHORIZED, why);
+    }
+    let found = sim.lock().batches.iter().find(|b| b.idempotency_key == key).map(|b| b.bank_batch_id.clone());
+    match found {
+        Some(bank_batch_id) => Json(UploadReceipt { bank_batch_id, duplicate: true }).into_response(),
+        None => error(StatusCode::NOT_FOUND, "no batch under this idempotency key"),
+    }
 }
 
 async fn list_results(State(sim): State<Arc<Shared>>, headers: HeaderMap) -> Response {

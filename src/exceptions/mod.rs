@@ -4,7 +4,7 @@
 
 pub mod resolve;
 
-pub use resolve::{Action, Resolved, ResolveError, resolve};
+pub use resolve::{Action, ResolveError, ResolveOutcome, Resolved, resolve};
 
 use crate::store::{ExceptionFilter, ExceptionRow, Store, StoreError};
 use serde::Serialize;
@@ -22,6 +22,11 @@ pub enum ExceptionKind {
     ImportConflict,
     InsufficientBalance,
     UnencodableName,
+    CardShared,
+    RowsRejected,
+    DeliveryUncertain,
+    BatchRejected,
+    FileRejected,
     BankRejected,
     BankReturned,
     UnknownReference,
@@ -56,7 +61,7 @@ impl Severity {
 }
 
 impl ExceptionKind {
-    pub const ALL: [ExceptionKind; 21] = [
+    pub const ALL: [ExceptionKind; 26] = [
         ExceptionKind::InvalidIdNumber,
         ExceptionKind::InvalidCard,
         ExceptionKind::HolderMismatch,
@@ -66,6 +71,11 @@ impl ExceptionKind {
         ExceptionKind::ImportConflict,
         ExceptionKind::InsufficientBalance,
         ExceptionKind::UnencodableName,
+        ExceptionKind::CardShared,
+        ExceptionKind::RowsRejected,
+        ExceptionKind::DeliveryUncertain,
+        ExceptionKind::BatchRejected,
+        ExceptionKind::FileRejected,
         ExceptionKind::BankRejected,
         ExceptionKind::BankReturned,
         ExceptionKind::UnknownReference,
@@ -93,6 +103,11 @@ impl ExceptionKind {
             ImportConflict => "import_conflict",
             InsufficientBalance => "insufficient_balance",
             UnencodableName => "unencodable_name",
+            CardShared => "card_shared",
+            RowsRejected => "rows_rejected",
+            DeliveryUncertain => "delivery_uncertain",
+            BatchRejected => "batch_rejected",
+            FileRejected => "file_rejected",
             BankRejected => "bank_rejected",
             BankReturned => "bank_returned",
             UnknownReference => "unknown_reference",
@@ -117,7 +132,8 @@ impl ExceptionKind {
     pub fn severity(self) -> Severity {
         use ExceptionKind::*;
         match self {
-            UnknownDebit | BatchDebitMismatch | BalanceBreak | AmountMismatch | AccountMismatch | ReturnNotCredited => {
+            UnknownDebit | BatchDebitMismatch | BalanceBreak | AmountMismatch | AccountMismatch | ReturnNotCredited
+            | DeliveryUncertain | CardShared | FileRejected => {
                 Severity::High
             }
             DuplicateStatus => Severity::Low,
@@ -138,6 +154,11 @@ impl ExceptionKind {
             ImportConflict => "导入数据与已有记录冲突",
             InsufficientBalance => "专户余额不足",
             UnencodableName => "姓名含银行无法处理的字符",
+            CardShared => "同一卡号用于不同的人",
+            RowsRejected => "名单中有无法读取的行",
+            DeliveryUncertain => "批次是否已交银行无法确定",
+            BatchRejected => "批次被复核驳回",
+            FileRejected => "银行拒收整个文件",
             BankRejected => "银行拒绝",
             BankReturned => "银行退票",
             UnknownReference => "未知的支付流水号",
@@ -166,6 +187,11 @@ impl ExceptionKind {
             ImportConflict => "已有记录未被覆盖；如确需更改，请先取消原资助",
             InsufficientBalance => "请联系财政拨付资金后再发放",
             UnencodableName => "请与银行核对户名写法（生僻字）",
+            CardShared => "一张资助卡只属于一个人（学前、小学、初中兄弟姐妹共用监护人卡除外）：请核实持卡人，更正卡号后重新发放",
+            RowsRejected => "请学校按所列行号更正后重新报送",
+            DeliveryUncertain => "请与银行核实是否已收到该批次文件：已收到则“接受”，确认未收到则“重新发放”；切勿自行重复发送",
+            BatchRejected => "按复核意见处理（如取消有误的资助）；其余资助随下一批次重新提交复核",
+            FileRejected => "银行无法读取我方文件且未说明是哪一批：立即与银行核对所列批次是否入账，确认未付款前不要重新发送",
             BankRejected => "按原因更正卡号或户名后重新发放",
             BankReturned => "确认退款到账后，更正后重新发放",
             UnknownReference => "请与银行核对该笔回执",

@@ -6,7 +6,9 @@ use super::SourceError;
 use encoding_rs::{Encoding, GB18030, UTF_8};
 use encoding_rs_io::{DecodeReaderBytes, DecodeReaderBytesBuilder};
 use std::fs::File;
+use std::collections::VecDeque;
 use std::io::{BufReader, Read};
+use std::sync::{Arc, Mutex};
 use std::path::Path;
 
 /// Which encoding to read a CSV in.
@@ -45,9 +47,63 @@ pub fn encoding_label(e: &'static Encoding) -> &'static str {
 
 /// Rows of a CSV file.
 pub struct CsvSource {
-    reader: csv::Reader<DecodeReaderBytes<BufReader<File>, Vec<u8>>>,
+    reader: csv::Reader<LineCounter<DecodeReaderBytes<BufReader<File>, Vec<u8>>>>,
     record: csv::StringRecord,
+    lines: Arc<Mutex<Newlines>>,
     pub encoding: &'static Encoding,
+}
+
+/// Where the line breaks are in the decoded text, for numbering rows by the file's physical lines
+/// (the csv crate's own count is the line where the *previous* record ended, which is wrong
+/// after a CRLF or a blank line). Only the breaks not yet behind the current record are kept:
+/// memory is the reader's buffer.
+#[derive(Default)]
+struct Newlines {
+    /// Bytes of decoded text read so far.
+    read: u64,
+    /// Offsets of the `\r` and `\n` bytes read but not yet passed, and whether each is a `\n`.
+    pending: VecDeque<(u64, bool)>,
+    /// `\n` bytes passed.
+    counted: u64,
+}
+
+impl Newlines {
+    /// The 1-based line of the record the csv reader reads next, given where the previous one
+    /// ended (`prev_end`, offsets only grow): the line breaks before it, then the run of line
+    /// breaks right at it (the rest of a CRLF, blank lines), are behind the record's first byte.
+    fn line_of_record(&mut self, prev_end: u64) -> u64 {
+        let mut cursor = prev_end;
+        while let Some(&(at, newline)) = self.pending.front() {
+            if at > cursor {
+                break;
+            }
+            if at == cursor {
+                cursor += 1;
+            }
+            self.pending.pop_front();
+            self.counted += u64::from(newline);
+        }
+        self.counted + 1
+    }
+}
+
+/// A reader that notes where each line break passes.
+struct LineCounter<R> {
+    inner: R,
+    lines: Arc<Mutex<Newlines>>,
+}
+
+impl<R: Read> Read for LineCounter<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut l = self.lines.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let start = l.read;
+        l.pending.extend(
+            buf[..n].iter().enumerate().filter(|(_, b)| matches!(**b, b'\n' | b'\r')).map(|(i, b)| (start + i as u64, *b == b'\n')),
+        );
+        l.read += n as u64;
+        Ok(n)
+    }
 }
 
 impl CsvSource {
@@ -69,19 +125,21 @@ impl CsvSource {
             .encoding(Some(encoding))
             .bom_override(true)
             .build(BufReader::with_capacity(256 * 1024, File::open(path)?));
+        let lines = Arc::new(Mutex::new(Newlines::default()));
         let reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
             .delimiter(delimiter)
-            .from_reader(decoder);
-        Ok(CsvSource { reader, record: csv::StringRecord::new(), encoding })
+            .from_reader(LineCounter { inner: decoder, lines: lines.clone() });
+        Ok(CsvSource { reader, record: csv::StringRecord::new(), lines, encoding })
     }
 
     fn read(&mut self) -> Option<Result<RawRow, SourceError>> {
+        let prev_end = self.reader.position().byte();
         match self.reader.read_record(&mut self.record) {
             Ok(false) => None,
             Ok(true) => {
-                let line = self.record.position().map(|p| p.line()).unwrap_or(0);
+                let line = self.lines.lock().unwrap_or_else(std::sync::PoisonError::into_inner).line_of_record(prev_end);
                 let mut row = RawRow { line, cells: Vec::with_capacity(self.record.len()), problems: Vec::new() };
                 for (i, cell) in self.record.iter().enumerate() {
                     if cell.contains('\u{FFFD}') {
@@ -118,6 +176,25 @@ impl Iterator for CsvSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rows_are_numbered_as_excel_shows_them_header_being_row_1() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lines.csv");
+        // Row 3 holds a quoted line break: the next record starts on line 5. The header ends in
+        // CRLF and the rows in LF, as files edited in two programs do.
+        std::fs::write(&path, "a,b\r\nx,1\n\"two\nlines\",2\r\ny,3\n").unwrap();
+        let mut src = CsvSource::open(&path, EncodingChoice::Auto).unwrap();
+        assert_eq!(src.header().unwrap(), ["a", "b"]);
+        let lines: Vec<u64> = src.map(|r| r.unwrap().line).collect();
+        assert_eq!(lines, [2, 3, 5]);
+        // LF only, with a blank line 3 (skipped, but counted).
+        std::fs::write(&path, "a,b\nx,1\n\ny,2\r\n\r\nz,3").unwrap();
+        let mut src = CsvSource::open(&path, EncodingChoice::Auto).unwrap();
+        src.header().unwrap();
+        let lines: Vec<u64> = src.map(|r| r.unwrap().line).collect();
+        assert_eq!(lines, [2, 4, 6]);
+    }
 
     #[test]
     fn sniffs_bom_utf8_and_gbk() {

@@ -3,8 +3,8 @@
 //! A file is read as a stream of rows in chunks; each chunk is checked against the store (is the
 //! grant id known? does the student already have this program this term?) and written with
 //! multi-row inserts. The whole file is one transaction: it is applied entirely or not at all.
-//! Every data row ends up counted once: imported (of which some held), unchanged, conflict or
-//! rejected.
+//! Every data row ends up counted once: imported (of which some held, and some superseding an
+//! earlier version the school corrected), unchanged, conflict or rejected.
 
 pub mod columns;
 pub mod csv;
@@ -19,7 +19,7 @@ use crate::domain::grant::NewGrant;
 use crate::domain::id_number::mask_id;
 use crate::domain::Priority;
 use crate::exceptions::{ExceptionKind, NewException};
-use crate::store::{AuditEntry, FileRecord, GrantRecord, Store, StoreError, StoreTx, StoredGrant};
+use crate::store::{AuditEntry, CardUse, FileRecord, GrantRecord, KnownGrant, Store, StoreError, StoreTx, StoredGrant};
 use crate::validation;
 use columns::HeaderMap;
 use row::RawRow;
@@ -76,12 +76,45 @@ pub struct FileSummary {
     pub conflicts: u64,
     pub rejected: u64,
     pub held: u64,
+    /// Imported rows that replaced a grant never attempted (a school's corrected re-send).
+    pub superseded: u64,
     pub errors: Vec<RowErrorOut>,
     /// Rejected rows beyond `intake.max_listed_errors`, counted but not listed.
     pub errors_not_listed: u64,
     /// Set when the file could not be imported at all; then nothing of it was applied.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The file's content hash (not printed).
+    #[serde(skip)]
+    pub sha256: String,
+}
+
+/// Puts a file's rejected rows on the work list: one `rows_rejected` exception per file, its
+/// detail listing each row (line, column, reason). For the daemon's import, where no clerk sees
+/// the import's own summary. Returns whether it was new.
+pub async fn raise_rows_rejected(store: &Store, summary: &FileSummary) -> Result<bool, StoreError> {
+    if summary.rejected == 0 {
+        return Ok(false);
+    }
+    let name = Path::new(&summary.file).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| summary.file.clone());
+    let mut rows: Vec<String> = summary.errors.iter().map(|e| format!("第 {} 行 {}: {}", e.line, e.column, e.reason)).collect();
+    if summary.errors_not_listed > 0 {
+        rows.push(format!("另有 {} 行未列出", summary.errors_not_listed));
+    }
+    let mut tx = store.begin().await?;
+    let n = tx
+        .insert_exceptions(&[NewException {
+            kind: ExceptionKind::RowsRejected,
+            grant_id: None,
+            payment_ref: None,
+            reason_code: None,
+            amount_fen: None,
+            detail: format!("{name}: {} 行无法读取，未导入: {}", summary.rejected, rows.join("；")),
+            dedup_key: format!("rows_rejected:{}", summary.sha256),
+        }])
+        .await?;
+    tx.commit().await?;
+    Ok(n > 0)
 }
 
 /// Options of `aidpay import`.
@@ -205,7 +238,7 @@ pub async fn import_file(store: &Store, cfg: &Config, path: &Path, opts: ImportO
     let store_err = |source: StoreError| ImportError::Store { file: file.clone(), source };
 
     let (sha, size) = sha256_of(path).map_err(|e| src_err(e.into()))?;
-    let mut summary = FileSummary { file: file.clone(), ..Default::default() };
+    let mut summary = FileSummary { file: file.clone(), sha256: sha.clone(), ..Default::default() };
     let (source, header) = open_list(path, opts, &mut summary).map_err(src_err)?;
 
     let mut tx = store.begin().await.map_err(store_err)?;
@@ -231,7 +264,8 @@ pub async fn import_file(store: &Store, cfg: &Config, path: &Path, opts: ImportO
     let reader = tokio::task::spawn_blocking(move || read_chunks(source, header, rules, sender));
     while let Some(chunk) = chunks.recv().await {
         let chunk = chunk.map_err(src_err)?;
-        apply_chunk(&mut tx, cfg, file_id, &chunk, &mut summary).await.map_err(store_err)?;
+        let cx = ChunkCtx { cfg, file_id, file_name: &name, actor };
+        apply_chunk(&mut tx, &cx, &chunk, &mut summary).await.map_err(store_err)?;
     }
     // The reader has stopped (it only returns once the channel is done); a panic in it is a bug,
     // reported as such instead of a half import.
@@ -244,7 +278,7 @@ pub async fn import_file(store: &Store, cfg: &Config, path: &Path, opts: ImportO
         before: None,
         after: Some(serde_json::json!({
             "sha256": sha, "rows": summary.rows, "imported": summary.imported, "unchanged": summary.unchanged,
-            "conflicts": summary.conflicts, "rejected": summary.rejected, "held": summary.held,
+            "conflicts": summary.conflicts, "rejected": summary.rejected, "held": summary.held, "superseded": summary.superseded,
         })),
     })
     .await
@@ -316,19 +350,45 @@ fn read_chunks(
     }
 }
 
+/// What one chunk is checked and written with: the file it comes from, who imports it.
+struct ChunkCtx<'a> {
+    cfg: &'a Config,
+    file_id: i64,
+    /// The file's name, for every row message ("utf8.csv 第 25 行").
+    file_name: &'a str,
+    actor: &'a str,
+}
+
+/// The first characters of a grant's fingerprint, in the dedup keys of its intake exceptions: a
+/// corrected re-send (a new fingerprint) raises its findings afresh.
+fn fp_tag(fingerprint: &str) -> &str {
+    &fingerprint[..fingerprint.len().min(12)]
+}
+
 /// Checks one chunk of rows against the store and writes it, inside the file's transaction.
-async fn apply_chunk(tx: &mut StoreTx, cfg: &Config, file_id: i64, chunk: &[ReadRow], summary: &mut FileSummary) -> Result<(), StoreError> {
-    let ids: Vec<&str> = chunk.iter().filter_map(|r| r.parsed.as_ref().ok()).map(|c| c.grant.grant_id.as_str()).collect();
-    let students: Vec<&str> = chunk.iter().filter_map(|r| r.parsed.as_ref().ok()).map(|c| c.grant.id_number.as_str()).collect();
-    let mut known = tx.grant_fingerprints(&ids).await?;
+///
+/// A grant id met again: the same content is `unchanged`; other content replaces a grant that
+/// was never attempted (a school's corrected re-send: the old version goes to the audit log, its
+/// open exceptions are closed as superseded, the new version is checked afresh); a grant with a
+/// payment attempt, or cancelled, keeps what it has and the row is an `import_conflict`.
+async fn apply_chunk(tx: &mut StoreTx, cx: &ChunkCtx<'_>, chunk: &[ReadRow], summary: &mut FileSummary) -> Result<(), StoreError> {
+    let cfg = cx.cfg;
+    let parsed: Vec<&NewGrant> = chunk.iter().filter_map(|r| r.parsed.as_ref().ok()).map(|c| &c.grant).collect();
+    let ids: Vec<&str> = parsed.iter().map(|g| g.grant_id.as_str()).collect();
+    let students: Vec<&str> = parsed.iter().map(|g| g.id_number.as_str()).collect();
+    let cards: Vec<&str> = parsed.iter().map(|g| g.card_number.as_str()).collect();
+    let mut known = tx.known_grants(&ids).await?;
     let mut taken = tx.grants_of_students(&students).await?;
+    let mut card_uses = tx.grants_by_cards(&cards).await?;
     // Grants of this chunk, so a repeat within the chunk compares with its first occurrence.
     let mut fresh: HashMap<&str, &NewGrant> = HashMap::new();
 
     let mut records = Vec::new();
     let mut raised = Vec::new();
+    let mut superseded: Vec<(&str, StoredGrant)> = Vec::new();
     for ReadRow { line, parsed } in chunk {
         summary.rows += 1;
+        let at = format!("{} 第 {line} 行", cx.file_name);
         let Checked { grant: g, fingerprint, violations } = match parsed {
             Err(e) => {
                 summary.rejected += 1;
@@ -342,27 +402,40 @@ async fn apply_chunk(tx: &mut StoreTx, cfg: &Config, file_id: i64, chunk: &[Read
             Ok(c) => c,
         };
         if let Some(old) = known.get(&g.grant_id) {
-            if old == fingerprint {
+            if old.fingerprint == *fingerprint {
                 summary.unchanged += 1;
-            } else {
+                continue;
+            }
+            let first_in_file = fresh.get(g.grant_id.as_str()).copied();
+            let replaceable = first_in_file.is_none() && !old.attempted && matches!(old.status.as_str(), "valid" | "held");
+            if !replaceable {
                 summary.conflicts += 1;
-                let before = match fresh.get(g.grant_id.as_str()) {
+                let before = match first_in_file {
                     Some(first) => Some(StoredGrant::from_new(first, "")),
                     None => tx.grant(&g.grant_id).await?,
                 };
-                raised.push(conflict(g, before.as_ref(), fingerprint, *line));
+                raised.push(conflict(g, before.as_ref(), fingerprint, &at, old.status == "cancelled"));
+                continue;
             }
-            continue;
+            let Some(before) = tx.grant(&g.grant_id).await? else { continue };
+            summary.superseded += 1;
+            superseded.push((g.grant_id.as_str(), before));
         }
 
         let mut violations = violations.clone();
         let key = (g.id_number.clone(), g.program.clone(), g.period.clone());
-        if let Some(other) = taken.get(&key) {
+        if let Some(other) = taken.get(&key).filter(|other| **other != g.grant_id) {
             violations.push(validation::Violation {
                 kind: ExceptionKind::DuplicateGrant,
                 detail: format!("学生 {} 在 {} {} 已有资助 {}（可能来自其他学校）", mask_id(&g.id_number), g.period, g.program, other),
             });
         }
+        let uses = card_uses.entry(g.card_number.clone()).or_default();
+        if let Some(shared) = validation::card_shared(g, uses, &cfg.rules) {
+            violations.push(shared);
+        }
+        uses.retain(|u| u.grant_id != g.grant_id);
+        uses.push(CardUse { grant_id: g.grant_id.clone(), id_number: g.id_number.clone(), holder: g.card_holder.clone(), stage: g.stage.label().into() });
         let status = if violations.is_empty() { "valid" } else { "held" };
         summary.imported += 1;
         if !violations.is_empty() {
@@ -375,35 +448,70 @@ async fn apply_chunk(tx: &mut StoreTx, cfg: &Config, file_id: i64, chunk: &[Read
                 payment_ref: None,
                 reason_code: None,
                 amount_fen: Some(g.amount.0),
-                detail: format!("第 {line} 行: {}", v.detail),
-                dedup_key: format!("{}:{}", v.kind, g.grant_id),
+                detail: format!("{at}: {}", v.detail),
+                dedup_key: format!("{}:{}:{}", v.kind, g.grant_id, fp_tag(fingerprint)),
             });
         }
         taken.entry(key).or_insert_with(|| g.grant_id.clone());
-        known.insert(g.grant_id.clone(), fingerprint.clone());
+        known.insert(g.grant_id.clone(), KnownGrant { fingerprint: fingerprint.clone(), status: status.into(), attempted: false });
         fresh.insert(g.grant_id.as_str(), g);
         records.push(GrantRecord { grant: g, status, fingerprint: fingerprint.clone(), line: *line });
     }
-    tx.insert_grants(&cfg.account.number, file_id, &records).await?;
+    if !superseded.is_empty() {
+        let ids: Vec<&str> = superseded.iter().map(|(id, _)| *id).collect();
+        tx.remove_unattempted_grants(&ids).await?;
+        for (id, before) in &superseded {
+            tx.resolve_all_grant_exceptions(id, "superseded", &format!("学校重新报送更正数据（{}）", cx.file_name), cx.actor).await?;
+            let after = records.iter().find(|r| r.grant.grant_id == *id).map(|r| StoredGrant::from_new(r.grant, r.status));
+            tx.audit(&AuditEntry {
+                actor: cx.actor,
+                action: "grant.supersede",
+                subject: id,
+                before: Some(grant_audit_json(before)),
+                after: after.as_ref().map(|a| {
+                    let mut v = grant_audit_json(a);
+                    v["changes"] = serde_json::Value::String(describe_changes(before, a));
+                    v["file"] = serde_json::Value::String(cx.file_name.to_string());
+                    v
+                }),
+            })
+            .await?;
+        }
+    }
+    tx.insert_grants(&cfg.account.number, cx.file_id, &records).await?;
     tx.insert_exceptions(&raised).await?;
     Ok(())
 }
 
-/// An `import_conflict`: the stored grant stays as it is; the exception says what differs.
-fn conflict(g: &NewGrant, before: Option<&StoredGrant>, fingerprint: &str, line: u64) -> NewException {
+/// A grant as the audit log keeps a version of it: every field, card and ID numbers masked.
+fn grant_audit_json(g: &StoredGrant) -> serde_json::Value {
+    serde_json::json!({
+        "grant_id": g.grant_id, "name": g.name, "id_number": mask_id(&g.id_number), "school_code": g.school_code,
+        "school_name": g.school_name, "stage": g.stage, "grade": g.grade, "program": g.program, "tier": g.tier,
+        "priority": g.priority, "period": g.period, "amount": crate::domain::Fen(g.amount_fen).to_string(),
+        "card_holder": g.card_holder, "card_number": mask_card(&g.card_number), "bank": g.bank, "notice_end": g.notice_end,
+        "status": g.status,
+    })
+}
+
+/// An `import_conflict`: the stored grant stays as it is; the exception says what differs. A
+/// re-send of a cancelled grant is one too (its own key, so it is raised even when the same
+/// conflict was closed by the cancellation).
+fn conflict(g: &NewGrant, before: Option<&StoredGrant>, fingerprint: &str, at: &str, cancelled: bool) -> NewException {
     let after = StoredGrant::from_new(g, "");
     let changes = match before {
         Some(b) => describe_changes(b, &after),
         None => String::from("内容不同"),
     };
+    let (why, key_tail) = if cancelled { ("已取消，重新报送的数据未导入", ":after_cancel") } else { ("已存在且已发放或在途，新数据未导入", "") };
     NewException {
         kind: ExceptionKind::ImportConflict,
         grant_id: Some(g.grant_id.clone()),
         payment_ref: None,
         reason_code: None,
         amount_fen: Some(g.amount.0),
-        detail: format!("第 {line} 行: 资助编号 {} 已存在，新数据未导入: {changes}", g.grant_id),
-        dedup_key: format!("import_conflict:{}:{fingerprint}", g.grant_id),
+        detail: format!("{at}: 资助编号 {} {why}: {changes}", g.grant_id),
+        dedup_key: format!("import_conflict:{}:{fingerprint}{key_tail}", g.grant_id),
     }
 }
 

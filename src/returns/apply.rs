@@ -6,6 +6,8 @@
 //!                    └──────────── RJCT ─────────────→ rejected
 //! ```
 //!
+//! A payment that is rejected or returned puts its grant on hold (`held`) beside the exception
+//! that says why: the grant waits for a person to re-issue or cancel it.
 //! A final status seen again is `duplicate_status` (no second effect). A status for a reference
 //! we never sent is `unknown_reference`. An amount or card that differs from what we sent is
 //! `amount_mismatch` / `account_mismatch`. AC04 and AC06 mark the card closed or frozen.
@@ -197,9 +199,19 @@ pub async fn apply(tx: &mut StoreTx, file_id: i64, answers: &[Answer]) -> Result
         changed.insert(a.reference.clone(), (next.to_string(), reason, p.money_out));
     }
 
+    // A grant whose attempt died waits for a person (its exception is raised above): held, so
+    // it is never silently nobody's. A settled grant already counted as paid is held again too.
+    let mut dead_grants: Vec<String> = changed
+        .iter()
+        .filter(|(_, (s, _, _))| matches!(s.as_str(), "rejected" | "returned"))
+        .filter_map(|(r, _)| known.get(r).map(|p| p.grant_id.clone()))
+        .collect();
+    dead_grants.sort();
+    dead_grants.dedup();
     let updates: Vec<(String, String, Option<String>, bool)> =
         changed.into_iter().map(|(r, (s, reason, out))| (r, s, reason, out)).collect();
     tx.update_payments(&updates).await?;
+    tx.set_grants_status(&dead_grants, "held", &["valid", "paid"]).await?;
     tx.insert_payment_events(file_id, &events).await?;
     tx.insert_exceptions(&raised).await?;
     Ok(out)

@@ -50,11 +50,14 @@ impl StoreTx {
             if chunk.is_empty() {
                 continue;
             }
+            // Another district's payment is no payment of ours: its reference is unknown here.
             let sql = format!(
-                "SELECT payment_ref, grant_id, batch_id, status, amount_fen, card_number, money_out FROM payments WHERE payment_ref IN ({})",
-                in_placeholders(self.backend, 1, chunk.len())
+                "SELECT payment_ref, grant_id, batch_id, status, amount_fen, card_number, money_out FROM payments \
+                 WHERE account_no = {} AND payment_ref IN ({})",
+                super::placeholder(self.backend, 1),
+                in_placeholders(self.backend, 2, chunk.len())
             );
-            let mut q = sqlx::query(AssertSqlSafe(sql));
+            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(self.account_no().to_string());
             for r in chunk {
                 q = q.bind(*r);
             }

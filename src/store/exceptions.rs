@@ -45,7 +45,7 @@ impl StoreTx {
             let first = self.alloc_ids("exceptions", chunk.len() as i64).await?;
             let sql = format!(
                 "INSERT INTO exceptions (id, account_no, kind, severity, status, grant_id, payment_ref, reason_code, amount_fen, detail, \
-                 dedup_key, created_at) VALUES {} ON CONFLICT (dedup_key) DO NOTHING",
+                 dedup_key, created_at) VALUES {} ON CONFLICT (account_no, dedup_key) DO NOTHING",
                 values_placeholders(self.backend, chunk.len(), EXC_COLS)
             );
             let now = now_text();
@@ -76,7 +76,7 @@ impl Store {
     pub async fn list_exceptions(&self, f: &ExceptionFilter) -> Result<Vec<ExceptionRow>, StoreError> {
         let mut sql = String::from(
             "SELECT e.id, e.kind, e.severity, e.status, e.grant_id, e.payment_ref, e.reason_code, e.amount_fen, e.detail, \
-             e.created_at, g.school_code, g.school_name FROM exceptions e LEFT JOIN grants g ON g.grant_id = e.grant_id WHERE 1 = 1",
+             e.created_at, g.school_code, g.school_name FROM exceptions e LEFT JOIN grants g ON g.account_no = e.account_no AND g.grant_id = e.grant_id WHERE 1 = 1",
         );
         let mut binds: Vec<String> = Vec::new();
         let account = self.account.clone();
@@ -123,12 +123,16 @@ pub struct ExceptionRecord {
     pub grant_id: Option<String>,
     pub payment_ref: Option<String>,
     pub detail: String,
+    /// What the finding is about (`delivery_uncertain:<batch>`, …).
+    pub dedup_key: String,
 }
 
 impl StoreTx {
     pub async fn exception(&mut self, id: i64) -> Result<Option<ExceptionRecord>, StoreError> {
-        let row = sqlx::query("SELECT id, kind, status, grant_id, payment_ref, detail FROM exceptions WHERE id = $1")
+        // A district never acts on another district's exception: to it, that one does not exist.
+        let row = sqlx::query("SELECT id, kind, status, grant_id, payment_ref, detail, dedup_key FROM exceptions WHERE id = $1 AND ($2 = '' OR account_no = $2)")
             .bind(id)
+            .bind(self.account_no().to_string())
             .fetch_optional(&mut *self.tx)
             .await?;
         let Some(r) = row else { return Ok(None) };
@@ -139,6 +143,7 @@ impl StoreTx {
             grant_id: r.try_get(3)?,
             payment_ref: r.try_get(4)?,
             detail: r.try_get(5)?,
+            dedup_key: r.try_get(6)?,
         }))
     }
 
@@ -163,18 +168,56 @@ impl StoreTx {
         for k in kinds {
             sqlx::query(
                 "UPDATE exceptions SET status = 'resolved', resolution = $1, note = $2, resolved_by = $3, resolved_at = $4 \
-                 WHERE grant_id = $5 AND kind = $6 AND status = 'open'",
+                 WHERE account_no = $5 AND grant_id = $6 AND kind = $7 AND status = 'open'",
             )
             .bind(resolution)
             .bind(note)
             .bind(actor)
             .bind(now_text())
+            .bind(self.account_no().to_string())
             .bind(grant_id)
             .bind(*k)
             .execute(&mut *self.tx)
             .await?;
         }
         Ok(())
+    }
+}
+
+impl StoreTx {
+    /// Closes every open exception of a grant (e.g. when a corrected re-send supersedes it).
+    pub async fn resolve_all_grant_exceptions(&mut self, grant_id: &str, resolution: &str, note: &str, actor: &str) -> Result<u64, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE exceptions SET status = 'resolved', resolution = $1, note = $2, resolved_by = $3, resolved_at = $4 \
+             WHERE account_no = $5 AND grant_id = $6 AND status = 'open'",
+        )
+        .bind(resolution)
+        .bind(note)
+        .bind(actor)
+        .bind(now_text())
+        .bind(self.account_no().to_string())
+        .bind(grant_id)
+        .execute(&mut *self.tx)
+        .await?
+        .rows_affected())
+    }
+
+    /// How many open exceptions of these kinds a grant has.
+    pub async fn open_exceptions_of_grant(&mut self, grant_id: &str, kinds: &[&str]) -> Result<i64, StoreError> {
+        let mut n = 0;
+        for k in kinds {
+            let count: i64 = sqlx::query(
+                "SELECT CAST(COUNT(*) AS BIGINT) FROM exceptions WHERE account_no = $1 AND grant_id = $2 AND kind = $3 AND status = 'open'",
+            )
+            .bind(self.account_no().to_string())
+            .bind(grant_id)
+            .bind(*k)
+            .fetch_one(&mut *self.tx)
+            .await?
+            .try_get(0)?;
+            n += count;
+        }
+        Ok(n)
     }
 }
 
@@ -197,7 +240,7 @@ impl Store {
     pub async fn exception_report_rows(&self) -> Result<Vec<ExceptionReportSource>, StoreError> {
         let rows = sqlx::query(
             "SELECT e.id, e.kind, g.school_name, g.name, COALESCE(p.card_number, g.card_number), e.amount_fen, e.reason_code, e.detail, e.created_at \
-             FROM exceptions e LEFT JOIN grants g ON g.grant_id = e.grant_id LEFT JOIN payments p ON p.payment_ref = e.payment_ref \
+             FROM exceptions e LEFT JOIN grants g ON g.account_no = e.account_no AND g.grant_id = e.grant_id LEFT JOIN payments p ON p.payment_ref = e.payment_ref \
              WHERE e.status = 'open' AND ($1 = '' OR e.account_no = $1) ORDER BY g.school_name, e.id",
         )
         .bind(self.account.clone().unwrap_or_default())

@@ -1,6 +1,6 @@
 //! Grants: stored as imported, looked up by grant id and by student × program × period.
 
-use super::{MAX_BINDS, StoreError, StoreTx, in_placeholders, now_text, values_placeholders};
+use super::{MAX_BINDS, StoreError, StoreTx, in_placeholders, now_text, placeholder, values_placeholders};
 use crate::domain::grant::NewGrant;
 use crate::domain::Priority;
 use sqlx::Row;
@@ -41,21 +41,78 @@ pub struct StoredGrant {
 
 const GRANT_COLS: usize = 23;
 
+/// What intake needs to know of a grant id it meets again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KnownGrant {
+    pub fingerprint: String,
+    /// `valid`, `held`, `paid` or `cancelled`.
+    pub status: String,
+    /// Whether any payment attempt was ever made for it (then its content is fixed).
+    pub attempted: bool,
+}
+
+/// A grant already on file that uses a card number.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CardUse {
+    pub grant_id: String,
+    pub id_number: String,
+    pub holder: String,
+    pub stage: String,
+}
+
 impl StoreTx {
-    /// The stored fingerprint of each of these grant ids that exists.
-    pub async fn grant_fingerprints(&mut self, ids: &[&str]) -> Result<HashMap<String, String>, StoreError> {
+    /// This account's grants among these ids: fingerprint, status, and whether they were ever attempted.
+    pub async fn known_grants(&mut self, ids: &[&str]) -> Result<HashMap<String, KnownGrant>, StoreError> {
         let mut out = HashMap::with_capacity(ids.len());
+        let account = self.account_no().to_string();
         for chunk in ids.chunks(MAX_BINDS / 2) {
             if chunk.is_empty() {
                 continue;
             }
-            let sql = format!("SELECT grant_id, fingerprint FROM grants WHERE grant_id IN ({})", in_placeholders(self.backend, 1, chunk.len()));
-            let mut q = sqlx::query(AssertSqlSafe(sql));
+            let sql = format!(
+                "SELECT g.grant_id, g.fingerprint, g.status, \
+                 CASE WHEN EXISTS (SELECT 1 FROM payments p WHERE p.account_no = g.account_no AND p.grant_id = g.grant_id) THEN 1 ELSE 0 END \
+                 FROM grants g WHERE g.account_no = {} AND g.grant_id IN ({})",
+                placeholder(self.backend, 1),
+                in_placeholders(self.backend, 2, chunk.len())
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(account.clone());
             for id in chunk {
                 q = q.bind(*id);
             }
             for row in q.fetch_all(&mut *self.tx).await? {
-                out.insert(row.try_get(0)?, row.try_get(1)?);
+                let attempted: i64 = row.try_get(3)?;
+                out.insert(row.try_get(0)?, KnownGrant { fingerprint: row.try_get(1)?, status: row.try_get(2)?, attempted: attempted != 0 });
+            }
+        }
+        Ok(out)
+    }
+
+    /// This account's live (not cancelled) grants that use these card numbers, by card.
+    pub async fn grants_by_cards(&mut self, cards: &[&str]) -> Result<HashMap<String, Vec<CardUse>>, StoreError> {
+        let mut out: HashMap<String, Vec<CardUse>> = HashMap::new();
+        let account = self.account_no().to_string();
+        for chunk in cards.chunks(MAX_BINDS / 2) {
+            if chunk.is_empty() {
+                continue;
+            }
+            let sql = format!(
+                "SELECT card_number, grant_id, id_number, card_holder, stage FROM grants \
+                 WHERE account_no = {} AND status <> 'cancelled' AND card_number IN ({}) ORDER BY grant_id",
+                placeholder(self.backend, 1),
+                in_placeholders(self.backend, 2, chunk.len())
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(account.clone());
+            for c in chunk {
+                q = q.bind(*c);
+            }
+            for row in q.fetch_all(&mut *self.tx).await? {
+                out.entry(row.try_get(0)?).or_default().push(CardUse {
+                    grant_id: row.try_get(1)?,
+                    id_number: row.try_get(2)?,
+                    holder: row.try_get(3)?,
+                    stage: row.try_get(4)?,
+                });
             }
         }
         Ok(out)
@@ -68,15 +125,18 @@ impl StoreTx {
         id_numbers: &[&str],
     ) -> Result<HashMap<(String, String, String), String>, StoreError> {
         let mut out = HashMap::new();
+        let account = self.account_no().to_string();
         for chunk in id_numbers.chunks(MAX_BINDS / 2) {
             if chunk.is_empty() {
                 continue;
             }
             let sql = format!(
-                "SELECT id_number, program, period, grant_id FROM grants WHERE status <> 'cancelled' AND id_number IN ({})",
-                in_placeholders(self.backend, 1, chunk.len())
+                "SELECT id_number, program, period, grant_id FROM grants WHERE account_no = {} AND status <> 'cancelled' AND id_number IN ({}) \
+                 ORDER BY grant_id",
+                placeholder(self.backend, 1),
+                in_placeholders(self.backend, 2, chunk.len())
             );
-            let mut q = sqlx::query(AssertSqlSafe(sql));
+            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(account.clone());
             for id in chunk {
                 q = q.bind(*id);
             }
@@ -85,6 +145,37 @@ impl StoreTx {
             }
         }
         Ok(out)
+    }
+
+    /// Removes grants that a school's corrected re-send supersedes, before the new versions are
+    /// inserted with [`insert_grants`](Self::insert_grants). Only grants never attempted can go
+    /// (nothing refers to them yet); anything else is an error and nothing is removed.
+    pub async fn remove_unattempted_grants(&mut self, ids: &[&str]) -> Result<(), StoreError> {
+        let account = self.account_no().to_string();
+        for chunk in ids.chunks(MAX_BINDS / 2) {
+            if chunk.is_empty() {
+                continue;
+            }
+            let sql = format!(
+                "DELETE FROM grants WHERE account_no = {} AND grant_id IN ({}) \
+                 AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.account_no = grants.account_no AND p.grant_id = grants.grant_id)",
+                placeholder(self.backend, 1),
+                in_placeholders(self.backend, 2, chunk.len())
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(account.clone());
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            let done = q.execute(&mut *self.tx).await?.rows_affected();
+            if done != chunk.len() as u64 {
+                return Err(StoreError::Invalid(format!(
+                    "{} of {} grants to supersede have a payment attempt or are gone",
+                    chunk.len() as u64 - done,
+                    chunk.len()
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Inserts grants (multi-row statements) and registers their cards.
@@ -155,8 +246,10 @@ impl StoreTx {
     pub async fn grant(&mut self, grant_id: &str) -> Result<Option<StoredGrant>, StoreError> {
         let row = sqlx::query(
             "SELECT grant_id, name, id_number, school_code, school_name, stage, grade, program, tier, priority, period, \
-             amount_fen, card_holder, card_number, bank, notice_end, status FROM grants WHERE grant_id = $1",
+             amount_fen, card_holder, card_number, bank, notice_end, status FROM grants WHERE ($1 = '' OR account_no = $1) AND grant_id = $2 \
+             ORDER BY account_no LIMIT 1",
         )
+        .bind(self.account_no().to_string())
         .bind(grant_id)
         .fetch_optional(&mut *self.tx)
         .await?;
@@ -205,11 +298,12 @@ impl super::Store {
 impl StoreTx {
     /// Corrects a grant's card (finance staff, on re-issue) and sets its status.
     pub async fn update_grant_card(&mut self, grant_id: &str, card_number: &str, holder: &str, status: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE grants SET card_number = $1, card_holder = $2, status = $3, updated_at = $4 WHERE grant_id = $5")
+        sqlx::query("UPDATE grants SET card_number = $1, card_holder = $2, status = $3, updated_at = $4 WHERE account_no = $5 AND grant_id = $6")
             .bind(card_number)
             .bind(holder)
             .bind(status)
             .bind(now_text())
+            .bind(self.account_no().to_string())
             .bind(grant_id)
             .execute(&mut *self.tx)
             .await?;
@@ -218,9 +312,10 @@ impl StoreTx {
 
     /// Sets one grant's status.
     pub async fn set_grant_status(&mut self, grant_id: &str, status: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE grants SET status = $1, updated_at = $2 WHERE grant_id = $3")
+        sqlx::query("UPDATE grants SET status = $1, updated_at = $2 WHERE account_no = $3 AND grant_id = $4")
             .bind(status)
             .bind(now_text())
+            .bind(self.account_no().to_string())
             .bind(grant_id)
             .execute(&mut *self.tx)
             .await?;
@@ -229,7 +324,8 @@ impl StoreTx {
 
     /// Every payment of a grant, oldest attempt first.
     pub async fn grant_payments(&mut self, grant_id: &str) -> Result<Vec<(String, i64, String, bool)>, StoreError> {
-        let rows = sqlx::query("SELECT payment_ref, attempt, status, money_out FROM payments WHERE grant_id = $1 ORDER BY attempt")
+        let rows = sqlx::query("SELECT payment_ref, attempt, status, money_out FROM payments WHERE account_no = $1 AND grant_id = $2 ORDER BY attempt")
+            .bind(self.account_no().to_string())
             .bind(grant_id)
             .fetch_all(&mut *self.tx)
             .await?;

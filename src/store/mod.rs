@@ -8,22 +8,30 @@
 //! Callers work inside a [`StoreTx`]: one file imported, one batch created — all or nothing.
 
 mod answers;
+mod approvals;
+mod deliveries;
 mod exceptions;
 mod files;
 mod grants;
 mod payments;
+mod people;
 mod reconcile;
 mod runs;
 mod statements;
+mod verify;
 
 pub use answers::{PaymentEvent, PaymentState};
+pub use approvals::{ApprovalRow, DecisionRefused, NewApproval};
+pub use deliveries::{DeliveryIntent, DeliveryRecord};
 pub use exceptions::{ExceptionFilter, ExceptionRecord, ExceptionReportSource, ExceptionRow};
-pub use files::FileRecord;
-pub use grants::{GrantRecord, StoredGrant};
+pub use files::{AwaitingBatch, FileRecord};
+pub use grants::{CardUse, GrantRecord, KnownGrant, StoredGrant};
 pub use payments::{BatchLine, BatchRow, EligibleGrant, NewPayment, PaymentRow};
+pub use people::{Credentials, SessionRow, UserRow};
 pub use reconcile::{EntryDetail, EntryRow, PaymentMoney, Position, ReportEntry, StatementRow};
 pub use runs::{JobRun, NewExceptionRef};
-pub use statements::{DetailRecord, EntryRecord, StatementRecord};
+pub use statements::{DetailRecord, EntriesStored, EntryRecord, EntryStatus, IdentifiedBy, StatementRecord, StatementSums, entry_identity};
+pub use verify::{BatchFacts, GrantFacts};
 
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -45,6 +53,9 @@ pub enum StoreError {
     Folder { url: String, source: std::io::Error },
     #[error("{0}")]
     Invalid(String),
+    /// A command that only reads found no store where the configuration points.
+    #[error("{0}")]
+    Missing(String),
 }
 
 /// Which database is behind the pool.
@@ -72,12 +83,40 @@ pub const MAX_BINDS: usize = 30_000;
 impl Store {
     /// Connects, creating a SQLite file (and its folder) when missing, and applies migrations.
     pub async fn connect(url: &SecretString, max_connections: u32) -> Result<Store, StoreError> {
-        sqlx::any::install_default_drivers();
         let raw = url.expose_secret();
-        let backend = if raw.starts_with("sqlite:") { Backend::Sqlite } else { Backend::Postgres };
-        if backend == Backend::Sqlite {
+        if raw.starts_with("sqlite:") {
             ensure_sqlite_folder(raw)?;
         }
+        Store::open(raw, max_connections).await
+    }
+
+    /// Connects to a store that must exist already, for commands that only read: a missing
+    /// SQLite file, or a PostgreSQL database without aidpay's tables, is an error that names
+    /// it — never a new, empty store that would report a false all-clear.
+    pub async fn connect_existing(url: &SecretString, max_connections: u32) -> Result<Store, StoreError> {
+        let raw = url.expose_secret();
+        if raw.starts_with("sqlite:") {
+            let path = sqlite_path(raw);
+            if !path.is_empty() && !path.starts_with(":memory:") && !std::path::Path::new(path).exists() {
+                return Err(StoreError::Missing(format!("the store {path} does not exist")));
+            }
+            // Opened read-write but never created.
+            let url = raw.replace("mode=rwc", "mode=rw");
+            return Store::open(&url, max_connections).await;
+        }
+        sqlx::any::install_default_drivers();
+        let pool = AnyPoolOptions::new().max_connections(1).acquire_timeout(Duration::from_secs(30)).connect(raw).await?;
+        let has_schema = sqlx::query("SELECT 1 FROM _sqlx_migrations LIMIT 1").fetch_optional(&pool).await.is_ok();
+        pool.close().await;
+        if !has_schema {
+            return Err(StoreError::Missing(format!("the database {} holds no aidpay store", crate::config::redact_url(raw))));
+        }
+        Store::open(raw, max_connections).await
+    }
+
+    async fn open(raw: &str, max_connections: u32) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = if raw.starts_with("sqlite:") { Backend::Sqlite } else { Backend::Postgres };
         let options = AnyConnectOptions::from_str(raw)?;
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
@@ -163,9 +202,14 @@ impl Store {
     }
 }
 
-fn ensure_sqlite_folder(url: &str) -> Result<(), StoreError> {
+/// The file of a `sqlite://PATH?…` URL.
+fn sqlite_path(url: &str) -> &str {
     let path = url.trim_start_matches("sqlite:").trim_start_matches("//");
-    let path = path.split('?').next().unwrap_or("");
+    path.split('?').next().unwrap_or("")
+}
+
+fn ensure_sqlite_folder(url: &str) -> Result<(), StoreError> {
+    let path = sqlite_path(url);
     if path.is_empty() || path.starts_with(":memory:") {
         return Ok(());
     }
@@ -195,6 +239,12 @@ pub struct AuditEntry<'a> {
 }
 
 impl StoreTx {
+    /// The special account this transaction works for, or `""` on a store not scoped to one
+    /// (tests and tools that look across districts): queries then match every account.
+    pub(crate) fn account_no(&self) -> &str {
+        self.account.as_deref().unwrap_or("")
+    }
+
     pub async fn commit(self) -> Result<(), StoreError> {
         self.tx.commit().await?;
         Ok(())
@@ -283,6 +333,16 @@ pub(crate) fn in_placeholders(backend: Backend, from: usize, n: usize) -> String
         }
         push_placeholder(&mut s, backend, i);
     }
+    s
+}
+
+/// The placeholder of parameter `n`: `$n` on PostgreSQL, `?` on SQLite. On SQLite every
+/// placeholder of a statement that has an `in_placeholders` list must be `?` (sqlx numbers the
+/// anonymous ones on their own, so a `$1` beside them would take the first `?`'s value): bind
+/// in the order they appear.
+pub(crate) fn placeholder(backend: Backend, n: usize) -> String {
+    let mut s = String::new();
+    push_placeholder(&mut s, backend, n);
     s
 }
 

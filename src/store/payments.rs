@@ -5,11 +5,15 @@
 
 use super::{MAX_BINDS, Store, StoreError, StoreTx, in_placeholders, now_text, values_placeholders};
 use sqlx::{AssertSqlSafe, Row};
+use std::collections::HashMap;
 
-/// A valid grant whose notice has ended and that has never had a payment.
+/// A valid grant whose notice has ended and that has never had a payment (but cancelled ones,
+/// of a batch a reviewer rejected).
 #[derive(Debug, Clone)]
 pub struct EligibleGrant {
     pub grant_id: String,
+    /// The number its next payment attempt gets (1, or after cancelled ones the next).
+    pub attempt: i64,
     pub amount_fen: i64,
     pub card_number: String,
     pub card_holder: String,
@@ -146,6 +150,7 @@ impl StoreTx {
             .map(|r| {
                 Ok(EligibleGrant {
                     grant_id: r.try_get(0)?,
+                    attempt: 1,
                     amount_fen: r.try_get(1)?,
                     card_number: r.try_get(2)?,
                     card_holder: r.try_get(3)?,
@@ -157,25 +162,43 @@ impl StoreTx {
             .collect::<Result<_, StoreError>>()?;
         let Some(last) = grants.last().map(|g| g.grant_id.clone()) else { return Ok((Vec::new(), None)) };
         let ids: Vec<&str> = grants.iter().map(|g| g.grant_id.as_str()).collect();
-        let mut attempted = std::collections::HashSet::new();
+        // Per grant with payments: the last attempt number, and whether any is more than a
+        // cancelled one (then re-issues come as payments, not from here).
+        let mut attempts: HashMap<String, (i64, i64)> = HashMap::new();
         for chunk in ids.chunks(MAX_BINDS / 2) {
-            let sql = format!("SELECT DISTINCT grant_id FROM payments WHERE grant_id IN ({})", in_placeholders(self.backend, 1, chunk.len()));
-            let mut q = sqlx::query(AssertSqlSafe(sql));
+            let sql = format!(
+                "SELECT grant_id, CAST(MAX(attempt) AS BIGINT), CAST(SUM(CASE WHEN status <> 'cancelled' THEN 1 ELSE 0 END) AS BIGINT) \
+                 FROM payments WHERE account_no = {} AND grant_id IN ({}) GROUP BY grant_id",
+                super::placeholder(self.backend, 1),
+                in_placeholders(self.backend, 2, chunk.len())
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(account);
             for id in chunk {
                 q = q.bind(*id);
             }
             for r in q.fetch_all(&mut *self.tx).await? {
-                attempted.insert(r.try_get::<String, _>(0)?);
+                attempts.insert(r.try_get::<String, _>(0)?, (r.try_get(1)?, r.try_get(2)?));
             }
         }
-        Ok((grants.into_iter().filter(|g| !attempted.contains(&g.grant_id)).collect(), Some(last)))
+        let eligible = grants
+            .into_iter()
+            .filter_map(|mut g| match attempts.get(&g.grant_id) {
+                None => Some(g),
+                Some((_, real)) if *real > 0 => None,
+                Some((last, _)) => {
+                    g.attempt = last + 1;
+                    Some(g)
+                }
+            })
+            .collect();
+        Ok((eligible, Some(last)))
     }
 
     /// Valid grants still waiting for their notice to end.
     pub async fn count_waiting(&mut self, account: &str, today: &str) -> Result<i64, StoreError> {
         let row = sqlx::query(
             "SELECT CAST(COUNT(*) AS BIGINT) FROM grants g WHERE g.account_no = $1 AND g.status = 'valid' AND g.notice_end >= $2 \
-             AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.grant_id = g.grant_id)",
+             AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.account_no = g.account_no AND p.grant_id = g.grant_id AND p.status <> 'cancelled')",
         )
         .bind(account)
         .bind(today)
@@ -221,18 +244,24 @@ impl StoreTx {
         Ok(())
     }
 
-    /// Sets the status of grants (e.g. `held` when a bank cannot carry the holder's name).
-    pub async fn set_grants_status(&mut self, ids: &[String], status: &str) -> Result<(), StoreError> {
+    /// Sets the status of this account's grants (e.g. `held` when a bank cannot carry the
+    /// holder's name); with `from`, only grants now in one of those states change.
+    pub async fn set_grants_status(&mut self, ids: &[String], status: &str, from: &[&str]) -> Result<(), StoreError> {
+        let from_sql = if from.is_empty() {
+            String::new()
+        } else {
+            format!(" AND status IN ({})", from.iter().map(|f| format!("'{f}'")).collect::<Vec<_>>().join(", "))
+        };
         for chunk in ids.chunks(MAX_BINDS / 2) {
             if chunk.is_empty() {
                 continue;
             }
             let sql = format!(
-                "UPDATE grants SET status = $1, updated_at = $2 WHERE grant_id IN ({})",
-                in_placeholders(self.backend, 3, chunk.len())
+                "UPDATE grants SET status = $1, updated_at = $2 WHERE account_no = $3{from_sql} AND grant_id IN ({})",
+                in_placeholders(self.backend, 4, chunk.len())
             );
-            let sql = if self.backend == super::Backend::Sqlite { sql.replace("$1", "?").replace("$2", "?") } else { sql };
-            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(status.to_string()).bind(now_text());
+            let sql = if self.backend == super::Backend::Sqlite { sql.replace("$1", "?").replace("$2", "?").replace("$3", "?") } else { sql };
+            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(status.to_string()).bind(now_text()).bind(self.account_no().to_string());
             for id in chunk {
                 q = q.bind(id.clone());
             }
@@ -343,23 +372,6 @@ impl StoreTx {
         Ok(())
     }
 
-    /// The bank has the file: the batch is delivered and its payments are sent.
-    pub async fn mark_batch_delivered(&mut self, batch_id: &str, bank_ref: Option<&str>) -> Result<(), StoreError> {
-        let now = now_text();
-        sqlx::query("UPDATE batches SET status = 'delivered', bank_ref = $1, updated_at = $2 WHERE batch_id = $3 AND status = 'written'")
-            .bind(bank_ref)
-            .bind(now.clone())
-            .bind(batch_id)
-            .execute(&mut *self.tx)
-            .await?;
-        sqlx::query("UPDATE payments SET status = 'sent', updated_at = $1 WHERE batch_id = $2 AND status = 'created'")
-            .bind(now)
-            .bind(batch_id)
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(())
-    }
-
     /// What a batch's file says of each of its payments, in the order they are written (by
     /// reference). Only the columns the file needs: a province's term reads a million of these.
     pub async fn batch_lines(&mut self, batch_id: &str) -> Result<Vec<BatchLine>, StoreError> {
@@ -392,10 +404,22 @@ impl StoreTx {
         })
     }
 
-    /// Money promised to the bank but not yet seen debited: batches written or delivered.
+    /// Cancels the payments of a batch that never reached the bank (a reviewer rejected it):
+    /// they die (`live` cleared), so their grants may be batched again. Returns how many.
+    pub async fn cancel_batch_payments(&mut self, batch_id: &str) -> Result<u64, StoreError> {
+        Ok(sqlx::query("UPDATE payments SET status = 'cancelled', live = NULL, updated_at = $1 WHERE batch_id = $2 AND status = 'created'")
+            .bind(now_text())
+            .bind(batch_id)
+            .execute(&mut *self.tx)
+            .await?
+            .rows_affected())
+    }
+
+    /// Money promised to the bank but not yet seen debited: batches written, being handed over,
+    /// in doubt or delivered.
     pub async fn committed_not_debited(&mut self, account: &str) -> Result<i64, StoreError> {
         let row = sqlx::query(
-            "SELECT CAST(COALESCE(SUM(ctrl_sum_fen), 0) AS BIGINT) FROM batches WHERE account_no = $1 AND status IN ('written', 'delivered')",
+            "SELECT CAST(COALESCE(SUM(ctrl_sum_fen), 0) AS BIGINT) FROM batches WHERE account_no = $1 AND status IN ('written', 'delivering', 'in_doubt', 'delivered')",
         )
         .bind(account)
         .fetch_one(&mut *self.tx)
@@ -408,8 +432,8 @@ impl StoreTx {
 impl Store {
     /// Every payment of a grant, oldest attempt first.
     pub async fn payments_of_grant(&self, grant_id: &str) -> Result<Vec<PaymentRow>, StoreError> {
-        let sql = format!("{PAYMENT_SELECT} WHERE grant_id = $1 ORDER BY attempt");
-        let rows = sqlx::query(AssertSqlSafe(sql)).bind(grant_id).fetch_all(&self.pool).await?;
+        let sql = format!("{PAYMENT_SELECT} WHERE ($1 = '' OR account_no = $1) AND grant_id = $2 ORDER BY attempt");
+        let rows = sqlx::query(AssertSqlSafe(sql)).bind(self.account.clone().unwrap_or_default()).bind(grant_id).fetch_all(&self.pool).await?;
         rows.iter().map(|r| Ok(payment_row(r)?)).collect()
     }
 

@@ -11,14 +11,15 @@
 //! 4. `rename` it to the final name: atomic, the front-end sees either nothing or the whole file;
 //! 5. `fsync` the directory, so the rename itself (a directory entry) is durable.
 //!
-//! Delivery is idempotent: after a crash the caller simply delivers again. If the final file is
+//! [`deliver`] is idempotent: after a crash the caller simply writes again. If the final file is
 //! already there with the same bytes, that is success; with different bytes it is a
-//! [`TransportError::Conflict`], because two different payment files must never share a name.
-//! Whether the bank has already *picked up* (removed) the file is known from the caller's own
-//! records; this module does not try to detect it.
-//!
-//! One writer per drop folder is assumed (the daemon). The existence check and the rename are
-//! not one atomic step, so two processes delivering the same name at once could race.
+//! [`TransportError::Conflict`], because two different files must never share a name. That is
+//! right for folders aidpay owns (the outbox, the inbox) — and wrong for a bank's drop folder,
+//! whose front-end *removes* a file the instant it takes it: "not there" then means "taken", and
+//! writing it again would pay every payment twice. So a bank's drop folder is served by three
+//! separate steps that the caller ([`crate::delivery`]) puts around its own records:
+//! [`stage`] (the hidden, synced copy a pickup ignores), [`hand_over`] (the rename: the one
+//! instant the bank can take it) and [`observe`] (after a crash: staged, waiting, or taken).
 
 use super::TransportError;
 use sha2::{Digest, Sha256};
@@ -27,7 +28,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Writes `bytes` as `dir/file_name`, atomically and durably (see the module doc), and returns
-/// the final path.
+/// the final path. For folders aidpay owns; a bank's drop folder goes through [`stage`] and
+/// [`hand_over`] instead.
 ///
 /// `file_name` must be a plain name: not empty, no path separator, not starting with `.` and not
 /// ending in `.part` (those are what a pickup ignores, so the bank would never take the file).
@@ -51,13 +53,124 @@ pub fn deliver(dir: &Path, file_name: &str, bytes: &[u8]) -> Result<PathBuf, Tra
         return Err(TransportError::io(&final_path, e));
     }
     sync_dir(dir)?;
-    tracing::info!(file = %final_path.display(), bytes = bytes.len(), sha256 = %sha256_hex(bytes), "delivered to drop folder");
+    tracing::debug!(file = %final_path.display(), bytes = bytes.len(), "file written atomically");
     Ok(final_path)
+}
+
+/// Writes `bytes` to a hidden staged file in `dir` (`.<name>.<token>.part`, created 0600,
+/// synced) and returns its name. A pickup ignores it; nothing reaches the bank until
+/// [`hand_over`]. Each call stages under a new name, so two processes never share one.
+pub fn stage(dir: &Path, file_name: &str, bytes: &[u8]) -> Result<String, TransportError> {
+    check_file_name(file_name)?;
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let staged = format!(".{file_name}.{}-{nanos}.part", std::process::id());
+    let path = dir.join(&staged);
+    if let Err(e) = write_synced(&path, bytes) {
+        let _ = fs::remove_file(&path);
+        return Err(e);
+    }
+    Ok(staged)
+}
+
+/// What [`hand_over`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandedOver {
+    /// The staged file was renamed to its final name: from now on the bank may take it.
+    Now,
+    /// The staged file is gone: someone else (a recovery in another process) renamed it.
+    StagedGone,
+}
+
+/// The hand-over: renames the staged file to `file_name` (atomic: the front-end sees nothing or
+/// the whole file) and syncs the folder. Never writes bytes, so it can reach the bank only once:
+/// a second call finds the staged file gone. A final file already there is never replaced.
+pub fn hand_over(dir: &Path, staged: &str, file_name: &str) -> Result<HandedOver, TransportError> {
+    check_file_name(file_name)?;
+    let final_path = dir.join(file_name);
+    if final_path.exists() {
+        return Err(TransportError::Conflict { path: final_path });
+    }
+    match fs::rename(dir.join(staged), &final_path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(HandedOver::StagedGone),
+        Err(e) => return Err(TransportError::io(&final_path, e)),
+    }
+    sync_dir(dir)?;
+    tracing::info!(file = %final_path.display(), "handed over to the bank's drop folder");
+    Ok(HandedOver::Now)
+}
+
+/// What can be seen of a hand-over in the drop folder after the fact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Observed {
+    /// The staged file is there with the recorded bytes: the hand-over did not happen yet.
+    Staged,
+    /// The final file is there with the recorded bytes: handed over, not yet taken.
+    Waiting,
+    /// Neither is there: handed over, and the bank's front-end took it.
+    Taken,
+    /// Something is there that does not fit the record (the reason says what): undecidable.
+    Unclear(String),
+}
+
+/// Looks at `dir` for the staged file and the final file of one hand-over whose bytes had
+/// SHA-256 `sha256`. An error means the folder could not be read: nothing is decided.
+pub fn observe(dir: &Path, staged: &str, file_name: &str, sha256: &str) -> Result<Observed, TransportError> {
+    let read = |name: &str| -> Result<Option<Vec<u8>>, TransportError> {
+        let path = dir.join(name);
+        match fs::read(&path) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(TransportError::io(path, e)),
+        }
+    };
+    // The folder itself must be there: a missing or unmounted folder says nothing about the bank.
+    fs::read_dir(dir).map_err(|e| TransportError::io(dir, e))?;
+    let staged_bytes = read(staged)?;
+    let final_bytes = read(file_name)?;
+    Ok(match (staged_bytes, final_bytes) {
+        (Some(s), None) if sha256_hex(&s) == sha256 => Observed::Staged,
+        (Some(_), None) => Observed::Unclear(format!("暂存文件 {staged} 的内容与登记的哈希不符")),
+        (None, Some(f)) if sha256_hex(&f) == sha256 => Observed::Waiting,
+        (None, Some(_)) => Observed::Unclear(format!("投递目录中的 {file_name} 与登记的文件内容不同")),
+        (Some(_), Some(_)) => Observed::Unclear(format!("暂存文件 {staged} 与 {file_name} 同时存在")),
+        (None, None) => Observed::Taken,
+    })
+}
+
+/// Removes staged files of `file_name` left by attempts that never handed over (a process that
+/// lost the claim, or crashed before it). Only call once the batch's hand-over is decided.
+pub fn remove_stale_staged(dir: &Path, file_name: &str) {
+    let prefix = format!(".{file_name}.");
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with(&prefix) && name.ends_with(".part") {
+            let _ = fs::remove_file(e.path());
+        }
+    }
 }
 
 /// Lower-case hex SHA-256 of `bytes`: the fingerprint recorded for every file sent or received.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
+}
+
+/// Lower-case hex SHA-256 of a file's bytes, read in blocks (files of a province's term are
+/// hundreds of megabytes).
+pub fn sha256_of_file(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut f = fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(h.finalize()))
 }
 
 fn check_file_name(name: &str) -> Result<(), TransportError> {

@@ -10,6 +10,7 @@
 //! | request | subject | body | answer |
 //! |---|---|---|---|
 //! | `POST {base}/batches` + `Idempotency-Key: <batch id>` + `X-Aidpay-File-Name: <name>` | the batch id | the file bytes (`application/octet-stream`) | `{"bank_batch_id": "…", "duplicate": bool}` |
+//! | `GET {base}/batches/{key}` | `/batches/{key}` | empty | the receipt of the batch stored under that idempotency key, or 404 when the bank holds none |
 //! | `GET {base}/results` | `/results` | empty | JSON array of result file names |
 //! | `GET {base}/results/{name}` | `/results/{name}` (name unencoded) | empty | the file bytes |
 //!
@@ -146,6 +147,21 @@ impl GatewayClient {
             tracing::info!(bank_batch_id = %receipt.bank_batch_id, duplicate = receipt.duplicate, "batch accepted by the bank")
         });
         Ok(receipt)
+    }
+
+    /// What the bank holds under the idempotency key `batch_id`: its receipt, or `None` when the
+    /// bank answers that it holds no batch under that key (HTTP 404). This is how a hand-over
+    /// interrupted by a crash is decided without sending the file again.
+    pub async fn lookup(&self, batch_id: &str) -> Result<Option<UploadReceipt>, TransportError> {
+        check_token("batch id", batch_id)?;
+        let url = self.url(&["batches", batch_id])?;
+        match self.signed_get(url, &format!("/batches/{batch_id}")).instrument(tracing::info_span!("gateway_lookup", batch_id)).await {
+            Ok(body) => serde_json::from_slice(&body).map(Some).map_err(|e| {
+                TransportError::InvalidResponse(format!("batch lookup answer is not a receipt ({e}): {}", body_excerpt(&body)))
+            }),
+            Err(TransportError::Rejected { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// The names of the result files the bank currently offers.

@@ -19,7 +19,7 @@ pub mod gateway;
 
 use std::path::PathBuf;
 
-pub use dropfolder::{deliver, sha256_hex};
+pub use dropfolder::{deliver, sha256_hex, sha256_of_file};
 pub use gateway::{GatewayClient, GatewaySettings, UploadReceipt};
 
 /// Everything that can go wrong handing a file to the bank or fetching its answer.

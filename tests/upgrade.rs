@@ -1,0 +1,90 @@
+//! A district's store from the last release (schema 0001) upgrades in place: its grants,
+//! payments, batches and exceptions survive, and a grant the old release stranded (a failed
+//! payment whose exception was closed with `--accept`) is back on the work list.
+
+use crate::util::TestEnv;
+use sqlx::any::AnyPoolOptions;
+
+/// The store as the last release left it: only migration 0001, and rows written as it wrote them.
+async fn release_store(env: &TestEnv) {
+    sqlx::any::install_default_drivers();
+    let dir = env.path("release-migrations");
+    std::fs::create_dir_all(&dir).unwrap();
+    let first = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/store/migrations/0001_schema.sql");
+    std::fs::copy(&first, dir.join("0001_schema.sql")).unwrap();
+    if env.db_url.starts_with("sqlite:") {
+        std::fs::create_dir_all(env.path("var")).unwrap();
+    }
+    let pool = AnyPoolOptions::new().max_connections(1).connect(&env.db_url).await.unwrap();
+    sqlx::migrate::Migrator::new(dir.as_path()).await.unwrap().run(&pool).await.unwrap();
+
+    // A batch file in the outbox, as the release wrote it, and its hash in `files`.
+    let outbox = env.path("var/outbox");
+    std::fs::create_dir_all(&outbox).unwrap();
+    std::fs::write(outbox.join("B20261120000001.xml"), b"<Document/>").unwrap();
+    let sha = aidpay::transport::sha256_hex(b"<Document/>");
+    let acct = "130100000012345678";
+    let t = "2026-11-20T10:00:00+08:00";
+    let statements = [
+        "UPDATE id_counters SET next_id = 10".to_string(),
+        format!("INSERT INTO files VALUES (1, 'in', 'grant_list', 'old.csv', 'aa', 10, 'applied', NULL, '{t}')"),
+        format!("INSERT INTO files VALUES (2, 'out', 'pain001', 'B20261120000001.xml', '{sha}', 11, 'delivered', 'B20261120000001', '{t}')"),
+    ];
+    let grant = |id: &str, status: &str, card: &str| {
+        format!(
+            "INSERT INTO grants VALUES ('{id}', '{acct}', '张三', '130102200909131867', '1103001', '区第一高级中学', '高中', '高一', '国家助学金', \
+             '一般困难', '', '2026秋', 75000, '张三', '{card}', '中国银行', '2026-10-20', '{status}', 'fp-{id}', 1, 2, '{t}', '{t}')"
+        )
+    };
+    let payment = |r: &str, gid: &str, status: &str, live: &str, out: i64| {
+        format!(
+            "INSERT INTO payments VALUES ('{r}', '{gid}', 1, '{acct}', 'boc', 'B20261120000001', 75000, '6216610200016587010', '张三', '中国银行', \
+             '2026秋 国家助学金', '{status}', NULL, {out}, 0, {live}, '{t}', '{t}')"
+        )
+    };
+    let exception = |id: i64, kind: &str, gid: &str, status: &str, resolution: &str| {
+        format!(
+            "INSERT INTO exceptions VALUES ({id}, '{acct}', '{kind}', 'medium', '{status}', '{gid}', NULL, NULL, 75000, 'detail', '{kind}:{gid}', \
+             {resolution}, NULL, NULL, NULL, '{t}')"
+        )
+    };
+    let rows = [
+        grant("OLD-1", "valid", "6216610200016587010"),
+        grant("OLD-2", "valid", "6216610200016587010"),
+        grant("OLD-3", "held", "6216610200016587011"),
+        grant("OLD-4", "paid", "6216610200016587010"),
+        format!("INSERT INTO batches VALUES ('B20261120000001', '{acct}', 'boc', '2026-11-20', 'pain.001.001.09', 2, 150000, 'debited', \
+                 'B20261120000001.xml', 2, NULL, '{t}', '{t}')"),
+        payment("AP000000000002", "OLD-2", "rejected", "NULL", 0),
+        payment("AP000000000004", "OLD-4", "settled", "1", 1),
+        exception(1, "bank_rejected", "OLD-2", "resolved", "'accept'"),
+        exception(2, "invalid_card", "OLD-3", "open", "NULL"),
+    ];
+    for sql in statements.iter().chain(rows.iter()) {
+        sqlx::query(sqlx::AssertSqlSafe(sql.clone())).execute(&pool).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    pool.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_from_the_last_release_upgrades_in_place() {
+    let env = TestEnv::new().await;
+    release_store(&env).await;
+
+    let v = env.json_async(&["verify"], 0).await;
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["grants"], 4);
+    assert_eq!((v["owner_states"]["to_batch"].as_u64(), v["owner_states"]["held"].as_u64(), v["owner_states"]["paid"].as_u64()), (Some(1), Some(2), Some(1)), "{v}");
+    // The stranded grant is someone's again: its accepted rejection is open once more.
+    let ex = env.json_async(&["exceptions", "list"], 0).await;
+    let kinds: Vec<(String, String)> = ex.as_array().unwrap().iter().map(|e| (e["kind"].as_str().unwrap().into(), e["grant_id"].as_str().unwrap().into())).collect();
+    assert!(kinds.contains(&("bank_rejected".into(), "OLD-2".into())) && kinds.contains(&("invalid_card".into(), "OLD-3".into())), "{kinds:?}");
+
+    // And the upgraded store works on: the waiting grant goes out, the failed one can be paid again.
+    let b = env.json_async(&["batch"], 0).await;
+    assert_eq!(b["payments_created"], 1, "{b}");
+    let rej = ex.as_array().unwrap().iter().find(|e| e["kind"] == "bank_rejected").unwrap();
+    env.user("clerk", "clerk").await;
+    env.act("clerk", &["exceptions", "resolve", &rej["id"].to_string(), "--reissue", "--card", "6217000010001234569", "--note", "换卡"], 0).await;
+    assert_eq!(env.json_async(&["verify"], 0).await["ok"], true);
+}

@@ -86,8 +86,53 @@ fn check_extent<RS: std::io::Read + std::io::Seek>(book: &mut calamine::Xlsx<RS>
     Ok(())
 }
 
+/// The most bytes of text (a cell's string, shared or inline) or of one tag an XLSX or ODS part
+/// may hold between two `<`/`>`: far above any cell of a grant list, and what calamine and
+/// quick-xml would otherwise hold in memory at once (a 200 MB name).
+pub const MAX_XML_RUN: usize = 64 * 1024;
+
+/// Streams every XML part of a zipped workbook once (nothing kept) and refuses one with a run
+/// of text or a tag longer than [`MAX_XML_RUN`]. Not a zip (an `.xls`): nothing to check here.
+fn check_runs(path: &Path) -> Result<(), String> {
+    use std::io::Read;
+    let Ok(mut archive) = zip::ZipArchive::new(std::fs::File::open(path).map_err(|e| e.to_string())?) else { return Ok(()) };
+    let mut buf = vec![0u8; 64 * 1024];
+    for i in 0..archive.len() {
+        let Ok(mut part) = archive.by_index(i) else { continue };
+        let Ok(name) = part.name().map(|n| n.into_owned()) else { continue };
+        if !name.ends_with(".xml") {
+            continue;
+        }
+        let mut run = 0usize;
+        loop {
+            let n = match part.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                // A broken part: calamine says what is wrong with it.
+                Err(_) => break,
+            };
+            for &b in &buf[..n] {
+                if b == b'<' || b == b'>' {
+                    run = 0;
+                } else {
+                    run += 1;
+                    if run > MAX_XML_RUN {
+                        return Err(format!(
+                            "工作簿的 {name} 中有一段超过 {} KiB 的文字或标记（某个单元格过长），文件未导入 \
+                             ({name} holds a cell or tag longer than {MAX_XML_RUN} bytes)",
+                            MAX_XML_RUN / 1024
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 impl XlsxSource {
     pub fn open(path: &Path) -> Result<XlsxSource, SourceError> {
+        check_runs(path).map_err(SourceError::Xlsx)?;
         let mut book = calamine::open_workbook_auto(path).map_err(|e| SourceError::Xlsx(e.to_string()))?;
         if let calamine::Sheets::Xlsx(xlsx) = &mut book
             && let Some(first) = xlsx.sheet_names().first().cloned()
@@ -104,7 +149,7 @@ impl XlsxSource {
         let mut rows = Vec::new();
         for (i, cells) in range.rows().enumerate() {
             // Columns left of the used range are empty; keep positions as in the sheet.
-            let mut row = RawRow { line: first_row + i as u64 + 1, cells: vec![String::new(); first_col], problems: vec![] };
+            let mut row = RawRow { line: first_row + i as u64 + 1, cells: vec![String::new(); first_col], problems: vec![], cut: None };
             for (j, d) in cells.iter().enumerate() {
                 match cell_text(d) {
                     Ok(t) => row.cells.push(t),

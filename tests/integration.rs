@@ -12,6 +12,7 @@ mod crash_safety;
 mod daemon;
 mod four_eyes;
 mod handover;
+mod hardening;
 mod import;
 mod owners;
 mod reconcile;

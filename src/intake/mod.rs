@@ -54,6 +54,10 @@ pub enum ImportError {
     Source { file: String, source: SourceError },
     #[error("{file}: {source}")]
     Store { file: String, source: StoreError },
+    /// The file changed while it was read (a copy still in progress): nothing applied, and the
+    /// file is left where it is to be imported once it is complete.
+    #[error("{file}: {why}")]
+    Changed { file: String, why: String },
 }
 
 /// A rejected row in the summary.
@@ -237,7 +241,9 @@ pub async fn import_file(store: &Store, cfg: &Config, path: &Path, opts: ImportO
     let src_err = |source: SourceError| ImportError::Source { file: file.clone(), source };
     let store_err = |source: StoreError| ImportError::Store { file: file.clone(), source };
 
+    let before = std::fs::metadata(path).map_err(|e| src_err(e.into()))?;
     let (sha, size) = sha256_of(path).map_err(|e| src_err(e.into()))?;
+    let snapshot = crate::files::Snapshot { size: before.len(), modified: before.modified().ok(), sha256: sha.clone() };
     let mut summary = FileSummary { file: file.clone(), sha256: sha.clone(), ..Default::default() };
     let (source, header) = open_list(path, opts, &mut summary).map_err(src_err)?;
 
@@ -270,6 +276,9 @@ pub async fn import_file(store: &Store, cfg: &Config, path: &Path, opts: ImportO
     // The reader has stopped (it only returns once the channel is done); a panic in it is a bug,
     // reported as such instead of a half import.
     reader.await.map_err(|e| src_err(SourceError::Io(std::io::Error::other(format!("reading stopped: {e}")))))?;
+    // What was read is what the file is, from start to end: else nothing of it is applied.
+    crate::files::pause_point("import_before_commit");
+    snapshot.unchanged(path).map_err(|why| ImportError::Changed { file: file.clone(), why })?;
 
     tx.audit(&AuditEntry {
         actor,

@@ -592,7 +592,16 @@ pub fn write_report(table: &Table, format: ReportFormat, dir: &Path, stem: &str)
 
 fn write_temp(table: &Table, format: ReportFormat, dir: &Path, temp_path: &Path) -> Result<(), ReportError> {
     let io = |source| ReportError::Io { path: temp_path.to_path_buf(), source };
-    let mut file = OpenOptions::new().write(true).create_new(true).open(temp_path).map_err(io)?;
+    // Reports name students: created 0600 whatever the umask.
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(temp_path).map_err(io)?;
+    crate::files::make_private(temp_path).map_err(io)?;
     {
         let mut out = BufWriter::new(&mut file);
         let written = match format {

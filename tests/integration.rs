@@ -17,5 +17,6 @@ mod import;
 mod owners;
 mod reconcile;
 mod returns;
+mod soak;
 mod statements;
 mod upgrade;

@@ -396,6 +396,10 @@ pub struct PathSettings {
     pub outbox: PathBuf,
     pub quarantine: PathBuf,
     pub reports: PathBuf,
+    /// A group (of /etc/group) that may read the reports: they are then created 0640 and given
+    /// to it, else 0600 (finance staff read them through that group).
+    #[serde(default)]
+    pub reports_group: Option<String>,
 }
 
 /// `[account]`: the special account (资助专户) that pays.
@@ -886,6 +890,11 @@ impl Config {
         }
         if s.database.max_connections == 0 {
             return Err(invalid("database.max_connections", "must be at least 1"));
+        }
+        if let Some(g) = &s.paths.reports_group
+            && crate::files::group_id(g).is_none()
+        {
+            return Err(invalid("paths.reports_group", format!("组 '{g}' 在 /etc/group 中不存在 (no such group)")));
         }
         let digits = s.account.number.chars().filter(|c| !c.is_whitespace()).count();
         if digits == 0 || !s.account.number.chars().all(|c| c.is_ascii_alphanumeric() || c == ' ' || c == '-') {

@@ -134,6 +134,28 @@ pub fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The id of a group named in /etc/group (or given as a number).
+pub fn group_id(name: &str) -> Option<u32> {
+    if let Ok(n) = name.parse() {
+        return Some(n);
+    }
+    let groups = std::fs::read_to_string("/etc/group").ok()?;
+    groups.lines().find_map(|l| {
+        let mut f = l.split(':');
+        (f.next()? == name).then_some(())?;
+        f.nth(1)?.parse().ok()
+    })
+}
+
+/// Makes a report file private: 0600, or 0640 and owned by `group` when one is configured.
+pub fn make_report_private(path: &Path, group: Option<&str>) -> std::io::Result<()> {
+    let Some(g) = group else { return make_private(path) };
+    let gid = group_id(g).ok_or_else(|| std::io::Error::other(format!("paths.reports_group: no such group '{g}'")))?;
+    #[cfg(unix)]
+    std::os::unix::fs::chown(path, None, Some(gid))?;
+    set_mode(path, 0o640)
+}
+
 /// Whether others than the owner and group may read the file (mode `o+r`).
 pub fn readable_by_others(path: &Path) -> bool {
     #[cfg(unix)]

@@ -362,6 +362,19 @@ async fn files_with_personal_data_are_private_whatever_the_umask() {
     }
     store.close().await;
 
+    // With a group for the reports: 0640 and that group's.
+    let mut text = std::fs::read_to_string(&env.config).unwrap();
+    text = text.replacen("[paths]\n", "[paths]\nreports_group = \"daemon\"\n", 1);
+    std::fs::write(&env.config, text).unwrap();
+    let out = under_umask(&env, &["--json", "report", "exceptions", "--format", "csv"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report = PathBuf::from(serde_json::from_slice::<Value>(&out.stdout).unwrap()["report"].as_str().unwrap());
+    assert_eq!(mode(&report), 0o640, "{}", report.display());
+    {
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!(std::fs::metadata(&report).unwrap().gid(), aidpay::files::group_id("daemon").unwrap());
+    }
+
     // `status` warns when others may read the store.
     let v = env.json(&["status"], 0);
     assert_eq!(v["warnings"].as_array().map(|w| w.len()), Some(0), "{v}");

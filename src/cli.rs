@@ -75,8 +75,11 @@ pub enum Command {
         #[arg(long, value_name = "URL")]
         database_url: Option<String>,
     },
-    /// The daemon: every job on its schedule ([schedule]) until SIGTERM or SIGINT
+    /// The daemon: every job on its schedule ([schedule]) until SIGTERM or SIGINT; serves the
+    /// console too when [console] listen is set
     Run,
+    /// The finance office's web console alone, on [console] listen (default 127.0.0.1:8470)
+    Console,
     /// The people who may act, and their roles (the server administrator's commands)
     User {
         #[command(subcommand)]
@@ -402,6 +405,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo { dir } => crate::demo::run(dir, cli.json).await,
         Command::User { action } => users(cli.config.as_deref(), action, cli.json).await,
         Command::Approvals { action } => approvals(cli.config.as_deref(), action, cli.json).await,
+        Command::Console => {
+            let (cfg, store) = open(cli.config.as_deref()).await?;
+            crate::console::run(cfg, store.clone(), shutdown_signal()).await?;
+            store.close().await;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Run => {
             let cfg = Config::load(cli.config.as_deref())?;
             crate::scheduler::run(cfg, shutdown_signal()).await?;

@@ -126,6 +126,7 @@ pub async fn run(dir: Option<PathBuf>, json: bool) -> anyhow::Result<ExitCode> {
                 "statement": ingested_statement, "reconcile": reconciled,
                 "exceptions": exceptions, "report": report, "reconciliation_report": reconciliation, "verify": verified,
                 "approved": approved, "users": [DEMO_CLERK.0, DEMO_REVIEWER.0],
+                "console": format!("http://{}/", crate::console::listen_address(&cfg)),
             }))?
         );
     } else {
@@ -137,6 +138,13 @@ pub async fn run(dir: Option<PathBuf>, json: bool) -> anyhow::Result<ExitCode> {
         println!("store: {}", var.join("aidpay.db").display());
         println!("bank files: {} (copies handed to {})", cfg.paths.outbox.display(), var.join("bank").display());
         println!("again with: aidpay --config {} exceptions list", config_path.display());
+        println!(
+            "财务工作台 (the console on this demo store): aidpay --config {} console, then open http://{}/ and log in as {} or {}",
+            config_path.display(),
+            crate::console::listen_address(&cfg),
+            DEMO_CLERK.0,
+            DEMO_REVIEWER.0
+        );
         println!(
             "users: {} (经办, password {}) and {} (复核, password {}); e.g. echo '{}' | aidpay --config {} exceptions resolve 1 --cancel --note 测试 --user {}",
             DEMO_CLERK.0,

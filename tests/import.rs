@@ -239,6 +239,21 @@ async fn nine_character_id_number_is_held_not_a_crash() {
     assert!(detail.contains("*********") && !detail.contains("130102200"), "{detail}");
 }
 
+/// Found by the csv_grants fuzzer (tests/fuzz/, a GBK list whose byte 0x80 reads as '€'): an
+/// ID number of 18 characters with a character of several bytes among its first 17 was cut by
+/// bytes inside that character, so the reading thread panicked and the import failed. The row
+/// is a held grant with an `invalid_id_number` exception.
+#[tokio::test]
+async fn an_id_number_with_a_multibyte_character_is_held_not_a_crash() {
+    let env = TestEnv::new().await;
+    let s = import_one(&env, &fixture("grants/fuzz-csv-id-number-with-a-multibyte-character.csv"), &[], 0);
+    assert_counts_add_up(&s);
+    assert_eq!((s["rows"].as_u64(), s["imported"].as_u64(), s["held"].as_u64()), (Some(1), Some(1), Some(1)));
+    let list = env.json(&["exceptions", "list"], 0);
+    let e = &list.as_array().unwrap()[0];
+    assert_eq!(e["kind"], "invalid_id_number", "{e}");
+}
+
 /// Found by the xlsx_grants fuzzer (tests/fuzz/): calamine lays a sheet's used range out densely,
 /// so one cell far from the others (a 6 KB file) asked for tens of gigabytes and aborted the
 /// process ("memory allocation failed", exit 134), the daemon with it. Such a sheet is refused

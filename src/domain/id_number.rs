@@ -45,6 +45,11 @@ impl IdNumber {
         if n != 18 {
             return Err(IdNumberError::Length(n));
         }
+        // Digits and X only, so the cuts below are at character boundaries ('€' from a GBK
+        // byte 0x80 would put one inside a character).
+        if !s.is_ascii() {
+            return Err(IdNumberError::Characters);
+        }
         let (body, last) = s.split_at(17);
         let last = last.chars().next().unwrap_or('?');
         if !body.chars().all(|c| c.is_ascii_digit()) || !(last.is_ascii_digit() || last == 'X') {
@@ -134,6 +139,12 @@ mod tests {
         let id = IdNumber::parse("11010519491231002X").unwrap();
         assert_eq!(id.masked(), "110105********002X");
         assert!(!format!("{id:?}").contains("19491231"));
+    }
+
+    #[test]
+    fn eighteen_characters_with_a_multibyte_one_are_refused_not_a_panic() {
+        assert!(matches!(IdNumber::parse("1301072016021855€X"), Err(IdNumberError::Characters)));
+        assert!(matches!(IdNumber::parse("13010720160218550€"), Err(IdNumberError::Characters)));
     }
 
     proptest! {

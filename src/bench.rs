@@ -41,6 +41,42 @@ pub struct Report {
     pub dir: String,
     /// The console's work list at scale (not part of the total).
     pub console: Option<ConsoleBench>,
+    /// The pain.001 writer alone, N payments into a sink: what the file costs without the store.
+    pub pain001_writer: Stage,
+    /// Whether the bench's store and files were kept (`--keep`) or removed.
+    pub kept: bool,
+}
+
+/// Writes N payments as pain.001 into a sink, in batches of 5,000 as the batch step makes them:
+/// the cost of the XML alone, beside which the stages show the cost of the store.
+fn pain001_writer_alone(n: u64) -> anyhow::Result<Stage> {
+    use crate::formats::{BatchDoc, Debtor, PaymentLine, pain001};
+    let created = crate::clock::now();
+    let t = Instant::now();
+    let mut i = 0u64;
+    while i < n {
+        let size = (n - i).min(5_000);
+        let doc = BatchDoc {
+            batch_id: format!("BENCHW{i:010}"),
+            created_at: created,
+            execution_date: created.date_naive(),
+            debtor: Debtor { account_no: "130100000012345678".into(), name: "某某区学生资助管理中心".into(), bank_name: "中国工商银行".into(), cnaps: None },
+            payments: (i..i + size)
+                .map(|k| PaymentLine {
+                    end_to_end_id: format!("P{k:012}"),
+                    amount: Fen(75_000),
+                    card_number: luhn_complete(&format!("6222{k:014}")),
+                    holder: format!("学生{k}"),
+                    bank_name: "中国工商银行".into(),
+                    cnaps: None,
+                    remittance: "2026秋 国家助学金".into(),
+                })
+                .collect(),
+        };
+        pain001::write(&doc, pain001::Pain001Version::V09, std::io::sink())?;
+        i += size;
+    }
+    Ok(stage("pain001 only", n, t))
 }
 
 /// The exception list page of the console with many open exceptions: server time per page,
@@ -211,7 +247,7 @@ fn stage(name: &'static str, rows: u64, started: Instant) -> Stage {
 }
 
 /// Runs the benchmark in `dir` on SQLite (or the given PostgreSQL database, which should be empty).
-pub async fn run(n: u64, dir: &Path, database_url: Option<&str>) -> anyhow::Result<Report> {
+pub async fn run(n: u64, dir: &Path, database_url: Option<&str>, keep: bool) -> anyhow::Result<Report> {
     std::fs::create_dir_all(dir)?;
     let url = database_url.map(str::to_string).unwrap_or_else(|| format!("sqlite://{}/var/aidpay.db?mode=rwc", dir.display()));
     let config_path = dir.join("bench.toml");
@@ -314,5 +350,20 @@ pub async fn run(n: u64, dir: &Path, database_url: Option<&str>) -> anyhow::Resu
     let peak = peak_mb();
     let console = console_stage(&store, std::sync::Arc::new(cfg), n).await?;
     store.close().await;
-    Ok(Report { grants: n, backend, stages, total_seconds: total, peak_mb: peak, dir: dir.display().to_string(), console: Some(console) })
+    let pain001_writer = pain001_writer_alone(n)?;
+    if !keep {
+        // A million grants leave about 2 GB here; a bench is a measurement, not a store to keep.
+        std::fs::remove_dir_all(dir).with_context(|| format!("removing the bench folder {}", dir.display()))?;
+    }
+    Ok(Report {
+        grants: n,
+        backend,
+        stages,
+        total_seconds: total,
+        peak_mb: peak,
+        dir: dir.display().to_string(),
+        console: Some(console),
+        pain001_writer,
+        kept: keep,
+    })
 }

@@ -74,6 +74,9 @@ pub enum Command {
         /// Run on this (empty) PostgreSQL database instead of SQLite
         #[arg(long, value_name = "URL")]
         database_url: Option<String>,
+        /// Keep the bench's store and files (removed when done otherwise)
+        #[arg(long)]
+        keep: bool,
     },
     /// The daemon: every job on its schedule ([schedule]) until SIGTERM or SIGINT; serves the
     /// console too when [console] listen is set
@@ -396,9 +399,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             store.close().await;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Bench { grants, dir, database_url } => {
+        Command::Bench { grants, dir, database_url, keep } => {
             let dir = dir.unwrap_or_else(|| std::env::temp_dir().join(format!("aidpay-bench-{}", crate::clock::now().format("%Y%m%d-%H%M%S"))));
-            let report = crate::bench::run(grants, &dir, database_url.as_deref()).await?;
+            let report = crate::bench::run(grants, &dir, database_url.as_deref(), keep).await?;
             output::bench(&report, cli.json)?;
             Ok(ExitCode::SUCCESS)
         }

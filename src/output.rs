@@ -396,6 +396,11 @@ pub fn bench(r: &crate::bench::Report, json: bool) -> std::io::Result<()> {
         writeln!(out, "{:<12} {:>10} {:>10.2} {:>12.0} {:>10.1}", s.stage, s.rows, s.seconds, s.rows_per_second, s.peak_mb)?;
     }
     writeln!(out, "{:<12} {:>10} {:>10.2} {:>12} {:>10.1}", "total", r.grants, r.total_seconds, "", r.peak_mb)?;
+    let w = &r.pain001_writer;
+    writeln!(out, "{:<12} {:>10} {:>10.2} {:>12.0} {:>10}  (the XML alone, into a sink)", w.stage, w.rows, w.seconds, w.rows_per_second, "")?;
+    if !r.kept {
+        writeln!(out, "(the bench's store and files were removed; --keep keeps them)")?;
+    }
     if let Some(c) = &r.console {
         writeln!(
             out,

@@ -49,12 +49,13 @@ pub fn paid_per_month_svg(rows: &[PaidInMonth]) -> String {
             .margin(12)
             .x_label_area_size(28)
             .y_label_area_size(56)
-            .build_cartesian_2d(0i64..n.max(6), 0i64..(top + top / 3 + 1))?;
+            // Month m's bar spans 2m..2m+2, so its label sits under its middle, at 2m+1.
+            .build_cartesian_2d(0i64..2 * n.max(6), 0i64..(top + top / 3 + 1))?;
         chart
             .configure_mesh()
             .disable_x_mesh()
-            .x_labels(months.len())
-            .x_label_formatter(&|x| months.get(*x as usize).cloned().unwrap_or_default())
+            .x_labels(2 * n.max(6) as usize + 1)
+            .x_label_formatter(&|x| if x % 2 == 1 { months.get((*x / 2) as usize).cloned().unwrap_or_default() } else { String::new() })
             .y_label_formatter(&yuan_label)
             .y_desc("元")
             .label_style((FONT, 12))
@@ -65,7 +66,7 @@ pub fn paid_per_month_svg(rows: &[PaidInMonth]) -> String {
                 .filter_map(|m| {
                     let below: i64 = (0..p).map(|q| cell.get(&(m, q)).copied().unwrap_or(0)).sum();
                     let v = cell.get(&(m, p)).copied()?;
-                    let mut bar = Rectangle::new([(m as i64, below), (m as i64 + 1, below + v)], color.filled());
+                    let mut bar = Rectangle::new([(2 * m as i64, below), (2 * m as i64 + 2, below + v)], color.filled());
                     bar.set_margin(0, 0, 12, 12);
                     Some(bar)
                 })

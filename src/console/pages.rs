@@ -674,7 +674,20 @@ pub async fn make_report(State(app): State<App>, Extension(v): Extension<Viewer>
         _ => return reports_page(&app, &v, "未知的报表".into()).await,
     };
     let flash = match made {
-        Ok(path) => format!("已生成 {}", path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default()),
+        Ok(path) => {
+            let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+            let entry = AuditEntry {
+                actor: &v.person.username,
+                action: "report.make",
+                subject: &name,
+                before: None,
+                after: Some(serde_json::json!({"report": f.which, "format": f.format, "channel": "console"})),
+            };
+            if let Err(e) = app.store.audit(&entry).await {
+                return internal(e);
+            }
+            format!("已生成 {name}")
+        }
         Err(e) => {
             tracing::error!("console: making a report: {e}");
             format!("报表生成失败：{e}")

@@ -481,7 +481,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let position: crate::reconcile::PositionOut = store.position(&cfg.account.number).await?.into();
             let jobs = job_status(&cfg, &store).await?;
             let last_alert = store.runs_of(crate::alerts::ALERT_JOB, 1).await?.into_iter().next();
-            output::status(&cfg, &grants, &payments, &open, &position, &jobs, last_alert.as_ref(), cli.json)?;
+            let warnings = store_warnings(&cfg);
+            for w in &warnings {
+                tracing::warn!("{w}");
+            }
+            output::status(&cfg, &grants, &payments, &open, &position, &jobs, last_alert.as_ref(), &warnings, cli.json)?;
             store.close().await;
             Ok(ExitCode::SUCCESS)
         }
@@ -506,6 +510,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// What `status` warns about the store's files: a SQLite database (or its `-wal`/`-shm`)
+/// that users other than its owner and group may read.
+fn store_warnings(cfg: &Config) -> Vec<String> {
+    let Some(db) = crate::store::sqlite_file(&cfg.database_url()) else { return Vec::new() };
+    let mut out = Vec::new();
+    for f in [db.clone(), PathBuf::from(format!("{}-wal", db.display())), PathBuf::from(format!("{}-shm", db.display()))] {
+        if crate::files::readable_by_others(&f) {
+            out.push(format!(
+                "存储文件 {} 其他用户可读（含学生姓名、身份证号和卡号），请执行 chmod 600 {} (the store file is readable by others)",
+                f.display(),
+                f.display()
+            ));
+        }
+    }
+    out
 }
 
 /// The password on stdin: its first line, without the line break.

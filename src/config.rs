@@ -491,6 +491,10 @@ pub struct PathSettings {
     pub outbox: PathBuf,
     pub quarantine: PathBuf,
     pub reports: PathBuf,
+    /// A group (of /etc/group) that may read the reports: they are then created 0640 and given
+    /// to it, else 0600 (finance staff read them through that group).
+    #[serde(default)]
+    pub reports_group: Option<String>,
 }
 
 /// `[account]`: the special account (资助专户) that pays.
@@ -1029,6 +1033,18 @@ impl Config {
         Config::check(path, settings)
     }
 
+    /// A configuration from TOML text, read and checked as [`Config::load`] reads and checks a
+    /// file (without environment overrides or systemd credentials); `source` names it in errors.
+    /// For the fuzzers (tests/fuzz/) and tests.
+    pub fn from_toml(text: &str, source: &Path) -> Result<Config, ConfigError> {
+        let settings: Settings = config::Config::builder()
+            .add_source(config::File::from_str(text, config::FileFormat::Toml))
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .map_err(|e| ConfigError::Load { path: source.display().to_string(), source: e })?;
+        Config::check(source.to_path_buf(), settings)
+    }
+
     /// The second stage: every value parsed, every rule checked.
     pub fn check(source: PathBuf, s: Settings) -> Result<Config, ConfigError> {
         let url = s.database.url.trim();
@@ -1037,6 +1053,11 @@ impl Config {
         }
         if s.database.max_connections == 0 {
             return Err(invalid("database.max_connections", "must be at least 1"));
+        }
+        if let Some(g) = &s.paths.reports_group
+            && crate::files::group_id(g).is_none()
+        {
+            return Err(invalid("paths.reports_group", format!("组 '{g}' 在 /etc/group 中不存在 (no such group)")));
         }
         let digits = s.account.number.chars().filter(|c| !c.is_whitespace()).count();
         if digits == 0 || !s.account.number.chars().all(|c| c.is_ascii_alphanumeric() || c == ' ' || c == '-') {

@@ -59,8 +59,9 @@ pub async fn deliver(store: &Store, cfg: &Config, b: &BatchRow, actor: &str) -> 
 /// The bytes recorded for a written batch: the outbox copy, checked against its recorded hash
 /// (rendered again from the store when the copy is gone: rendering gives the same bytes).
 async fn recorded_bytes(store: &Store, cfg: &Config, b: &BatchRow) -> Result<(String, Vec<u8>, String), BatchError> {
-    let mut tx = store.begin().await?;
+    // The file is read before the transaction: no write lock is held across I/O.
     let copy = b.file_name.as_ref().and_then(|n| std::fs::read(cfg.paths.outbox.join(n)).ok().map(|bytes| (n.clone(), bytes)));
+    let mut tx = store.begin().await?;
     let (name, bytes) = match copy {
         Some(c) => c,
         None => {

@@ -43,6 +43,7 @@ pub mod delivery;
 pub mod demo;
 pub mod domain;
 pub mod exceptions;
+pub mod files;
 pub mod formats;
 pub mod intake;
 pub mod lock;

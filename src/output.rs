@@ -141,6 +141,7 @@ pub fn status(
     position: &crate::reconcile::PositionOut,
     jobs: &[crate::cli::JobStatus],
     last_alert: Option<&crate::store::JobRun>,
+    warnings: &[String],
     json: bool,
 ) -> std::io::Result<()> {
     let mut by_kind: std::collections::BTreeMap<&str, i64> = Default::default();
@@ -159,9 +160,13 @@ pub fn status(
             "open_exceptions_by_kind": by_kind,
             "jobs": jobs,
             "last_alert": last_alert,
+            "warnings": warnings,
         }));
     }
     let mut out = std::io::stdout().lock();
+    for w in warnings {
+        writeln!(out, "警告: {w}")?;
+    }
     writeln!(out, "专户: {}", cfg.account.name)?;
     for j in jobs {
         let last = match &j.last_run {
@@ -380,6 +385,8 @@ pub fn ingest(files: &[crate::returns::IngestSummary], no_answer: u64, json: boo
                 f.warnings.iter().try_for_each(|w| writeln!(out, "  注意: {w}"))
             })?,
             "duplicate" => writeln!(out, "{}: 已处理过（内容相同），未再处理", f.file)?,
+            "skipped" => writeln!(out, "{}: 已由另一个 aidpay 进程处理，跳过 (taken by another aidpay process)", f.file)?,
+            "error" => writeln!(out, "{}: 未处理 (not applied): {}", f.file, f.error.as_deref().unwrap_or(""))?,
             _ => writeln!(
                 out,
                 "{}: 已隔离 → {}: {}",

@@ -175,6 +175,8 @@ pub async fn try_run_import(ctx: &JobCtx) -> anyhow::Result<JobOutcome> {
                 tx.commit().await?;
             }
             Err(e @ ImportError::Store { .. }) => return Err(e.into()),
+            // Still being copied in: left where it is, imported by a later run once complete.
+            Err(e @ ImportError::Changed { .. }) => tracing::warn!("grant list not imported yet: {e}"),
         }
     }
     Ok(JobOutcome {
@@ -240,11 +242,12 @@ pub async fn try_run_ingest(ctx: &JobCtx) -> anyhow::Result<JobOutcome> {
     let no_answer = crate::returns::sweep_no_answer(&ctx.store, cfg).await?;
     let n = |k: &str| counts.get(k).copied().unwrap_or(0);
     let detail = format!(
-        "{} files ({} applied, {} seen before, {} quarantined): {statuses} statuses, {settled} settled, {rejected} rejected, {returned} returned; {no_answer} new no_answer",
+        "{} files ({} applied, {} seen before, {} quarantined, {} taken by another process): {statuses} statuses, {settled} settled, {rejected} rejected, {returned} returned; {no_answer} new no_answer",
         paths.len(),
         n("applied"),
         n("duplicate"),
-        n("quarantined")
+        n("quarantined"),
+        n("skipped")
     );
     if let Err(e) = fetch {
         anyhow::bail!("fetching result files from the bank gateway: {e}; {detail}");

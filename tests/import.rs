@@ -222,3 +222,56 @@ async fn a_large_list_is_streamed_in_chunks() {
     let again = import_one(&env, &path, &[], 0);
     assert_eq!(again["unchanged"], 2_500);
 }
+
+/// Found by the csv_grants fuzzer (tests/fuzz/): a 9-character ID number made the masking of
+/// the exception text underflow, so the reading thread panicked and the import failed. The row
+/// is a held grant with an `invalid_id_number` exception, its number masked.
+#[tokio::test]
+async fn nine_character_id_number_is_held_not_a_crash() {
+    let env = TestEnv::new().await;
+    let s = import_one(&env, &fixture("grants/fuzz-csv-nine-char-id-number.csv"), &[], 0);
+    assert_counts_add_up(&s);
+    assert_eq!((s["rows"].as_u64(), s["imported"].as_u64(), s["held"].as_u64()), (Some(1), Some(1), Some(1)));
+    let list = env.json(&["exceptions", "list"], 0);
+    let e = &list.as_array().unwrap()[0];
+    assert_eq!(e["kind"], "invalid_id_number");
+    let detail = e["detail"].as_str().unwrap();
+    assert!(detail.contains("*********") && !detail.contains("130102200"), "{detail}");
+}
+
+/// Found by the csv_grants fuzzer (tests/fuzz/, a GBK list whose byte 0x80 reads as '€'): an
+/// ID number of 18 characters with a character of several bytes among its first 17 was cut by
+/// bytes inside that character, so the reading thread panicked and the import failed. The row
+/// is a held grant with an `invalid_id_number` exception.
+#[tokio::test]
+async fn an_id_number_with_a_multibyte_character_is_held_not_a_crash() {
+    let env = TestEnv::new().await;
+    let s = import_one(&env, &fixture("grants/fuzz-csv-id-number-with-a-multibyte-character.csv"), &[], 0);
+    assert_counts_add_up(&s);
+    assert_eq!((s["rows"].as_u64(), s["imported"].as_u64(), s["held"].as_u64()), (Some(1), Some(1), Some(1)));
+    let list = env.json(&["exceptions", "list"], 0);
+    let e = &list.as_array().unwrap()[0];
+    assert_eq!(e["kind"], "invalid_id_number", "{e}");
+}
+
+/// Found by the xlsx_grants fuzzer (tests/fuzz/): calamine lays a sheet's used range out densely,
+/// so one cell far from the others (a 6 KB file) asked for tens of gigabytes and aborted the
+/// process ("memory allocation failed", exit 134), the daemon with it. Such a sheet is refused
+/// with the reason, nothing applied, in bounded memory.
+#[tokio::test]
+async fn a_cell_far_outside_the_table_is_refused_not_an_abort() {
+    let env = TestEnv::new().await;
+    for (file, says) in [
+        ("grants/fuzz-xlsx-cell-beyond-excel-rows.xlsx", "beyond Excel's"),
+        ("grants/fuzz-xlsx-one-cell-spans-whole-sheet.xlsx", "1048576 rows × 16384 columns"),
+    ] {
+        // 1 GiB of address space is plenty for a 6 KB file (the old reader asked for 51 GB).
+        let out = env.cmd_with_memory_limit(1 << 20).args(["--json", "import"]).arg(fixture(file)).output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{file}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+        let s: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        let error = s["files"][0]["error"].as_str().unwrap_or_else(|| panic!("{file}: {s}"));
+        assert!(error.contains(file.trim_start_matches("grants/")) && error.contains(says), "{error}");
+    }
+    assert!(env.store().await.count_grants_by_status().await.unwrap().is_empty());
+}

@@ -45,6 +45,11 @@ impl IdNumber {
         if n != 18 {
             return Err(IdNumberError::Length(n));
         }
+        // Digits and X only, so the cuts below are at character boundaries ('€' from a GBK
+        // byte 0x80 would put one inside a character).
+        if !s.is_ascii() {
+            return Err(IdNumberError::Characters);
+        }
         let (body, last) = s.split_at(17);
         let last = last.chars().next().unwrap_or('?');
         if !body.chars().all(|c| c.is_ascii_digit()) || !(last.is_ascii_digit() || last == 'X') {
@@ -74,7 +79,8 @@ impl IdNumber {
 /// Masks any ID-like text the same way, also one that failed validation.
 pub fn mask_id(s: &str) -> String {
     let chars: Vec<char> = s.chars().collect();
-    if chars.len() <= 8 {
+    // Up to ten characters, the six kept in front and the four behind would show them all.
+    if chars.len() <= 10 {
         return "*".repeat(chars.len());
     }
     let head: String = chars[..6].iter().collect();
@@ -95,6 +101,20 @@ mod tests {
     use proptest::prelude::*;
 
     // Synthetic numbers built with the check digit rule, not real people.
+    /// Found by the csv_grants fuzzer (fixtures/grants/fuzz-csv-nine-char-id-number.csv): an ID
+    /// of 9 characters made `len - 10` underflow, so the import's reading thread panicked.
+    #[test]
+    fn masks_short_ids_of_any_length_without_panicking() {
+        for n in 0..=12 {
+            let id: String = "1301022009091".chars().take(n).collect();
+            let masked = mask_id(&id);
+            assert_eq!(masked.chars().count(), n, "{id:?} → {masked:?}");
+        }
+        assert_eq!(mask_id("130102200"), "*********");
+        assert_eq!(mask_id("1301022009"), "**********", "head and tail would show all ten");
+        assert_eq!(mask_id("13010220090"), "130102*0090");
+    }
+
     #[test]
     fn accepts_valid_numbers_with_x_and_spaces() {
         assert_eq!(IdNumber::parse("11010519491231002X").unwrap().as_str(), "11010519491231002X");
@@ -119,6 +139,12 @@ mod tests {
         let id = IdNumber::parse("11010519491231002X").unwrap();
         assert_eq!(id.masked(), "110105********002X");
         assert!(!format!("{id:?}").contains("19491231"));
+    }
+
+    #[test]
+    fn eighteen_characters_with_a_multibyte_one_are_refused_not_a_panic() {
+        assert!(matches!(IdNumber::parse("1301072016021855€X"), Err(IdNumberError::Characters)));
+        assert!(matches!(IdNumber::parse("13010720160218550€"), Err(IdNumberError::Characters)));
     }
 
     proptest! {

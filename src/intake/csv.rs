@@ -65,6 +65,8 @@ struct Newlines {
     pending: VecDeque<(u64, bool)>,
     /// `\n` bytes passed.
     counted: u64,
+    /// Records cut at [`MAX_RECORD_BYTES`], not yet passed.
+    cuts: VecDeque<Cut>,
 }
 
 impl Newlines {
@@ -87,22 +89,126 @@ impl Newlines {
     }
 }
 
-/// A reader that notes where each line break passes.
+/// The most bytes one CSV record (one row, all its cells) may take: a real row of a grant list
+/// is well under 1 KB. A longer record is cut here, before the csv reader buffers it, and its
+/// row is rejected with the reason: memory stays bounded whatever a cell holds.
+pub const MAX_RECORD_BYTES: usize = 64 * 1024;
+
+/// Where the csv parser is in a record, as far as cutting one needs to know (csv_core's rules:
+/// a quote opens a quoted field only at the field's start; `""` inside one is a quote).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum At {
+    #[default]
+    FieldStart,
+    Unquoted,
+    Quoted,
+    /// A quote inside a quoted field: its end, or the first half of `""`.
+    QuoteInQuoted,
+}
+
+/// A record cut at [`MAX_RECORD_BYTES`]: where (an offset of the text the csv reader reads, so
+/// inside that record's span) and in which field.
+#[derive(Debug, Clone, Copy)]
+struct Cut {
+    at: u64,
+    field: usize,
+}
+
+/// A reader that notes where each line break passes, and cuts a record longer than
+/// [`MAX_RECORD_BYTES`]: the rest of it is dropped (a quoted field closed first) up to the
+/// record's end, its line breaks still counted.
 struct LineCounter<R> {
     inner: R,
     lines: Arc<Mutex<Newlines>>,
+    delimiter: u8,
+    state: At,
+    field: usize,
+    record_bytes: usize,
+    cutting: bool,
+}
+
+impl<R> LineCounter<R> {
+    fn new(inner: R, lines: Arc<Mutex<Newlines>>, delimiter: u8) -> Self {
+        LineCounter { inner, lines, delimiter, state: At::FieldStart, field: 0, record_bytes: 0, cutting: false }
+    }
 }
 
 impl<R: Read> Read for LineCounter<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        let mut l = self.lines.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let start = l.read;
-        l.pending.extend(
-            buf[..n].iter().enumerate().filter(|(_, b)| matches!(**b, b'\n' | b'\r')).map(|(i, b)| (start + i as u64, *b == b'\n')),
-        );
-        l.read += n as u64;
-        Ok(n)
+        loop {
+            let n = self.inner.read(buf)?;
+            let mut l = self.lines.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            // Bytes are compacted in place: `w` (what the csv reader gets) never passes `r`.
+            let mut w = 0;
+            for r in 0..n {
+                let b = buf[r];
+                let ends_record = match (self.state, b) {
+                    (At::Quoted, b'"') => {
+                        self.state = At::QuoteInQuoted;
+                        false
+                    }
+                    (At::Quoted, _) => false,
+                    (At::QuoteInQuoted, b'"') => {
+                        self.state = At::Quoted;
+                        false
+                    }
+                    (_, b'\n' | b'\r') => true,
+                    (_, d) if d == self.delimiter => {
+                        self.state = At::FieldStart;
+                        self.field += 1;
+                        false
+                    }
+                    (At::FieldStart, b'"') => {
+                        self.state = At::Quoted;
+                        false
+                    }
+                    _ => {
+                        self.state = At::Unquoted;
+                        false
+                    }
+                };
+                if ends_record {
+                    self.state = At::FieldStart;
+                    self.field = 0;
+                    self.record_bytes = 0;
+                    self.cutting = false;
+                } else {
+                    self.record_bytes += 1;
+                    // Cut at a character's first byte: the text stays valid UTF-8.
+                    if !self.cutting && self.record_bytes > MAX_RECORD_BYTES && (b & 0xC0) != 0x80 {
+                        self.cutting = true;
+                        let at = l.read + w as u64;
+                        l.cuts.push_back(Cut { at, field: self.field });
+                        if self.state == At::Quoted {
+                            // Closed for the csv reader, so the record still ends at its line
+                            // break (after a quote it is closed already, or `""` would follow).
+                            // The state goes on following the file's own bytes.
+                            buf[w] = b'"';
+                            w += 1;
+                        }
+                    }
+                }
+                if self.cutting && !ends_record {
+                    if b == b'\n' || b == b'\r' {
+                        // A line break inside the dropped part: the file's lines still count it.
+                        let at = l.read + w as u64;
+                        l.pending.push_back((at.saturating_sub(1), b == b'\n'));
+                    }
+                    continue;
+                }
+                if b == b'\n' || b == b'\r' {
+                    let at = l.read + w as u64;
+                    l.pending.push_back((at, b == b'\n'));
+                }
+                buf[w] = b;
+                w += 1;
+            }
+            l.read += w as u64;
+            // Everything read was dropped: read on rather than signal the end of the file.
+            if w > 0 || n == 0 {
+                return Ok(w);
+            }
+        }
     }
 }
 
@@ -130,7 +236,7 @@ impl CsvSource {
             .has_headers(false)
             .flexible(true)
             .delimiter(delimiter)
-            .from_reader(LineCounter { inner: decoder, lines: lines.clone() });
+            .from_reader(LineCounter::new(decoder, lines.clone(), delimiter));
         Ok(CsvSource { reader, record: csv::StringRecord::new(), lines, encoding })
     }
 
@@ -139,8 +245,22 @@ impl CsvSource {
         match self.reader.read_record(&mut self.record) {
             Ok(false) => None,
             Ok(true) => {
-                let line = self.lines.lock().unwrap_or_else(std::sync::PoisonError::into_inner).line_of_record(prev_end);
-                let mut row = RawRow { line, cells: Vec::with_capacity(self.record.len()), problems: Vec::new() };
+                let end = self.reader.position().byte();
+                let (line, cut) = {
+                    let mut l = self.lines.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    let mut cut = None;
+                    while l.cuts.front().is_some_and(|c| c.at < end) {
+                        cut = l.cuts.pop_front();
+                    }
+                    (l.line_of_record(prev_end), cut)
+                };
+                let mut row = RawRow { line, cells: Vec::with_capacity(self.record.len()), problems: Vec::new(), cut: None };
+                if let Some(c) = cut {
+                    row.cut = Some((
+                        c.field,
+                        format!("这一行超过 {} KiB，单元格过长，未读完 (the row is longer than {MAX_RECORD_BYTES} bytes)", MAX_RECORD_BYTES / 1024),
+                    ));
+                }
                 for (i, cell) in self.record.iter().enumerate() {
                     if cell.contains('\u{FFFD}') {
                         row.problems.push((
@@ -204,5 +324,26 @@ mod tests {
         assert_eq!(sniff_encoding(&gbk), GB18030);
         // a UTF-8 character cut by the sample's end
         assert_eq!(sniff_encoding(&"资".as_bytes()[..2]), UTF_8);
+    }
+
+    #[test]
+    fn a_record_longer_than_the_bound_is_cut_and_the_next_rows_read_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("long.csv");
+        let long = "长\n".repeat(MAX_RECORD_BYTES); // quoted, with line breaks
+        let unquoted = "x".repeat(MAX_RECORD_BYTES + 10);
+        std::fs::write(&path, format!("a,b,c\n1,\"{long}\",2\n3,{unquoted}\n\"q\"\"\",4,5\n")).unwrap();
+        let mut src = CsvSource::open(&path, EncodingChoice::Auto).unwrap();
+        src.header().unwrap();
+        let rows: Vec<RawRow> = src.map(|r| r.unwrap()).collect();
+        assert_eq!(rows.len(), 3, "{:?}", rows.iter().map(|r| r.line).collect::<Vec<_>>());
+        assert_eq!(rows[0].line, 2);
+        assert_eq!(rows[0].cut.as_ref().map(|c| c.0), Some(1));
+        assert!(rows[0].cells[1].len() <= MAX_RECORD_BYTES);
+        assert_eq!(rows[1].line, 2 + MAX_RECORD_BYTES as u64 + 1);
+        assert_eq!(rows[1].cut.as_ref().map(|c| c.0), Some(1));
+        assert_eq!(rows[2].line, rows[1].line + 1);
+        assert_eq!(rows[2].cut, None);
+        assert_eq!(rows[2].cells, ["q\"", "4", "5"]);
     }
 }

@@ -54,6 +54,10 @@ pub enum ImportError {
     Source { file: String, source: SourceError },
     #[error("{file}: {source}")]
     Store { file: String, source: StoreError },
+    /// The file changed while it was read (a copy still in progress): nothing applied, and the
+    /// file is left where it is to be imported once it is complete.
+    #[error("{file}: {why}")]
+    Changed { file: String, why: String },
 }
 
 /// A rejected row in the summary.
@@ -179,15 +183,10 @@ fn sha256_of(path: &Path) -> std::io::Result<(String, i64)> {
     Ok((hex::encode(h.finalize()), size))
 }
 
-/// Imports one grant list. A file-level failure comes back as `Err`, with nothing applied.
-pub async fn import_file(store: &Store, cfg: &Config, path: &Path, opts: ImportOptions, actor: &str) -> Result<FileSummary, ImportError> {
-    let file = path.display().to_string();
-    let src_err = |source: SourceError| ImportError::Source { file: file.clone(), source };
-    let store_err = |source: StoreError| ImportError::Store { file: file.clone(), source };
-
-    let (sha, size) = sha256_of(path).map_err(|e| src_err(e.into()))?;
-    let mut source = Source::open(path, opts).map_err(src_err)?;
-    let mut summary = FileSummary { file: file.clone(), sha256: sha.clone(), ..Default::default() };
+/// Opens a grant list and reads its header: the source positioned at the first data row, and
+/// the header's columns. Sets the summary's format and encoding.
+fn open_list(path: &Path, opts: ImportOptions, summary: &mut FileSummary) -> Result<(Source, HeaderMap), SourceError> {
+    let mut source = Source::open(path, opts)?;
     match &source {
         Source::Csv(c) => {
             summary.format = "csv".into();
@@ -195,14 +194,58 @@ pub async fn import_file(store: &Store, cfg: &Config, path: &Path, opts: ImportO
         }
         Source::Xlsx(_) => summary.format = "xlsx".into(),
     }
-    let header_cells = source.header().map_err(src_err)?;
+    let header_cells = source.header()?;
     if header_cells.iter().any(|h| h.contains('\u{FFFD}')) {
         let enc = summary.encoding.clone().unwrap_or_default();
-        return Err(src_err(SourceError::Encoding(format!(
+        return Err(SourceError::Encoding(format!(
             "the header row is not readable as {enc}; wrong encoding? (try --encoding gbk or --encoding utf-8)"
-        ))));
+        )));
     }
-    let header = HeaderMap::from_headers(header_cells).map_err(|e| src_err(e.into()))?;
+    let header = HeaderMap::from_headers(header_cells)?;
+    Ok((source, header))
+}
+
+/// Reads a grant list exactly as [`import_file`] does (the same source, header check, row
+/// parsing and the rules that need no store), without a store: each data row's line and its
+/// grant with the rules it breaks, or why it cannot be read. For the fuzzers (tests/fuzz/)
+/// and anything that wants to check a file before importing it.
+pub fn read_grant_list(
+    path: &Path,
+    opts: ImportOptions,
+    rules: &crate::config::Rules,
+    mut each: impl FnMut(u64, Result<(&NewGrant, &[validation::Violation]), &row::RowError>),
+) -> Result<FileSummary, SourceError> {
+    let mut summary = FileSummary { file: path.display().to_string(), ..Default::default() };
+    let (mut source, header) = open_list(path, opts, &mut summary)?;
+    while let Some(next) = source.next_row() {
+        let raw = next?;
+        if raw.is_blank() {
+            continue;
+        }
+        let read = read_row(&header, rules, &raw);
+        summary.rows += 1;
+        match &read.parsed {
+            Ok(c) => each(read.line, Ok((&c.grant, &c.violations))),
+            Err(e) => {
+                summary.rejected += 1;
+                each(read.line, Err(e))
+            }
+        }
+    }
+    Ok(summary)
+}
+
+/// Imports one grant list. A file-level failure comes back as `Err`, with nothing applied.
+pub async fn import_file(store: &Store, cfg: &Config, path: &Path, opts: ImportOptions, actor: &str) -> Result<FileSummary, ImportError> {
+    let file = path.display().to_string();
+    let src_err = |source: SourceError| ImportError::Source { file: file.clone(), source };
+    let store_err = |source: StoreError| ImportError::Store { file: file.clone(), source };
+
+    let before = std::fs::metadata(path).map_err(|e| src_err(e.into()))?;
+    let (sha, size) = sha256_of(path).map_err(|e| src_err(e.into()))?;
+    let snapshot = crate::files::Snapshot { size: before.len(), modified: before.modified().ok(), sha256: sha.clone() };
+    let mut summary = FileSummary { file: file.clone(), sha256: sha.clone(), ..Default::default() };
+    let (source, header) = open_list(path, opts, &mut summary).map_err(src_err)?;
 
     let mut tx = store.begin().await.map_err(store_err)?;
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| file.clone());
@@ -233,6 +276,9 @@ pub async fn import_file(store: &Store, cfg: &Config, path: &Path, opts: ImportO
     // The reader has stopped (it only returns once the channel is done); a panic in it is a bug,
     // reported as such instead of a half import.
     reader.await.map_err(|e| src_err(SourceError::Io(std::io::Error::other(format!("reading stopped: {e}")))))?;
+    // What was read is what the file is, from start to end: else nothing of it is applied.
+    crate::files::pause_point("import_before_commit");
+    snapshot.unchanged(path).map_err(|why| ImportError::Changed { file: file.clone(), why })?;
 
     tx.audit(&AuditEntry {
         actor,
@@ -273,6 +319,16 @@ struct Checked {
     violations: Vec<validation::Violation>,
 }
 
+/// One data row parsed and checked against the rules that need no store.
+fn read_row(header: &HeaderMap, rules: &crate::config::Rules, raw: &RawRow) -> ReadRow {
+    let parsed = row::parse_row(header, raw).map(|grant| Checked {
+        fingerprint: grant.fingerprint(),
+        violations: validation::check(&grant, rules),
+        grant,
+    });
+    ReadRow { line: raw.line, parsed }
+}
+
 /// The reading thread: rows in chunks of [`CHUNK_ROWS`] until the file ends, the first source
 /// error, or the importing task stops listening.
 fn read_chunks(
@@ -293,12 +349,7 @@ fn read_chunks(
         if raw.is_blank() {
             continue;
         }
-        let parsed = row::parse_row(&header, &raw).map(|grant| Checked {
-            fingerprint: grant.fingerprint(),
-            violations: validation::check(&grant, &rules),
-            grant,
-        });
-        chunk.push(ReadRow { line: raw.line, parsed });
+        chunk.push(read_row(&header, &rules, &raw));
         if chunk.len() >= CHUNK_ROWS && sender.blocking_send(Ok(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK_ROWS)))).is_err() {
             return;
         }

@@ -18,6 +18,9 @@ pub struct RawRow {
     pub line: u64,
     pub cells: Vec<String>,
     pub problems: Vec<(usize, String)>,
+    /// A cell the reader cut at its bound (the cell's position and why): the row is rejected
+    /// whichever column it is in, known or not.
+    pub cut: Option<(usize, String)>,
 }
 
 impl RawRow {
@@ -43,13 +46,20 @@ impl Cells<'_> {
         RowError { column: self.map.header_of(c), reason: reason.into() }
     }
 
-    /// The trimmed text of a column ("" when the column is absent or the row is short).
+    /// The trimmed text of a column ("" when the column is absent or the row is short), at
+    /// most [`max_chars`] characters.
     fn text(&self, c: Column) -> Result<String, RowError> {
         let Some(i) = self.map.position(c) else { return Ok(String::new()) };
         if let Some((_, why)) = self.row.problems.iter().find(|(p, _)| *p == i) {
             return Err(self.err(c, why.clone()));
         }
-        Ok(self.row.cells.get(i).map(|s| s.trim().to_string()).unwrap_or_default())
+        let text = self.row.cells.get(i).map(|s| s.trim()).unwrap_or_default();
+        let max = max_chars(c);
+        let n = text.chars().count();
+        if n > max {
+            return Err(self.err(c, format!("超过 {max} 个字符（此单元格有 {n} 个字符），请检查 (longer than {max} characters)")));
+        }
+        Ok(text.to_string())
     }
 
     fn required(&self, c: Column) -> Result<String, RowError> {
@@ -61,9 +71,28 @@ impl Cells<'_> {
     }
 }
 
+/// The most characters a cell of each column may hold (trimmed; spaces inside ID and card
+/// numbers count): far above any real value, so a longer cell is a wrong file or a wrong column,
+/// and no single field can make a stored grant, an exception or a report line large.
+pub fn max_chars(c: Column) -> usize {
+    match c {
+        Column::GrantId => 64,
+        Column::Name | Column::CardHolder => 50,
+        Column::IdNumber | Column::CardNumber => 40,
+        Column::SchoolCode | Column::Grade | Column::Period | Column::Amount | Column::NoticeEnd => 32,
+        Column::Stage | Column::Tier => 16,
+        Column::SchoolName | Column::Priority => 100,
+        Column::Program | Column::Bank => 64,
+    }
+}
+
 /// Parses one row.
 pub fn parse_row(map: &HeaderMap, row: &RawRow) -> Result<NewGrant, RowError> {
     let cells = Cells { map, row };
+    if let Some((i, why)) = &row.cut {
+        let column = map.headers.get(*i).cloned().unwrap_or_else(|| format!("第 {} 列", i + 1));
+        return Err(RowError { column, reason: why.clone() });
+    }
     if row.cells.len() < map.headers.len() && map.headers.len() - row.cells.len() > 1 {
         // One missing trailing cell is usually an empty last column; more is a broken row.
         let last = Column::ALL.into_iter().filter_map(|c| map.position(c).map(|p| (p, c))).max_by_key(|x| x.0);
@@ -150,7 +179,7 @@ mod tests {
     ];
 
     fn row(cells: &[&str]) -> RawRow {
-        RawRow { line: 2, cells: cells.iter().map(|s| s.to_string()).collect(), problems: vec![] }
+        RawRow { line: 2, cells: cells.iter().map(|s| s.to_string()).collect(), problems: vec![], cut: None }
     }
 
     fn good() -> Vec<&'static str> {

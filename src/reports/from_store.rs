@@ -61,7 +61,10 @@ pub async fn exception_report(store: &Store, cfg: &Config, format: ReportFormat,
     table.subtitle = Some(format!("{}；审计链头 {head}", table.subtitle.take().unwrap_or_default()));
     std::fs::create_dir_all(dir).map_err(|source| ReportError::Io { path: dir.to_path_buf(), source })?;
     let stem = format!("exceptions-{}", now.format("%Y%m%d-%H%M%S"));
-    Ok(super::table::write_report_sheets(&table, &[second], format, dir, &stem)?)
+    let path = super::table::write_report_sheets(&table, &[second], format, dir, &stem)?;
+    // 0600 as written; 0640 and the configured group's when finance staff read through one.
+    crate::files::make_report_private(&path, cfg.paths.reports_group.as_deref()).map_err(|source| ReportError::Io { path: path.clone(), source })?;
+    Ok(path)
 }
 
 /// What an explained entry was matched to, in words.
@@ -234,5 +237,8 @@ pub async fn reconciliation_report(store: &Store, cfg: &Config, format: ReportFo
     };
     std::fs::create_dir_all(dir).map_err(|source| ReportError::Io { path: dir.to_path_buf(), source })?;
     let stem = format!("reconciliation-{}", now.format("%Y%m%d-%H%M%S"));
-    Ok(write_report(&table, format, dir, &stem)?)
+    let path = write_report(&table, format, dir, &stem)?;
+    // 0600 as written; 0640 and the configured group's when finance staff read through one.
+    crate::files::make_report_private(&path, cfg.paths.reports_group.as_deref()).map_err(|source| ReportError::Io { path: path.clone(), source })?;
+    Ok(path)
 }

@@ -689,7 +689,9 @@ pub fn write_file_atomically(dir: &Path, file_name: &str, write: impl FnOnce(&Pa
     let final_path = dir.join(file_name);
     let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
     let temp_path = dir.join(format!(".{file_name}.{}-{n}.part", std::process::id()));
+    // Reports name students: private whatever the umask (the writer made the file).
     let result = write(&temp_path)
+        .and_then(|()| crate::files::make_private(&temp_path).map_err(|source| ReportError::Io { path: temp_path.clone(), source }))
         .and_then(|()| fs::File::open(&temp_path).and_then(|f| f.sync_all()).map_err(|source| ReportError::Io { path: temp_path.clone(), source }))
         .and_then(|()| fs::rename(&temp_path, &final_path).map_err(|source| ReportError::Io { path: final_path.clone(), source }));
     if let Err(e) = result {
@@ -702,7 +704,16 @@ pub fn write_file_atomically(dir: &Path, file_name: &str, write: impl FnOnce(&Pa
 
 fn write_temp(table: &Table, more: &[Table], format: ReportFormat, dir: &Path, temp_path: &Path) -> Result<(), ReportError> {
     let io = |source| ReportError::Io { path: temp_path.to_path_buf(), source };
-    let mut file = OpenOptions::new().write(true).create_new(true).open(temp_path).map_err(io)?;
+    // Reports name students: created 0600 whatever the umask.
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(temp_path).map_err(io)?;
+    crate::files::make_private(temp_path).map_err(io)?;
     {
         let mut out = BufWriter::new(&mut file);
         let written = match format {

@@ -103,8 +103,33 @@ pub enum Origin {
 pub async fn ingest_file(store: &Store, cfg: &Config, path: &Path, origin: Origin, actor: &str) -> Result<IngestSummary, StoreError> {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let mut summary = IngestSummary { file: path.display().to_string(), ..Default::default() };
-    let (sha, size, head) = match sha256_of(path) {
-        Ok(x) => x,
+    let snapshot: crate::files::Snapshot;
+    // An inbox file another aidpay process works on (the daemon and a clerk's `ingest` at
+    // once), or has already moved away, is theirs: skipped, and said so.
+    let _claim = if origin == Origin::Inbox {
+        match crate::files::claim(path) {
+            Ok(Some(c)) => Some(c),
+            Ok(None) => {
+                summary.outcome = "skipped".into();
+                summary.warnings.push(format!("{name}: 另一个 aidpay 进程正在处理或已处理此文件，本次跳过 (taken by another aidpay process)"));
+                tracing::info!(file = %name, "taken by another aidpay process: skipped");
+                return Ok(summary);
+            }
+            Err(e) => {
+                summary.outcome = "error".into();
+                summary.error = Some(format!("{}: {e}", path.display()));
+                return Ok(summary);
+            }
+        }
+    } else {
+        None
+    };
+    let before = std::fs::metadata(path);
+    let (sha, size, head) = match before.and_then(|m| sha256_of(path).map(|x| (m, x))) {
+        Ok((m, x)) => {
+            snapshot = crate::files::Snapshot { size: m.len(), modified: m.modified().ok(), sha256: x.0.clone() };
+            x
+        }
         Err(e) => {
             summary.outcome = "error".into();
             summary.error = Some(format!("{}: {e}", path.display()));
@@ -152,6 +177,21 @@ pub async fn ingest_file(store: &Store, cfg: &Config, path: &Path, origin: Origi
         (None, None) => Err(ReadError::Unreadable(
             "not a known bank file: neither pain.002, camt.053, camt.054 nor a result file of a configured bank profile".into(),
         )),
+    };
+    // What was read is what the file is, from start to end: else nothing of it is applied, and
+    // an inbox file stays for the next run (a copy still in progress).
+    crate::files::pause_point("ingest_before_commit");
+    let result = match result {
+        Ok(()) => match snapshot.unchanged(path) {
+            Ok(()) => Ok(()),
+            Err(why) => {
+                drop(tx);
+                let why = format!("{name}: {why}");
+                tracing::warn!("not applied: {why}");
+                return Ok(IngestSummary { file: summary.file, kind: summary.kind, outcome: "error".into(), error: Some(why), ..Default::default() });
+            }
+        },
+        other => other,
     };
     match result {
         Ok(()) => {

@@ -18,8 +18,11 @@ pub fn quarantine(path: &Path, dir: &Path, reason: &str) -> std::io::Result<Path
         std::fs::copy(path, &target)?;
         std::fs::remove_file(path)?;
     }
+    // A grant list holds names, ID and card numbers: whatever mode it came with, only aidpay
+    // reads it here.
+    crate::files::make_private(&target)?;
     let reason_file = PathBuf::from(format!("{}.reason.txt", target.display()));
-    std::fs::write(&reason_file, format!("{reason}\n"))?;
+    std::io::Write::write_all(&mut crate::files::private_file(&reason_file)?, format!("{reason}\n").as_bytes())?;
     Ok(target)
 }
 

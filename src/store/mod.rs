@@ -64,6 +64,10 @@ pub enum StoreError {
     /// A command that only reads found no store where the configuration points.
     #[error("{0}")]
     Missing(String),
+    /// The store cannot be used at all (down, refused, wrong password, a corrupt file): which
+    /// store, what failed and how to check, in Chinese, then the technical cause.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 /// Which database is behind the pool.
@@ -94,6 +98,7 @@ impl Store {
         let raw = url.expose_secret();
         if raw.starts_with("sqlite:") {
             ensure_sqlite_folder(raw)?;
+            create_private(sqlite_path(raw)).map_err(|source| StoreError::Folder { url: raw.to_string(), source })?;
         }
         Store::open(raw, max_connections).await
     }
@@ -113,6 +118,7 @@ impl Store {
             return Store::open(&url, max_connections).await;
         }
         sqlx::any::install_default_drivers();
+        probe(raw, Backend::Postgres).await?;
         let pool = AnyPoolOptions::new().max_connections(1).acquire_timeout(Duration::from_secs(30)).connect(raw).await?;
         let has_schema = sqlx::query("SELECT 1 FROM _sqlx_migrations LIMIT 1").fetch_optional(&pool).await.is_ok();
         pool.close().await;
@@ -125,6 +131,14 @@ impl Store {
     async fn open(raw: &str, max_connections: u32) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
         let backend = if raw.starts_with("sqlite:") { Backend::Sqlite } else { Backend::Postgres };
+        probe(raw, backend).await?;
+        // Two first starts at once (the daemon and a clerk's command) would both create the
+        // schema: on SQLite, whose migrations take no lock of their own, they take turns on a
+        // lock file beside the database (PostgreSQL's migrator takes an advisory lock).
+        let _turn = match backend {
+            Backend::Sqlite => migration_turn(sqlite_path(raw)).await?,
+            Backend::Postgres => None,
+        };
         let options = AnyConnectOptions::from_str(raw)?;
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
@@ -134,10 +148,10 @@ impl Store {
                     if backend == Backend::Sqlite {
                         // WAL lets readers go on while a batch is written; FULL makes a commit
                         // survive a power cut, which "never pay twice" needs more than speed.
+                        conn.execute("PRAGMA busy_timeout = 10000").await?;
                         conn.execute("PRAGMA journal_mode = WAL").await?;
                         conn.execute("PRAGMA synchronous = FULL").await?;
                         conn.execute("PRAGMA foreign_keys = ON").await?;
-                        conn.execute("PRAGMA busy_timeout = 10000").await?;
                         // 32 MB of page cache per connection: a batch of a province's term reads
                         // the same grant and payment pages many times (the default is 2 MB).
                         conn.execute("PRAGMA cache_size = -32768").await?;
@@ -229,6 +243,134 @@ fn ensure_sqlite_folder(url: &str) -> Result<(), StoreError> {
         std::fs::create_dir_all(parent).map_err(|source| StoreError::Folder { url: url.to_string(), source })?;
     }
     Ok(())
+}
+
+/// Creates a new SQLite database file readable by its owner only (0600, whatever the umask);
+/// SQLite gives its `-wal` and `-shm` files the database file's mode. An existing file is left
+/// as it is (`status` warns when others may read it).
+fn create_private(path: &str) -> std::io::Result<()> {
+    if path.is_empty() || path.starts_with(":memory:") {
+        return Ok(());
+    }
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    match o.open(path) {
+        Ok(_) => crate::files::make_private(std::path::Path::new(path)),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// The SQLite database file of a URL, if it is a file (for `status`'s check of its mode).
+pub fn sqlite_file(url: &SecretString) -> Option<std::path::PathBuf> {
+    let raw = url.expose_secret();
+    let path = sqlite_path(raw);
+    (raw.starts_with("sqlite:") && !path.is_empty() && !path.starts_with(":memory:")).then(|| std::path::PathBuf::from(path))
+}
+
+/// Holds `<database>.migrate.lock` (an advisory `flock`, waited for) while a process opens the
+/// SQLite store and applies migrations.
+async fn migration_turn(db: &str) -> Result<Option<std::fs::File>, StoreError> {
+    if db.is_empty() || db.starts_with(":memory:") {
+        return Ok(None);
+    }
+    let path = format!("{db}.migrate.lock");
+    let io = |source: std::io::Error| StoreError::Unavailable(format!("无法使用迁移锁文件 {path}: {source} (migration lock file)"));
+    let file = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io)?;
+    let file = tokio::task::spawn_blocking(move || file.lock().map(|()| file))
+        .await
+        .map_err(|e| StoreError::Invalid(format!("migration lock: {e}")))?
+        .map_err(io)?;
+    Ok(Some(file))
+}
+
+/// How long a store may take to answer a first connection before it is called unavailable.
+pub const PROBE_SECS: u64 = 5;
+
+/// One connection, and one statement that reads the database, within [`PROBE_SECS`]: a store
+/// that is down, refuses us or is not a database is named at once, instead of the pool's
+/// "timed out" after half a minute.
+async fn probe(raw: &str, backend: Backend) -> Result<(), StoreError> {
+    use sqlx::Connection;
+    let attempt = async {
+        let mut c = sqlx::AnyConnection::connect(raw).await?;
+        let check = match backend {
+            // SQLite reads the file's header only at the first statement.
+            Backend::Sqlite => "SELECT COUNT(*) FROM sqlite_master",
+            Backend::Postgres => "SELECT 1",
+        };
+        sqlx::query(check).fetch_one(&mut c).await?;
+        c.close().await
+    };
+    match tokio::time::timeout(Duration::from_secs(PROBE_SECS), attempt).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(StoreError::Unavailable(describe_unavailable(raw, backend, Some(&e)))),
+        Err(_) => Err(StoreError::Unavailable(describe_unavailable(raw, backend, None))),
+    }
+}
+
+/// Host and port of a `postgres://user@host:port/db` URL, for the `pg_isready` hint.
+fn pg_host_port(raw: &str) -> (String, String) {
+    let rest = raw.split_once("://").map(|(_, r)| r).unwrap_or(raw);
+    let authority = rest.split(['/', '?']).next().unwrap_or("");
+    let hostport = authority.rsplit_once('@').map(|(_, h)| h).unwrap_or(authority);
+    match hostport.rsplit_once(':') {
+        Some((h, p)) if !h.is_empty() => (h.to_string(), p.to_string()),
+        _ => (if hostport.is_empty() { "localhost".into() } else { hostport.to_string() }, "5432".into()),
+    }
+}
+
+/// The message for a store that cannot be used: which store, what failed, how to check.
+fn describe_unavailable(raw: &str, backend: Backend, e: Option<&sqlx::Error>) -> String {
+    let cause = e.map(|e| e.to_string()).unwrap_or_else(|| format!("no answer within {PROBE_SECS} s"));
+    let code = e.and_then(|e| e.as_database_error()).and_then(|d| d.code()).map(|c| c.into_owned()).unwrap_or_default();
+    let io_kind = match e {
+        Some(sqlx::Error::Io(io)) => Some(io.kind()),
+        _ => None,
+    };
+    match backend {
+        Backend::Postgres => {
+            let (host, port) = pg_host_port(raw);
+            let store = format!("PostgreSQL 数据库 {}", crate::config::redact_url(raw));
+            let (what, check) = match (io_kind, code.as_str()) {
+                (Some(std::io::ErrorKind::ConnectionRefused), _) => (
+                    "连接被拒绝：数据库服务没有运行，或地址、端口不对".to_string(),
+                    format!("pg_isready -h {host} -p {port}；systemctl status postgresql；核对配置 database.url"),
+                ),
+                (_, "28P01" | "28000") => (
+                    "认证失败：用户名或密码不对，或 pg_hba.conf 不允许此连接".to_string(),
+                    format!("psql -h {host} -p {port} -U <用户> 试登录；核对 database.url 与密码（凭据文件 aidpay_database_password）"),
+                ),
+                (_, "3D000") => ("数据库不存在".to_string(), format!("psql -h {host} -p {port} -l 查看已有数据库；核对 database.url")),
+                _ if e.is_none() => (
+                    format!("{PROBE_SECS} 秒内没有应答（网络不通、防火墙或数据库过载）"),
+                    format!("pg_isready -h {host} -p {port}；检查网络与防火墙"),
+                ),
+                _ => ("无法连接".to_string(), format!("pg_isready -h {host} -p {port}；查看 PostgreSQL 日志")),
+            };
+            format!("存储不可用 — {store}：{what}。请检查：{check}。(store unavailable: {cause})")
+        }
+        Backend::Sqlite => {
+            let path = sqlite_path(raw);
+            let store = format!("SQLite 数据库文件 {path}");
+            let (what, check) = match code.as_str() {
+                "26" | "11" => (
+                    "文件已损坏或不是 SQLite 数据库".to_string(),
+                    format!("sqlite3 {path} 'PRAGMA integrity_check'；若已损坏，请停止 aidpay 并从备份恢复该文件"),
+                ),
+                "14" => ("无法打开文件（路径不存在或没有权限）".to_string(), format!("ls -l {path}；检查运行 aidpay 的用户对该文件及目录的权限")),
+                "5" | "6" => ("数据库被另一个进程长时间锁住".to_string(), format!("fuser {path}；查看是否有卡住的 aidpay 进程")),
+                _ if e.is_none() => (format!("{PROBE_SECS} 秒内没有应答（文件被锁或磁盘无响应）"), format!("fuser {path}；检查磁盘")),
+                _ => ("无法打开".to_string(), format!("sqlite3 {path} 'PRAGMA integrity_check'；ls -l {path}")),
+            };
+            format!("存储不可用 — {store}：{what}。请检查：{check}。(store unavailable: {cause})")
+        }
+    }
 }
 
 /// A transaction on the store, with the operations of the modules beside this one.

@@ -71,7 +71,20 @@ impl TestEnv {
 
     /// `aidpay --config <this test's config>`, with no AIDPAY_ variables leaking in.
     pub fn cmd(&self) -> Command {
-        let mut c = Command::cargo_bin("aidpay").expect("aidpay binary");
+        self.setup(Command::cargo_bin("aidpay").expect("aidpay binary"))
+    }
+
+    /// As [`TestEnv::cmd`], the binary limited to `kib` KiB of address space (`ulimit -v`): for
+    /// a test that memory stays bounded, and so a regression fails the test instead of taking
+    /// the machine's memory.
+    pub fn cmd_with_memory_limit(&self, kib: u64) -> Command {
+        let bin = Command::cargo_bin("aidpay").expect("aidpay binary");
+        let mut c = Command::new("sh");
+        c.arg("-c").arg(format!("ulimit -v {kib} && exec \"$0\" \"$@\"")).arg(bin.get_program());
+        self.setup(c)
+    }
+
+    fn setup(&self, mut c: Command) -> Command {
         for (k, _) in std::env::vars() {
             if k.starts_with("AIDPAY_") {
                 c.env_remove(k);

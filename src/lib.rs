@@ -16,6 +16,7 @@
 //!   exception report built on them;
 //! - [`store`]: every SQL statement, on SQLite (embedded default) or PostgreSQL;
 //! - [`domain`]: pure newtypes — money in fen, ID numbers, cards, names;
+//! - [`crypto`]: card and ID numbers at rest — AEAD encryption, keyed look-up hashes, key files;
 //! - [`config`], [`telemetry`], [`clock`]: configuration, logs and time;
 //! - [`verify`]: the invariants (every grant has one owner, one live payment at most, batch sums,
 //!   file hashes) checked against the store;
@@ -31,6 +32,7 @@ pub mod banksim;
 pub mod batch;
 pub mod bench;
 pub mod config;
+pub mod crypto;
 pub mod delivery;
 pub mod demo;
 pub mod domain;

@@ -113,12 +113,15 @@ fn looks_like_a_path(text: &str) -> bool {
 /// whose mode grants its group or others anything is refused ([`KeyError::TooOpen`]); the check
 /// is made on the opened file, so the file read is the file checked.
 fn read_secret(path: &Path, origin: &KeySource, check_mode: bool) -> Result<Option<Zeroizing<String>>, KeyError> {
+    match File::open(path) {
+        Ok(mut f) => read_open(&mut f, path, origin, check_mode).map(Some),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(KeyError::Unreadable { origin: origin.clone(), reason: e.to_string() }),
+    }
+}
+
+fn read_open(f: &mut File, path: &Path, origin: &KeySource, check_mode: bool) -> Result<Zeroizing<String>, KeyError> {
     let unreadable = |reason: String| KeyError::Unreadable { origin: origin.clone(), reason };
-    let mut f = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(unreadable(e.to_string())),
-    };
     let meta = f.metadata().map_err(|e| unreadable(e.to_string()))?;
     if !meta.is_file() {
         return Err(unreadable("not a regular file".into()));
@@ -131,11 +134,32 @@ fn read_secret(path: &Path, origin: &KeySource, check_mode: bool) -> Result<Opti
     }
     // Sized up front so the buffer holding the keys is not reallocated (and copies left behind).
     let mut bytes = Zeroizing::new(Vec::with_capacity(meta.len() as usize + 1));
-    (&mut f).take(MAX_KEY_FILE).read_to_end(&mut bytes).map_err(|e| unreadable(e.to_string()))?;
+    f.take(MAX_KEY_FILE).read_to_end(&mut bytes).map_err(|e| unreadable(e.to_string()))?;
     if std::str::from_utf8(&bytes).is_err() {
         return Err(unreadable("not UTF-8 text".into()));
     }
-    Ok(Some(Zeroizing::new(String::from_utf8(std::mem::take(&mut *bytes)).expect("checked above"))))
+    Ok(Zeroizing::new(String::from_utf8(std::mem::take(&mut *bytes)).expect("checked above")))
+}
+
+/// Opens the key file and takes an exclusive lock on it, so two rotations at once cannot both
+/// add "version N+1" with different keys (the later rename would lose the first one's key and
+/// every value already encrypted under it). If the file was replaced while we waited for the
+/// lock, the lock is on the old file: start again on the new one.
+fn open_locked(path: &Path, origin: &KeySource) -> Result<File, KeyError> {
+    let unreadable = |reason: String| KeyError::Unreadable { origin: origin.clone(), reason };
+    loop {
+        let f = match File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(unreadable("no such file".into())),
+            Err(e) => return Err(unreadable(e.to_string())),
+        };
+        f.lock().map_err(|e| unreadable(format!("cannot lock it: {e}")))?;
+        let locked = f.metadata().map_err(|e| unreadable(e.to_string()))?;
+        match fs::metadata(path) {
+            Ok(now) if (now.dev(), now.ino()) == (locked.dev(), locked.ino()) => return Ok(f),
+            _ => continue,
+        }
+    }
 }
 
 /// What `aidpay keys init` made, and what to tell the administrator.
@@ -200,11 +224,14 @@ pub struct RotateReport {
 
 /// The key-file half of a rotation: appends a new random data key version to the file at `path`
 /// (which must already be mode 0600) and replaces the file atomically, keeping its comments, its
-/// other lines and its owner. The hash key is untouched. Returns the new version; re-encrypting
+/// other lines and its owner, under an exclusive lock of the file (concurrent rotations take
+/// turns). The hash key is untouched. Returns the new version; re-encrypting
 /// the store's values is the caller's (see [`KeyRing::needs_reencrypt`]).
 pub fn rotate_key_file(path: &Path) -> Result<RotateReport, KeyError> {
     let origin = KeySource::File(path.to_path_buf());
-    let text = read_secret(path, &origin, true)?.ok_or_else(|| KeyError::Unreadable { origin: origin.clone(), reason: "no such file".into() })?;
+    // Held until the new file is in place (dropped at the end).
+    let mut locked = open_locked(path, &origin)?;
+    let text = read_open(&mut locked, path, &origin, true)?;
     let mut ring = KeyRing::from_key_file(&text, &origin)?;
     let version = ring.add_version()?;
     let mut new_text = Zeroizing::new(String::with_capacity(text.len() + 200));
@@ -212,7 +239,7 @@ pub fn rotate_key_file(path: &Path) -> Result<RotateReport, KeyError> {
     if !new_text.is_empty() && !new_text.ends_with('\n') {
         new_text.push('\n');
     }
-    new_text.push_str(&ring.data_key_line(version).expect("the version just added"));
+    ring.push_data_key_line(&mut new_text, version);
     // What goes to disk must read back as the ring in memory.
     let check = KeyRing::from_key_file(&new_text, &origin)?;
     if check.versions() != ring.versions() || check.hash_key_id() != ring.hash_key_id() {
@@ -461,5 +488,24 @@ mod tests {
         assert_eq!(r1.decrypt(&new, purpose::CARD_NUMBER), Err(super::super::CryptoError::UnknownVersion(2)));
 
         assert_eq!(rotate_key_file(&path).unwrap().versions, vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn concurrent_rotations_take_turns_and_lose_no_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data_key");
+        init_key_file(&path).unwrap();
+        let reports: Vec<RotateReport> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..4).map(|_| s.spawn(|| rotate_key_file(&path).unwrap())).collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let (ring, _) = load_with_env(Some(&path), env(&[])).unwrap();
+        assert_eq!(ring.versions(), vec![1, 2, 3, 4, 5]);
+        let mut got: Vec<u32> = reports.iter().map(|r| r.new_version).collect();
+        got.sort();
+        assert_eq!(got, vec![2, 3, 4, 5]);
+        for r in &reports {
+            assert_eq!(ring.data_key_id(r.new_version).unwrap(), r.data_key_id, "the key of v{} was lost", r.new_version);
+        }
     }
 }

@@ -147,21 +147,32 @@ impl KeyRing {
 
     /// The key file's text for this ring (what [`super::init_key_file`] writes). Wiped on drop.
     pub fn to_key_file(&self) -> Zeroizing<String> {
-        let mut s = String::from(
-            "# aidpay data key file. Keep it secret: mode 0600, never in the configuration file, the store or its backups.\n\
+        const HEADER: &str = "# aidpay data key file. Keep it secret: mode 0600, never in the configuration file, the store or its backups.\n\
              # aidpay-hash-key: the look-up hash key (a rotation keeps it); aidpay-data-key vN: the encryption keys,\n\
-             # the highest version encrypts, every version decrypts. Losing this file loses the encrypted data.\n",
-        );
-        s.push_str(&format!("{HASH_KEY_WORD} {}\n", hex::encode(*self.hash_key)));
+             # the highest version encrypts, every version decrypts. Losing this file loses the encrypted data.\n";
+        // Sized up front and written in place: no reallocation or temporary leaves key hex behind.
+        let mut s = Zeroizing::new(String::with_capacity(HEADER.len() + (self.data.len() + 1) * 100));
+        s.push_str(HEADER);
+        s.push_str(HASH_KEY_WORD);
+        s.push(' ');
+        push_hex(&mut s, &*self.hash_key);
+        s.push('\n');
         for v in self.data.keys() {
-            s.push_str(&self.data_key_line(*v).expect("a version of the ring"));
+            self.push_data_key_line(&mut s, *v);
         }
-        Zeroizing::new(s)
+        s
     }
 
-    /// The key file line of one data key version (`aidpay-data-key vN <hex>\n`), for appending.
-    pub(super) fn data_key_line(&self, version: u32) -> Option<String> {
-        self.data.get(&version).map(|d| format!("{DATA_KEY_WORD} v{version} {}\n", hex::encode(*d.bytes)))
+    /// Appends the key file line of one data key version (`aidpay-data-key vN <hex>\n`).
+    pub(super) fn push_data_key_line(&self, s: &mut String, version: u32) {
+        if let Some(d) = self.data.get(&version) {
+            s.push_str(DATA_KEY_WORD);
+            s.push_str(" v");
+            s.push_str(&version.to_string());
+            s.push(' ');
+            push_hex(s, &*d.bytes);
+            s.push('\n');
+        }
     }
 
     /// The version new values are encrypted under: the highest.
@@ -209,7 +220,7 @@ impl KeyRing {
             .cipher
             .encrypt_inout_detached(&nonce, &associated_data(version, purpose), body.into())
             // Only a plaintext beyond 256 GiB is refused.
-            .map_err(|_| CryptoError::Malformed("value too long to encrypt"))?;
+            .map_err(|_| CryptoError::TooLong)?;
         buf.extend_from_slice(&tag);
         let mut out = String::with_capacity(12 + (buf.len() * 4).div_ceil(3));
         out.push('v');
@@ -277,6 +288,15 @@ impl KeyRing {
         } else {
             self.encrypt(stored, purpose)
         }
+    }
+}
+
+/// Lower-case hex straight into `s` (no temporary string holding the key).
+fn push_hex(s: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for b in bytes {
+        s.push(DIGITS[usize::from(b >> 4)] as char);
+        s.push(DIGITS[usize::from(b & 15)] as char);
     }
 }
 
@@ -451,11 +471,8 @@ mod tests {
         assert_eq!(back.lookup_hash(purpose::CARD_NUMBER, card), hash);
 
         // A ring that lost version 1 says which version it misses.
-        let only2 = format!(
-            "{HASH_KEY_WORD} {}\n{}",
-            hex::encode(*r.hash_key),
-            r.data_key_line(2).unwrap()
-        );
+        let mut only2 = format!("{HASH_KEY_WORD} {}\n", hex::encode(*r.hash_key));
+        r.push_data_key_line(&mut only2, 2);
         let only2 = KeyRing::from_key_file(&only2, &origin()).unwrap();
         assert_eq!(only2.decrypt(&old, purpose::CARD_NUMBER), Err(CryptoError::UnknownVersion(1)));
         assert_eq!(only2.reencrypt(&old, purpose::CARD_NUMBER), Err(CryptoError::UnknownVersion(1)));

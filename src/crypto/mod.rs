@@ -118,6 +118,9 @@ pub enum CryptoError {
     /// Authentication failed: the wrong key, a changed value, or a value from another column.
     #[error("the encrypted value does not open with this key and purpose (wrong key, altered value, or a value of another column)")]
     Rejected,
+    /// A value beyond what the cipher takes (256 GiB): never a card, an ID number or a name.
+    #[error("the value is too long to encrypt")]
+    TooLong,
     /// The operating system's random number generator failed (no nonce, so nothing encrypted).
     #[error("the operating system's random number generator failed: {0}")]
     Random(String),

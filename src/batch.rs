@@ -19,8 +19,8 @@
 //! `insufficient_balance` exception and released by a later cycle once money has come in.
 
 use crate::config::{BankFormat, BankProfile, Config};
-use crate::domain::Fen;
 use crate::domain::card::mask_card;
+use crate::domain::{BatchStatus, Fen};
 use crate::exceptions::{ExceptionKind, NewException};
 use crate::formats::{BatchDoc, Debtor, PaymentLine, domestic, pain001};
 use crate::store::{AuditEntry, BatchLine, BatchRow, EligibleGrant, FileRecord, NewPayment, Store, StoreError, StoreTx};
@@ -48,6 +48,23 @@ pub enum BatchError {
     Deliver { batch: String, source: TransportError },
     #[error("batch {batch}: {source}")]
     Outbox { batch: String, source: TransportError },
+    #[error("batch {batch}: its payments are not the ones a reviewer approved; not written (批次未经复核或复核后已改变)")]
+    NotApproved { batch: String },
+}
+
+/// The SHA-256 of a batch's exact payment list (reference, amount, card, holder, bank and
+/// remittance of every payment, in file order): what a reviewer's approval covers.
+pub fn payload_hash(lines: &[BatchLine]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for l in lines {
+        for field in [l.payment_ref.as_str(), &l.amount_fen.to_string(), &l.card_number, &l.card_holder, &l.bank, &l.remittance] {
+            h.update(field.as_bytes());
+            h.update([0x1f]);
+        }
+        h.update(b"\n");
+    }
+    hex::encode(h.finalize())
 }
 
 /// One batch in the cycle's summary (`batch --json`).
@@ -71,6 +88,8 @@ pub struct CycleOutcome {
     pub payments_created: u64,
     pub unencodable: u64,
     pub waiting_for_notice: i64,
+    /// Batches this cycle left (or made) waiting for a reviewer (four eyes).
+    pub awaiting_approval: u64,
     pub batches: Vec<BatchSummary>,
 }
 
@@ -121,7 +140,7 @@ pub async fn run_cycle(store: &Store, cfg: &Config, actor: &str) -> Result<Cycle
         }
     }
     let mut tx = store.begin().await?;
-    for b in tx.batches_in(&cfg.account.number, &["held", "in_doubt"]).await? {
+    for b in tx.batches_in(&cfg.account.number, &["held", "in_doubt", "awaiting_approval"]).await? {
         outcome.batches.push(summary(&b, None));
     }
     tx.commit().await?;
@@ -247,7 +266,7 @@ async fn reserve(store: &Store, cfg: &Config, actor: &str) -> Result<CycleOutcom
         let mut held = Vec::new();
         let mut raised = Vec::new();
         for g in &chunk {
-            match plan_payment(cfg, g, 1)? {
+            match plan_payment(cfg, g, g.attempt)? {
                 Ok(p) => {
                     outcome.payments_created += 1;
                     cutter.add(&mut tx, p).await?;
@@ -272,6 +291,21 @@ async fn reserve(store: &Store, cfg: &Config, actor: &str) -> Result<CycleOutcom
     }
     cutter.finish(&mut tx).await?;
 
+    if cfg.approval.batches {
+        // Four eyes: new batches wait for a reviewer, each with its payment list's hash; so does
+        // any batch still to be written without an approval (made before approval was on).
+        let mut waiting: Vec<String> = cutter.created.iter().map(|b| b.batch_id.clone()).collect();
+        for b in tx.batches_in(account, &[BatchStatus::Created.as_str(), BatchStatus::Held.as_str()]).await? {
+            if tx.approved_for(&b.batch_id).await?.is_none() {
+                tx.set_batch_status(&b.batch_id, BatchStatus::AwaitingApproval.as_str()).await?;
+                waiting.push(b.batch_id);
+            }
+        }
+        waiting.sort();
+        waiting.dedup();
+        crate::approvals::propose_batches(&mut tx, &waiting, actor).await?;
+        outcome.awaiting_approval = waiting.len() as u64;
+    }
     check_balance(&mut tx, account).await?;
     for b in &cutter.created {
         tx.audit(&AuditEntry {
@@ -448,6 +482,14 @@ async fn write_file(store: &Store, cfg: &Config, b: &BatchRow, actor: &str) -> R
     tx.lock(&format!("batch:{}", b.batch_id)).await?;
     if tx.batches_in_any(&b.batch_id).await?.is_none_or(|now| now.status != "created") {
         return Ok(());
+    }
+    // Four eyes: what is written is what a reviewer approved, payment for payment.
+    if cfg.approval.batches {
+        let approved = tx.approved_for(&b.batch_id).await?;
+        let now = payload_hash(&tx.batch_lines(&b.batch_id).await?);
+        if approved.as_ref().and_then(|a| a.payload_sha256.as_deref()) != Some(now.as_str()) {
+            return Err(BatchError::NotApproved { batch: b.batch_id.clone() });
+        }
     }
     let (name, bytes, kind) = render(&mut tx, cfg, b).await?;
     // Atomic and idempotent: after a crash the same bytes are found in place.

@@ -77,6 +77,16 @@ pub enum Command {
     },
     /// The daemon: every job on its schedule ([schedule]) until SIGTERM or SIGINT
     Run,
+    /// The people who may act, and their roles (the server administrator's commands)
+    User {
+        #[command(subcommand)]
+        action: UserCommand,
+    },
+    /// Four eyes: what awaits a second person
+    Approvals {
+        #[command(subcommand)]
+        action: ApprovalsCommand,
+    },
     /// A whole cycle on a throw-away SQLite store, ending in the exception list
     Demo {
         /// Folder for the demo's store and files [default: a new folder under the temp dir]
@@ -102,6 +112,92 @@ pub enum ReportCommand {
         /// Folder to write to [default: paths.reports]
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+    },
+}
+
+/// Who acts: a console user, whose password is read from stdin. The operating-system user alone
+/// is no identity.
+#[derive(Debug, clap::Args)]
+pub struct Acting {
+    /// The console user who acts (their password is read from stdin)
+    #[arg(long = "user", value_name = "NAME", required = true)]
+    pub user: String,
+    /// Read the password from stdin (the default; kept for scripts that say so)
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user; the password is read from stdin
+    Add {
+        name: String,
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// The name shown in the console and the audit trail (e.g. 张三)
+        #[arg(long)]
+        display_name: Option<String>,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// List the users with their roles and state
+    List,
+    /// Disable a user: no more logins or actions; kept for the trail
+    Disable { name: String },
+    /// Set a user's password (read from stdin); lifts a lock-out
+    Passwd {
+        name: String,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+/// The roles of `user add --role`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum RoleArg {
+    Clerk,
+    Reviewer,
+    Auditor,
+    Admin,
+}
+
+impl From<RoleArg> for crate::domain::Role {
+    fn from(r: RoleArg) -> Self {
+        match r {
+            RoleArg::Clerk => crate::domain::Role::Clerk,
+            RoleArg::Reviewer => crate::domain::Role::Reviewer,
+            RoleArg::Auditor => crate::domain::Role::Auditor,
+            RoleArg::Admin => crate::domain::Role::Admin,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApprovalsCommand {
+    /// What awaits a second person (or every proposal with --status all)
+    List {
+        /// pending or all
+        #[arg(long, default_value = "pending")]
+        status: String,
+        #[command(flatten)]
+        acting: Acting,
+    },
+    /// Approve someone else's proposal: what it proposes is applied
+    Approve {
+        id: i64,
+        /// Why (kept in the audit log)
+        #[arg(long, default_value = "")]
+        note: String,
+        #[command(flatten)]
+        acting: Acting,
+    },
+    /// Reject someone else's proposal, saying why
+    Reject {
+        id: i64,
+        #[arg(long, required = true)]
+        note: String,
+        #[command(flatten)]
+        acting: Acting,
     },
 }
 
@@ -142,6 +238,8 @@ pub enum ExceptionsCommand {
         /// Why (kept in the audit log)
         #[arg(long, required = true)]
         note: String,
+        #[command(flatten)]
+        acting: Acting,
     },
 }
 
@@ -208,7 +306,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let failed = outcome.batches.iter().any(|b| b.error.is_some());
             Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
         }
-        Command::Exceptions { action: ExceptionsCommand::Resolve { id, reissue, card, holder, cancel, accept, note } } => {
+        Command::Exceptions { action: ExceptionsCommand::Resolve { id, reissue, card, holder, cancel, accept, note, acting } } => {
             let action = if reissue {
                 crate::exceptions::Action::Reissue { card, holder }
             } else if cancel {
@@ -220,11 +318,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if note.trim().is_empty() {
                 anyhow::bail!("--note must say why");
             }
-            let (cfg, store) = open(cli.config.as_deref()).await?;
-            let result = crate::exceptions::resolve(&store, &cfg, id, &action, note.trim(), &crate::actor()).await;
+            let (cfg, store) = open_existing(cli.config.as_deref()).await?;
+            let person = person(&store, &acting).await?;
+            let result = crate::exceptions::resolve(&store, &cfg, id, &action, note.trim(), &person).await;
             store.close().await;
             let done = result?;
-            output::resolved(&done, cli.json)?;
+            output::resolve_outcome(&done, cli.json)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Ingest { files } => {
@@ -297,12 +396,102 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo { dir } => crate::demo::run(dir, cli.json).await,
+        Command::User { action } => users(cli.config.as_deref(), action, cli.json).await,
+        Command::Approvals { action } => approvals(cli.config.as_deref(), action, cli.json).await,
         Command::Run => {
             let cfg = Config::load(cli.config.as_deref())?;
             crate::scheduler::run(cfg, shutdown_signal()).await?;
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The password on stdin: its first line, without the line break.
+fn password_from_stdin() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).context("reading the password from stdin")?;
+    let pw = line.trim_end_matches(['\r', '\n']).to_string();
+    if pw.is_empty() {
+        anyhow::bail!("no password on stdin (echo the password | aidpay … --password-stdin)");
+    }
+    Ok(pw)
+}
+
+/// The console user named by `--user`, once their password (stdin) is checked.
+async fn person(store: &Store, acting: &Acting) -> anyhow::Result<crate::people::Person> {
+    let pw = password_from_stdin()?;
+    Ok(crate::people::authenticate(store, &acting.user, &pw, "cli").await?)
+}
+
+/// `aidpay user …`: the server administrator manages the people who may act. Audited as
+/// `server-admin:<os user>`.
+async fn users(config: Option<&std::path::Path>, action: UserCommand, json: bool) -> anyhow::Result<ExitCode> {
+    let actor = format!("server-admin:{}", crate::actor());
+    match action {
+        UserCommand::Add { name, role, display_name, password_stdin: _ } => {
+            let (_cfg, store) = open(config).await?;
+            let pw = password_from_stdin()?;
+            let row = crate::people::add_user(&store, &name, display_name.as_deref().unwrap_or(&name), role.into(), &pw, &actor).await;
+            store.close().await;
+            output::users(std::slice::from_ref(&row?), json)?;
+        }
+        UserCommand::List => {
+            let (_cfg, store) = open_existing(config).await?;
+            let rows = store.users().await;
+            store.close().await;
+            output::users(&rows?, json)?;
+        }
+        UserCommand::Disable { name } => {
+            let (_cfg, store) = open_existing(config).await?;
+            let done = crate::people::disable_user(&store, &name, &actor).await;
+            store.close().await;
+            done?;
+            output::done(&format!("用户 {name} 已停用"), json)?;
+        }
+        UserCommand::Passwd { name, password_stdin: _ } => {
+            let (_cfg, store) = open_existing(config).await?;
+            let pw = password_from_stdin()?;
+            let done = crate::people::set_password(&store, &name, &pw, &actor).await;
+            store.close().await;
+            done?;
+            output::done(&format!("用户 {name} 的密码已更改"), json)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `aidpay approvals …`, as a console user.
+async fn approvals(config: Option<&std::path::Path>, action: ApprovalsCommand, json: bool) -> anyhow::Result<ExitCode> {
+    use crate::approvals::Decision;
+    let (cfg, store) = open_existing(config).await?;
+    let result = async {
+        match action {
+            ApprovalsCommand::List { status, acting } => {
+                let all = match status.as_str() {
+                    "pending" => false,
+                    "all" => true,
+                    other => anyhow::bail!("--status {other}: use pending or all"),
+                };
+                person(&store, &acting).await?;
+                output::approvals(&crate::approvals::list(&store, all).await?, json)?;
+            }
+            ApprovalsCommand::Approve { id, note, acting } => {
+                let p = person(&store, &acting).await?;
+                output::decided(&crate::approvals::decide(&store, &cfg, id, Decision::Approve, note.trim(), &p).await?, json)?;
+            }
+            ApprovalsCommand::Reject { id, note, acting } => {
+                if note.trim().is_empty() {
+                    anyhow::bail!("--note must say why");
+                }
+                let p = person(&store, &acting).await?;
+                output::decided(&crate::approvals::decide(&store, &cfg, id, Decision::Reject, note.trim(), &p).await?, json)?;
+            }
+        }
+        Ok(())
+    }
+    .await;
+    store.close().await;
+    result.map(|()| ExitCode::SUCCESS)
 }
 
 /// SIGTERM (systemd's stop) or SIGINT (Ctrl-C).

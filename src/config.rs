@@ -59,6 +59,38 @@ pub struct Settings {
     pub daemon: DaemonSettings,
     #[serde(default)]
     pub alerts: AlertSettings,
+    /// `[approval]`: what needs a second person. Absent: nothing does (as before).
+    #[serde(default)]
+    pub approval: Option<ApprovalSettings>,
+    #[serde(default)]
+    pub console: ConsoleSettings,
+}
+
+/// `[approval]`: four eyes (双人复核) on what moves money or changes where it goes.
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalSettings {
+    /// New batches wait for a reviewer before anything reaches the bank.
+    #[serde(default)]
+    pub batches: bool,
+    /// A re-issue to another card or holder, and a school's re-send that changes a card.
+    #[serde(default)]
+    pub card_changes: bool,
+    #[serde(default)]
+    pub cancellations: bool,
+    #[serde(default)]
+    pub accepts: bool,
+}
+
+/// `[console]`: the finance office's web console.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleSettings {
+    /// `127.0.0.1:8470` switches the console on (in `aidpay run`; `aidpay console` serves it alone).
+    pub listen: Option<String>,
+    /// TLS certificate and key (PEM files); without them plain HTTP, for a reverse proxy in front.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 /// `[daemon]`: how `aidpay run` behaves.
@@ -247,6 +279,11 @@ pub struct BankSettings {
     /// The delimited template (format = domestic).
     #[serde(default)]
     pub domestic: Option<DomesticProfile>,
+    /// This bank sends statements or notifications that name no account (an excerpt without
+    /// `Acct`, as PostFinance's): they are taken as this account's, which must be the special
+    /// account of this configuration (`account.number`). Without it such a file is refused.
+    #[serde(default)]
+    pub statements_without_account: Option<String>,
 }
 
 fn default_booking() -> String {
@@ -300,6 +337,9 @@ pub struct BankProfile {
     pub transport: Transport,
     /// `true`: gross booking; `false`: net.
     pub gross: bool,
+    /// `statements_without_account`: the bank sends statements naming no account, and they are
+    /// the special account's (checked against `account.number` at start).
+    pub statements_without_account: Option<String>,
 }
 
 impl BankProfile {
@@ -367,7 +407,17 @@ pub struct AccountSettings {
     pub bank: String,
     #[serde(default)]
     pub cnaps: Option<String>,
+    /// The account's currency (ISO 4217): statements in any other are refused. Default CNY.
+    #[serde(default = "default_currency")]
+    pub currency: String,
 }
+
+fn default_currency() -> String {
+    "CNY".into()
+}
+
+/// Account numbers compared as banks print them (spaces and dashes ignored, letters in any case).
+pub use crate::formats::camt::same_account;
 
 /// `[intake]`: rules for grant lists.
 #[derive(Debug, Deserialize)]
@@ -411,7 +461,7 @@ pub struct StandardSettings {
 
 // ---------------------------------------------------------------- checked config
 
-fn check_banks(raw: BTreeMap<String, BankSettings>) -> Result<Vec<BankProfile>, ConfigError> {
+fn check_banks(raw: BTreeMap<String, BankSettings>, account: &str) -> Result<Vec<BankProfile>, ConfigError> {
     let mut out = Vec::new();
     for (name, b) in raw {
         let key = |field: &str| format!("banks.{name}.{field}");
@@ -456,7 +506,26 @@ fn check_banks(raw: BTreeMap<String, BankSettings>) -> Result<Vec<BankProfile>, 
             "net" => false,
             other => return Err(invalid(key("booking"), format!("'{other}' is not gross or net"))),
         };
-        out.push(BankProfile { name, format, card_banks: b.card_banks, max_lines, remittance: b.remittance, transport, gross });
+        let statements_without_account = match b.statements_without_account.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(named) if same_account(named, account) => Some(named.to_string()),
+            Some(named) => {
+                return Err(invalid(
+                    key("statements_without_account"),
+                    format!("'{named}' is not this configuration's special account ({account}); statements naming no account can only be taken as account.number's"),
+                ));
+            }
+        };
+        out.push(BankProfile {
+            name,
+            format,
+            card_banks: b.card_banks,
+            max_lines,
+            remittance: b.remittance,
+            transport,
+            gross,
+            statements_without_account,
+        });
     }
     if !out.is_empty() && out.iter().filter(|p| p.card_banks.is_empty()).count() != 1 {
         return Err(invalid("banks", "exactly one bank profile must have no card_banks (the default for every other card)"));
@@ -590,6 +659,9 @@ pub struct Config {
     pub daemon: Daemon,
     /// The webhook for new exceptions, when one is configured.
     pub alerts: Option<Alerts>,
+    /// What needs a second person (all off without an `[approval]` section).
+    pub approval: ApprovalSettings,
+    pub console: ConsoleSettings,
 }
 
 /// One job's checked schedule.
@@ -810,6 +882,12 @@ impl Config {
         if s.account.name.trim().is_empty() {
             return Err(invalid("account.name", "must not be empty"));
         }
+        let currency = s.account.currency.trim().to_ascii_uppercase();
+        if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_uppercase()) {
+            return Err(invalid("account.currency", format!("'{}' is not an ISO 4217 currency code (e.g. CNY)", s.account.currency)));
+        }
+        let mut account = s.account;
+        account.currency = currency;
         let mut guardian = HashSet::new();
         for (i, st) in s.intake.guardian_card_stages.iter().enumerate() {
             let stage = Stage::parse(st).ok_or_else(|| {
@@ -839,7 +917,7 @@ impl Config {
             }
             standards.insert(st.program.trim(), stage, tier, period, amount);
         }
-        let banks = check_banks(s.banks)?;
+        let banks = check_banks(s.banks, &account.number)?;
         if s.returns.no_answer_days < 1 {
             return Err(invalid("returns.no_answer_days", "must be at least 1"));
         }
@@ -851,18 +929,28 @@ impl Config {
         let schedules = check_schedules(&s.schedule)?;
         let daemon = check_daemon(&s.daemon)?;
         let alerts = check_alerts(s.alerts)?;
+        if let Some(listen) = &s.console.listen
+            && listen.parse::<std::net::SocketAddr>().is_err()
+        {
+            return Err(invalid("console.listen", format!("'{listen}' is not an address and port, e.g. 127.0.0.1:8470")));
+        }
+        if s.console.tls_cert.is_some() != s.console.tls_key.is_some() {
+            return Err(invalid("console.tls_cert", "tls_cert and tls_key go together"));
+        }
         Ok(Config {
             reconcile: s.reconcile,
             schedules,
             daemon,
             alerts,
+            approval: s.approval.unwrap_or_default(),
+            console: s.console,
             no_answer_days: s.returns.no_answer_days,
             reasons,
             banks,
             source,
             database: s.database,
             paths: s.paths,
-            account: s.account,
+            account,
             rules: Rules { guardian_card_stages: guardian, standards },
             max_listed_errors: s.intake.max_listed_errors,
         })
@@ -988,6 +1076,27 @@ amount = "500"
         let f = write(&BASE.replace("[account]", "[acount]"));
         let e = Config::load_with_env(Some(f.path()), env(&[])).unwrap_err();
         assert!(e.to_string().contains("acount"), "{e}");
+    }
+
+    #[test]
+    fn the_account_currency_and_statements_without_account() {
+        let f = write(BASE);
+        let c = Config::load_with_env(Some(f.path()), env(&[])).unwrap();
+        assert_eq!(c.account.currency, "CNY", "the default");
+        let c = Config::load_with_env(Some(f.path()), env(&[("AIDPAY_ACCOUNT__CURRENCY", "eur")])).unwrap();
+        assert_eq!(c.account.currency, "EUR");
+        let e = Config::load_with_env(Some(f.path()), env(&[("AIDPAY_ACCOUNT__CURRENCY", "yuan")])).unwrap_err();
+        assert!(e.to_string().contains("account.currency"), "{e}");
+
+        let bank = "\n[banks.pf]\nformat = \"pain.001.001.09\"\ntransport = \"dropfolder\"\ndrop_dir = \"var/pf\"\n";
+        let f = write(&format!("{BASE}{bank}statements_without_account = \"0012 345\"\n"));
+        let c = Config::load_with_env(Some(f.path()), env(&[])).unwrap();
+        assert_eq!(c.bank("pf").unwrap().statements_without_account.as_deref(), Some("0012 345"));
+        let f = write(&format!("{BASE}{bank}statements_without_account = \"0099999\"\n"));
+        let e = Config::load_with_env(Some(f.path()), env(&[])).unwrap_err();
+        assert!(e.to_string().contains("banks.pf.statements_without_account") && e.to_string().contains("0012345"), "{e}");
+        assert!(same_account("NL08 INGB 0000 0012 34", "nl08ingb0000001234"));
+        assert!(!same_account("", ""));
     }
 
     #[test]

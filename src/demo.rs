@@ -12,6 +12,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 const CONFIG: &str = include_str!("../config/aidpay.toml");
+/// The demo office's clerk and reviewer: user name, display name, password (a throw-away store).
+const DEMO_CLERK: (&str, &str, &str) = ("clerk", "张经办", "demo-clerk-2026");
+const DEMO_REVIEWER: (&str, &str, &str) = ("reviewer", "李复核", "demo-reviewer-2026");
 const GRANT_LISTS: [(&str, &[u8]); 4] = [
     ("utf8.csv", include_bytes!("../fixtures/grants/utf8.csv")),
     ("gbk.csv", include_bytes!("../fixtures/grants/gbk.csv")),
@@ -58,6 +61,28 @@ pub async fn run(dir: Option<PathBuf>, json: bool) -> anyhow::Result<ExitCode> {
         crate::output::import(&summaries, false)?;
         println!("\n-- 2. 生成代发批次并交给银行 (batch files handed to the bank's drop folders) --");
     }
+    // The people of the demo office: a clerk (经办) and a reviewer (复核). With four eyes on (the
+    // shipped configuration), the cycle leaves its batches awaiting the reviewer's approval, and
+    // the next cycle hands the approved ones to the bank.
+    let admin = format!("server-admin:{}", crate::actor());
+    crate::people::add_user(&store, DEMO_CLERK.0, DEMO_CLERK.1, crate::domain::Role::Clerk, DEMO_CLERK.2, &admin).await?;
+    crate::people::add_user(&store, DEMO_REVIEWER.0, DEMO_REVIEWER.1, crate::domain::Role::Reviewer, DEMO_REVIEWER.2, &admin).await?;
+    let first = crate::batch::run_cycle(&store, &cfg, &crate::actor()).await?;
+    let mut approved = Vec::new();
+    if first.awaiting_approval > 0 {
+        let reviewer = crate::people::authenticate(&store, DEMO_REVIEWER.0, DEMO_REVIEWER.2, "demo").await?;
+        if !json {
+            crate::output::batch(&first, false)?;
+            println!("复核人 {} 复核待发批次 (the reviewer approves each batch before it reaches the bank):", reviewer.label());
+        }
+        for a in crate::approvals::list(&store, false).await? {
+            let d = crate::approvals::decide(&store, &cfg, a.id, crate::approvals::Decision::Approve, "已核对批次明细", &reviewer).await?;
+            if !json {
+                println!("  {}", d.message);
+            }
+            approved.push(d);
+        }
+    }
     let cycle = crate::batch::run_cycle(&store, &cfg, &crate::actor()).await?;
     if !json {
         crate::output::batch(&cycle, false)?;
@@ -100,6 +125,7 @@ pub async fn run(dir: Option<PathBuf>, json: bool) -> anyhow::Result<ExitCode> {
                 "dir": dir, "imports": summaries, "batch": cycle, "answers": ingested, "grants": grants,
                 "statement": ingested_statement, "reconcile": reconciled,
                 "exceptions": exceptions, "report": report, "reconciliation_report": reconciliation, "verify": verified,
+                "approved": approved, "users": [DEMO_CLERK.0, DEMO_REVIEWER.0],
             }))?
         );
     } else {
@@ -111,6 +137,16 @@ pub async fn run(dir: Option<PathBuf>, json: bool) -> anyhow::Result<ExitCode> {
         println!("store: {}", var.join("aidpay.db").display());
         println!("bank files: {} (copies handed to {})", cfg.paths.outbox.display(), var.join("bank").display());
         println!("again with: aidpay --config {} exceptions list", config_path.display());
+        println!(
+            "users: {} (经办, password {}) and {} (复核, password {}); e.g. echo '{}' | aidpay --config {} exceptions resolve 1 --cancel --note 测试 --user {}",
+            DEMO_CLERK.0,
+            DEMO_CLERK.2,
+            DEMO_REVIEWER.0,
+            DEMO_REVIEWER.2,
+            DEMO_CLERK.2,
+            config_path.display(),
+            DEMO_CLERK.0
+        );
     }
     store.close().await;
     Ok(if verified.ok { ExitCode::SUCCESS } else { ExitCode::from(1) })

@@ -12,6 +12,8 @@
 //!   reference, unreadable files quarantined;
 //! - [`reconcile`]: the special account's statements against the batches, returns and allocations;
 //! - [`exceptions`]: what finance staff must look at, with the wording and the suggested action;
+//! - [`people`]: who acts (users, roles, passwords, sessions) and [`approvals`]: the second person
+//!   (双人复核) before money moves or where it goes changes;
 //! - [`reports`]: tables for finance staff written as XLSX, CSV (UTF-8 with BOM) and HTML, and the
 //!   exception report built on them;
 //! - [`store`]: every SQL statement, on SQLite (embedded default) or PostgreSQL;
@@ -26,6 +28,7 @@
 //!   [`systemd`] (sd_notify) and [`alerts`] (new exceptions to finance staff).
 
 pub mod alerts;
+pub mod approvals;
 pub mod cli;
 pub mod clock;
 pub mod banksim;
@@ -41,6 +44,7 @@ pub mod formats;
 pub mod intake;
 pub mod lock;
 pub mod output;
+pub mod people;
 pub mod reconcile;
 pub mod reports;
 pub mod returns;

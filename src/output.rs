@@ -203,6 +203,80 @@ pub fn verify(r: &crate::verify::VerifyReport, json: bool) -> std::io::Result<()
     Ok(())
 }
 
+/// `exceptions resolve`: applied, or proposed for a second person.
+pub fn resolve_outcome(r: &crate::exceptions::ResolveOutcome, json: bool) -> std::io::Result<()> {
+    match r {
+        crate::exceptions::ResolveOutcome::Applied(done) => resolved(done, json),
+        crate::exceptions::ResolveOutcome::Proposed { message, .. } => {
+            if json {
+                return print_json(&serde_json::to_value(r)?);
+            }
+            writeln!(std::io::stdout().lock(), "{message}")
+        }
+    }
+}
+
+/// `approvals list`.
+pub fn approvals(rows: &[crate::store::ApprovalRow], json: bool) -> std::io::Result<()> {
+    if json {
+        return print_json(&serde_json::to_value(rows)?);
+    }
+    let mut out = std::io::stdout().lock();
+    if rows.is_empty() {
+        return writeln!(out, "没有待复核的提议");
+    }
+    for a in rows {
+        writeln!(
+            out,
+            "#{} [{}] {} 由 {} 于 {} 提出 — {}{}",
+            a.id,
+            a.kind,
+            a.subject,
+            a.proposed_by,
+            a.proposed_at,
+            a.status,
+            a.decided_by.as_deref().map(|d| format!("，{d} 复核")).unwrap_or_default()
+        )?;
+        writeln!(out, "    提议: {}", a.after)?;
+    }
+    Ok(())
+}
+
+/// `approvals approve|reject`.
+pub fn decided(d: &crate::approvals::Decided, json: bool) -> std::io::Result<()> {
+    if json {
+        return print_json(&serde_json::to_value(d)?);
+    }
+    writeln!(std::io::stdout().lock(), "提议 #{} ({}): {}", d.id, d.status, d.message)
+}
+
+/// `user add` and `user list`.
+pub fn users(rows: &[crate::store::UserRow], json: bool) -> std::io::Result<()> {
+    if json {
+        return print_json(&serde_json::to_value(rows)?);
+    }
+    let mut out = std::io::stdout().lock();
+    for u in rows {
+        let state = if u.disabled {
+            "已停用"
+        } else if u.locked_until.is_some_and(|t| t > crate::people::unix_now()) {
+            "已锁定"
+        } else {
+            "正常"
+        };
+        writeln!(out, "{} {} {} {}", u.username, u.display_name, u.role.label_zh(), state)?;
+    }
+    Ok(())
+}
+
+/// A command that did one thing: `{"done": true, "message"}`.
+pub fn done(message: &str, json: bool) -> std::io::Result<()> {
+    if json {
+        return print_json(&serde_json::json!({"done": true, "message": message}));
+    }
+    writeln!(std::io::stdout().lock(), "{message}")
+}
+
 /// `exceptions resolve`.
 pub fn resolved(r: &crate::exceptions::Resolved, json: bool) -> std::io::Result<()> {
     if json {
@@ -234,7 +308,16 @@ pub fn ingest(files: &[crate::returns::IngestSummary], no_answer: u64, json: boo
                 f.unknown_references,
                 f.duplicate_statuses,
                 f.entries
-            )?,
+            )
+            .and_then(|_| {
+                if f.entries_repeated > 0 || f.entries_not_booked > 0 {
+                    writeln!(out, "  已存分录 {} 条未重复记录；未记账（PDNG/INFO）{} 条，仅列示不对账", f.entries_repeated, f.entries_not_booked)?;
+                }
+                if f.file_rejected {
+                    writeln!(out, "  银行拒收整个文件且未指明哪一批：已生成 file_rejected 异常，请立即处理")?;
+                }
+                f.warnings.iter().try_for_each(|w| writeln!(out, "  注意: {w}"))
+            })?,
             "duplicate" => writeln!(out, "{}: 已处理过（内容相同），未再处理", f.file)?,
             _ => writeln!(
                 out,

@@ -59,8 +59,8 @@ pub fn owner_state(f: &GrantFacts, today: &str) -> Result<OwnerState, String> {
     }
     match f.status.as_str() {
         "valid" if f.live == 1 => Ok(OwnerState::InFlight),
-        "valid" if f.attempts == 0 => Ok(if f.notice_end.as_str() < today { OwnerState::ToBatch } else { OwnerState::Waiting }),
-        "valid" => Err(format!("{} 次支付均已失败，但资助既未挂起也无新的支付：无人处理", f.attempts)),
+        "valid" if f.failed == 0 => Ok(if f.notice_end.as_str() < today { OwnerState::ToBatch } else { OwnerState::Waiting }),
+        "valid" => Err(format!("{} 次支付均已失败，但资助既未挂起也无新的支付：无人处理", f.failed)),
         "held" if f.live > 0 => Err("资助已挂起却仍有在途支付".into()),
         "held" if f.open_exceptions == 0 => Err("资助已挂起但没有待处理的异常：不在任何人的工作清单上".into()),
         "held" => Ok(OwnerState::Held),
@@ -175,14 +175,14 @@ pub async fn run(store: &Store, account: &str, outbox: &Path) -> Result<VerifyRe
 mod tests {
     use super::*;
 
-    fn facts(status: &str, live: i64, settled: i64, attempts: i64, open: i64) -> GrantFacts {
+    fn facts(status: &str, live: i64, settled: i64, failed: i64, open: i64) -> GrantFacts {
         GrantFacts {
             grant_id: "G1".into(),
             status: status.into(),
             notice_end: "2026-10-20".into(),
             live,
             settled,
-            attempts,
+            failed,
             open_exceptions: open,
         }
     }

@@ -200,9 +200,9 @@ async fn a_hand_over_that_cannot_be_decided_waits_for_a_person() {
 
     // Cancelling a batch the bank may have is refused; the person checked: the bank has nothing.
     let id = ex[0]["id"].to_string();
-    let out = env.run(&["exceptions", "resolve", &id, "--cancel", "--note", "x"], &[]).await;
-    assert_eq!(out.status.code(), Some(1));
-    env.json_async(&["exceptions", "resolve", &id, "--reissue", "--note", "银行确认未收到"], 0).await;
+    env.user("clerk", "clerk").await;
+    env.act("clerk", &["exceptions", "resolve", &id, "--cancel", "--note", "x"], 1).await;
+    env.act("clerk", &["exceptions", "resolve", &id, "--reissue", "--note", "银行确认未收到"], 0).await;
     let bank = FrontEnd::start(&dir).unwrap();
     let v = env.json_async(&["batch"], 0).await;
     assert!(v["batches"].as_array().unwrap().iter().all(|b| b["status"] == "delivered"), "{v}");

@@ -5,13 +5,16 @@
 mod util;
 
 mod batch;
+mod browser;
 mod cli;
 mod concurrency;
 mod crash_safety;
 mod daemon;
+mod four_eyes;
 mod handover;
 mod import;
 mod owners;
 mod reconcile;
 mod returns;
+mod statements;
 mod upgrade;

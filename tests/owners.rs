@@ -83,7 +83,8 @@ async fn accepting_a_held_grants_finding_releases_it_to_be_paid_as_imported() {
     assert_eq!(grant_status(&env, &grant).await, "held");
     verify_ok(&env).await;
 
-    let r = env.json_async(&["exceptions", "resolve", &off[0]["id"].to_string(), "--accept", "--note", "区财政特批标准"], 0).await;
+    env.user("clerk", "clerk").await;
+    let r = env.act("clerk", &["exceptions", "resolve", &off[0]["id"].to_string(), "--accept", "--note", "区财政特批标准"], 0).await;
     assert!(r["message"].as_str().unwrap().contains("放行"), "the confirmation says the grant goes out as imported: {r}");
     assert_eq!(grant_status(&env, &grant).await, "valid");
     env.json_async(&["batch"], 0).await;
@@ -98,9 +99,9 @@ async fn accepting_what_the_bank_cannot_pay_is_refused_and_a_failed_payment_is_p
     import_one(&env, &fixture("grants/utf8.csv"), &[], 0);
     // A card failing its check digit cannot go out as it is.
     let bad = open_of(&env, "invalid_card").await;
-    let out = env.run(&["exceptions", "resolve", &bad[0]["id"].to_string(), "--accept", "--note", "x"], &[]).await;
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--reissue --card"), "{}", String::from_utf8_lossy(&out.stderr));
+    env.user("clerk", "clerk").await;
+    let err = env.act("clerk", &["exceptions", "resolve", &bad[0]["id"].to_string(), "--accept", "--note", "x"], 1).await;
+    assert!(err.as_str().unwrap().contains("--reissue --card"), "{err}");
     assert_eq!(open_of(&env, "invalid_card").await.len(), 1, "a refusal changes nothing");
 
     // The bank refuses one payment: its grant is held, on the work list.
@@ -113,7 +114,7 @@ async fn accepting_what_the_bank_cannot_pay_is_refused_and_a_failed_payment_is_p
     // Accepting the rejection pays it again to the same card: never a grant left with a dead payment.
     let rej = open_of(&env, "bank_rejected").await;
     assert_eq!(rej.len(), 1);
-    let r = env.json_async(&["exceptions", "resolve", &rej[0]["id"].to_string(), "--accept", "--note", "银行确认为临时故障"], 0).await;
+    let r = env.act("clerk", &["exceptions", "resolve", &rej[0]["id"].to_string(), "--accept", "--note", "银行确认为临时故障"], 0).await;
     assert!(r["new_payment_ref"].is_string(), "{r}");
     assert_eq!(grant_status(&env, &grant).await, "valid");
     verify_ok(&env).await;
@@ -167,7 +168,8 @@ async fn a_re_send_after_a_cancel_raises_a_conflict() {
     import_one(&env, &fixture("grants/utf8.csv"), &[], 0);
     let bad = open_of(&env, "invalid_card").await;
     let grant = bad[0]["grant_id"].as_str().unwrap().to_string();
-    env.json_async(&["exceptions", "resolve", &bad[0]["id"].to_string(), "--cancel", "--note", "学生已转学"], 0).await;
+    env.user("clerk", "clerk").await;
+    env.act("clerk", &["exceptions", "resolve", &bad[0]["id"].to_string(), "--cancel", "--note", "学生已转学"], 0).await;
     assert_eq!(grant_status(&env, &grant).await, "cancelled");
     let fixed = write_list(&env, "corrected.csv", &[line_with_card(&grant, &card("621700001000777"))]);
     let s = import_one(&env, &fixed, &[], 0);
@@ -211,9 +213,9 @@ async fn one_card_for_two_students_is_held_at_intake_and_refused_at_reissue() {
 
     // A re-issue to a card already on file for another student is refused, whatever the rest.
     let bad = open_of(&env, "invalid_card").await;
-    let out = env.run(&["exceptions", "resolve", &bad[0]["id"].to_string(), "--reissue", "--card", &card_a, "--note", "换卡"], &[]).await;
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("卡号"), "{}", String::from_utf8_lossy(&out.stderr));
+    env.user("clerk", "clerk").await;
+    let err = env.act("clerk", &["exceptions", "resolve", &bad[0]["id"].to_string(), "--reissue", "--card", &card_a, "--note", "换卡"], 1).await;
+    assert!(err.as_str().unwrap().contains("卡号"), "{err}");
     verify_ok(&env).await;
 }
 
@@ -238,11 +240,17 @@ async fn two_rejected_payments_cannot_both_be_re_issued_to_one_card() {
     let rej = open_of(&env, "bank_rejected").await;
     assert_eq!(rej.len(), 2);
     let new_card = card("621700001000555");
+    env.user("clerk", "clerk").await;
     let mut outcomes = Vec::new();
     for e in &rej {
         let grant = e["grant_id"].as_str().unwrap();
         let holder = store.grant(grant).await.unwrap().unwrap().card_holder;
-        let out = env.run(&["exceptions", "resolve", &e["id"].to_string(), "--reissue", "--card", &new_card, "--holder", &holder, "--note", "新卡"], &[]).await;
+        let out = env
+            .run_with_stdin(
+                &["exceptions", "resolve", &e["id"].to_string(), "--reissue", "--card", &new_card, "--holder", &holder, "--note", "新卡", "--user", "clerk"],
+                &crate::util::password_of("clerk"),
+            )
+            .await;
         outcomes.push(out.status.code());
     }
     assert_eq!(outcomes, [Some(0), Some(1)], "the second student cannot be paid to the first one's new card");

@@ -198,9 +198,9 @@ async fn reissue_is_refused_while_the_money_may_be_out_then_allowed() {
 
     // Returned after settlement: the money is out until the return credit is on a statement.
     let id = returned["id"].to_string();
-    let out = env.run(&["exceptions", "resolve", &id, "--reissue", "--note", "学校已核实"], &[]).await;
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    env.user("clerk", "clerk").await;
+    let err = env.act("clerk", &["exceptions", "resolve", &id, "--reissue", "--note", "学校已核实"], 1).await;
+    let err = err.as_str().unwrap();
     assert!(err.contains("refused") && err.contains("退票"), "{err}");
 
     // Rejected before settlement: re-issue at once, to a corrected card.
@@ -208,10 +208,10 @@ async fn reissue_is_refused_while_the_money_may_be_out_then_allowed() {
     let id = rejected["id"].to_string();
     let grant = rejected["grant_id"].as_str().unwrap().to_string();
     let holder = env.store().await.grant(&grant).await.unwrap().unwrap().card_holder;
-    let r = env.json_async(&["exceptions", "resolve", &id, "--reissue", "--card", new_card, "--holder", &holder, "--note", "更换新卡"], 0).await;
+    let r = env.act("clerk", &["exceptions", "resolve", &id, "--reissue", "--card", new_card, "--holder", &holder, "--note", "更换新卡"], 0).await;
     let new_ref = r["new_payment_ref"].as_str().unwrap().to_string();
-    let again = env.run(&["exceptions", "resolve", &id, "--accept", "--note", "x"], &[]).await;
-    assert_eq!(again.status.code(), Some(1), "an exception is resolved once");
+    // An exception is resolved once.
+    env.act("clerk", &["exceptions", "resolve", &id, "--accept", "--note", "x"], 1).await;
 
     // The statement brings the returned money back: now the re-issue goes through.
     let opts = StatementOptions {
@@ -228,7 +228,7 @@ async fn reissue_is_refused_while_the_money_may_be_out_then_allowed() {
     let v = env.json_async(&["ingest"], 0).await;
     assert!(v["files"].as_array().unwrap().iter().any(|f| f["kind"] == "camt053"), "{v}");
     let id = returned["id"].to_string();
-    let r2 = env.json_async(&["exceptions", "resolve", &id, "--reissue", "--note", "退款已入账"], 0).await;
+    let r2 = env.act("clerk", &["exceptions", "resolve", &id, "--reissue", "--note", "退款已入账"], 0).await;
     let second_new = r2["new_payment_ref"].as_str().unwrap().to_string();
 
     // Both new payments go out with the next batch; the old attempts stay as they were.
@@ -327,8 +327,15 @@ async fn hand_written_reports_in_other_producers_styles() {
         }
     }
 
-    // A statement with another producer's prefix is stored.
-    let v = env.json_async(&["ingest", fixture("bank/iso/camt053-v08-prefixed.xml").to_str().unwrap()], 0).await;
+    // A statement with another producer's prefix is read; it is the special account 9558…'s
+    // (issue 13): refused here, naming that account, and stored by that account's configuration.
+    let prefixed = env.path("prefixed.xml");
+    std::fs::copy(fixture("bank/iso/camt053-v08-prefixed.xml"), &prefixed).unwrap();
+    let v = env.json_async(&["ingest", prefixed.to_str().unwrap()], 0).await;
+    assert_eq!((v["files"][0]["kind"].as_str(), v["files"][0]["outcome"].as_str()), (Some("camt053"), Some("quarantined")), "{v}");
+    assert!(v["files"][0]["error"].as_str().unwrap().contains("9558800200135073266"), "{v}");
+    let out = env.run(&["--json", "ingest", fixture("bank/iso/camt053-v08-prefixed.xml").to_str().unwrap()], &[("AIDPAY_ACCOUNT__NUMBER", "9558800200135073266")]).await;
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!((v["files"][0]["kind"].as_str(), v["files"][0]["outcome"].as_str()), (Some("camt053"), Some("applied")), "{v}");
     assert!(v["files"][0]["entries"].as_u64().unwrap() >= 1);
 }

@@ -84,6 +84,7 @@ async fn a_store_from_the_last_release_upgrades_in_place() {
     let b = env.json_async(&["batch"], 0).await;
     assert_eq!(b["payments_created"], 1, "{b}");
     let rej = ex.as_array().unwrap().iter().find(|e| e["kind"] == "bank_rejected").unwrap();
-    env.json_async(&["exceptions", "resolve", &rej["id"].to_string(), "--reissue", "--card", "6217000010001234569", "--note", "换卡"], 0).await;
+    env.user("clerk", "clerk").await;
+    env.act("clerk", &["exceptions", "resolve", &rej["id"].to_string(), "--reissue", "--card", "6217000010001234569", "--note", "换卡"], 0).await;
     assert_eq!(env.json_async(&["verify"], 0).await["ok"], true);
 }

@@ -42,7 +42,9 @@ pub use batch_reader::{BatchReadError, SimBatch, SimFormat, SimPayment};
 pub use dropfolder::{FrontEnd, PickedUp, pick_up};
 pub use pain002::Pain002Version;
 pub use respond::{AnswerOptions, AnsweredBatch, SimError, answer_dropped, answer_picked};
-pub use statement::{Booking, Camt053Version, Camt054Version, SimEntry, StatementOptions, StatementSpec};
+pub use statement::{
+    BankHabits, Booking, Camt053Version, Camt054Version, NotBooked, NotificationSpec, References, SimEntry, StatementOptions, StatementSpec,
+};
 
 use crate::domain::Fen;
 use secrecy::SecretString;

@@ -155,6 +155,21 @@ pub fn group_reject(
     finish(x)
 }
 
+/// A file the bank could not read at all, refused at group level without naming it: the
+/// original message id is `NOTPROVIDED` (the schema wants one; some banks leave it out
+/// altogether) and so is its name, with the reason (e.g. FF01, invalid file format) and the
+/// bank's text. Nothing in it says which batch it was.
+pub fn unreadable_file_reject(reason: &Reason, version: Pain002Version, msg_id: &str, created_at: &DateTime<FixedOffset>) -> Vec<u8> {
+    let mut x = start(version, msg_id, created_at);
+    x.start("OrgnlGrpInfAndSts");
+    x.leaf("OrgnlMsgId", "NOTPROVIDED");
+    x.leaf("OrgnlMsgNmId", "NOTPROVIDED");
+    x.leaf("GrpSts", "RJCT");
+    status_reason(&mut x, reason);
+    x.end("OrgnlGrpInfAndSts");
+    finish(x)
+}
+
 /// ACSC when nothing failed, RJCT when nothing was paid, else PART.
 fn group_status(settled: usize, rejected: usize) -> &'static str {
     match (settled, rejected) {

@@ -29,6 +29,14 @@
 //! any [`StatementSpec`], so a test can also build a wrong one on purpose (a debit that matches
 //! nothing, a batch debit with only some of its details, a corrupt closing balance via
 //! [`StatementSpec::break_balance`]). Every document is validated against its XSD in the tests.
+//!
+//! # Banks as they really are
+//!
+//! [`camt053_as`] and [`camt054_as`] write the same documents the way some real banks do
+//! ([`BankHabits`]): references that repeat (a return credit under its batch debit's
+//! `AcctSvcrRef`, or one reference for everything), another currency, no `Acct` at all (an
+//! excerpt), entries listed but not booked (`PDNG`, `INFO`), balances without `CdtDbtInd`. A
+//! statement for a foreign account is just a [`StatementSpec`] with another `account_no`.
 
 use super::answers::Fate;
 use super::batch_reader::{SimBatch, SimPayment};
@@ -196,6 +204,51 @@ pub struct NotificationSpec {
     pub entries: Vec<SimEntry>,
 }
 
+/// How the bank's `AcctSvcrRef`s are given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum References {
+    /// One per booking (the same booking has the same one in a camt.054 and the camt.053).
+    #[default]
+    Unique,
+    /// A return credit (退票) carries the reference of its batch's debit, as banks that book
+    /// the return against the original do.
+    ReturnsReuseOriginal,
+    /// Every entry the same reference (a bank that books a day's collection under one).
+    All(String),
+}
+
+/// Why an entry is listed but not booked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotBooked {
+    /// `PDNG`: pending, may be booked later.
+    Pending,
+    /// `INFO`: information only.
+    Info,
+}
+
+impl NotBooked {
+    fn code(self) -> &'static str {
+        match self {
+            NotBooked::Pending => "PDNG",
+            NotBooked::Info => "INFO",
+        }
+    }
+}
+
+/// How the bank departs from the plain documents (the default writes them plainly).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BankHabits {
+    /// The currency written (`Acct/Ccy` and every `Ccy`); `None`: CNY.
+    pub currency: Option<String>,
+    /// No `Acct` at all: an excerpt naming no account.
+    pub without_account: bool,
+    pub references: References,
+    /// Entries listed after the booked ones but not booked; balances and sums ignore them.
+    pub not_booked: Vec<(SimEntry, NotBooked)>,
+    /// Balances without their `CdtDbtInd` (read as stated).
+    pub unsigned_balances: bool,
+}
+
 /// The statement's frame (everything but the entries) for [`statement_for`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatementOptions {
@@ -306,45 +359,64 @@ const MAX_500: usize = 500;
 
 /// Writes `spec` as a camt.053 statement.
 pub fn camt053(spec: &StatementSpec, version: Camt053Version, created_at: &DateTime<FixedOffset>) -> Vec<u8> {
+    camt053_as(spec, version, created_at, &BankHabits::default())
+}
+
+/// Writes `spec` as a camt.053 statement the way a bank with these `habits` does.
+pub fn camt053_as(spec: &StatementSpec, version: Camt053Version, created_at: &DateTime<FixedOffset>, habits: &BankHabits) -> Vec<u8> {
     let schema = match version {
         Camt053Version::V02 => Gen::V02,
         Camt053Version::V08 => Gen::V08,
     };
+    let w = Writer { schema, habits };
     let mut x = Xml::document(&format!("urn:iso:std:iso:20022:tech:xsd:{}", version.as_str()));
     x.start("BkToCstmrStmt");
     group_header(&mut x, &spec.statement_id, created_at);
     x.start("Stmt");
     report_head(
         &mut x,
+        &w,
         &spec.statement_id,
         created_at,
         Some((spec.from_date, spec.to_date)),
         &spec.account_no,
         spec.account_name.as_deref(),
     );
-    balance(&mut x, "OPBD", spec.opening, spec.from_date);
-    balance(&mut x, "CLBD", spec.written_closing(), spec.to_date);
-    entries(&mut x, schema, &spec.entries);
+    balance(&mut x, &w, "OPBD", spec.opening, spec.from_date);
+    balance(&mut x, &w, "CLBD", spec.written_closing(), spec.to_date);
+    entries(&mut x, &w, &spec.entries);
     x.end("Stmt");
     x.end("BkToCstmrStmt");
-    x.finish()
+    x.finish_with_currency(habits.currency.as_deref())
 }
 
 /// Writes `spec` as a camt.054 debit/credit notification.
 pub fn camt054(spec: &NotificationSpec, version: Camt054Version, created_at: &DateTime<FixedOffset>) -> Vec<u8> {
+    camt054_as(spec, version, created_at, &BankHabits::default())
+}
+
+/// Writes `spec` as a camt.054 notification the way a bank with these `habits` does.
+pub fn camt054_as(spec: &NotificationSpec, version: Camt054Version, created_at: &DateTime<FixedOffset>, habits: &BankHabits) -> Vec<u8> {
     let schema = match version {
         Camt054Version::V02 => Gen::V02,
         Camt054Version::V08 => Gen::V08,
     };
+    let w = Writer { schema, habits };
     let mut x = Xml::document(&format!("urn:iso:std:iso:20022:tech:xsd:{}", version.as_str()));
     x.start("BkToCstmrDbtCdtNtfctn");
     group_header(&mut x, &spec.notification_id, created_at);
     x.start("Ntfctn");
-    report_head(&mut x, &spec.notification_id, created_at, None, &spec.account_no, spec.account_name.as_deref());
-    entries(&mut x, schema, &spec.entries);
+    report_head(&mut x, &w, &spec.notification_id, created_at, None, &spec.account_no, spec.account_name.as_deref());
+    entries(&mut x, &w, &spec.entries);
     x.end("Ntfctn");
     x.end("BkToCstmrDbtCdtNtfctn");
-    x.finish()
+    x.finish_with_currency(habits.currency.as_deref())
+}
+
+/// The schema generation and the bank's habits, for every part written.
+struct Writer<'a> {
+    schema: Gen,
+    habits: &'a BankHabits,
 }
 
 fn group_header(x: &mut Xml, msg_id: &str, created_at: &DateTime<FixedOffset>) {
@@ -357,6 +429,7 @@ fn group_header(x: &mut Xml, msg_id: &str, created_at: &DateTime<FixedOffset>) {
 /// `Id`, `CreDtTm`, `FrToDt` (whole days in `created_at`'s offset) and `Acct`.
 fn report_head(
     x: &mut Xml,
+    w: &Writer<'_>,
     id: &str,
     created_at: &DateTime<FixedOffset>,
     period: Option<(NaiveDate, NaiveDate)>,
@@ -377,6 +450,9 @@ fn report_head(
             x.end("FrToDt");
         }
     }
+    if w.habits.without_account {
+        return;
+    }
     x.start("Acct");
     x.account_id(account_no);
     x.leaf("Ccy", "CNY");
@@ -387,7 +463,7 @@ fn report_head(
 }
 
 /// A `Bal` of type `code` (OPBD, CLBD): the amount unsigned, its sign in `CdtDbtInd`.
-fn balance(x: &mut Xml, code: &str, amount: Fen, date: NaiveDate) {
+fn balance(x: &mut Xml, w: &Writer<'_>, code: &str, amount: Fen, date: NaiveDate) {
     x.start("Bal");
     x.start("Tp");
     x.start("CdOrPrtry");
@@ -395,15 +471,18 @@ fn balance(x: &mut Xml, code: &str, amount: Fen, date: NaiveDate) {
     x.end("CdOrPrtry");
     x.end("Tp");
     x.amount("Amt", amount);
-    x.leaf("CdtDbtInd", if amount.0 < 0 { "DBIT" } else { "CRDT" });
+    if !w.habits.unsigned_balances {
+        x.leaf("CdtDbtInd", if amount.0 < 0 { "DBIT" } else { "CRDT" });
+    }
     x.start("Dt");
     x.date("Dt", date);
     x.end("Dt");
     x.end("Bal");
 }
 
-/// `TxsSummry` (credits and debits: count and sum), then every `Ntry`.
-fn entries(x: &mut Xml, schema: Gen, list: &[SimEntry]) {
+/// `TxsSummry` (credits and debits: count and sum of the booked entries), then every `Ntry`,
+/// then the entries not booked.
+fn entries(x: &mut Xml, w: &Writer<'_>, list: &[SimEntry]) {
     if !list.is_empty() {
         x.start("TxsSummry");
         for (name, credit) in [("TtlCdtNtries", true), ("TtlDbtNtries", false)] {
@@ -415,8 +494,22 @@ fn entries(x: &mut Xml, schema: Gen, list: &[SimEntry]) {
         }
         x.end("TxsSummry");
     }
+    let refs = |i: usize, e: &SimEntry| match &w.habits.references {
+        References::Unique => entry_ref(e, i),
+        References::ReturnsReuseOriginal => match e {
+            SimEntry::ReturnCredit { batch_id: Some(b), .. } => {
+                max_text(&format!("BD{b}"), MAX_35).unwrap_or("NOTPROVIDED").to_string()
+            }
+            other => entry_ref(other, i),
+        },
+        References::All(r) => r.clone(),
+    };
     for (i, entry) in list.iter().enumerate() {
-        write_entry(x, schema, i + 1, entry);
+        write_entry(x, w.schema, entry, &refs(i + 1, entry), "BOOK");
+    }
+    for (i, (entry, why)) in w.habits.not_booked.iter().enumerate() {
+        let n = list.len() + i + 1;
+        write_entry(x, w.schema, entry, &refs(n, entry), why.code());
     }
 }
 
@@ -433,16 +526,16 @@ fn entry_ref(entry: &SimEntry, n: usize) -> String {
     max_text(&raw, MAX_35).unwrap_or("NOTPROVIDED").to_string()
 }
 
-fn write_entry(x: &mut Xml, schema: Gen, n: usize, entry: &SimEntry) {
+fn write_entry(x: &mut Xml, schema: Gen, entry: &SimEntry, reference: &str, status: &str) {
     let credit = entry.is_credit();
     x.start("Ntry");
     x.amount("Amt", entry.amount());
     x.leaf("CdtDbtInd", if credit { "CRDT" } else { "DBIT" });
     match schema {
-        Gen::V02 => x.leaf("Sts", "BOOK"),
+        Gen::V02 => x.leaf("Sts", status),
         Gen::V08 => {
             x.start("Sts");
-            x.leaf("Cd", "BOOK");
+            x.leaf("Cd", status);
             x.end("Sts");
         }
     }
@@ -451,7 +544,7 @@ fn write_entry(x: &mut Xml, schema: Gen, n: usize, entry: &SimEntry) {
         x.date("Dt", entry.date());
         x.end(name);
     }
-    x.leaf("AcctSvcrRef", &entry_ref(entry, n));
+    x.leaf("AcctSvcrRef", reference);
     let (family, sub_family) = match entry {
         SimEntry::Allocation { .. } => ("RCDT", "DMCT"),
         SimEntry::BatchDebit { .. } => ("ICDT", "ESCT"),
@@ -759,6 +852,44 @@ mod tests {
         let b = batch("B3", 2);
         let f = decide(&b, &AnswerMix::default().with_random(crate::banksim::answers::RandomMix::rejections(1, 1.0)));
         assert!(statement_for(&[(b, f)], Fen(0), Booking::Net, &opts("S3")).entries.is_empty());
+    }
+
+    #[test]
+    fn banks_as_they_really_are() {
+        let spec = full_spec();
+        let allocation = SimEntry::Allocation {
+            amount: Fen(700),
+            counterpart_account: "6501000000000000001".into(),
+            counterpart_name: "某区财政局".into(),
+            date: day(25),
+        };
+        let habits = BankHabits {
+            references: References::ReturnsReuseOriginal,
+            not_booked: vec![(allocation.clone(), NotBooked::Pending), (allocation, NotBooked::Info)],
+            ..Default::default()
+        };
+        for v in [Camt053Version::V02, Camt053Version::V08] {
+            let text = assert_valid(&camt053_as(&spec, v, &at(), &habits), &format!("{}.xsd", v.as_str()));
+            // The return credit of AP…02 carries its batch debit's reference.
+            assert_eq!(text.matches("<AcctSvcrRef>BDB20261125000001</AcctSvcrRef>").count(), 2, "{text}");
+            assert!(text.contains("PDNG") && text.contains("INFO"));
+            let (bal, entries) = balances(&text);
+            assert_eq!(entries, spec.entries.len() + 2);
+            assert_eq!(bal[1].1, spec.closing().0, "entries not booked move no balance");
+        }
+        let one = BankHabits { references: References::All("SAME".into()), currency: Some("EUR".into()), ..Default::default() };
+        let text = assert_valid(&camt053_as(&spec, Camt053Version::V02, &at(), &one), "camt.053.001.02.xsd");
+        assert_eq!(text.matches("<AcctSvcrRef>SAME</AcctSvcrRef>").count(), spec.entries.len());
+        assert!(text.contains("<Ccy>EUR</Ccy>") && !text.contains("CNY"));
+        // What real banks send against their own schema: no Acct, balances without their sign.
+        let odd = BankHabits { without_account: true, unsigned_balances: true, ..Default::default() };
+        let text = String::from_utf8(camt053_as(&spec, Camt053Version::V02, &at(), &odd)).unwrap_or_default();
+        assert!(!text.contains("<Acct>"));
+        let (_, events) = crate::formats::camt::read_all(text.as_bytes()).unwrap();
+        let crate::formats::camt::CamtEvent::Statement(info) = &events[0] else { panic!("a statement first") };
+        assert_eq!((info.account.as_deref(), info.warnings.len()), (None, 2));
+        let n = NotificationSpec { account_no: "1".into(), account_name: None, notification_id: "N1".into(), entries: spec.entries.clone() };
+        assert_valid(&camt054_as(&n, Camt054Version::V08, &at(), &habits), "camt.054.001.08.xsd");
     }
 
     #[test]

@@ -104,6 +104,18 @@ impl Xml {
         self.end("Document");
         self.out.into_bytes()
     }
+
+    /// As [`finish`](Self::finish), with every `CNY` currency written as `currency` instead
+    /// (a statement of an account kept in another currency).
+    pub(crate) fn finish_with_currency(self, currency: Option<&str>) -> Vec<u8> {
+        match currency {
+            Some(c) if c != "CNY" => {
+                let text = String::from_utf8(self.finish()).unwrap_or_default();
+                text.replace("Ccy=\"CNY\"", &format!("Ccy=\"{c}\"")).replace("<Ccy>CNY</Ccy>", &format!("<Ccy>{c}</Ccy>")).into_bytes()
+            }
+            _ => self.finish(),
+        }
+    }
 }
 
 /// An `ISODateTime` with its offset (`2026-11-25T10:00:00+08:00`), or `Z` for UTC.

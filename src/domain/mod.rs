@@ -1,4 +1,5 @@
-//! Pure domain types and rules: money, ID numbers, cards, names and the grant itself.
+//! Pure domain types and rules: money, ID numbers, cards, names, the grant itself, and the states
+//! money and decisions move through ([`state`]).
 //!
 //! Nothing here touches a file, the database or the network, so every rule can be unit- and
 //! property-tested beside its code ("parse, don't validate": each newtype has a `parse`).
@@ -9,8 +10,10 @@ pub mod id_number;
 pub mod money;
 pub mod name;
 pub mod reason;
+pub mod state;
 
 pub use card::CardNumber;
 pub use grant::{Priority, Stage, Tier};
 pub use id_number::IdNumber;
 pub use money::Fen;
+pub use state::{ApprovalKind, ApprovalStatus, BatchStatus, GrantStatus, PaymentStatus, Role};

@@ -4,7 +4,7 @@
 
 pub mod resolve;
 
-pub use resolve::{Action, Resolved, ResolveError, resolve};
+pub use resolve::{Action, ResolveError, ResolveOutcome, Resolved, resolve};
 
 use crate::store::{ExceptionFilter, ExceptionRow, Store, StoreError};
 use serde::Serialize;
@@ -25,6 +25,8 @@ pub enum ExceptionKind {
     CardShared,
     RowsRejected,
     DeliveryUncertain,
+    BatchRejected,
+    FileRejected,
     BankRejected,
     BankReturned,
     UnknownReference,
@@ -59,7 +61,7 @@ impl Severity {
 }
 
 impl ExceptionKind {
-    pub const ALL: [ExceptionKind; 24] = [
+    pub const ALL: [ExceptionKind; 26] = [
         ExceptionKind::InvalidIdNumber,
         ExceptionKind::InvalidCard,
         ExceptionKind::HolderMismatch,
@@ -72,6 +74,8 @@ impl ExceptionKind {
         ExceptionKind::CardShared,
         ExceptionKind::RowsRejected,
         ExceptionKind::DeliveryUncertain,
+        ExceptionKind::BatchRejected,
+        ExceptionKind::FileRejected,
         ExceptionKind::BankRejected,
         ExceptionKind::BankReturned,
         ExceptionKind::UnknownReference,
@@ -102,6 +106,8 @@ impl ExceptionKind {
             CardShared => "card_shared",
             RowsRejected => "rows_rejected",
             DeliveryUncertain => "delivery_uncertain",
+            BatchRejected => "batch_rejected",
+            FileRejected => "file_rejected",
             BankRejected => "bank_rejected",
             BankReturned => "bank_returned",
             UnknownReference => "unknown_reference",
@@ -127,7 +133,7 @@ impl ExceptionKind {
         use ExceptionKind::*;
         match self {
             UnknownDebit | BatchDebitMismatch | BalanceBreak | AmountMismatch | AccountMismatch | ReturnNotCredited
-            | DeliveryUncertain | CardShared => {
+            | DeliveryUncertain | CardShared | FileRejected => {
                 Severity::High
             }
             DuplicateStatus => Severity::Low,
@@ -151,6 +157,8 @@ impl ExceptionKind {
             CardShared => "同一卡号用于不同的人",
             RowsRejected => "名单中有无法读取的行",
             DeliveryUncertain => "批次是否已交银行无法确定",
+            BatchRejected => "批次被复核驳回",
+            FileRejected => "银行拒收整个文件",
             BankRejected => "银行拒绝",
             BankReturned => "银行退票",
             UnknownReference => "未知的支付流水号",
@@ -182,6 +190,8 @@ impl ExceptionKind {
             CardShared => "一张资助卡只属于一个人（学前、小学、初中兄弟姐妹共用监护人卡除外）：请核实持卡人，更正卡号后重新发放",
             RowsRejected => "请学校按所列行号更正后重新报送",
             DeliveryUncertain => "请与银行核实是否已收到该批次文件：已收到则“接受”，确认未收到则“重新发放”；切勿自行重复发送",
+            BatchRejected => "按复核意见处理（如取消有误的资助）；其余资助随下一批次重新提交复核",
+            FileRejected => "银行无法读取我方文件且未说明是哪一批：立即与银行核对所列批次是否入账，确认未付款前不要重新发送",
             BankRejected => "按原因更正卡号或户名后重新发放",
             BankReturned => "确认退款到账后，更正后重新发放",
             UnknownReference => "请与银行核对该笔回执",

@@ -3,19 +3,27 @@
 //! matters most: **a grant is never paid twice**. A re-issue is allowed only when the earlier
 //! attempt is final-failed and its money is not out of the special account; otherwise it is
 //! refused with the reason. Every action goes to the audit log with the state before and after.
+//!
+//! Every action names a person ([`crate::people::Person`]); a clerk (经办) or a reviewer resolves. Where
+//! `[approval]` says so, an action that moves money or changes where it goes — an acceptance, a
+//! cancellation, a re-issue to another card or holder, a batch handed over again — is not applied
+//! but proposed ([`ResolveOutcome::Proposed`]); a reviewer applies it by approving
+//! ([`crate::approvals`]), and what is applied then is [`apply`], exactly as if it had not waited.
 
 use crate::batch::{BatchError, assign_refs, plan_payment};
 use crate::config::Config;
 use crate::domain::card::{CardNumber, mask_card};
 use crate::domain::grant::NewGrant;
 use crate::domain::name::normalize_name;
-use crate::domain::{Fen, Priority, Stage, Tier};
-use crate::store::{AuditEntry, EligibleGrant, Store, StoreError, StoreTx, StoredGrant};
+use crate::domain::{ApprovalKind, Fen, Priority, Role, Stage, Tier};
+use crate::people::Person;
+use crate::store::{AuditEntry, EligibleGrant, ExceptionRecord, NewApproval, Store, StoreError, StoreTx, StoredGrant};
 use crate::validation;
 use serde::Serialize;
 
 /// What to do about an exception.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[serde(tag = "action", rename_all = "lowercase")]
 pub enum Action {
     /// Pay the grant again (a new attempt), optionally to a corrected card and holder.
     Reissue { card: Option<String>, holder: Option<String> },
@@ -26,7 +34,7 @@ pub enum Action {
 }
 
 impl Action {
-    fn name(&self) -> &'static str {
+    pub fn name(&self) -> &'static str {
         match self {
             Action::Reissue { .. } => "reissue",
             Action::Cancel => "cancel",
@@ -46,10 +54,22 @@ pub enum ResolveError {
     NoGrant { id: i64, kind: String },
     #[error("refused: {0}")]
     Refused(String),
+    /// The person's role may not do this (or the user is unknown or disabled).
+    #[error("not allowed: {0}")]
+    Forbidden(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
     Batch(#[from] BatchError),
+}
+
+/// What `exceptions resolve` came to: done, or waiting for a second person.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum ResolveOutcome {
+    Applied(Resolved),
+    /// `{"proposal": ID, "kind", "message"}`: nothing is applied until a reviewer approves.
+    Proposed { proposal: i64, kind: ApprovalKind, message: String },
 }
 
 /// What a resolution did (`exceptions resolve --json`).
@@ -99,6 +119,20 @@ const LIVE: [&str; 4] = ["created", "sent", "accepted", "settled"];
 const PAYMENT_KINDS: [&str; 4] = ["bank_rejected", "bank_returned", "no_answer", "unencodable_name"];
 const INTAKE_KINDS: [&str; 7] =
     ["invalid_card", "holder_mismatch", "unencodable_name", "invalid_id_number", "amount_off_standard", "priority_not_top_tier", "card_shared"];
+/// Findings that hold a grant (it is paid only once none is open): a re-issue or a release waits
+/// for all of them; findings about a bank's answer (amount or account mismatches) do not hold it.
+const HOLDING_KINDS: [&str; 10] = [
+    "invalid_card",
+    "holder_mismatch",
+    "unencodable_name",
+    "invalid_id_number",
+    "amount_off_standard",
+    "priority_not_top_tier",
+    "card_shared",
+    "duplicate_grant",
+    "bank_rejected",
+    "bank_returned",
+];
 /// Held grants whose finding `--accept` cannot explain away: the bank could not pay it as it is.
 const NOT_ACCEPTABLE: [(&str, &str); 3] = [
     ("invalid_card", "卡号未通过校验，不能按原样发放：请用 --reissue --card 更正卡号，或 --cancel 取消"),
@@ -111,26 +145,107 @@ fn batch_of(dedup_key: &str) -> Option<&str> {
     dedup_key.split_once(':').map(|(_, b)| b)
 }
 
-/// Resolves exception `id`; a refusal changes nothing.
+/// Which approval an action on this exception needs under `[approval]`, if any.
+async fn approval_needed(tx: &mut StoreTx, cfg: &Config, ex: &ExceptionRecord, action: &Action) -> Result<Option<ApprovalKind>, ResolveError> {
+    let rules = &cfg.approval;
+    Ok(match action {
+        // A batch handed over again, or taken as delivered, on a person's word: as a batch.
+        _ if ex.kind == "delivery_uncertain" => match action {
+            Action::Accept if rules.batches => Some(ApprovalKind::Accept),
+            Action::Reissue { .. } if rules.batches => Some(ApprovalKind::Reissue),
+            _ => None,
+        },
+        Action::Accept => rules.accepts.then_some(ApprovalKind::Accept),
+        Action::Cancel => rules.cancellations.then_some(ApprovalKind::Cancel),
+        Action::Reissue { card, holder } if rules.card_changes && (card.is_some() || holder.is_some()) => {
+            let grant = match &ex.grant_id {
+                Some(gid) => tx.grant(gid).await?,
+                None => None,
+            };
+            let changes = grant.is_none_or(|g| {
+                card.as_deref().is_some_and(|c| CardNumber::parse(c).map(|c| c.as_str().to_string()).unwrap_or_else(|_| c.to_string()) != g.card_number)
+                    || holder.as_deref().is_some_and(|h| normalize_name(h) != g.card_holder)
+            });
+            changes.then_some(ApprovalKind::CardChange)
+        }
+        Action::Reissue { .. } => None,
+    })
+}
+
+/// Resolves exception `id` as `person`; a refusal changes nothing.
+///
+/// Only a clerk or a reviewer resolves (checked by the store too, against the users table). Where `[approval]`
+/// asks for a second person, the action is recorded as a proposal and nothing else changes.
+pub async fn resolve(store: &Store, cfg: &Config, id: i64, action: &Action, note: &str, person: &Person) -> Result<ResolveOutcome, ResolveError> {
+    let mut tx = store.begin().await?;
+    if !person.role.may_resolve() || tx.acting_user(&person.username, &[Role::Clerk, Role::Reviewer]).await?.is_none() {
+        return Err(ResolveError::Forbidden(format!(
+            "{} 的角色（{}）不能处理异常：处理异常须由经办（clerk）或复核（reviewer）进行",
+            person.username,
+            person.role.label_zh()
+        )));
+    }
+    let ex = tx.exception(id).await?.ok_or(ResolveError::NotFound(id))?;
+    if ex.status != "open" {
+        return Err(ResolveError::AlreadyResolved(id));
+    }
+    if let Some(kind) = approval_needed(&mut tx, cfg, &ex, action).await? {
+        let before = match &ex.grant_id {
+            Some(gid) => tx.grant(gid).await?.map(|g| grant_json(&g)),
+            None => None,
+        };
+        let mut after = serde_json::to_value(action).unwrap_or_default();
+        after["note"] = serde_json::Value::String(note.to_string());
+        after["exception_kind"] = serde_json::Value::String(ex.kind.clone());
+        let proposal = NewApproval {
+            kind,
+            subject: id.to_string(),
+            grant_id: ex.grant_id.clone(),
+            proposed_by: person.username.clone(),
+            before: Some(serde_json::json!({"exception": id, "kind": ex.kind, "detail": ex.detail, "grant": before})),
+            after,
+            payload_sha256: None,
+        };
+        let pid = match tx.insert_approval(&proposal).await? {
+            Ok(pid) => pid,
+            Err(open) => return Err(ResolveError::Refused(format!("异常 {id} 已有待复核的提议 #{open}，请等待复核或由复核人驳回后再提"))),
+        };
+        tx.audit(&AuditEntry {
+            actor: &person.username,
+            action: "approval.propose",
+            subject: &format!("approval {pid}"),
+            before: proposal.before.clone(),
+            after: Some(serde_json::json!({"kind": kind.as_str(), "exception": id, "action": action.name(), "note": note})),
+        })
+        .await?;
+        tx.commit().await?;
+        return Ok(ResolveOutcome::Proposed {
+            proposal: pid,
+            kind,
+            message: format!("已提交复核（提议 #{pid}，{}）：须由另一位复核人批准后生效", kind.as_str()),
+        });
+    }
+    let done = apply(&mut tx, cfg, &ex, action, note, &person.username).await?;
+    tx.commit().await?;
+    Ok(ResolveOutcome::Applied(done))
+}
+
+/// Applies an action to an open exception inside `tx` (directly, or as a reviewer approves it);
+/// `actor` is who the trail names. A refusal is an `Err` and the caller drops the transaction.
 ///
 /// Every path leaves each grant in exactly one owner state (waiting, to be batched, in flight,
 /// paid, held with an open exception, cancelled; `aidpay verify` checks it): `--accept` on a held
 /// grant's last finding releases it to be paid as imported; `--accept` on a failed payment pays
 /// it again to the same card (or is refused with the reason); `--accept` never just closes a
 /// finding that holds a grant.
-pub async fn resolve(store: &Store, cfg: &Config, id: i64, action: &Action, note: &str, actor: &str) -> Result<Resolved, ResolveError> {
-    let mut tx = store.begin().await?;
-    let ex = tx.exception(id).await?.ok_or(ResolveError::NotFound(id))?;
-    if ex.status != "open" {
-        return Err(ResolveError::AlreadyResolved(id));
-    }
+pub async fn apply(tx: &mut StoreTx, cfg: &Config, ex: &ExceptionRecord, action: &Action, note: &str, actor: &str) -> Result<Resolved, ResolveError> {
+    let id = ex.id;
     let mut out = Resolved { id, action: action.name().into(), grant_id: ex.grant_id.clone(), new_payment_ref: None, message: String::new() };
 
     if ex.kind == "delivery_uncertain" {
         let batch = batch_of(&ex.dedup_key).unwrap_or_default().to_string();
-        out.message = delivery_decided(&mut tx, &batch, action, note, actor).await?;
+        out.message = delivery_decided(tx, &batch, action, note, actor).await?;
         tx.resolve_exception(id, action.name(), note, actor).await?;
-        tx.commit().await?;
         return Ok(out);
     }
 
@@ -145,7 +260,7 @@ pub async fn resolve(store: &Store, cfg: &Config, id: i64, action: &Action, note
                 // Accepting a failed payment means paying it again: a re-issue to the same card,
                 // under every rule of a re-issue (or refused with its reason).
                 let gid = ex.grant_id.clone().unwrap_or_default();
-                let (new_ref, msg) = reissue(&mut tx, cfg, id, &gid, None, None, "accept", note, actor)
+                let (new_ref, msg) = reissue(tx, cfg, id, &gid, None, None, "accept", note, actor)
                     .await
                     .map_err(|e| match e {
                         ResolveError::Refused(why) => ResolveError::Refused(format!("接受该笔失败即以原卡重新发放，但: {why}")),
@@ -155,7 +270,7 @@ pub async fn resolve(store: &Store, cfg: &Config, id: i64, action: &Action, note
                 out.message = format!("已接受，{msg}");
             } else {
                 tx.resolve_exception(id, "accept", note, actor).await?;
-                out.message = if holds { release_if_clear(&mut tx, ex.grant_id.as_deref().unwrap_or_default(), actor).await? } else { accepted_words(&ex.kind) };
+                out.message = if holds { release_if_clear(tx, ex.grant_id.as_deref().unwrap_or_default(), actor).await? } else { accepted_words(&ex.kind) };
             }
             tx.audit(&AuditEntry {
                 actor,
@@ -192,13 +307,12 @@ pub async fn resolve(store: &Store, cfg: &Config, id: i64, action: &Action, note
             if ex.kind == "duplicate_grant" || ex.kind == "import_conflict" {
                 return Err(ResolveError::Refused(format!("a {} is settled with --cancel or --accept, not by paying again", ex.kind)));
             }
-            let (new_ref, msg) = reissue(&mut tx, cfg, id, &gid, card.as_deref(), holder.as_deref(), "reissue", note, actor).await?;
+            let (new_ref, msg) = reissue(tx, cfg, id, &gid, card.as_deref(), holder.as_deref(), "reissue", note, actor).await?;
             out.new_payment_ref = new_ref;
             out.message = msg;
         }
     }
     tx.resolve_exception(id, action.name(), note, actor).await?;
-    tx.commit().await?;
     Ok(out)
 }
 
@@ -214,7 +328,7 @@ fn accepted_words(kind: &str) -> String {
 /// A held grant whose last open finding was just closed goes back to be paid as imported.
 async fn release_if_clear(tx: &mut StoreTx, gid: &str, actor: &str) -> Result<String, ResolveError> {
     let Some(grant) = tx.grant(gid).await? else { return Ok(accepted_words("")) };
-    let open = tx.open_exceptions_of_grant(gid).await?;
+    let open = tx.open_exceptions_of_grant(gid, &HOLDING_KINDS).await?;
     if open > 0 {
         return Ok(format!("已接受；资助 {gid} 仍有 {open} 条异常待处理，暂不发放"));
     }
@@ -327,7 +441,7 @@ async fn reissue(
     kinds.extend(INTAKE_KINDS);
     tx.resolve_grant_exceptions(gid, &kinds, resolution, note, actor).await?;
     tx.resolve_exception(id, resolution, note, actor).await?;
-    let still_open = tx.open_exceptions_of_grant(gid).await?;
+    let still_open = tx.open_exceptions_of_grant(gid, &HOLDING_KINDS).await?;
     if still_open > 0 {
         return Err(ResolveError::Refused(format!("资助 {gid} 还有 {still_open} 条其他异常未处理（如重复资助），请先处理后再重新发放")));
     }
@@ -337,6 +451,7 @@ async fn reissue(
         let attempt = payments.last().map(|p| p.1).unwrap_or(0) + 1;
         let eligible = EligibleGrant {
             grant_id: gid.to_string(),
+            attempt,
             amount_fen: corrected.amount_fen,
             card_number: corrected.card_number.clone(),
             card_holder: corrected.card_holder.clone(),

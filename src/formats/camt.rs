@@ -57,17 +57,27 @@
 //! # Leniency and refusals
 //!
 //! The group header, `Acct`, `Bal` and `TxsSummry` may all be missing (PostFinance's excerpt
-//! has none). What an entry cannot be without is refused, naming the element: an entry without
-//! `Amt` or `CdtDbtInd`, an amount without `Ccy` (unless the account's currency is known), an
-//! amount with a non-zero third decimal, a balance without its type, amount or sign. A `Bal`
-//! after the first `Ntry` is an error too: the statement was already reported, and silently
-//! dropping a balance would break reconciliation. The XML rules (namespaces ignored, DOCTYPE
-//! refused, truncation is an error) are [`super::xml`]'s.
+//! has none). Lenient where a real bank breaks the schema but the money facts are clear, each
+//! such reading kept in [`StatementInfo::warnings`]:
+//! - a balance without `CdtDbtInd` is read as stated (a credit balance, the amount as written);
+//! - `TxsSummry` is the bank's own arithmetic, never needed to read the entries: its `Sum`s are
+//!   `DecimalNumber`s, signed ones included (read as signed fen), and a count or sum that does
+//!   not read is a warning, not a refusal.
+//!
+//! Strict where a money fact is missing, naming the element: an entry without `Amt` or
+//! `CdtDbtInd`, an amount without `Ccy` (unless the account's currency is known), an amount
+//! with a non-zero third decimal, a balance without its type or amount. A `Bal` after the
+//! first `Ntry` is an error too: the statement was already reported, and silently dropping a
+//! balance would break reconciliation. Which currency and account a statement may carry, and
+//! which entries move money (only `BOOK`ed ones: [`Entry::booked`]), is the caller's decision.
+//! The XML rules (namespaces ignored, DOCTYPE refused, truncation is an error) are
+//! [`super::xml`]'s.
 
 use super::detect::describe_message_element;
 use super::xml::{self, Node, ReadError, XmlCursor, XmlError};
 use crate::domain::Fen;
 use chrono::NaiveDate;
+use rust_decimal::Decimal;
 use std::io::BufRead;
 
 /// The error of [`read`]; `E` is the callback's error type.
@@ -92,18 +102,23 @@ pub struct Balance {
     pub code: String,
     /// Signed: a `DBIT` balance (overdrawn) is negative.
     pub amount: Fen,
-    /// `CdtDbtInd` = `CRDT`.
+    /// `CdtDbtInd` = `CRDT` (also when the bank left `CdtDbtInd` out: see `sign_given`).
     pub credit: bool,
+    /// `false` when the balance had no `CdtDbtInd` and was read as stated (a warning says so).
+    pub sign_given: bool,
     pub currency: String,
     /// `Dt/Dt`, or the date part of `Dt/DtTm`.
     pub date: Option<NaiveDate>,
 }
 
-/// The statement's own totals (`TxsSummry`), when the bank gives them.
+/// The statement's own totals (`TxsSummry`), when the bank gives them. The sums are signed
+/// (`DecimalNumber` allows a negative one); what does not read is `None` and a warning.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EntrySummary {
     /// `TtlNtries/NbOfNtries`.
     pub entries: Option<u64>,
+    /// `TtlNtries/TtlNetNtry`: `Amt` (or `Amt` of .02's `TtlNetNtryAmt`) signed by its `CdtDbtInd`.
+    pub net: Option<Fen>,
     /// `TtlCdtNtries/NbOfNtries` and `Sum`.
     pub credits: Option<u64>,
     pub credit_sum: Option<Fen>,
@@ -136,6 +151,8 @@ pub struct StatementInfo {
     /// In file order; empty for a notification or an excerpt.
     pub balances: Vec<Balance>,
     pub summary: EntrySummary,
+    /// What was read leniently (see the module documentation), each naming the element.
+    pub warnings: Vec<String>,
 }
 
 impl StatementInfo {
@@ -229,6 +246,12 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// Booked (`Sts` `BOOK`, or `Sts/Cd` `BOOK` in .08): only a booked entry moved money.
+    /// `PDNG` (pending), `INFO` (information only) and `FUTR` (future) did not.
+    pub fn booked(&self) -> bool {
+        self.status.as_deref().is_some_and(|s| s.eq_ignore_ascii_case("BOOK"))
+    }
+
     /// The amount with its sign: credits positive, debits negative.
     pub fn signed_amount(&self) -> Fen {
         if self.credit {
@@ -473,6 +496,9 @@ struct StatementState {
     depth: usize,
     info: StatementInfo,
     balance: Option<BalanceState>,
+    /// `TxsSummry/TtlNtries/TtlNetNtry` (.04+) or `TtlNetNtryAmt` + `CdtDbtInd` (.02): the
+    /// amount and the sign, put together when `TtlNtries` closes.
+    net: Option<(Option<Fen>, Option<bool>)>,
     reported: bool,
 }
 
@@ -501,8 +527,10 @@ impl StatementState {
                 currency: None,
                 balances: Vec::new(),
                 summary: EntrySummary::default(),
+                warnings: Vec::new(),
             },
             balance: None,
+            net: None,
             reported: false,
         }
     }
@@ -521,11 +549,20 @@ impl StatementState {
                 };
                 let code = done.code.ok_or_else(|| missing("Tp/CdOrPrtry/Cd"))?;
                 let (amount, ccy) = done.amount.ok_or_else(|| missing("Amt"))?;
-                let credit = done.credit.ok_or_else(|| missing("CdtDbtInd"))?;
                 let currency = match ccy.or_else(|| info.currency.clone()) {
                     Some(c) => c,
                     None => return Err(x.invalid("the balance's Amt has no Ccy attribute")),
                 };
+                // A balance without its sign: read as stated (the amount as written, a credit
+                // balance), and said so. Its amount and type are still required.
+                let sign_given = done.credit.is_some();
+                let credit = done.credit.unwrap_or(true);
+                if !sign_given {
+                    info.warnings.push(format!(
+                        "{}: balance {code} {amount} {currency} has no CdtDbtInd; read as stated (a credit balance)",
+                        x.path()
+                    ));
+                }
                 if info.currency.is_none() {
                     info.currency = Some(currency.clone());
                 }
@@ -533,6 +570,7 @@ impl StatementState {
                     code,
                     amount: if credit { amount } else { Fen(-amount.0) },
                     credit,
+                    sign_given,
                     currency,
                     date: done.date,
                 });
@@ -567,16 +605,47 @@ impl StatementState {
             if let Some(c) = x.text_opt() {
                 info.currency = Some(c);
             }
-        } else if x.at(s, &["TxsSummry", "TtlNtries", "NbOfNtries"]) {
-            info.summary.entries = Some(x.count()?);
-        } else if x.at(s, &["TxsSummry", "TtlCdtNtries", "NbOfNtries"]) {
-            info.summary.credits = Some(x.count()?);
-        } else if x.at(s, &["TxsSummry", "TtlCdtNtries", "Sum"]) {
-            info.summary.credit_sum = Some(x.amount()?);
-        } else if x.at(s, &["TxsSummry", "TtlDbtNtries", "NbOfNtries"]) {
-            info.summary.debits = Some(x.count()?);
-        } else if x.at(s, &["TxsSummry", "TtlDbtNtries", "Sum"]) {
-            info.summary.debit_sum = Some(x.amount()?);
+        } else if x.name_at(s + 1, "TxsSummry") {
+            // The bank's own arithmetic: never a reason to refuse the money facts it sums up.
+            let warnings = &mut info.warnings;
+            let count = |warnings: &mut Vec<String>| match x.count() {
+                Ok(n) => Some(n),
+                Err(e) => {
+                    warnings.push(format!("{e}; the summary count is ignored"));
+                    None
+                }
+            };
+            let sum = |warnings: &mut Vec<String>| match x.decimal().map_err(|e| e.to_string()).and_then(|d| {
+                signed_fen(d).ok_or_else(|| format!("{}: {d} is not a whole number of fen", x.path()))
+            }) {
+                Ok(f) => Some(f),
+                Err(e) => {
+                    warnings.push(format!("{e}; the summary sum is ignored"));
+                    None
+                }
+            };
+            if x.at(s, &["TxsSummry", "TtlNtries", "NbOfNtries"]) {
+                info.summary.entries = count(warnings);
+            } else if x.at(s, &["TxsSummry", "TtlNtries", "TtlNetNtry", "Amt"]) || x.at(s, &["TxsSummry", "TtlNtries", "TtlNetNtryAmt"]) {
+                self.net.get_or_insert((None, None)).0 = sum(warnings);
+            } else if x.at(s, &["TxsSummry", "TtlNtries", "TtlNetNtry", "CdtDbtInd"]) || x.at(s, &["TxsSummry", "TtlNtries", "CdtDbtInd"]) {
+                match x.credit_debit() {
+                    Ok(c) => self.net.get_or_insert((None, None)).1 = Some(c),
+                    Err(e) => warnings.push(format!("{e}; the summary's net sign is ignored")),
+                }
+            } else if x.at(s, &["TxsSummry", "TtlNtries"]) {
+                if let Some((Some(amount), credit)) = self.net.take() {
+                    info.summary.net = Some(if credit == Some(false) { Fen(-amount.0) } else { amount });
+                }
+            } else if x.at(s, &["TxsSummry", "TtlCdtNtries", "NbOfNtries"]) {
+                info.summary.credits = count(warnings);
+            } else if x.at(s, &["TxsSummry", "TtlCdtNtries", "Sum"]) {
+                info.summary.credit_sum = sum(warnings);
+            } else if x.at(s, &["TxsSummry", "TtlDbtNtries", "NbOfNtries"]) {
+                info.summary.debits = count(warnings);
+            } else if x.at(s, &["TxsSummry", "TtlDbtNtries", "Sum"]) {
+                info.summary.debit_sum = sum(warnings);
+            }
         }
         Ok(())
     }
@@ -848,15 +917,26 @@ impl DetailState {
     }
 }
 
-/// Account numbers compared as banks print them: spaces ignored, letters in any case.
-fn same_account(a: &str, b: &str) -> bool {
+/// Account numbers compared as banks print them: spaces and dashes ignored, letters in any
+/// case (`NL08 INGB 0000 0012 34` is `NL08INGB0000001234`); an empty number is nobody's.
+pub fn same_account(a: &str, b: &str) -> bool {
     let norm = |s: &str| {
         s.chars()
-            .filter(|c| !c.is_whitespace())
+            .filter(|c| !c.is_whitespace() && *c != '-')
             .flat_map(char::to_uppercase)
             .collect::<String>()
     };
-    norm(a) == norm(b)
+    let (a, b) = (norm(a), norm(b));
+    !a.is_empty() && a == b
+}
+
+/// A signed decimal of yuan as fen; `None` when it has a non-zero third decimal or is too large.
+fn signed_fen(d: Decimal) -> Option<Fen> {
+    let fen = (d * Decimal::ONE_HUNDRED).normalize();
+    if fen.scale() > 0 {
+        return None;
+    }
+    i64::try_from(fen).ok().map(Fen)
 }
 
 #[cfg(test)]
@@ -955,6 +1035,7 @@ mod tests {
             s.summary,
             EntrySummary {
                 entries: Some(10),
+                net: None,
                 credits: Some(6),
                 credit_sum: Some(Fen(2_307_500)),
                 debits: Some(4),
@@ -1495,6 +1576,92 @@ mod tests {
             });
             assert!(result.is_err(), "cut at {cut} read as a success");
         }
+    }
+
+    /// The `Ntry` elements of a file, counted on its text (comments removed): what a reader
+    /// must hand over, every one.
+    fn ntry_count(bytes: &[u8]) -> usize {
+        let mut text = String::from_utf8_lossy(bytes).into_owned();
+        while let Some(start) = text.find("<!--") {
+            let end = text[start..].find("-->").map_or(text.len(), |e| start + e + 3);
+            text.replace_range(start..end, "");
+        }
+        text.match_indices("Ntry")
+            .filter(|(i, _)| {
+                let before = &text[..*i];
+                let tag_start = before.rfind('<').unwrap_or(0);
+                let name = &text[tag_start + 1..*i];
+                // `<Ntry` or `<prefix:Ntry`, followed by `>` or whitespace (not `</Ntry`, not `NtryDtls`).
+                !name.starts_with('/')
+                    && name.chars().all(|c| c.is_alphanumeric() || c == ':')
+                    && (name.is_empty() || name.ends_with(':'))
+                    && text[*i + 4..].starts_with(|c: char| c == '>' || c.is_whitespace())
+            })
+            .count()
+    }
+
+    #[test]
+    fn every_entry_of_every_sample_is_read() {
+        // The reader hands over every Ntry; which of them are stored is the ingest's business
+        // (tests/statements.rs), and it must store every one of them too.
+        let mut total = 0;
+        for rel in SAMPLES {
+            let bytes = shared(rel);
+            let (summary, _, entries) = read_bytes(&bytes);
+            let in_file = ntry_count(&bytes);
+            assert!(in_file > 0, "{rel}");
+            assert_eq!(entries.len(), in_file, "{rel}: every Ntry read");
+            assert_eq!(summary.entries as usize, in_file, "{rel}");
+            total += in_file;
+        }
+        assert_eq!(total, 13 + 10 + 9 + 2 + 4 + 13 + 1 + 6);
+        assert_eq!(ntry_count(b"<a:Ntry><NtryRef/></a:Ntry><Ntry\n>"), 2);
+    }
+
+    #[test]
+    fn a_balance_without_its_sign_is_read_as_stated_with_a_warning() {
+        let (_, statements, entries) = read_bytes(&fixture("camt053-v02-balance-without-sign.xml"));
+        let s = &statements[0];
+        assert_eq!(s.balance(&["OPBD"]).map(|b| (b.amount, b.credit, b.sign_given)), Some((Fen(14_760_000), true, false)));
+        assert_eq!(s.warnings.len(), 2, "{:?}", s.warnings);
+        assert!(s.warnings[0].contains("Bal[1]") && s.warnings[0].contains("no CdtDbtInd"), "{:?}", s.warnings);
+        assert_balances_add_up(s, &entries, "OPBD", "CLBD");
+        // An entry without its sign is still refused: that money fact is missing.
+        let e = read_all(&b"<Document><BkToCstmrStmt><Stmt><Ntry><Amt Ccy='CNY'>1.00</Amt><Sts>BOOK</Sts></Ntry></Stmt></BkToCstmrStmt></Document>"[..])
+            .unwrap_err();
+        assert!(e.to_string().contains("CdtDbtInd is missing"), "{e}");
+    }
+
+    #[test]
+    fn signed_summary_sums_are_read_and_a_summary_that_does_not_read_is_a_warning() {
+        let (_, statements, entries) = read_bytes(&fixture("camt053-v02-signed-summary.xml"));
+        let s = &statements[0];
+        assert_eq!((s.summary.credit_sum, s.summary.debit_sum, s.summary.net), (Some(Fen(50_000)), Some(Fen(-53_000)), Some(Fen(-3_000))));
+        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+        assert_balances_add_up(s, &entries, "OPBD", "CLBD");
+        let xml = "<Document><BkToCstmrStmt><Stmt><TxsSummry><TtlNtries><NbOfNtries>ten</NbOfNtries></TtlNtries>\
+                   <TtlCdtNtries><NbOfNtries>1</NbOfNtries><Sum>1.005</Sum></TtlCdtNtries></TxsSummry>\
+                   <Ntry><Amt Ccy='CNY'>1.00</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts>BOOK</Sts></Ntry></Stmt></BkToCstmrStmt></Document>";
+        let (_, statements, entries) = read_bytes(xml.as_bytes());
+        assert_eq!(entries.len(), 1);
+        let s = &statements[0];
+        assert_eq!((s.summary.entries, s.summary.credits, s.summary.credit_sum), (None, Some(1), None));
+        assert_eq!(s.warnings.len(), 2, "{:?}", s.warnings);
+        assert!(s.warnings.iter().any(|w| w.contains("TtlNtries/NbOfNtries")), "{:?}", s.warnings);
+    }
+
+    #[test]
+    fn v08_entry_status_codes_and_only_book_is_booked() {
+        let (summary, _, entries) = read_bytes(&fixture("camt054-v08-pending-then-booked.xml"));
+        assert_eq!(summary.version.as_deref(), Some("camt.054.001.08"));
+        let statuses: Vec<_> = entries.iter().map(|e| (e.status.as_deref().unwrap_or(""), e.booked())).collect();
+        assert_eq!(statuses, [("PDNG", false), ("BOOK", true), ("BOOK", true), ("BOOK", true), ("INFO", false)]);
+        assert_eq!(entries[0].booking_date, None, "a pending entry has no booking date yet");
+        assert_eq!(entries[1].account_servicer_ref, entries[2].account_servicer_ref, "a return under its debit's reference");
+        let (_, _, shared) = read_bytes(&fixture("camt053-v02-shared-references.xml"));
+        assert_eq!(shared.len(), 8);
+        let refs: std::collections::HashSet<_> = shared.iter().filter_map(|e| e.account_servicer_ref.clone()).collect();
+        assert_eq!(refs.len(), 4, "eight entries under four references");
     }
 
     const SAMPLES: &[&str] = &[

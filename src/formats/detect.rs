@@ -126,6 +126,146 @@ pub fn detect(head: &[u8]) -> FileKind {
         .unwrap_or(FileKind::UnknownXml)
 }
 
+/// The text encoding of a received file, as far as its first bytes tell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Encoding {
+    /// UTF-8 (with or without a byte-order mark), or plain ASCII: what the XML readers take.
+    Utf8,
+    /// Not valid UTF-8 and not XML: possibly GBK, which a domestic profile may declare.
+    Legacy,
+    /// UTF-16, little- or big-endian, with or without a byte-order mark.
+    Utf16 { big_endian: bool, bom: bool },
+    /// UTF-32, little- or big-endian, with or without a byte-order mark.
+    Utf32 { big_endian: bool, bom: bool },
+    /// EBCDIC (`<?xm` as `4C 6F A7 94`), from a mainframe.
+    Ebcdic,
+    /// An XML document whose declaration names another encoding (`encoding="GBK"`).
+    DeclaredXml(String),
+}
+
+impl Encoding {
+    /// The encoding's name as `iconv -f` takes it.
+    fn iconv_name(&self) -> String {
+        match self {
+            Encoding::Utf8 => "UTF-8".into(),
+            Encoding::Legacy => "GBK".into(),
+            Encoding::Utf16 { big_endian: false, .. } => "UTF-16LE".into(),
+            Encoding::Utf16 { big_endian: true, .. } => "UTF-16BE".into(),
+            Encoding::Utf32 { big_endian: false, .. } => "UTF-32LE".into(),
+            Encoding::Utf32 { .. } => "UTF-32BE".into(),
+            Encoding::Ebcdic => "IBM037".into(),
+            Encoding::DeclaredXml(e) => e.clone(),
+        }
+    }
+}
+
+/// The encoding of a file from its first bytes: byte-order marks, the zero bytes of UTF-16 and
+/// UTF-32 text without one, EBCDIC, and an XML declaration naming another encoding.
+pub fn encoding(head: &[u8]) -> Encoding {
+    let head = &head[..head.len().min(HEAD_LEN)];
+    if head.starts_with(&[0xFF, 0xFE, 0, 0]) {
+        return Encoding::Utf32 { big_endian: false, bom: true };
+    }
+    if head.starts_with(&[0, 0, 0xFE, 0xFF]) {
+        return Encoding::Utf32 { big_endian: true, bom: true };
+    }
+    if head.starts_with(&[0xFF, 0xFE]) {
+        return Encoding::Utf16 { big_endian: false, bom: true };
+    }
+    if head.starts_with(&[0xFE, 0xFF]) {
+        return Encoding::Utf16 { big_endian: true, bom: true };
+    }
+    if head.starts_with(&[0x4C, 0x6F, 0xA7, 0x94]) {
+        return Encoding::Ebcdic;
+    }
+    // Without a mark: text in UTF-16/32 has a zero byte beside (nearly) every ASCII character.
+    let sample = &head[..head.len().min(1024)];
+    if sample.len() >= 4 {
+        let zero_at = |phase: usize, step: usize| {
+            let (n, z) = sample.iter().enumerate().filter(|(i, _)| i % step == phase).fold((0, 0), |(n, z), (_, b)| (n + 1, z + usize::from(*b == 0)));
+            n > 0 && z * 10 >= n * 9
+        };
+        if sample.len() >= 8 && zero_at(1, 4) && zero_at(2, 4) && zero_at(3, 4) && !zero_at(0, 4) {
+            return Encoding::Utf32 { big_endian: false, bom: false };
+        }
+        if sample.len() >= 8 && zero_at(0, 4) && zero_at(1, 4) && zero_at(2, 4) && !zero_at(3, 4) {
+            return Encoding::Utf32 { big_endian: true, bom: false };
+        }
+        if zero_at(1, 2) && !zero_at(0, 2) {
+            return Encoding::Utf16 { big_endian: false, bom: false };
+        }
+        if zero_at(0, 2) && !zero_at(1, 2) {
+            return Encoding::Utf16 { big_endian: true, bom: false };
+        }
+    }
+    let body = head.strip_prefix(&[0xEF, 0xBB, 0xBF][..]).unwrap_or(head);
+    let trimmed = body.iter().position(|b| !b.is_ascii_whitespace()).map_or(&body[..0], |i| &body[i..]);
+    if trimmed.starts_with(b"<?xml") {
+        let decl_end = trimmed.iter().position(|&b| b == b'>').unwrap_or(trimmed.len());
+        let decl = String::from_utf8_lossy(&trimmed[..decl_end]);
+        if let Some(at) = decl.find("encoding") {
+            let rest = decl[at + "encoding".len()..].trim_start().trim_start_matches('=').trim_start();
+            let quote = rest.chars().next().filter(|c| *c == '"' || *c == '\'');
+            if let Some(q) = quote {
+                let value: String = rest[1..].chars().take_while(|c| *c != q).collect();
+                let v = value.trim();
+                if !v.eq_ignore_ascii_case("utf-8") && !v.eq_ignore_ascii_case("utf8") && !v.is_empty() {
+                    return Encoding::DeclaredXml(v.to_string());
+                }
+            }
+        }
+    }
+    // A cut multi-byte character at the end of the head is no reason to call it legacy.
+    match std::str::from_utf8(body) {
+        Ok(_) => Encoding::Utf8,
+        Err(e) if e.error_len().is_none() => Encoding::Utf8,
+        Err(_) => Encoding::Legacy,
+    }
+}
+
+/// Why a file cannot be read for its encoding, saying what was found and how to convert it;
+/// `None` for UTF-8 and for files that may be GBK (a domestic profile's encoding decides those).
+pub fn encoding_problem(head: &[u8]) -> Option<String> {
+    let found = encoding(head);
+    let what = match &found {
+        Encoding::Utf8 | Encoding::Legacy => return None,
+        Encoding::Utf16 { big_endian, bom } => format!(
+            "the file is UTF-16 ({}, {})",
+            if *big_endian { "big-endian" } else { "little-endian" },
+            if *bom { "with a byte-order mark" } else { "without a byte-order mark: a zero byte beside every character" }
+        ),
+        Encoding::Utf32 { big_endian, bom } => format!(
+            "the file is UTF-32 ({}, {})",
+            if *big_endian { "big-endian" } else { "little-endian" },
+            if *bom { "with a byte-order mark" } else { "without a byte-order mark" }
+        ),
+        Encoding::Ebcdic => "the file is EBCDIC (a mainframe's encoding)".to_string(),
+        Encoding::DeclaredXml(e) => format!("the XML declaration says encoding=\"{e}\""),
+    };
+    let from = match &found {
+        Encoding::Utf16 { bom: true, .. } => "UTF-16".to_string(),
+        other => other.iconv_name(),
+    };
+    Some(format!(
+        "{what}; aidpay reads ISO 20022 files in UTF-8 only (and domestic result files in their profile's encoding): \
+         convert it, e.g. `iconv -f {from} -t UTF-8 FILE > FILE.utf8` (for XML also change the declaration to encoding=\"UTF-8\"), \
+         and ingest the converted file (文件编码不是 UTF-8，请转换后重新导入)"
+    ))
+}
+
+/// Bytes that are text in neither UTF-8 nor GBK (the encodings aidpay reads), e.g. Latin-1 or
+/// Big5: the reason to give when no reader took the file.
+/// `bytes` may be the head of a longer file: a character cut at its end does not count.
+pub fn neither_utf8_nor_gbk(bytes: &[u8]) -> bool {
+    match std::str::from_utf8(bytes) {
+        Ok(_) => return false,
+        Err(e) if e.error_len().is_none() => return false,
+        Err(_) => {}
+    }
+    let gbk_ok = |b: &[u8]| !encoding_rs::GBK.decode_without_bom_handling(b).1;
+    !(gbk_ok(bytes) || (!bytes.is_empty() && gbk_ok(&bytes[..bytes.len() - 1])))
+}
+
 /// The kind a message element (the first child of `Document`) stands for.
 fn kind_of_message_element(local: &str) -> Option<FileKind> {
     Some(match local {
@@ -342,6 +482,37 @@ mod tests {
             ),
             ("pain002-truncated.xml", FileKind::Pain002, None),
             ("pain002-doctype-entity.xml", FileKind::Pain002, None),
+            // Issue 13: real banks' statements.
+            (
+                "camt053-v02-shared-references.xml",
+                FileKind::Camt053,
+                Some("camt.053.001.02"),
+            ),
+            (
+                "camt054-v08-pending-then-booked.xml",
+                FileKind::Camt054,
+                Some("camt.054.001.08"),
+            ),
+            (
+                "camt053-v02-foreign-account-return.xml",
+                FileKind::Camt053,
+                Some("camt.053.001.02"),
+            ),
+            (
+                "camt053-v02-eur-special-account.xml",
+                FileKind::Camt053,
+                Some("camt.053.001.02"),
+            ),
+            (
+                "camt053-v02-signed-summary.xml",
+                FileKind::Camt053,
+                Some("camt.053.001.02"),
+            ),
+            // Not schema-valid on purpose: what real banks send.
+            ("camt053-v02-balance-without-sign.xml", FileKind::Camt053, None),
+            ("camt053-v08-excerpt-without-account.xml", FileKind::Camt053, None),
+            ("pain002-v03-group-rjct-unnamed.xml", FileKind::Pain002, None),
+            ("camt053-v02-utf16le-bom.xml", FileKind::UnknownXml, None),
         ];
         for (name, kind, xsd) in cases {
             let path = format!("{dir}/{name}");
@@ -370,10 +541,49 @@ mod tests {
         }
     }
 
+    #[test]
+    fn encodings_are_named_with_the_way_to_convert() {
+        let xml = "<?xml version=\"1.0\"?><Document><BkToCstmrStmt>";
+        let utf16le: Vec<u8> = xml.encode_utf16().flat_map(u16::to_le_bytes).collect();
+        let utf16be: Vec<u8> = xml.encode_utf16().flat_map(u16::to_be_bytes).collect();
+        let with_bom = |bom: &[u8], body: &[u8]| [bom, body].concat();
+        let utf32le: Vec<u8> = xml.chars().flat_map(|c| (c as u32).to_le_bytes()).collect();
+        let cases: Vec<(Vec<u8>, Encoding, &str)> = vec![
+            (with_bom(&[0xFF, 0xFE], &utf16le), Encoding::Utf16 { big_endian: false, bom: true }, "iconv -f UTF-16 -t UTF-8"),
+            (with_bom(&[0xFE, 0xFF], &utf16be), Encoding::Utf16 { big_endian: true, bom: true }, "iconv -f UTF-16 -t UTF-8"),
+            (utf16le.clone(), Encoding::Utf16 { big_endian: false, bom: false }, "iconv -f UTF-16LE -t UTF-8"),
+            (utf16be.clone(), Encoding::Utf16 { big_endian: true, bom: false }, "iconv -f UTF-16BE -t UTF-8"),
+            (utf32le, Encoding::Utf32 { big_endian: false, bom: false }, "iconv -f UTF-32LE -t UTF-8"),
+            (b"\x4c\x6f\xa7\x94\x40".to_vec(), Encoding::Ebcdic, "EBCDIC"),
+            (b"<?xml version='1.0' encoding='ISO-8859-1'?><Document>".to_vec(), Encoding::DeclaredXml("ISO-8859-1".into()), "iconv -f ISO-8859-1 -t UTF-8"),
+            (b"<?xml version=\"1.0\" encoding=\"GBK\"?><Document>".to_vec(), Encoding::DeclaredXml("GBK".into()), "iconv -f GBK -t UTF-8"),
+        ];
+        for (bytes, found, advice) in cases {
+            assert_eq!(encoding(&bytes), found, "{advice}");
+            let why = encoding_problem(&bytes).unwrap_or_default();
+            assert!(why.contains(advice) && why.contains("UTF-8"), "{why}");
+        }
+        let fixture = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/bank/iso/camt053-v02-utf16le-bom.xml")).unwrap();
+        assert!(encoding_problem(&fixture).unwrap().starts_with("the file is UTF-16 (little-endian, with a byte-order mark)"));
+        // What aidpay reads: UTF-8 (BOM or not), ASCII, GBK result files.
+        for ok in [&b"\xEF\xBB\xBF<Document>"[..], b"<?xml version='1.0' encoding='utf-8'?><D/>", "<D>资助</D>".as_bytes(), b"H,1,2\n"] {
+            assert_eq!(encoding_problem(ok), None);
+        }
+        let gbk = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/bank/boc-result-mixed.txt")).unwrap();
+        assert_eq!(encoding(&gbk), Encoding::Legacy);
+        assert_eq!(encoding_problem(&gbk), None);
+        assert!(!neither_utf8_nor_gbk(&gbk));
+        // A character cut at the end of the head is not an encoding problem.
+        assert!(!neither_utf8_nor_gbk(&"资助".as_bytes()[..4]));
+        assert!(neither_utf8_nor_gbk(b"Caf\xe9 \xff\xfe\xff total"));
+    }
+
     proptest::proptest! {
         #[test]
         fn never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
             let _ = detect(&bytes);
+            let _ = encoding_problem(&bytes);
+            let _ = neither_utf8_nor_gbk(&bytes);
             let mut xml = b"<Document>".to_vec();
             xml.extend_from_slice(&bytes);
             let _ = detect(&xml);

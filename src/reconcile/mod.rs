@@ -15,6 +15,10 @@
 //! - failed payments whose money is out and has not come back after `return_days`:
 //!   `return_not_credited`.
 //!
+//! Only **booked** entries are reconciled: pending (`PDNG`) and information (`INFO`) entries are
+//! kept and shown in the report, and count once a later statement books them. Only this
+//! account's batches and payments are matched (one database may hold a province's districts).
+//!
 //! A payment counts as **paid** only when the bank settled it and its batch debit is matched.
 //! Runs are idempotent: explained entries are marked, exceptions are raised once.
 
@@ -73,6 +77,22 @@ fn date(s: &Option<String>) -> Option<NaiveDate> {
 
 fn ex(kind: ExceptionKind, amount: Option<i64>, payment_ref: Option<String>, detail: String, dedup: String) -> NewException {
     NewException { kind, grant_id: None, payment_ref, reason_code: None, amount_fen: amount, detail, dedup_key: dedup }
+}
+
+/// How an entry is named in exception keys: unique in the whole database (one database may hold
+/// a province's districts, and two banks may use the same reference). Entries stored before
+/// migration 0003 keep their old key, so the exceptions already raised for them stay the same.
+fn finding(account: &str, e: &EntryRow) -> String {
+    if e.identified_by == "legacy" { e.entry_key.clone() } else { format!("{account}:{}", e.entry_key) }
+}
+
+/// How an entry is named for finance staff: the bank's reference (what they can ask the bank
+/// about), else its place in the statement.
+fn entry_words(e: &EntryRow) -> String {
+    match &e.bank_ref {
+        Some(r) => format!("银行流水号 {r}"),
+        None => format!("分录 {}", e.entry_key.split('|').next().unwrap_or(&e.entry_key)),
+    }
 }
 
 /// Reconciles the configured special account; one transaction.
@@ -191,8 +211,8 @@ async fn debit(tx: &mut StoreTx, cfg: &Config, e: &EntryRow, out: &mut Outcome, 
     };
     if batch.is_none() && !detail_refs.is_empty() {
         let known = tx.payments_money(&detail_refs[..1]).await?;
-        if let Some(b) = known.values().next().and_then(|p| p.batch_id.clone()) {
-            batch = tx.batch_by_id(&b).await?;
+        if let Some(b) = known.values().filter(|p| p.account_no == account).find_map(|p| p.batch_id.clone()) {
+            batch = tx.batch_by_id(&b).await?.filter(|b| b.account_no == account);
         }
     }
     if batch.is_none() {
@@ -223,10 +243,10 @@ async fn debit(tx: &mut StoreTx, cfg: &Config, e: &EntryRow, out: &mut Outcome, 
                 e.booking_date.as_deref().unwrap_or("-"),
                 Fen(e.amount_fen),
                 e.statement_id,
-                e.entry_key,
+                entry_words(e),
                 e.info.as_deref().map(|i| format!("；摘要: {i}")).unwrap_or_default()
             ),
-            format!("unknown_debit:{}", e.entry_key),
+            format!("unknown_debit:{}", finding(account, e)),
         ));
         return Ok(());
     };
@@ -236,8 +256,8 @@ async fn debit(tx: &mut StoreTx, cfg: &Config, e: &EntryRow, out: &mut Outcome, 
             ExceptionKind::BatchDebitMismatch,
             Some(e.amount_fen),
             None,
-            format!("批次 {} 再次扣款 {} 元（{}）：已有一笔扣款与之匹配", b.batch_id, Fen(e.amount_fen), e.entry_key),
-            format!("batch_debit_mismatch:{}:{}", b.batch_id, e.entry_key),
+            format!("批次 {} 再次扣款 {} 元（{}）：已有一笔扣款与之匹配", b.batch_id, Fen(e.amount_fen), entry_words(e)),
+            format!("batch_debit_mismatch:{}:{}", b.batch_id, finding(account, e)),
         ));
         return Ok(());
     }
@@ -251,7 +271,7 @@ async fn debit(tx: &mut StoreTx, cfg: &Config, e: &EntryRow, out: &mut Outcome, 
             Some(e.amount_fen - want),
             None,
             format!("批次 {} 扣款 {} 元，应为{} {} 元{pending}", b.batch_id, Fen(e.amount_fen), how, Fen(want)),
-            format!("batch_debit_mismatch:{}:{}", b.batch_id, e.entry_key),
+            format!("batch_debit_mismatch:{}:{}", b.batch_id, finding(account, e)),
         ));
     }
     // Per-transaction details, when sent, must be payments of this batch with their amounts.
@@ -272,7 +292,7 @@ async fn debit(tx: &mut StoreTx, cfg: &Config, e: &EntryRow, out: &mut Outcome, 
                 Some(e.amount_fen),
                 None,
                 format!("批次 {} 扣款明细中 {} 笔与发出的支付不符: {}", b.batch_id, wrong.len(), wrong.join(", ")),
-                format!("batch_debit_mismatch:{}:details:{}", b.batch_id, e.entry_key),
+                format!("batch_debit_mismatch:{}:details:{}", b.batch_id, finding(account, e)),
             ));
         }
     }
@@ -350,6 +370,7 @@ async fn credit(
     out: &mut Outcome,
     raised: &mut Vec<NewException>,
 ) -> Result<(), StoreError> {
+    let account = cfg.account.number.as_str();
     let details = known.details.get(&e.id).map(Vec::as_slice).unwrap_or_default();
     let refs: Vec<String> = details.iter().filter_map(|d| d.0.clone()).collect();
     let allocation = e.counterpart.as_ref().is_some_and(|c| cfg.reconcile.allocation_accounts.iter().any(|a| a == c));
@@ -360,7 +381,10 @@ async fn credit(
     }
     if !refs.is_empty() {
         let failed: Vec<&String> =
-            refs.iter().filter(|r| known.payments.get(*r).is_some_and(|p| matches!(p.status.as_str(), "rejected" | "returned"))).collect();
+            // Only this account's payments: another district's payment named here is not ours to credit.
+            refs.iter()
+                .filter(|r| known.payments.get(*r).is_some_and(|p| p.account_no == account && matches!(p.status.as_str(), "rejected" | "returned")))
+                .collect();
         if !failed.is_empty() && failed.len() == refs.len() {
             for r in &failed {
                 matched.money_back(r);
@@ -398,10 +422,10 @@ async fn credit(
             e.booking_date.as_deref().unwrap_or("-"),
             Fen(e.amount_fen),
             e.statement_id,
-            e.entry_key,
-            if refs.is_empty() { String::new() } else { format!("，流水号 {}", refs.join(", ")) }
+            entry_words(e),
+            if refs.is_empty() { String::new() } else { format!("，支付流水号 {}", refs.join(", ")) }
         ),
-        format!("unmatched_return_credit:{}", e.entry_key),
+        format!("unmatched_return_credit:{}", finding(account, e)),
     ));
     Ok(())
 }

@@ -4,7 +4,7 @@ use super::{ExceptionReportRow, ReportError, ReportFormat, exception_table, writ
 use crate::config::Config;
 use crate::domain::Fen;
 use crate::exceptions::ExceptionKind;
-use crate::store::{Store, StoreError};
+use crate::store::{EntryStatus, Store, StoreError};
 use std::path::{Path, PathBuf};
 
 /// What can stop a report.
@@ -73,7 +73,22 @@ pub async fn reconciliation_report(store: &Store, cfg: &Config, format: ReportFo
             s.opening_fen.map_or(Cell::Empty, |o| Cell::Money(Fen(o))),
             Cell::Empty,
         ]);
-        for e in store.statement_entries(&s.statement_id).await? {
+        for e in store.statement_entries(account, &s.statement_id).await? {
+            let reference = e.batch_ref.clone().or(e.bank_ref.clone()).unwrap_or(e.entry_key.clone());
+            if e.status != EntryStatus::Booked {
+                // Listed by the bank but not booked: shown, outside the balance and the totals.
+                let what = if e.credit { "收入（未记账）" } else { "支出（未记账）" };
+                rows.push(vec![
+                    Cell::text(e.booking_date.unwrap_or_default()),
+                    Cell::text(what),
+                    Cell::text(reference),
+                    if e.credit { Cell::Empty } else { Cell::Money(Fen(e.amount_fen)) },
+                    if e.credit { Cell::Money(Fen(e.amount_fen)) } else { Cell::Empty },
+                    Cell::Empty,
+                    Cell::text(format!("{}，不计入余额与对账", e.status.label_zh())),
+                ]);
+                continue;
+            }
             let (what, check) = matched_words(e.matched.as_deref(), e.credit);
             if e.credit {
                 running += e.amount_fen;
@@ -85,7 +100,7 @@ pub async fn reconciliation_report(store: &Store, cfg: &Config, format: ReportFo
             rows.push(vec![
                 Cell::text(e.booking_date.unwrap_or_default()),
                 Cell::text(what),
-                Cell::text(e.batch_ref.unwrap_or(e.entry_key)),
+                Cell::text(reference),
                 if e.credit { Cell::Empty } else { Cell::Money(Fen(e.amount_fen)) },
                 if e.credit { Cell::Money(Fen(e.amount_fen)) } else { Cell::Empty },
                 Cell::Money(Fen(running)),
@@ -99,6 +114,17 @@ pub async fn reconciliation_report(store: &Store, cfg: &Config, format: ReportFo
             Some(_) => "一致".to_string(),
             None => String::new(),
         };
+        if let Some(w) = &s.warnings {
+            rows.push(vec![
+                Cell::text(s.to_date.clone().unwrap_or_default()),
+                Cell::text("读取说明"),
+                Cell::text(format!("对账单 {}", s.statement_id)),
+                Cell::Empty,
+                Cell::Empty,
+                Cell::Empty,
+                Cell::text(w.replace('\n', "；")),
+            ]);
+        }
         rows.push(vec![
             Cell::text(s.to_date.clone().unwrap_or_default()),
             Cell::text("期末余额"),
@@ -108,6 +134,38 @@ pub async fn reconciliation_report(store: &Store, cfg: &Config, format: ReportFo
             s.closing_fen.map_or(Cell::Empty, |c| Cell::Money(Fen(c))),
             Cell::text(check),
         ]);
+    }
+    // Notifications (camt.054) with entries no statement has repeated yet, and entries the bank
+    // listed but did not book: shown, outside every balance.
+    for (id, created) in store.notifications_with_entries(account).await? {
+        rows.push(vec![
+            Cell::text(created.get(..10).unwrap_or_default()),
+            Cell::text("到账/扣款通知"),
+            Cell::text(format!("通知 {id}")),
+            Cell::Empty,
+            Cell::Empty,
+            Cell::Empty,
+            Cell::text("尚无对账单，不计入余额"),
+        ]);
+        for e in store.statement_entries(account, &id).await? {
+            let reference = e.batch_ref.clone().or(e.bank_ref.clone()).unwrap_or(e.entry_key.clone());
+            let what = match (e.credit, e.status == EntryStatus::Booked) {
+                (true, true) => "收入（通知）",
+                (false, true) => "支出（通知）",
+                (true, false) => "收入（未记账）",
+                (false, false) => "支出（未记账）",
+            };
+            let check = if e.status == EntryStatus::Booked { "待对账单确认".to_string() } else { format!("{}，不计入余额与对账", e.status.label_zh()) };
+            rows.push(vec![
+                Cell::text(e.booking_date.unwrap_or_default()),
+                Cell::text(what),
+                Cell::text(reference),
+                if e.credit { Cell::Empty } else { Cell::Money(Fen(e.amount_fen)) },
+                if e.credit { Cell::Money(Fen(e.amount_fen)) } else { Cell::Empty },
+                Cell::Empty,
+                Cell::text(check),
+            ]);
+        }
     }
     for b in store.batches().await? {
         let status = match b.status.as_str() {

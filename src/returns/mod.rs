@@ -3,12 +3,16 @@
 //! `ingest` takes a file (or everything in the inbox), detects its kind from the content —
 //! pain.002 (.001.03 / .001.10), camt.053, camt.054, or a domestic result file of a configured
 //! bank profile — and applies it in one transaction: statuses matched to our payments by
-//! end-to-end reference ([`apply`]), statements and notifications stored for reconciliation.
-//! A file seen before (same SHA-256) is a no-op. A file that cannot be read — malformed,
-//! truncated, with a DOCTYPE or entities, of no known kind — is moved to quarantine with the
-//! reason, and nothing in it is applied.
+//! end-to-end reference ([`apply`]), statements and notifications of the special account
+//! stored for reconciliation (`camt`). A file applied before (same SHA-256) is a no-op. A file
+//! that cannot be read — malformed, truncated, with a DOCTYPE or entities, in an encoding other
+//! than UTF-8 (GBK for domestic result files), of no known kind, or a statement that is not the
+//! special account's — is moved to quarantine with the reason, and nothing in it is applied; it
+//! may be ingested again once it reads (a profile corrected, say): only an applied file counts
+//! as seen.
 
 pub mod apply;
+mod camt;
 pub mod quarantine;
 mod read;
 
@@ -28,7 +32,7 @@ use std::path::{Path, PathBuf};
 pub struct IngestSummary {
     pub file: String,
     pub kind: Option<String>,
-    /// `applied`, `duplicate` (seen before: nothing done) or `quarantined`.
+    /// `applied`, `duplicate` (applied before: nothing done) or `quarantined`.
     pub outcome: String,
     pub statuses: u64,
     pub settled: u64,
@@ -36,8 +40,22 @@ pub struct IngestSummary {
     pub returned: u64,
     pub unknown_references: u64,
     pub duplicate_statuses: u64,
-    /// Statement or notification entries stored (camt).
+    /// Statement or notification entries stored now (camt).
     pub entries: u64,
+    /// Entries the file lists (camt): stored now, stored before (`entries_repeated`), or
+    /// refused with the whole file.
+    pub entries_read: u64,
+    /// Entries the file repeats that were stored before (an overlapping statement, a camt.054
+    /// repeated by its camt.053).
+    pub entries_repeated: u64,
+    /// Entries listed but not booked (PDNG, INFO, FUTR): kept and shown, never reconciled.
+    pub entries_not_booked: u64,
+    /// A pain.002 rejecting a whole file without naming it: `file_rejected` raised.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub file_rejected: bool,
+    /// What was read leniently (a balance without its sign, …), each naming the statement.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -94,21 +112,24 @@ pub async fn ingest_file(store: &Store, cfg: &Config, path: &Path, origin: Origi
         }
     };
     let mut tx = store.begin().await?;
-    // Two processes given the same file: the second waits here, then finds it seen.
+    // Two processes given the same file: the second waits here, then finds it applied.
     tx.lock(&format!("file:{sha}")).await?;
-    if tx.file_seen_in(&sha).await? {
+    if tx.file_applied_in(&sha).await? {
         tx.commit().await?;
         summary.outcome = "duplicate".into();
-        tracing::info!(file = %name, "seen before (same content): nothing to do");
+        tracing::info!(file = %name, "applied before (same content): nothing to do");
         if origin == Origin::Inbox {
             move_processed(cfg, path);
         }
         return Ok(summary);
     }
-    let kind = read::detect_kind(cfg, &head);
+    // The encoding first: a UTF-16 file is refused as such, not as "not a known bank file".
+    let encoding_problem = crate::formats::detect::encoding_problem(&head);
+    let kind = if encoding_problem.is_some() { None } else { read::detect_kind(cfg, &head) };
     summary.kind = kind.as_ref().map(|k| k.name());
-    let result = match &kind {
-        Some(k) => {
+    let result = match (&kind, encoding_problem) {
+        (_, Some(problem)) => Err(ReadError::Unreadable(problem)),
+        (Some(k), None) => {
             let (file_id, _) = tx
                 .record_file(&FileRecord {
                     direction: "in",
@@ -120,9 +141,15 @@ pub async fn ingest_file(store: &Store, cfg: &Config, path: &Path, origin: Origi
                     detail: None,
                 })
                 .await?;
-            read::apply_file(&mut tx, cfg, k, path, file_id, &mut summary).await
+            read::apply_file(&mut tx, cfg, k, &read::Incoming { path, name: &name, file_id }, &mut summary).await
         }
-        None => Err(ReadError::Unreadable(
+        (None, None) if crate::formats::detect::neither_utf8_nor_gbk(&head) => Err(ReadError::Unreadable(
+            "not a known bank file, and its bytes are text in neither UTF-8 nor GBK (Latin-1 or Big5, say): if it is a bank \
+             answer, convert it to UTF-8 (e.g. `iconv -f ISO-8859-1 -t UTF-8 FILE > FILE.utf8`) or configure its bank \
+             profile's encoding (文件编码既不是 UTF-8 也不是 GBK)"
+                .into(),
+        )),
+        (None, None) => Err(ReadError::Unreadable(
             "not a known bank file: neither pain.002, camt.053, camt.054 nor a result file of a configured bank profile".into(),
         )),
     };
@@ -136,6 +163,8 @@ pub async fn ingest_file(store: &Store, cfg: &Config, path: &Path, origin: Origi
                 after: Some(serde_json::json!({
                     "sha256": sha, "kind": summary.kind, "statuses": summary.statuses, "settled": summary.settled,
                     "rejected": summary.rejected, "returned": summary.returned, "entries": summary.entries,
+                    "entries_read": summary.entries_read, "entries_repeated": summary.entries_repeated,
+                    "entries_not_booked": summary.entries_not_booked, "warnings": summary.warnings,
                 })),
             })
             .await?;
@@ -157,17 +186,19 @@ pub async fn ingest_file(store: &Store, cfg: &Config, path: &Path, origin: Origi
                 Ok(to) => summary.quarantined_to = Some(to.display().to_string()),
                 Err(e) => summary.error = Some(format!("{reason}; and it could not be quarantined: {e}")),
             }
+            // What the file would have counted is not what was applied: nothing was.
+            summary.entries = 0;
+            summary.entries_repeated = 0;
+            summary.entries_not_booked = 0;
+            summary.statuses = 0;
+            summary.settled = 0;
+            summary.rejected = 0;
+            summary.returned = 0;
+            summary.unknown_references = 0;
+            summary.duplicate_statuses = 0;
+            summary.file_rejected = false;
             let mut tx = store.begin().await?;
-            tx.record_file(&FileRecord {
-                direction: "in",
-                kind: "quarantined",
-                name: &name,
-                sha256: &sha,
-                size_bytes: size,
-                status: "quarantined",
-                detail: Some(&reason),
-            })
-            .await?;
+            tx.record_quarantined(&name, &sha, size, &reason).await?;
             tx.audit(&AuditEntry {
                 actor,
                 action: "quarantine",

@@ -44,12 +44,19 @@ pub fn detect_kind(cfg: &Config, head: &[u8]) -> Option<Kind> {
     }
 }
 
+/// The file being applied: where it is, its name as received and its id in `files`.
+pub struct Incoming<'a> {
+    pub path: &'a Path,
+    pub name: &'a str,
+    pub file_id: i64,
+}
+
 /// Applies a whole file inside `tx`; an `Unreadable` error means the caller rolls back.
-pub async fn apply_file(tx: &mut StoreTx, cfg: &Config, kind: &Kind, path: &Path, file_id: i64, s: &mut IngestSummary) -> Result<(), ReadError> {
+pub async fn apply_file(tx: &mut StoreTx, cfg: &Config, kind: &Kind, file: &Incoming<'_>, s: &mut IngestSummary) -> Result<(), ReadError> {
     match kind {
-        Kind::DomesticResult(profile) => domestic(tx, cfg, profile, path, file_id, s).await,
-        Kind::Pain002 => pain002(tx, path, file_id, s).await,
-        Kind::Camt053 | Kind::Camt054 => camt(tx, cfg, path, file_id, s).await,
+        Kind::DomesticResult(profile) => domestic(tx, cfg, profile, file.path, file.file_id, s).await,
+        Kind::Pain002 => pain002(tx, cfg, file, s).await,
+        Kind::Camt053 | Kind::Camt054 => super::camt::ingest(tx, cfg, file.path, file.file_id, s).await,
     }
 }
 
@@ -124,9 +131,12 @@ fn answer_of(t: crate::formats::pain002::TxStatus) -> Answer {
 /// A pain.002, streamed: a reader thread hands chunks of statuses over a bounded channel, so
 /// memory stays flat for a report of any size. A status given only at payment-information or
 /// group level applies to every payment of that batch the report does not list one by one.
-async fn pain002(tx: &mut StoreTx, path: &Path, file_id: i64, s: &mut IngestSummary) -> Result<(), ReadError> {
+/// A group-level rejection that names no message at all (the bank could not read our file)
+/// applies nothing and raises `file_rejected` at once ([`file_rejected`]).
+async fn pain002(tx: &mut StoreTx, cfg: &Config, incoming: &Incoming<'_>, s: &mut IngestSummary) -> Result<(), ReadError> {
     use crate::formats::pain002;
-    let file = std::fs::File::open(path).map_err(|e| ReadError::Unreadable(e.to_string()))?;
+    let file_id = incoming.file_id;
+    let file = std::fs::File::open(incoming.path).map_err(|e| ReadError::Unreadable(e.to_string()))?;
     let (sender, mut receiver) = tokio::sync::mpsc::channel::<Vec<Answer>>(4);
     let reader = tokio::task::spawn_blocking(move || {
         let mut chunk = Vec::with_capacity(CHUNK);
@@ -148,6 +158,10 @@ async fn pain002(tx: &mut StoreTx, path: &Path, file_id: i64, s: &mut IngestSumm
         add(s, apply::apply(tx, file_id, &chunk).await?);
     }
     let report = reader.await.map_err(|e| ReadError::Unreadable(e.to_string()))?.map_err(ReadError::Unreadable)?;
+    if names_nothing(&report) {
+        file_rejected(tx, cfg, incoming, &report, s).await?;
+        return Ok(());
+    }
 
     // Statuses at block or group level, for the payments not listed one by one.
     let mut blocks: Vec<(String, String, Option<&pain002::Reason>)> = Vec::new();
@@ -193,127 +207,106 @@ async fn pain002(tx: &mut StoreTx, path: &Path, file_id: i64, s: &mut IngestSumm
     Ok(())
 }
 
-/// A camt.053 statement or camt.054 notification: the header with its balances and every
-/// booked entry with its details are stored (reconciliation works from them); a credit whose
-/// details name a failed payment of ours is that payment's money coming back (退票).
-async fn camt(tx: &mut StoreTx, cfg: &Config, path: &Path, file_id: i64, s: &mut IngestSummary) -> Result<(), ReadError> {
-    use crate::formats::camt::{self, CamtEvent, CamtKind};
-    use crate::store::{DetailRecord, EntryRecord, StatementRecord};
-    let file = std::fs::File::open(path).map_err(|e| ReadError::Unreadable(e.to_string()))?;
-    let (sender, mut receiver) = tokio::sync::mpsc::channel::<Vec<CamtEvent>>(4);
-    let reader = tokio::task::spawn_blocking(move || {
-        let mut chunk = Vec::with_capacity(500);
-        let summary = camt::read(std::io::BufReader::with_capacity(256 * 1024, file), |ev| {
-            let flush = matches!(ev, CamtEvent::Statement(_));
-            chunk.push(ev);
-            if flush || chunk.len() >= 500 {
-                sender.blocking_send(std::mem::replace(&mut chunk, Vec::with_capacity(500))).map_err(|_| "the store side stopped")?;
-            }
-            Ok::<(), &'static str>(())
-        });
-        if summary.is_ok() && !chunk.is_empty() {
-            let _ = sender.blocking_send(chunk);
-        }
-        summary.map_err(|e| e.to_string())
-    });
+/// An id that names nothing: missing, blank, or the ISO placeholder `NOTPROVIDED`.
+fn unnamed(id: Option<&str>) -> bool {
+    id.map(str::trim).is_none_or(|m| m.is_empty() || m.eq_ignore_ascii_case("NOTPROVIDED"))
+}
 
-    let mut current: Option<(String, String)> = None;
-    let mut entries: Vec<EntryRecord> = Vec::new();
-    let mut returns: Vec<String> = Vec::new();
-    let mut position = 0u64;
-    let mut statements = 0u64;
-    let mut sums = (0i64, 0i64, 0i64); // credits, debits, entries of the current statement
-    let date = |d: Option<chrono::NaiveDate>| d.map(|d| d.to_string());
-    while let Some(events) = receiver.recv().await {
-        for ev in events {
-            match ev {
-                CamtEvent::Statement(info) => {
-                    if let Some((sid, acct)) = &current {
-                        s.entries += tx.insert_entries(sid, acct, &entries).await?;
-                        entries.clear();
-                        tx.set_statement_sums(sid, sums.0, sums.1, sums.2).await?;
-                    }
-                    sums = (0, 0, 0);
-                    statements += 1;
-                    let sid = info
-                        .id
-                        .clone()
-                        .or_else(|| info.message_id.as_ref().map(|m| format!("{m}#{statements}")))
-                        .unwrap_or_else(|| format!("file{file_id}#{statements}"));
-                    let account = info.account.clone().unwrap_or_else(|| cfg.account.number.clone());
-                    let signed = |b: Option<&camt::Balance>| b.map(|b| b.amount.0);
-                    tx.insert_statement_record(&StatementRecord {
-                        statement_id: sid.clone(),
-                        kind: if info.kind == CamtKind::Statement { "statement" } else { "notification" },
-                        account_no: account.clone(),
-                        from_date: date(info.from),
-                        to_date: date(info.to).or_else(|| date(info.balance(&["CLBD", "CLAV"]).and_then(|b| b.date))),
-                        opening_fen: signed(info.balance(&["OPBD", "PRCD", "OPAV"])),
-                        closing_fen: signed(info.balance(&["CLBD", "CLAV"])),
-                        file_id: Some(file_id),
-                    })
-                    .await?;
-                    current = Some((sid, account));
-                    position = 0;
-                }
-                CamtEvent::Entry(e) => {
-                    position += 1;
-                    let Some((sid, _)) = &current else {
-                        return Err(ReadError::Unreadable("an entry outside any statement".into()));
-                    };
-                    let key = e.account_servicer_ref.clone().or(e.entry_ref.clone()).unwrap_or_else(|| format!("{sid}#{position}"));
-                    if e.credit {
-                        returns.extend(e.details.iter().filter_map(|d| d.end_to_end_id.clone()));
-                    }
-                    // CdtDbtInd is the direction of this booking, also for a reversal (RvslInd):
-                    // a returned payment is a CRDT with RvslInd true.
-                    if e.credit {
-                        sums.0 += e.amount.0;
-                    } else {
-                        sums.1 += e.amount.0;
-                    }
-                    sums.2 += 1;
-                    let batch = e.batch.as_ref();
-                    entries.push(EntryRecord {
-                        entry_key: key,
-                        booking_date: date(e.booking_date.or(e.value_date)),
-                        credit: e.credit,
-                        reversal: e.reversal,
-                        amount_fen: e.amount.0,
-                        batch_ref: batch.and_then(|b| b.pmt_inf_id.clone().or(b.msg_id.clone())),
-                        batch_nb_of_txs: batch.and_then(|b| b.nb_of_txs).map(|n| n as i64),
-                        batch_total_fen: batch.and_then(|b| b.total).map(|f| f.0),
-                        bank_tx_code: e.bank_tx_code.clone().or(e.bank_tx_proprietary.clone()),
-                        counterpart: e.details.first().and_then(|d| d.counterpart_account.clone()),
-                        info: e.additional_info.clone(),
-                        details: e
-                            .details
-                            .iter()
-                            .map(|d| DetailRecord {
-                                end_to_end_id: d.end_to_end_id.clone(),
-                                amount_fen: d.amount.map(|f| f.0),
-                                return_reason: d.return_reason.clone(),
-                                counterpart: d.counterpart_account.clone(),
-                            })
-                            .collect(),
-                    });
-                    if entries.len() >= 1000 {
-                        let (sid, acct) = current.as_ref().map(|(a, b)| (a.clone(), b.clone())).unwrap_or_default();
-                        s.entries += tx.insert_entries(&sid, &acct, &entries).await?;
-                        entries.clear();
-                    }
-                }
-            }
-        }
+/// A rejection of a whole file that says nothing of which file: a group status RJCT with no
+/// `OrgnlMsgId` (or `NOTPROVIDED`), no payment-information block with an id and no transaction.
+fn names_nothing(report: &crate::formats::pain002::StatusReport) -> bool {
+    report.group_status.as_deref().is_some_and(|st| apply::meaning(st) == apply::Meaning::Rejected)
+        && unnamed(report.original_msg_id.as_deref())
+        && report.payment_infos.iter().all(|p| unnamed(p.original_pmt_inf_id.as_deref()))
+        && report.tx_count == 0
+}
+
+/// The bank could not read a file of ours and does not say which: nothing is applied (no
+/// payment can be told rejected), and finance staff are told at once, with the bank's text and
+/// every batch delivered to that bank that has no answer yet — not days later as `no_answer`.
+/// "That bank": the gateway profile the file came from (gateway files are named
+/// `<profile>_<name>`), else the profiles that send pain.001 (of the version the report names,
+/// when it names one), else every profile.
+async fn file_rejected(
+    tx: &mut StoreTx,
+    cfg: &Config,
+    incoming: &Incoming<'_>,
+    report: &crate::formats::pain002::StatusReport,
+    s: &mut IngestSummary,
+) -> Result<(), ReadError> {
+    use crate::config::{BankFormat, Transport};
+    use crate::domain::Fen;
+    use crate::exceptions::{ExceptionKind, NewException};
+    let from_gateway = cfg
+        .banks
+        .iter()
+        .find(|b| matches!(b.transport, Transport::Gateway(_)) && incoming.name.starts_with(&format!("{}_", b.name)));
+    let mut profiles: Vec<String> = match from_gateway {
+        Some(b) => vec![b.name.clone()],
+        None => cfg
+            .banks
+            .iter()
+            .filter(|b| match &b.format {
+                // The version of the message, when the report names one.
+                BankFormat::Pain001(v) => report.original_msg_name.as_deref().map(str::trim).filter(|n| n.starts_with("pain.001.")).is_none_or(|n| n == v.as_str()),
+                BankFormat::Domestic(_) => false,
+            })
+            .map(|b| b.name.clone())
+            .collect(),
+    };
+    if profiles.is_empty() {
+        profiles = cfg.banks.iter().map(|b| b.name.clone()).collect();
     }
-    reader.await.map_err(|e| ReadError::Unreadable(e.to_string()))?.map_err(ReadError::Unreadable)?;
-    if let Some((sid, acct)) = &current {
-        s.entries += tx.insert_entries(sid, acct, &entries).await?;
-        tx.set_statement_sums(sid, sums.0, sums.1, sums.2).await?;
-    }
-    let back = tx.money_back(&returns).await?;
-    if !back.is_empty() {
-        tracing::info!(payments = back.len(), "returned money credited back to the special account");
-    }
+    let batches = tx.batches_awaiting_answer(&cfg.account.number, &profiles).await?;
+    let reason = report.group_reasons.first();
+    let code = reason.and_then(|r| r.code.clone().or(r.proprietary.clone()));
+    let text: Vec<String> = report.group_reasons.iter().flat_map(|r| r.additional_info.iter().cloned()).collect();
+    let bank_says = match (&code, text.is_empty()) {
+        (Some(c), false) => format!("{c} {}（{}）", crate::domain::reason::describe_zh(c), text.join("；")),
+        (Some(c), true) => format!("{c} {}", crate::domain::reason::describe_zh(c)),
+        (None, false) => text.join("；"),
+        (None, true) => "未说明原因".to_string(),
+    };
+    let listed = if batches.is_empty() {
+        format!("银行 {} 没有已发送且尚无回执的批次", profiles.join("、"))
+    } else {
+        let each: Vec<String> = batches
+            .iter()
+            .map(|b| {
+                format!(
+                    "{}（{}，{} 笔，{} 元，执行日 {}{}）",
+                    b.batch_id,
+                    b.profile,
+                    b.nb_of_txs,
+                    Fen(b.ctrl_sum_fen),
+                    b.execution_date,
+                    b.file_name.as_deref().map(|f| format!("，文件 {f}")).unwrap_or_default()
+                )
+            })
+            .collect();
+        format!("已发往该银行且尚无任何回执的批次 {} 个: {}", batches.len(), each.join("；"))
+    };
+    let detail = format!(
+        "银行拒收整个文件（回执 {}{}）：{}；回执未指明是哪一个文件（无 OrgnlMsgId），未处理任何支付。{}。请立即与银行核对这些批次是否已入账，确认之前不要重新发送",
+        incoming.name,
+        report.msg_id.as_deref().map(|m| format!("，MsgId {m}")).unwrap_or_default(),
+        bank_says,
+        listed
+    );
+    let total: i64 = batches.iter().map(|b| b.ctrl_sum_fen).sum();
+    let dedup = format!("file_rejected:{}:{}", cfg.account.number, report.msg_id.clone().unwrap_or_else(|| format!("file{}", incoming.file_id)));
+    let raised = tx
+        .insert_exceptions(&[NewException {
+            kind: ExceptionKind::FileRejected,
+            grant_id: None,
+            payment_ref: None,
+            reason_code: code,
+            amount_fen: if batches.is_empty() { None } else { Some(total) },
+            detail,
+            dedup_key: dedup,
+        }])
+        .await?;
+    tracing::warn!(file = %incoming.name, batches = batches.len(), "the bank rejected a whole file without naming it: file_rejected raised");
+    s.file_rejected = raised > 0 || s.file_rejected;
     Ok(())
 }

@@ -202,14 +202,22 @@ impl StoreTx {
         .rows_affected())
     }
 
-    /// How many open exceptions a grant has.
-    pub async fn open_exceptions_of_grant(&mut self, grant_id: &str) -> Result<i64, StoreError> {
-        Ok(sqlx::query("SELECT CAST(COUNT(*) AS BIGINT) FROM exceptions WHERE account_no = $1 AND grant_id = $2 AND status = 'open'")
+    /// How many open exceptions of these kinds a grant has.
+    pub async fn open_exceptions_of_grant(&mut self, grant_id: &str, kinds: &[&str]) -> Result<i64, StoreError> {
+        let mut n = 0;
+        for k in kinds {
+            let count: i64 = sqlx::query(
+                "SELECT CAST(COUNT(*) AS BIGINT) FROM exceptions WHERE account_no = $1 AND grant_id = $2 AND kind = $3 AND status = 'open'",
+            )
             .bind(self.account_no().to_string())
             .bind(grant_id)
+            .bind(*k)
             .fetch_one(&mut *self.tx)
             .await?
-            .try_get(0)?)
+            .try_get(0)?;
+            n += count;
+        }
+        Ok(n)
     }
 }
 

@@ -59,7 +59,8 @@ impl StoreTx {
 }
 
 impl StoreTx {
-    /// True when a file with this content came in before (any kind, also quarantined).
+    /// True when a file with this content came in before, whatever became of it (also
+    /// quarantined): the gateways' result files are fetched once.
     pub async fn file_seen_in(&mut self, sha256: &str) -> Result<bool, StoreError> {
         let row = sqlx::query("SELECT id FROM files WHERE account_no = $1 AND direction = 'in' AND sha256 = $2 AND kind <> 'grant_list' LIMIT 1")
             .bind(self.account_no().to_string())
@@ -68,4 +69,77 @@ impl StoreTx {
             .await?;
         Ok(row.is_some())
     }
+
+    /// True when a bank file with this content was applied before: ingesting it again is a
+    /// no-op. A quarantined file is not applied — once it reads (a profile corrected, say) it
+    /// may be ingested again.
+    pub async fn file_applied_in(&mut self, sha256: &str) -> Result<bool, StoreError> {
+        let row = sqlx::query(
+            "SELECT id FROM files WHERE account_no = $1 AND direction = 'in' AND sha256 = $2 AND kind <> 'grant_list' AND status = 'applied' LIMIT 1",
+        )
+        .bind(self.account_no().to_string())
+        .bind(sha256)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        Ok(row.is_some())
+    }
+
+    /// Records a quarantined file (once per content) with the latest reason.
+    pub async fn record_quarantined(&mut self, name: &str, sha256: &str, size_bytes: i64, reason: &str) -> Result<i64, StoreError> {
+        let (id, new) = self
+            .record_file(&FileRecord {
+                direction: "in",
+                kind: "quarantined",
+                name,
+                sha256,
+                size_bytes,
+                status: "quarantined",
+                detail: Some(reason),
+            })
+            .await?;
+        if !new {
+            sqlx::query("UPDATE files SET name = $1, detail = $2 WHERE id = $3").bind(name).bind(reason).bind(id).execute(&mut *self.tx).await?;
+        }
+        Ok(id)
+    }
+
+    /// The batches of `account` handed to one of `profiles` and not answered at all yet: no
+    /// payment of theirs has any status from the bank (all still `sent`). What a bank's
+    /// rejection of "a file" naming no file may be about.
+    pub async fn batches_awaiting_answer(&mut self, account: &str, profiles: &[String]) -> Result<Vec<AwaitingBatch>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT b.batch_id, b.profile, b.execution_date, b.nb_of_txs, b.ctrl_sum_fen, b.file_name FROM batches b \
+             WHERE b.account_no = $1 AND b.status = 'delivered' \
+             AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.batch_id = b.batch_id AND p.status <> 'sent') ORDER BY b.batch_id",
+        )
+        .bind(account)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        let mut out = Vec::new();
+        for r in rows {
+            let b = AwaitingBatch {
+                batch_id: r.try_get(0)?,
+                profile: r.try_get(1)?,
+                execution_date: r.try_get(2)?,
+                nb_of_txs: r.try_get(3)?,
+                ctrl_sum_fen: r.try_get(4)?,
+                file_name: r.try_get(5)?,
+            };
+            if profiles.iter().any(|p| p == &b.profile) {
+                out.push(b);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A batch delivered to the bank and not answered yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwaitingBatch {
+    pub batch_id: String,
+    pub profile: String,
+    pub execution_date: String,
+    pub nb_of_txs: i64,
+    pub ctrl_sum_fen: i64,
+    pub file_name: Option<String>,
 }

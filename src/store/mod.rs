@@ -8,25 +8,29 @@
 //! Callers work inside a [`StoreTx`]: one file imported, one batch created — all or nothing.
 
 mod answers;
+mod approvals;
 mod deliveries;
 mod exceptions;
 mod files;
 mod grants;
 mod payments;
+mod people;
 mod reconcile;
 mod runs;
 mod statements;
 mod verify;
 
 pub use answers::{PaymentEvent, PaymentState};
+pub use approvals::{ApprovalRow, DecisionRefused, NewApproval};
 pub use deliveries::{DeliveryIntent, DeliveryRecord};
 pub use exceptions::{ExceptionFilter, ExceptionRecord, ExceptionReportSource, ExceptionRow};
-pub use files::FileRecord;
+pub use files::{AwaitingBatch, FileRecord};
 pub use grants::{CardUse, GrantRecord, KnownGrant, StoredGrant};
 pub use payments::{BatchLine, BatchRow, EligibleGrant, NewPayment, PaymentRow};
+pub use people::{Credentials, SessionRow, UserRow};
 pub use reconcile::{EntryDetail, EntryRow, PaymentMoney, Position, ReportEntry, StatementRow};
 pub use runs::{JobRun, NewExceptionRef};
-pub use statements::{DetailRecord, EntryRecord, StatementRecord};
+pub use statements::{DetailRecord, EntriesStored, EntryRecord, EntryStatus, IdentifiedBy, StatementRecord, StatementSums, entry_identity};
 pub use verify::{BatchFacts, GrantFacts};
 
 use secrecy::{ExposeSecret, SecretString};

@@ -5,11 +5,15 @@
 
 use super::{MAX_BINDS, Store, StoreError, StoreTx, in_placeholders, now_text, values_placeholders};
 use sqlx::{AssertSqlSafe, Row};
+use std::collections::HashMap;
 
-/// A valid grant whose notice has ended and that has never had a payment.
+/// A valid grant whose notice has ended and that has never had a payment (but cancelled ones,
+/// of a batch a reviewer rejected).
 #[derive(Debug, Clone)]
 pub struct EligibleGrant {
     pub grant_id: String,
+    /// The number its next payment attempt gets (1, or after cancelled ones the next).
+    pub attempt: i64,
     pub amount_fen: i64,
     pub card_number: String,
     pub card_holder: String,
@@ -146,6 +150,7 @@ impl StoreTx {
             .map(|r| {
                 Ok(EligibleGrant {
                     grant_id: r.try_get(0)?,
+                    attempt: 1,
                     amount_fen: r.try_get(1)?,
                     card_number: r.try_get(2)?,
                     card_holder: r.try_get(3)?,
@@ -157,10 +162,13 @@ impl StoreTx {
             .collect::<Result<_, StoreError>>()?;
         let Some(last) = grants.last().map(|g| g.grant_id.clone()) else { return Ok((Vec::new(), None)) };
         let ids: Vec<&str> = grants.iter().map(|g| g.grant_id.as_str()).collect();
-        let mut attempted = std::collections::HashSet::new();
+        // Per grant with payments: the last attempt number, and whether any is more than a
+        // cancelled one (then re-issues come as payments, not from here).
+        let mut attempts: HashMap<String, (i64, i64)> = HashMap::new();
         for chunk in ids.chunks(MAX_BINDS / 2) {
             let sql = format!(
-                "SELECT DISTINCT grant_id FROM payments WHERE account_no = {} AND grant_id IN ({})",
+                "SELECT grant_id, CAST(MAX(attempt) AS BIGINT), CAST(SUM(CASE WHEN status <> 'cancelled' THEN 1 ELSE 0 END) AS BIGINT) \
+                 FROM payments WHERE account_no = {} AND grant_id IN ({}) GROUP BY grant_id",
                 super::placeholder(self.backend, 1),
                 in_placeholders(self.backend, 2, chunk.len())
             );
@@ -169,17 +177,28 @@ impl StoreTx {
                 q = q.bind(*id);
             }
             for r in q.fetch_all(&mut *self.tx).await? {
-                attempted.insert(r.try_get::<String, _>(0)?);
+                attempts.insert(r.try_get::<String, _>(0)?, (r.try_get(1)?, r.try_get(2)?));
             }
         }
-        Ok((grants.into_iter().filter(|g| !attempted.contains(&g.grant_id)).collect(), Some(last)))
+        let eligible = grants
+            .into_iter()
+            .filter_map(|mut g| match attempts.get(&g.grant_id) {
+                None => Some(g),
+                Some((_, real)) if *real > 0 => None,
+                Some((last, _)) => {
+                    g.attempt = last + 1;
+                    Some(g)
+                }
+            })
+            .collect();
+        Ok((eligible, Some(last)))
     }
 
     /// Valid grants still waiting for their notice to end.
     pub async fn count_waiting(&mut self, account: &str, today: &str) -> Result<i64, StoreError> {
         let row = sqlx::query(
             "SELECT CAST(COUNT(*) AS BIGINT) FROM grants g WHERE g.account_no = $1 AND g.status = 'valid' AND g.notice_end >= $2 \
-             AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.account_no = g.account_no AND p.grant_id = g.grant_id)",
+             AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.account_no = g.account_no AND p.grant_id = g.grant_id AND p.status <> 'cancelled')",
         )
         .bind(account)
         .bind(today)
@@ -383,6 +402,17 @@ impl StoreTx {
             Some(r) => Some(r.try_get(0)?),
             None => None,
         })
+    }
+
+    /// Cancels the payments of a batch that never reached the bank (a reviewer rejected it):
+    /// they die (`live` cleared), so their grants may be batched again. Returns how many.
+    pub async fn cancel_batch_payments(&mut self, batch_id: &str) -> Result<u64, StoreError> {
+        Ok(sqlx::query("UPDATE payments SET status = 'cancelled', live = NULL, updated_at = $1 WHERE batch_id = $2 AND status = 'created'")
+            .bind(now_text())
+            .bind(batch_id)
+            .execute(&mut *self.tx)
+            .await?
+            .rows_affected())
     }
 
     /// Money promised to the bank but not yet seen debited: batches written, being handed over,

@@ -15,6 +15,11 @@ pub struct StatementRow {
     pub closing_fen: Option<i64>,
     pub credits_fen: Option<i64>,
     pub debits_fen: Option<i64>,
+    pub currency: Option<String>,
+    /// Entries listed but not booked.
+    pub not_booked: Option<i64>,
+    /// What was read leniently, one line each.
+    pub warnings: Option<String>,
 }
 
 /// An entry not yet explained.
@@ -23,6 +28,10 @@ pub struct EntryRow {
     pub id: i64,
     pub statement_id: String,
     pub entry_key: String,
+    /// The bank's reference as written (what finance staff can look up with the bank).
+    pub bank_ref: Option<String>,
+    /// `acct_svcr_ref`, `ntry_ref`, `position` or `legacy`.
+    pub identified_by: String,
     pub booking_date: Option<String>,
     pub credit: bool,
     pub amount_fen: i64,
@@ -39,6 +48,8 @@ pub type EntryDetail = (Option<String>, Option<i64>, Option<String>);
 #[derive(Debug, Clone)]
 pub struct PaymentMoney {
     pub payment_ref: String,
+    /// The special account that pays it.
+    pub account_no: String,
     pub grant_id: String,
     pub batch_id: Option<String>,
     pub status: String,
@@ -48,7 +59,7 @@ pub struct PaymentMoney {
     pub updated_at: String,
 }
 
-const PAYMENT_MONEY: &str = "SELECT payment_ref, grant_id, batch_id, status, amount_fen, money_out, credit_back, updated_at FROM payments";
+const PAYMENT_MONEY: &str = "SELECT payment_ref, grant_id, batch_id, status, amount_fen, money_out, credit_back, updated_at, account_no FROM payments";
 
 fn payment_money(r: &sqlx::any::AnyRow) -> Result<PaymentMoney, sqlx::Error> {
     let out: i64 = r.try_get(5)?;
@@ -62,6 +73,7 @@ fn payment_money(r: &sqlx::any::AnyRow) -> Result<PaymentMoney, sqlx::Error> {
         money_out: out != 0,
         credit_back: back != 0,
         updated_at: r.try_get(7)?,
+        account_no: r.try_get(8)?,
     })
 }
 
@@ -78,8 +90,8 @@ pub struct Position {
 impl StoreTx {
     pub async fn statements_of(&mut self, account: &str) -> Result<Vec<StatementRow>, StoreError> {
         let rows = sqlx::query(
-            "SELECT statement_id, from_date, to_date, opening_fen, closing_fen, credits_fen, debits_fen FROM statements \
-             WHERE account_no = $1 AND kind = 'statement' ORDER BY from_date, to_date, statement_id",
+            "SELECT statement_id, from_date, to_date, opening_fen, closing_fen, credits_fen, debits_fen, currency, not_booked, warnings \
+             FROM statements WHERE account_no = $1 AND kind = 'statement' ORDER BY from_date, to_date, statement_id",
         )
         .bind(account)
         .fetch_all(&mut *self.tx)
@@ -94,16 +106,20 @@ impl StoreTx {
                     closing_fen: r.try_get(4)?,
                     credits_fen: r.try_get(5)?,
                     debits_fen: r.try_get(6)?,
+                    currency: r.try_get(7)?,
+                    not_booked: r.try_get(8)?,
+                    warnings: r.try_get(9)?,
                 })
             })
             .collect()
     }
 
-    /// Entries no reconciliation has explained yet, in booking order.
+    /// Booked entries no reconciliation has explained yet, in booking order. Entries not booked
+    /// (pending, information) moved no money: they are kept and shown, never reconciled.
     pub async fn open_entries(&mut self, account: &str) -> Result<Vec<EntryRow>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, statement_id, entry_key, booking_date, credit, amount_fen, batch_ref, counterpart, bank_tx_code, info \
-             FROM statement_entries WHERE account_no = $1 AND matched IS NULL ORDER BY booking_date, id",
+            "SELECT id, statement_id, entry_key, booking_date, credit, amount_fen, batch_ref, counterpart, bank_tx_code, info, bank_ref, identified_by \
+             FROM statement_entries WHERE account_no = $1 AND matched IS NULL AND status = 'booked' ORDER BY booking_date, id",
         )
         .bind(account)
         .fetch_all(&mut *self.tx)
@@ -122,6 +138,8 @@ impl StoreTx {
                     counterpart: r.try_get(7)?,
                     bank_tx_code: r.try_get(8)?,
                     info: r.try_get(9)?,
+                    bank_ref: r.try_get(10)?,
+                    identified_by: r.try_get(11)?,
                 })
             })
             .collect()
@@ -331,15 +349,19 @@ pub struct ReportEntry {
     pub batch_ref: Option<String>,
     pub matched: Option<String>,
     pub info: Option<String>,
+    pub bank_ref: Option<String>,
+    /// Only a booked entry moved money.
+    pub status: super::EntryStatus,
 }
 
 impl Store {
-    /// A statement's entries as stored under it, in booking order.
-    pub async fn statement_entries(&self, statement_id: &str) -> Result<Vec<ReportEntry>, StoreError> {
+    /// A statement's entries as stored under it (also those not booked), in booking order.
+    pub async fn statement_entries(&self, account: &str, statement_id: &str) -> Result<Vec<ReportEntry>, StoreError> {
         let rows = sqlx::query(
-            "SELECT booking_date, credit, amount_fen, entry_key, batch_ref, matched, info FROM statement_entries \
-             WHERE statement_id = $1 ORDER BY booking_date, id",
+            "SELECT booking_date, credit, amount_fen, entry_key, batch_ref, matched, info, bank_ref, status FROM statement_entries \
+             WHERE account_no = $1 AND statement_id = $2 ORDER BY booking_date, id",
         )
+        .bind(account)
         .bind(statement_id)
         .fetch_all(&self.pool)
         .await?;
@@ -354,9 +376,25 @@ impl Store {
                     batch_ref: r.try_get(4)?,
                     matched: r.try_get(5)?,
                     info: r.try_get(6)?,
+                    bank_ref: r.try_get(7)?,
+                    status: super::EntryStatus::parse(&r.try_get::<String, _>(8)?),
                 })
             })
             .collect()
+    }
+
+    /// The account's notifications (camt.054) that still carry entries of their own (those no
+    /// statement repeated yet, and those not booked), oldest first: (id, created at).
+    pub async fn notifications_with_entries(&self, account: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT s.statement_id, s.created_at FROM statements s WHERE s.account_no = $1 AND s.kind = 'notification' \
+             AND EXISTS (SELECT 1 FROM statement_entries e WHERE e.account_no = s.account_no AND e.statement_id = s.statement_id) \
+             ORDER BY s.created_at, s.statement_id",
+        )
+        .bind(account)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
     }
 
     /// The account's statements in date order.

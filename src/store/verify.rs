@@ -14,8 +14,8 @@ pub struct GrantFacts {
     pub live: i64,
     /// Of those, settled.
     pub settled: i64,
-    /// Attempts of any state.
-    pub attempts: i64,
+    /// Attempts the bank refused or returned (cancelled ones, of a rejected batch, do not count).
+    pub failed: i64,
     pub open_exceptions: i64,
 }
 
@@ -38,7 +38,8 @@ const GRANT_FACTS: &str = "SELECT g.grant_id, g.status, g.notice_end, \
     (SELECT CAST(COUNT(*) AS BIGINT) FROM payments p WHERE p.account_no = g.account_no AND p.grant_id = g.grant_id AND p.live = 1) AS live, \
     (SELECT CAST(COUNT(*) AS BIGINT) FROM payments p WHERE p.account_no = g.account_no AND p.grant_id = g.grant_id AND p.live = 1 \
         AND p.status = 'settled') AS settled, \
-    (SELECT CAST(COUNT(*) AS BIGINT) FROM payments p WHERE p.account_no = g.account_no AND p.grant_id = g.grant_id) AS attempts, \
+    (SELECT CAST(COUNT(*) AS BIGINT) FROM payments p WHERE p.account_no = g.account_no AND p.grant_id = g.grant_id \
+        AND p.status IN ('rejected', 'returned')) AS failed, \
     (SELECT CAST(COUNT(*) AS BIGINT) FROM exceptions e WHERE e.account_no = g.account_no AND e.grant_id = g.grant_id \
         AND e.status = 'open') AS open_exceptions \
     FROM grants g WHERE g.account_no = $1 AND g.grant_id > $2 ORDER BY g.grant_id LIMIT $3";
@@ -55,7 +56,7 @@ impl Store {
                     notice_end: r.try_get("notice_end")?,
                     live: r.try_get("live")?,
                     settled: r.try_get("settled")?,
-                    attempts: r.try_get("attempts")?,
+                    failed: r.try_get("failed")?,
                     open_exceptions: r.try_get("open_exceptions")?,
                 })
             })

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod browser;
+
 use aidpay::store::Store;
 use assert_cmd::Command;
 use secrecy::SecretString;
@@ -53,6 +55,9 @@ impl TestEnv {
             .expect("config/aidpay.toml")
             .replace("sqlite://var/aidpay.db?mode=rwc", &db_url)
             .replace("= \"var/", &format!("= \"{}/var/", dir.path().display()));
+        // The shipped configuration asks for a second person for every money decision; tests of
+        // other things run without (tests of four eyes put it back with `with_approvals`).
+        let text = without_section(&text, "[approval]");
         let config = dir.path().join("aidpay.toml");
         std::fs::write(&config, text).expect("write config");
         TestEnv { dir, config, db_url, env: Vec::new() }
@@ -121,9 +126,64 @@ impl TestEnv {
         serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{stdout}"))
     }
 
+    /// Turns four eyes on as the shipped configuration has it (`[approval]`, all four).
+    pub fn with_approvals(&self) {
+        let shipped = std::fs::read_to_string(fixture("../config/aidpay.toml")).unwrap();
+        let start = shipped.find("[approval]").expect("[approval] in config/aidpay.toml");
+        let section = &shipped[start..start + shipped[start..].find("\n\n").unwrap()];
+        let mut text = std::fs::read_to_string(&self.config).unwrap();
+        text.push_str(&format!("\n{section}\n"));
+        std::fs::write(&self.config, text).unwrap();
+    }
+
+    /// Adds a console user (`aidpay user add`) with the password [`password_of`] gives; a user
+    /// that exists already is fine.
+    pub async fn user(&self, name: &str, role: &str) {
+        let out = self.run_with_stdin(&["user", "add", name, "--role", role, "--password-stdin"], &password_of(name)).await;
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success() || err.contains("已存在"), "user add {name}: {err}");
+    }
+
+    /// `aidpay --json ARGS --user USER` with the user's password on stdin; expects `code`.
+    pub async fn act(&self, user: &str, args: &[&str], code: i32) -> Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        all.extend(["--user", user, "--password-stdin"]);
+        let out = self.run_with_stdin(&all, &password_of(user)).await;
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        assert_eq!(out.status.code(), Some(code), "aidpay {args:?} as {user}\nstdout: {stdout}\nstderr: {}", String::from_utf8_lossy(&out.stderr));
+        if code != 0 {
+            return Value::String(String::from_utf8_lossy(&out.stderr).to_string());
+        }
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{stdout}"))
+    }
+
+    /// Runs the binary with `stdin` as its standard input, off the async runtime.
+    pub async fn run_with_stdin(&self, args: &[&str], stdin: &str) -> std::process::Output {
+        let mut c = self.cmd();
+        c.args(args).write_stdin(format!("{stdin}\n"));
+        tokio::task::spawn_blocking(move || c.output().expect("run aidpay")).await.expect("join")
+    }
+
     /// The store, opened as the binary opens it.
     pub async fn store(&self) -> Store {
         Store::connect(&SecretString::from(self.db_url.clone()), 2).await.expect("open store")
+    }
+}
+
+/// The password tests give a user.
+pub fn password_of(user: &str) -> String {
+    format!("{user}-口令-2026")
+}
+
+/// `text` without the TOML section `header` (up to the next blank line).
+fn without_section(text: &str, header: &str) -> String {
+    match text.find(header) {
+        Some(start) => {
+            let end = text[start..].find("\n\n").map_or(text.len(), |e| start + e + 1);
+            format!("{}{}", &text[..start], &text[end..])
+        }
+        None => text.to_string(),
     }
 }
 

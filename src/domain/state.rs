@@ -1,0 +1,256 @@
+//! The states money and decisions move through, as types: a grant, a payment attempt, a batch, a
+//! four-eyes approval, and the roles of the people who act. The store maps them to text at its
+//! edge ([`as_str`](PaymentStatus::as_str) / `parse`); everything else matches on the enums, so a
+//! misspelt state does not compile.
+//!
+//! A payment attempt:
+//!
+//! ```text
+//! created ─hand-over→ sent ─ACCP/ACSP→ accepted ─ACSC→ settled ─RJCT (退票)→ returned
+//!    │                  └──────────────── RJCT ────────────────→ rejected
+//!    └─ batch rejected by a reviewer → cancelled
+//! ```
+//!
+//! While an attempt is *live* (created, sent, accepted, settled) it may still pay its grant, so the
+//! grant can have no second one — the database's unique index on `live` says so too, and
+//! [`PaymentStatus::LIVE`] is tested against the schema's CHECK.
+
+use serde::Serialize;
+
+/// Generates `as_str`, `parse`, `ALL`, `Display` and `Serialize` (as the text) for a state enum.
+macro_rules! text_enum {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name { $($(#[$vm])* $variant),+ }
+
+        impl $name {
+            /// Every state, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The text stored and printed (`--json`).
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            /// The state a stored text names, if any.
+            pub fn parse(text: &str) -> Option<$name> {
+                match text { $($text => Some($name::$variant),)+ _ => None }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+    };
+}
+
+text_enum! {
+    /// A grant's status as stored. Its *owner state* ([`crate::verify::OwnerState`]) also looks at
+    /// its payments and exceptions.
+    GrantStatus {
+        /// May be paid (once its notice has ended), or is being paid.
+        Valid => "valid",
+        /// Waits for a person: it has an open exception.
+        Held => "held",
+        /// Settled and its batch debit matched on the special account.
+        Paid => "paid",
+        Cancelled => "cancelled",
+    }
+}
+
+text_enum! {
+    /// One attempt to pay a grant.
+    PaymentStatus {
+        Created => "created",
+        Sent => "sent",
+        Accepted => "accepted",
+        Settled => "settled",
+        Rejected => "rejected",
+        Returned => "returned",
+        /// Never handed over: its batch was rejected by a reviewer.
+        Cancelled => "cancelled",
+    }
+}
+
+impl PaymentStatus {
+    /// The states in which an attempt may still pay its grant.
+    pub const LIVE: [PaymentStatus; 4] = [PaymentStatus::Created, PaymentStatus::Sent, PaymentStatus::Accepted, PaymentStatus::Settled];
+
+    pub fn is_live(self) -> bool {
+        PaymentStatus::LIVE.contains(&self)
+    }
+
+    /// A failed attempt whose grant needs a person: the bank refused or returned it.
+    pub fn is_failed(self) -> bool {
+        matches!(self, PaymentStatus::Rejected | PaymentStatus::Returned)
+    }
+
+    /// The moves an attempt may make; anything else is refused.
+    pub fn can_move_to(self, next: PaymentStatus) -> bool {
+        use PaymentStatus::*;
+        matches!(
+            (self, next),
+            (Created, Sent | Cancelled | Settled | Rejected | Accepted)
+                | (Sent, Accepted | Settled | Rejected)
+                | (Accepted, Settled | Rejected)
+                | (Settled, Returned)
+        )
+    }
+}
+
+text_enum! {
+    /// A batch: one file to one bank.
+    BatchStatus {
+        /// Four eyes: made, waiting for a reviewer before anything is written.
+        AwaitingApproval => "awaiting_approval",
+        /// More than the known balance can cover: waits for money to come in.
+        Held => "held",
+        /// To be written.
+        Created => "created",
+        /// In the outbox, its hash recorded; to be handed over.
+        Written => "written",
+        /// The hand-over's intent is recorded: it may have reached the bank.
+        Delivering => "delivering",
+        /// Undecidable whether the bank has it: a person checks with the bank.
+        InDoubt => "in_doubt",
+        Delivered => "delivered",
+        /// Its debit is matched on the special account's statement.
+        Debited => "debited",
+        Closed => "closed",
+        /// A reviewer rejected it: its payments are cancelled, nothing reached the bank.
+        Rejected => "rejected",
+    }
+}
+
+impl BatchStatus {
+    /// Batches whose money may leave (or has left) the account but is not yet seen debited.
+    pub const COMMITTED: [BatchStatus; 4] = [BatchStatus::Written, BatchStatus::Delivering, BatchStatus::InDoubt, BatchStatus::Delivered];
+}
+
+text_enum! {
+    /// A four-eyes proposal (双人复核).
+    ApprovalStatus {
+        Pending => "pending",
+        /// Approved by a second person, and what it proposed was applied.
+        Approved => "approved",
+        Rejected => "rejected",
+        /// Overtaken before a decision (e.g. its exception was resolved another way).
+        Withdrawn => "withdrawn",
+    }
+}
+
+text_enum! {
+    /// What a proposal is about (INTERFACES.md, the console API's `kind`).
+    ApprovalKind {
+        /// A batch before it reaches the bank.
+        Batch => "batch",
+        /// Paying again, or handing a batch over again, after a person checked.
+        Reissue => "reissue",
+        Cancel => "cancel",
+        Accept => "accept",
+        /// A re-issue to another card or holder, or a school's re-send that changes a card.
+        CardChange => "card_change",
+    }
+}
+
+text_enum! {
+    /// Who may do what (内控: 经办、复核、审批).
+    Role {
+        /// 经办: works the exception list and proposes.
+        Clerk => "clerk",
+        /// 复核: approves or rejects what someone else proposed (and may propose, for another reviewer).
+        Reviewer => "reviewer",
+        /// 审计: reads everything, the audit trail included; changes nothing.
+        Auditor => "auditor",
+        /// 管理员: manages users; makes no money decision.
+        Admin => "admin",
+    }
+}
+
+impl Role {
+    /// The role's name as finance staff say it.
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Role::Clerk => "经办",
+            Role::Reviewer => "复核",
+            Role::Auditor => "审计",
+            Role::Admin => "管理员",
+        }
+    }
+
+    /// May act on the work list (resolve, or propose a resolution). A reviewer may too — and then
+    /// needs another reviewer to approve it.
+    pub fn may_resolve(self) -> bool {
+        matches!(self, Role::Clerk | Role::Reviewer)
+    }
+
+    /// May approve or reject someone else's proposal.
+    pub fn may_decide(self) -> bool {
+        self == Role::Reviewer
+    }
+
+    /// May manage users.
+    pub fn may_manage_users(self) -> bool {
+        self == Role::Admin
+    }
+
+    /// May read the audit trail.
+    pub fn may_read_audit(self) -> bool {
+        matches!(self, Role::Auditor | Role::Admin)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_state_round_trips_its_text() {
+        for s in GrantStatus::ALL {
+            assert_eq!(GrantStatus::parse(s.as_str()), Some(*s));
+        }
+        for s in PaymentStatus::ALL {
+            assert_eq!(PaymentStatus::parse(s.as_str()), Some(*s));
+        }
+        for s in BatchStatus::ALL {
+            assert_eq!(BatchStatus::parse(s.as_str()), Some(*s));
+        }
+        for r in Role::ALL {
+            assert_eq!(Role::parse(r.as_str()), Some(*r));
+        }
+        assert_eq!(PaymentStatus::parse("setled"), None);
+    }
+
+    /// The schema's CHECK ties `live` to a list of statuses: it must be exactly the Rust set.
+    #[test]
+    fn the_schemas_live_states_are_the_rust_live_states() {
+        for file in ["0001_schema.sql", "0002_grants_per_account.sql"] {
+            let sql = std::fs::read_to_string(format!("{}/src/store/migrations/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+            let check = sql.split("COALESCE(live, 0) = 1 AND status IN (").nth(1).unwrap().split(')').next().unwrap();
+            let schema: Vec<&str> = check.split(',').map(|s| s.trim().trim_matches('\'')).collect();
+            let rust: Vec<&str> = PaymentStatus::LIVE.iter().map(|s| s.as_str()).collect();
+            assert_eq!(schema, rust, "{file}");
+        }
+    }
+
+    #[test]
+    fn a_live_attempt_dies_only_by_the_bank_or_a_reviewer() {
+        use PaymentStatus::*;
+        assert!(Created.can_move_to(Sent) && Sent.can_move_to(Settled) && Settled.can_move_to(Returned));
+        assert!(Created.can_move_to(Cancelled), "a rejected batch cancels its payments");
+        assert!(!Sent.can_move_to(Cancelled), "a payment at the bank cannot be cancelled here");
+        assert!(!Rejected.can_move_to(Sent) && !Returned.can_move_to(Settled) && !Cancelled.can_move_to(Created));
+        for s in PaymentStatus::ALL {
+            assert_eq!(s.is_live(), !matches!(s, Rejected | Returned | Cancelled));
+        }
+    }
+}

@@ -64,6 +64,18 @@ pub struct Settings {
     pub approval: Option<ApprovalSettings>,
     #[serde(default)]
     pub console: ConsoleSettings,
+    #[serde(default)]
+    pub security: SecuritySettings,
+}
+
+/// `[security]`: where the data key that encrypts card and ID numbers at rest comes from, when
+/// it is neither the systemd credential `data_key` nor `AIDPAY_DATA_KEY`. Never the key itself.
+#[derive(Debug, Clone, Deserialize, Default, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SecuritySettings {
+    /// A key file of mode 0600 (`aidpay keys init` writes one).
+    #[serde(default)]
+    pub data_key_file: Option<PathBuf>,
 }
 
 /// `[approval]`: four eyes (双人复核) on what moves money or changes where it goes.
@@ -662,6 +674,7 @@ pub struct Config {
     /// What needs a second person (all off without an `[approval]` section).
     pub approval: ApprovalSettings,
     pub console: ConsoleSettings,
+    pub security: SecuritySettings,
 }
 
 /// One job's checked schedule.
@@ -944,6 +957,7 @@ impl Config {
             alerts,
             approval: s.approval.unwrap_or_default(),
             console: s.console,
+            security: s.security,
             no_answer_days: s.returns.no_answer_days,
             reasons,
             banks,
@@ -980,6 +994,21 @@ impl Config {
             }
             _ => SecretString::from(url.to_string()),
         }
+    }
+
+    /// Where the store's data key may come from (besides the credential and the environment):
+    /// `[security] data_key_file`, else the key file beside the store — for SQLite
+    /// `<database file>.data_key`, for PostgreSQL `data_key` in the folder above `paths.outbox`.
+    pub fn key_options(&self) -> crate::store::KeyOptions {
+        let url = self.database.url.trim();
+        let beside = if url.starts_with("sqlite:") {
+            let path = url.trim_start_matches("sqlite:").trim_start_matches("//");
+            let path = path.split('?').next().unwrap_or("");
+            (!path.is_empty() && !path.starts_with(":memory:")).then(|| PathBuf::from(format!("{path}.data_key")))
+        } else {
+            Some(self.paths.outbox.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).join("data_key"))
+        };
+        crate::store::KeyOptions { data_key_file: self.security.data_key_file.clone(), beside_store: beside, isolated: false }
     }
 
     /// Creates the configured folders, so a fresh install works without manual steps.

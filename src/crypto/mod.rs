@@ -99,6 +99,9 @@ pub mod purpose {
     pub const STUDENT_NAME: &str = "student_name";
     /// The card holder's name (likewise normalised first, if it is hashed).
     pub const CARD_HOLDER: &str = "card_holder";
+    /// The other party's account of a statement entry or its transaction (for a return, the
+    /// student's card), as the bank wrote it.
+    pub const COUNTERPART: &str = "counterpart";
 }
 
 /// Why a stored value could not be encrypted or decrypted. No variant carries the value, clear or

@@ -9,6 +9,7 @@ mod browser;
 mod cli;
 mod concurrency;
 mod crash_safety;
+mod data_at_rest;
 mod daemon;
 mod four_eyes;
 mod handover;

@@ -179,14 +179,21 @@ pub(super) async fn prepare(pool: &AnyPool, opts: &KeyOptions, writable: bool) -
             let Some(path) = opts.beside_store.as_deref() else {
                 return Err(StoreError::Key("no data key, and no place beside the store for a new one: set [security] data_key_file".into()));
             };
-            let report = crypto::init_key_file(path).map_err(key_error)?;
+            match crypto::init_key_file(path) {
+                Ok(_) => {}
+                // Another process starting on the same new store made it first: take that one.
+                Err(KeyError::Exists { .. }) => return Box::pin(prepare(pool, opts, writable)).await,
+                Err(e) => return Err(key_error(e)),
+            }
             tracing::warn!(
                 key_file = %path.display(),
                 "a new, empty store: made a data key file beside it (mode 0600). Production keeps the key as a systemd \
                  credential data_key, not beside the store and its backups. 已在存储旁生成数据密钥文件；生产环境请改为 systemd 凭据"
             );
-            let (ring, source) = crypto::load(Some(&report.path)).map_err(key_error)?;
-            (ring, source)
+            match load_keys(opts).map_err(key_error)? {
+                Some(k) => k,
+                None => return Err(StoreError::Key(format!("the new key file {} cannot be read back", path.display()))),
+            }
         }
     };
     for (version, key_id, hash_key_id) in &rec.versions {
@@ -214,6 +221,11 @@ pub(super) async fn prepare(pool: &AnyPool, opts: &KeyOptions, writable: bool) -
 /// Records the ring's current version (before any value is written under it).
 pub(super) async fn register(pool: &AnyPool, ring: &KeyRing) -> Result<(), StoreError> {
     let v = ring.current_version();
+    // Read first: a start writes nothing when the version is recorded (processes starting
+    // together on SQLite then do not queue for the write lock).
+    if sqlx::query("SELECT 1 FROM data_keys WHERE version = $1").bind(v as i64).fetch_optional(pool).await?.is_some() {
+        return Ok(());
+    }
     sqlx::query("INSERT INTO data_keys (version, key_id, hash_key_id, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (version) DO NOTHING")
         .bind(v as i64)
         .bind(ring.data_key_id(v).unwrap_or_default())
@@ -346,6 +358,12 @@ fn needs_work(t: &Table, v: u32) -> String {
 impl Store {
     pub(crate) fn ring(&self) -> Option<&KeyRing> {
         self.keys.as_deref()
+    }
+
+    /// A value as stored, opened with this store's key (for tools and tests that read the
+    /// tables directly): a clear value comes back as it is.
+    pub fn reveal(&self, purpose: &str, stored: String) -> Result<String, StoreError> {
+        unseal(self.ring(), purpose, stored)
     }
 
     /// Uses `ring` from now on (a rotation's new version), recording its current version first.

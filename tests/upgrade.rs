@@ -91,6 +91,15 @@ async fn a_store_from_the_last_release_upgrades_in_place() {
     let init = env.json_async(&["keys", "init"], 0).await;
     assert_eq!(init["file"].as_str().map(std::path::PathBuf::from), Some(env.key_file()), "{init}");
 
+    // The encryption in place is killed after its first chunk (one row): the rest is still clear,
+    // and the next start finishes it.
+    let clear_before = status["data_at_rest"]["clear_values"].as_i64().unwrap();
+    let out = env.run(&["batch"], &[("AIDPAY_KEYS_CHUNK", "1"), ("AIDPAY_CRASH_AT", "keys_chunk")]).await;
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(out.status.signal(), Some(9), "{}", String::from_utf8_lossy(&out.stderr));
+    let left = env.json_async(&["status"], 0).await["data_at_rest"]["clear_values"].as_i64().unwrap();
+    assert!(left > 0 && left < clear_before, "{left} of {clear_before} still clear");
+
     // And the upgraded store works on (encrypted in place at this start): the waiting grant goes
     // out, the failed one can be paid again.
     let b = env.json_async(&["batch"], 0).await;

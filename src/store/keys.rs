@@ -597,13 +597,26 @@ impl Store {
         }
         tx.commit().await?;
 
-        if report.clear_rows > 0 && self.backend == Backend::Sqlite {
-            // The clear values may still sit in freed space of the file's pages and in the WAL:
-            // rebuild the file and empty the WAL, so that neither holds them.
-            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.pool).await?;
-            sqlx::query("VACUUM").execute(&self.pool).await?;
-            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.pool).await?;
-        }
         Ok(report)
+    }
+
+    /// After a store's clear values were encrypted in place: old row versions may still hold them
+    /// — SQLite in the freed space of the file's pages and in the WAL, PostgreSQL in dead tuples
+    /// of its data files. Rebuilds the file (SQLite `VACUUM`, the WAL emptied) or the tables
+    /// (`VACUUM FULL`), so that neither holds a clear value any more.
+    pub async fn scrub_old_versions(&self) -> Result<(), StoreError> {
+        match self.backend {
+            Backend::Sqlite => {
+                sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.pool).await?;
+                sqlx::query("VACUUM").execute(&self.pool).await?;
+                sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.pool).await?;
+            }
+            Backend::Postgres => {
+                sqlx::query("VACUUM FULL grants, payments, aid_cards, cards, approvals, statement_entries, statement_details")
+                    .execute(&self.pool)
+                    .await?;
+            }
+        }
+        Ok(())
     }
 }

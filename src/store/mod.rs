@@ -160,6 +160,12 @@ impl Store {
                 if done.clear_rows > 0 {
                     tracing::warn!(rows = done.clear_rows, "card and ID numbers of an earlier release encrypted in place 已就地加密");
                 }
+                // Also when this start only finished a pass a kill interrupted (then it found
+                // nothing clear): whatever held clear values before has grants.
+                let any = sqlx::query("SELECT 1 FROM grants LIMIT 1").fetch_optional(&store.pool).await?.is_some();
+                if done.clear_rows > 0 || any {
+                    store.scrub_old_versions().await?;
+                }
                 store.set_crypto_state("encrypted", Some("1")).await?;
             }
         }

@@ -98,6 +98,11 @@ pub enum Command {
         #[command(subcommand)]
         action: ApprovalsCommand,
     },
+    /// The data keys that encrypt card and ID numbers at rest
+    Keys {
+        #[command(subcommand)]
+        action: KeysCommand,
+    },
     /// A whole cycle on a throw-away SQLite store, ending in the exception list
     Demo {
         /// Folder for the demo's store and files [default: a new folder under the temp dir]
@@ -307,7 +312,7 @@ pub enum ExceptionsCommand {
 pub async fn open(config: Option<&std::path::Path>) -> anyhow::Result<(Config, Store)> {
     let cfg = Config::load(config)?;
     cfg.ensure_paths().context("creating the configured folders")?;
-    let store = Store::connect(&cfg.database_url(), cfg.database.max_connections)
+    let store = Store::connect(&cfg.database_url(), cfg.database.max_connections, &cfg.key_options())
         .await
         .with_context(|| format!("opening the store {}", crate::config::redact_url(&cfg.database.url)))?
         .scoped(&cfg.account.number);
@@ -318,7 +323,7 @@ pub async fn open(config: Option<&std::path::Path>) -> anyhow::Result<(Config, S
 /// created, and a store that is not there is an error naming it and the configuration read.
 pub async fn open_existing(config: Option<&std::path::Path>) -> anyhow::Result<(Config, Store)> {
     let cfg = Config::load(config)?;
-    let store = match Store::connect_existing(&cfg.database_url(), cfg.database.max_connections).await {
+    let store = match Store::connect_existing(&cfg.database_url(), cfg.database.max_connections, &cfg.key_options()).await {
         Ok(s) => s.scoped(&cfg.account.number),
         Err(e @ crate::store::StoreError::Missing(_)) => anyhow::bail!(
             "{e} (configuration {} read, database.url = {}); check the configuration, or create the store with a first \
@@ -485,7 +490,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             for w in &warnings {
                 tracing::warn!("{w}");
             }
-            output::status(&cfg, &grants, &payments, &open, &position, &jobs, last_alert.as_ref(), &warnings, cli.json)?;
+            let keys = store.key_status().await?;
+            output::status(&cfg, &grants, &payments, &open, &position, &jobs, last_alert.as_ref(), &warnings, &keys, cli.json)?;
             store.close().await;
             Ok(ExitCode::SUCCESS)
         }
@@ -497,6 +503,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Demo { dir } => crate::demo::run(dir, cli.json).await,
         Command::User { action } => users(cli.config.as_deref(), action, cli.json).await,
+        Command::Keys { action } => keys(cli.config.as_deref(), action, cli.json).await,
         Command::Approvals { action } => approvals(cli.config.as_deref(), action, cli.json).await,
         Command::Console => {
             let (cfg, store) = open(cli.config.as_deref()).await?;
@@ -527,6 +534,99 @@ fn store_warnings(cfg: &Config) -> Vec<String> {
         }
     }
     out
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Write a new data key file (mode 0600) and say where to put it. Without FILE: the file
+    /// beside the store, where aidpay finds it when nothing else is configured
+    Init {
+        #[arg(value_name = "FILE")]
+        file: Option<PathBuf>,
+    },
+    /// Re-encrypt every card and ID number under a new key version, in chunks; resumable (run it
+    /// again after a kill: it finishes the rotation it started). The old versions stay in the
+    /// key file, so every value stays readable throughout
+    Rotate {
+        /// The key file to rotate [default: [security] data_key_file, else the file beside the store]
+        #[arg(long, value_name = "FILE")]
+        key_file: Option<PathBuf>,
+    },
+}
+
+async fn keys(config: Option<&std::path::Path>, action: KeysCommand, json: bool) -> anyhow::Result<ExitCode> {
+    let cfg = Config::load(config)?;
+    let mut opts = cfg.key_options();
+    match action {
+        KeysCommand::Init { file } => {
+            let Some(path) = file.or_else(|| opts.file().map(std::path::Path::to_path_buf)) else {
+                anyhow::bail!("keys init: name the file to write (no [security] data_key_file and no store file to put it beside)");
+            };
+            let report = crate::crypto::init_key_file(&path)?;
+            if json {
+                output::json(&serde_json::json!({
+                    "file": report.path, "data_version": report.data_version, "data_key_id": report.data_key_id,
+                    "hash_key_id": report.hash_key_id, "advice": report.advice(),
+                }))?;
+            } else {
+                println!("{}", report.advice());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        KeysCommand::Rotate { key_file } => {
+            if let Some(f) = key_file {
+                opts.data_key_file = Some(f);
+            }
+            // The key in use must be a file: a credential or AIDPAY_DATA_KEY is rotated where it is kept.
+            let source = crate::store::load_keys(&opts)?.map(|(_, s)| s);
+            let path = match source {
+                Some(crate::crypto::KeySource::File(p)) => p,
+                Some(other) => anyhow::bail!(
+                    "keys rotate: the data key comes from {other}, which aidpay cannot rewrite: rotate the file it is made from                      with `aidpay keys rotate --key-file FILE` (with the credential and AIDPAY_DATA_KEY unset), then install it again"
+                ),
+                None => anyhow::bail!("keys rotate: no data key file (run `aidpay keys init` first)"),
+            };
+            let url = cfg.database_url();
+            let mut store = Store::connect(&url, cfg.database.max_connections, &opts)
+                .await
+                .with_context(|| format!("opening the store {}", crate::config::redact_url(&cfg.database.url)))?;
+            let ring_version = store.ring().map(|r| r.current_version()).unwrap_or(0);
+            let resuming = store.crypto_state("rotating_to").await?.and_then(|v| v.parse::<u32>().ok()).filter(|v| *v == ring_version);
+            let version = match resuming {
+                Some(v) => v,
+                None => {
+                    let r = crate::crypto::rotate_key_file(&path)?;
+                    let (ring, _) = crate::crypto::load_with_env(Some(&path), |_| None)?;
+                    anyhow::ensure!(ring.current_version() == r.new_version, "keys rotate: the key file {} did not read back with v{}", path.display(), r.new_version);
+                    store.set_keys(ring).await?;
+                    store.set_crypto_state("rotating_to", Some(&r.new_version.to_string())).await?;
+                    r.new_version
+                }
+            };
+            let done = store.encrypt_pass().await?;
+            let left = store.values_to_reencrypt().await?;
+            if left == 0 {
+                store.set_crypto_state("rotating_to", None).await?;
+            }
+            store.close().await;
+            let message = if left == 0 {
+                format!(
+                    "数据密钥已轮换到 v{version}：{} 行重新加密{}。Every value is now under key v{version}; the older versions stay in {} (remove them only with care: an old backup needs them)",
+                    done.rows,
+                    if resuming.is_some() { "（续完上次中断的轮换）" } else { "" },
+                    path.display()
+                )
+            } else {
+                format!("数据密钥轮换到 v{version} 未完成：仍有 {left} 行，请再次运行 aidpay keys rotate ({left} rows still to re-encrypt: run it again)")
+            };
+            if json {
+                output::json(&serde_json::json!({"version": version, "rows": done.rows, "resumed": resuming.is_some(), "remaining": left, "key_file": path, "message": message}))?;
+            } else {
+                println!("{message}");
+            }
+            Ok(if left == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+    }
 }
 
 /// The password on stdin: its first line, without the line break.

@@ -68,6 +68,8 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     #[serde(default)]
     pub reports: ReportSettings,
+    #[serde(default)]
+    pub security: SecuritySettings,
 }
 
 /// `[metrics]`: the Prometheus scrape endpoint of `aidpay run` ([`crate::metrics`]).
@@ -120,6 +122,16 @@ impl ReportSettings {
             _ => None,
         }
     }
+}
+
+/// `[security]`: where the data key that encrypts card and ID numbers at rest comes from, when
+/// it is neither the systemd credential `data_key` nor `AIDPAY_DATA_KEY`. Never the key itself.
+#[derive(Debug, Clone, Deserialize, Default, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SecuritySettings {
+    /// A key file of mode 0600 (`aidpay keys init` writes one).
+    #[serde(default)]
+    pub data_key_file: Option<PathBuf>,
 }
 
 /// `[approval]`: four eyes (双人复核) on what moves money or changes where it goes.
@@ -801,6 +813,7 @@ pub struct Config {
     pub metrics_listen: Option<std::net::SocketAddr>,
     /// The period reports the daemon writes (`[reports]`; all three by default).
     pub reports: ReportSettings,
+    pub security: SecuritySettings,
 }
 
 /// One job's checked schedule.
@@ -1137,6 +1150,7 @@ impl Config {
             console: s.console,
             metrics_listen,
             reports: s.reports,
+            security: s.security,
             no_answer_days: s.returns.no_answer_days,
             reasons,
             banks,
@@ -1173,6 +1187,21 @@ impl Config {
             }
             _ => SecretString::from(url.to_string()),
         }
+    }
+
+    /// Where the store's data key may come from (besides the credential and the environment):
+    /// `[security] data_key_file`, else the key file beside the store — for SQLite
+    /// `<database file>.data_key`, for PostgreSQL `data_key` in the folder above `paths.outbox`.
+    pub fn key_options(&self) -> crate::store::KeyOptions {
+        let url = self.database.url.trim();
+        let beside = if url.starts_with("sqlite:") {
+            let path = url.trim_start_matches("sqlite:").trim_start_matches("//");
+            let path = path.split('?').next().unwrap_or("");
+            (!path.is_empty() && !path.starts_with(":memory:")).then(|| PathBuf::from(format!("{path}.data_key")))
+        } else {
+            Some(self.paths.outbox.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).join("data_key"))
+        };
+        crate::store::KeyOptions { data_key_file: self.security.data_key_file.clone(), beside_store: beside, isolated: false }
     }
 
     /// Creates the configured folders, so a fresh install works without manual steps.

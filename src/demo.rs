@@ -46,7 +46,7 @@ pub async fn run(dir: Option<PathBuf>, json: bool) -> anyhow::Result<ExitCode> {
     std::fs::write(&config_path, config_text)?;
     let cfg = Config::load_with_env(Some(&config_path), Some(HashMap::new()))?;
     cfg.ensure_paths()?;
-    let store = Store::connect(&cfg.database_url(), 2).await?.scoped(&cfg.account.number);
+    let store = Store::connect(&cfg.database_url(), 2, &crate::store::KeyOptions { isolated: true, ..cfg.key_options() }).await?.scoped(&cfg.account.number);
 
     if !json {
         println!("== aidpay 演示，目录 {} ==", dir.display());

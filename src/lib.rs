@@ -20,6 +20,7 @@
 //!   exception report built on them;
 //! - [`store`]: every SQL statement, on SQLite (embedded default) or PostgreSQL;
 //! - [`domain`]: pure newtypes — money in fen, ID numbers, cards, names;
+//! - [`crypto`]: card and ID numbers at rest — AEAD encryption, keyed look-up hashes, key files;
 //! - [`config`], [`telemetry`], [`clock`], [`tls`]: configuration, logs, time and the HTTPS clients' TLS;
 //! - [`audit`]: the hash-chained audit trail, `audit verify` and `audit export`;
 //! - [`verify`]: the invariants (every grant has one owner, one live payment at most, batch sums,
@@ -39,6 +40,7 @@ pub mod batch;
 pub mod bench;
 pub mod config;
 pub mod console;
+pub mod crypto;
 pub mod delivery;
 pub mod demo;
 pub mod domain;

@@ -57,6 +57,11 @@ pub fn state_zh(state: &str) -> &str {
     }
 }
 
+/// One JSON document on stdout.
+pub fn json(value: &serde_json::Value) -> std::io::Result<()> {
+    print_json(value)
+}
+
 fn print_json(value: &serde_json::Value) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut out, value)?;
@@ -142,6 +147,7 @@ pub fn status(
     jobs: &[crate::cli::JobStatus],
     last_alert: Option<&crate::store::JobRun>,
     warnings: &[String],
+    keys: &crate::store::KeyStatus,
     json: bool,
 ) -> std::io::Result<()> {
     let mut by_kind: std::collections::BTreeMap<&str, i64> = Default::default();
@@ -161,6 +167,7 @@ pub fn status(
             "jobs": jobs,
             "last_alert": last_alert,
             "warnings": warnings,
+            "data_at_rest": keys,
         }));
     }
     let mut out = std::io::stdout().lock();
@@ -202,6 +209,19 @@ pub fn status(
     writeln!(out, "待处理异常: {}", open.len())?;
     for (k, n) in by_kind {
         writeln!(out, "  {}: {n}", crate::exceptions::ExceptionKind::parse(k).map(|k| k.label_zh()).unwrap_or(k))?;
+    }
+    let versions = keys.key_versions.iter().map(|v| format!("v{v}")).collect::<Vec<_>>().join(", ");
+    if keys.clear_values == 0 {
+        writeln!(out, "卡号与身份证号: 全部加密存储 (all encrypted at rest; key versions {versions})")?;
+    } else {
+        writeln!(
+            out,
+            "卡号与身份证号: 仍有 {} 行为明文 (clear values remain: run `aidpay keys init` if there is no key, then any command that writes encrypts them)",
+            keys.clear_values
+        )?;
+    }
+    if let Some(v) = keys.rotating_to {
+        writeln!(out, "密钥轮换未完成: 正在改用 v{v}，请再次运行 aidpay keys rotate (a rotation to v{v} is unfinished)")?;
     }
     Ok(())
 }

@@ -354,7 +354,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
     cfg.ensure_paths().context("creating the configured folders")?;
     check_writable(&cfg)?;
     let Some(mut lock) = take_lock(&cfg, &mut shutdown).await? else { return Ok(()) };
-    let store = Store::connect(&cfg.database_url(), cfg.database.max_connections)
+    let store = Store::connect(&cfg.database_url(), cfg.database.max_connections, &cfg.key_options())
         .await
         .with_context(|| format!("opening the store {}", crate::config::redact_url(&cfg.database.url)))?
         .scoped(&cfg.account.number);

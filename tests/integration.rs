@@ -13,6 +13,7 @@ mod concurrency;
 mod console;
 mod console_browser;
 mod crash_safety;
+mod data_at_rest;
 mod daemon;
 mod english;
 mod four_eyes;

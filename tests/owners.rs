@@ -191,7 +191,7 @@ async fn one_card_for_two_students_is_held_at_intake_and_refused_at_reissue() {
         .fetch_all(store.pool())
         .await
         .unwrap();
-    let (a, card_a): (String, String) = (rows[0].get(0), rows[0].get(1));
+    let (a, card_a): (String, String) = (rows[0].get(0), store.reveal(aidpay::crypto::purpose::CARD_NUMBER, rows[0].get(1)).unwrap());
     let (b, _): (String, String) = (rows[1].get(0), rows[1].get(1));
     let new_student = {
         // 2026Q-0099: another student (ID of utf8.csv's invalid-card row's student is not reused).

@@ -186,6 +186,7 @@ async fn money(env: &TestEnv, payment_ref: &str) -> (i64, i64) {
 async fn reissue(env: &TestEnv, id: i64) -> std::process::Output {
     let store = env.store().await;
     let holder: String = sqlx::query("SELECT card_holder FROM payments WHERE payment_ref = 'AP000000000003'").fetch_one(store.pool()).await.unwrap().get(0);
+    let holder = store.reveal(aidpay::crypto::purpose::CARD_HOLDER, holder).unwrap();
     env.user("clerk", "clerk").await;
     env.run_with_stdin(
         &["exceptions", "resolve", &id.to_string(), "--reissue", "--card", "6217000010001234569", "--holder", &holder, "--note", "换新卡", "--user", "clerk"],

@@ -80,11 +80,42 @@ async fn a_store_from_the_last_release_upgrades_in_place() {
     let kinds: Vec<(String, String)> = ex.as_array().unwrap().iter().map(|e| (e["kind"].as_str().unwrap().into(), e["grant_id"].as_str().unwrap().into())).collect();
     assert!(kinds.contains(&("bank_rejected".into(), "OLD-2".into())) && kinds.contains(&("invalid_card".into(), "OLD-3".into())), "{kinds:?}");
 
-    // And the upgraded store works on: the waiting grant goes out, the failed one can be paid again.
+    // Its card and ID numbers are still clear: a command that writes needs a data key first,
+    // and says how to make one; `status` counts what is clear.
+    let status = env.json_async(&["status"], 0).await;
+    assert!(status["data_at_rest"]["clear_values"].as_i64().unwrap() >= 6, "{status}");
+    let out = env.run(&["batch"], &[]).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("aidpay keys init") && err.contains("in clear"), "{err}");
+    let init = env.json_async(&["keys", "init"], 0).await;
+    assert_eq!(init["file"].as_str().map(std::path::PathBuf::from), Some(env.key_file()), "{init}");
+
+    // The encryption in place is killed after its first chunk (one row): the rest is still clear,
+    // and the next start finishes it.
+    let clear_before = status["data_at_rest"]["clear_values"].as_i64().unwrap();
+    let out = env.run(&["batch"], &[("AIDPAY_KEYS_CHUNK", "1"), ("AIDPAY_CRASH_AT", "keys_chunk")]).await;
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(out.status.signal(), Some(9), "{}", String::from_utf8_lossy(&out.stderr));
+    let left = env.json_async(&["status"], 0).await["data_at_rest"]["clear_values"].as_i64().unwrap();
+    assert!(left > 0 && left < clear_before, "{left} of {clear_before} still clear");
+
+    // And the upgraded store works on (encrypted in place at this start): the waiting grant goes
+    // out, the failed one can be paid again.
     let b = env.json_async(&["batch"], 0).await;
     assert_eq!(b["payments_created"], 1, "{b}");
     let rej = ex.as_array().unwrap().iter().find(|e| e["kind"] == "bank_rejected").unwrap();
     env.user("clerk", "clerk").await;
     env.act("clerk", &["exceptions", "resolve", &rej["id"].to_string(), "--reissue", "--card", "6217000010001234569", "--note", "换卡"], 0).await;
     assert_eq!(env.json_async(&["verify"], 0).await["ok"], true);
+
+    // Nothing of the release's clear numbers is left in the store's bytes.
+    let status = env.json_async(&["status"], 0).await;
+    assert_eq!(status["data_at_rest"]["clear_values"], 0, "{status}");
+    let numbers: Vec<String> =
+        ["130102200909131867", "6216610200016587010", "6216610200016587011", "6217000010001234569"].map(String::from).to_vec();
+    let found = crate::data_at_rest::found_in(&crate::data_at_rest::store_bytes(&env).await, &numbers);
+    assert!(found.is_empty(), "{found:?}");
+    let g = env.store().await.grant("OLD-3").await.unwrap().unwrap();
+    assert_eq!((g.card_number.as_str(), g.id_number.as_str(), g.name.as_str()), ("6216610200016587011", "130102200909131867", "张三"));
 }

@@ -2,6 +2,7 @@
 //! closed or frozen.
 
 use super::{MAX_BINDS, Store, StoreError, StoreTx, in_placeholders, now_text, values_placeholders};
+use crate::crypto::purpose;
 use sqlx::{AssertSqlSafe, Row};
 use std::collections::HashMap;
 
@@ -29,7 +30,7 @@ pub struct PaymentEvent {
 const EVENT_COLS: usize = 7;
 
 /// A row of `payment_ref, grant_id, batch_id, status, amount_fen, card_number, money_out`.
-fn payment_state(row: &sqlx::any::AnyRow) -> Result<PaymentState, sqlx::Error> {
+fn payment_state(keys: Option<&crate::crypto::KeyRing>, row: &sqlx::any::AnyRow) -> Result<PaymentState, StoreError> {
     let money_out: i64 = row.try_get(6)?;
     Ok(PaymentState {
         payment_ref: row.try_get(0)?,
@@ -37,7 +38,7 @@ fn payment_state(row: &sqlx::any::AnyRow) -> Result<PaymentState, sqlx::Error> {
         batch_id: row.try_get(2)?,
         status: row.try_get(3)?,
         amount_fen: row.try_get(4)?,
-        card_number: row.try_get(5)?,
+        card_number: super::keys::unseal(keys, purpose::CARD_NUMBER, row.try_get(5)?)?,
         money_out: money_out != 0,
     })
 }
@@ -62,7 +63,7 @@ impl StoreTx {
                 q = q.bind(*r);
             }
             for row in q.fetch_all(&mut *self.tx).await? {
-                let p = payment_state(&row)?;
+                let p = payment_state(self.keys.as_deref(), &row)?;
                 out.insert(p.payment_ref.clone(), p);
             }
         }
@@ -149,9 +150,9 @@ impl StoreTx {
 
     /// Marks a card closed or frozen, as the bank reported.
     pub async fn set_card_status(&mut self, card_number: &str, status: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE aid_cards SET status = $1 WHERE card_number = $2")
+        sqlx::query("UPDATE cards SET status = $1 WHERE card_hash = $2")
             .bind(status)
-            .bind(card_number)
+            .bind(self.lookup(purpose::CARD_NUMBER, card_number)?)
             .execute(&mut *self.tx)
             .await?;
         Ok(())
@@ -167,7 +168,7 @@ impl StoreTx {
         .bind(before)
         .fetch_all(&mut *self.tx)
         .await?;
-        rows.iter().map(|row| Ok(payment_state(row)?)).collect()
+        rows.iter().map(|row| payment_state(self.keys.as_deref(), row)).collect()
     }
 }
 
@@ -187,7 +188,8 @@ impl Store {
 
     /// A card's status (`active`, `closed`, `frozen`), if the card is known.
     pub async fn card_status(&self, card_number: &str) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT status FROM aid_cards WHERE card_number = $1").bind(card_number).fetch_optional(&self.pool).await?;
+        let hash = super::keys::lookup(self.ring(), purpose::CARD_NUMBER, card_number)?;
+        let row = sqlx::query("SELECT status FROM cards WHERE card_hash = $1").bind(hash).fetch_optional(&self.pool).await?;
         Ok(match row {
             Some(r) => Some(r.try_get(0)?),
             None => None,

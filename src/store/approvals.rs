@@ -66,7 +66,7 @@ pub enum DecisionRefused {
 
 const COLS: &str = "id, kind, subject, grant_id, proposed_by, proposed_at, before_json, after_json, payload_sha256, status, decided_by, decided_at, note";
 
-fn approval_row(r: &sqlx::any::AnyRow) -> Result<ApprovalRow, StoreError> {
+fn approval_row(keys: Option<&crate::crypto::KeyRing>, r: &sqlx::any::AnyRow) -> Result<ApprovalRow, StoreError> {
     let kind: String = r.try_get("kind")?;
     let status: String = r.try_get("status")?;
     let before: Option<String> = r.try_get("before_json")?;
@@ -79,7 +79,7 @@ fn approval_row(r: &sqlx::any::AnyRow) -> Result<ApprovalRow, StoreError> {
         proposed_by: r.try_get("proposed_by")?,
         proposed_at: r.try_get("proposed_at")?,
         before: before.and_then(|b| serde_json::from_str(&b).ok()),
-        after: serde_json::from_str(&after).unwrap_or(serde_json::Value::Null),
+        after: super::keys::approval_after(keys, &serde_json::from_str(&after).unwrap_or(serde_json::Value::Null), false)?,
         payload_sha256: r.try_get("payload_sha256")?,
         status: ApprovalStatus::parse(&status).ok_or_else(|| StoreError::Invalid(format!("approval in unknown state {status:?}")))?,
         decided_by: r.try_get("decided_by")?,
@@ -107,7 +107,7 @@ impl StoreTx {
         .bind(a.proposed_by.as_str())
         .bind(now_text())
         .bind(a.before.as_ref().map(|v| v.to_string()))
-        .bind(a.after.to_string())
+        .bind(super::keys::approval_after(self.keys.as_deref(), &a.after, true)?.to_string())
         .bind(a.payload_sha256.as_deref())
         .execute(&mut *self.tx)
         .await?;
@@ -122,7 +122,7 @@ impl StoreTx {
             .bind(subject)
             .fetch_optional(&mut *self.tx)
             .await?;
-        row.as_ref().map(approval_row).transpose()
+        row.as_ref().map(|r| approval_row(self.keys.as_deref(), r)).transpose()
     }
 
     /// The latest approved proposal about a subject (a batch's approval, checked before it goes out).
@@ -133,13 +133,13 @@ impl StoreTx {
             .bind(subject)
             .fetch_optional(&mut *self.tx)
             .await?;
-        row.as_ref().map(approval_row).transpose()
+        row.as_ref().map(|r| approval_row(self.keys.as_deref(), r)).transpose()
     }
 
     pub async fn approval(&mut self, id: i64) -> Result<Option<ApprovalRow>, StoreError> {
         let sql = format!("SELECT {COLS} FROM approvals WHERE account_no = $1 AND id = $2");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(self.account_no().to_string()).bind(id).fetch_optional(&mut *self.tx).await?;
-        row.as_ref().map(approval_row).transpose()
+        row.as_ref().map(|r| approval_row(self.keys.as_deref(), r)).transpose()
     }
 
     /// Records `decided_by`'s decision (`Approved` or `Rejected`) on a pending proposal — only
@@ -215,6 +215,6 @@ impl Store {
             .bind(limit)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(approval_row).collect()
+        rows.iter().map(|r| approval_row(self.ring(), r)).collect()
     }
 }

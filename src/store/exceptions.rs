@@ -254,17 +254,19 @@ const REPORT_SELECT: &str = "SELECT e.id, e.kind, e.grant_id, g.school_name, g.n
      FROM exceptions e LEFT JOIN grants g ON g.account_no = e.account_no AND g.grant_id = e.grant_id \
      LEFT JOIN payments p ON p.payment_ref = e.payment_ref LEFT JOIN files f ON f.id = g.source_file_id";
 
-fn report_source(r: &sqlx::any::AnyRow) -> Result<ExceptionReportSource, StoreError> {
+/// A report row, its student's name, ID and card number opened (they are sealed at rest).
+fn report_source(ring: Option<&crate::crypto::KeyRing>, r: &sqlx::any::AnyRow) -> Result<ExceptionReportSource, StoreError> {
+    use crate::crypto::purpose;
     Ok(ExceptionReportSource {
         id: r.try_get(0)?,
         kind: r.try_get(1)?,
         grant_id: r.try_get(2)?,
         school_name: r.try_get(3)?,
-        student: r.try_get(4)?,
-        id_number: r.try_get(5)?,
+        student: super::keys::unseal_opt(ring, purpose::STUDENT_NAME, r.try_get(4)?)?,
+        id_number: super::keys::unseal_opt(ring, purpose::ID_NUMBER, r.try_get(5)?)?,
         program: r.try_get(6)?,
         period: r.try_get(7)?,
-        card_number: r.try_get(8)?,
+        card_number: super::keys::unseal_opt(ring, purpose::CARD_NUMBER, r.try_get(8)?)?,
         amount_fen: r.try_get(9)?,
         reason_code: r.try_get(10)?,
         detail: r.try_get(11)?,
@@ -283,7 +285,7 @@ impl Store {
     pub async fn exception_report_rows(&self) -> Result<Vec<ExceptionReportSource>, StoreError> {
         let sql = format!("{REPORT_SELECT} WHERE e.status = 'open' AND ($1 = '' OR e.account_no = $1) ORDER BY g.school_name, e.id");
         let rows = sqlx::query(AssertSqlSafe(sql)).bind(self.account.clone().unwrap_or_default()).fetch_all(&self.pool).await?;
-        rows.iter().map(report_source).collect()
+        rows.iter().map(|r| report_source(self.ring(), r)).collect()
     }
 
     /// Exceptions resolved at or after `since` (RFC 3339, compared as text: the store writes one
@@ -293,6 +295,6 @@ impl Store {
             "{REPORT_SELECT} WHERE e.status = 'resolved' AND e.resolved_at >= $2 AND ($1 = '' OR e.account_no = $1) ORDER BY e.resolved_at, e.id"
         );
         let rows = sqlx::query(AssertSqlSafe(sql)).bind(self.account.clone().unwrap_or_default()).bind(since).fetch_all(&self.pool).await?;
-        rows.iter().map(report_source).collect()
+        rows.iter().map(|r| report_source(self.ring(), r)).collect()
     }
 }

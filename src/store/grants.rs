@@ -2,6 +2,7 @@
 
 use super::{MAX_BINDS, StoreError, StoreTx, in_placeholders, now_text, placeholder, values_placeholders};
 use crate::domain::grant::NewGrant;
+use crate::crypto::purpose;
 use crate::domain::Priority;
 use sqlx::Row;
 use sqlx::AssertSqlSafe;
@@ -39,7 +40,7 @@ pub struct StoredGrant {
     pub status: String,
 }
 
-const GRANT_COLS: usize = 23;
+const GRANT_COLS: usize = 25;
 
 /// What intake needs to know of a grant id it meets again.
 #[derive(Debug, Clone, PartialEq)]
@@ -89,31 +90,43 @@ impl StoreTx {
     }
 
     /// This account's live (not cancelled) grants that use these card numbers, by card.
+    /// Found by the cards' look-up hashes, never by the clear number.
     pub async fn grants_by_cards(&mut self, cards: &[&str]) -> Result<HashMap<String, Vec<CardUse>>, StoreError> {
         let mut out: HashMap<String, Vec<CardUse>> = HashMap::new();
         let account = self.account_no().to_string();
-        for chunk in cards.chunks(MAX_BINDS / 2) {
+        let mut by_hash: HashMap<String, &str> = HashMap::with_capacity(cards.len());
+        for c in cards {
+            by_hash.insert(self.lookup(purpose::CARD_NUMBER, c)?, *c);
+        }
+        let hashes: Vec<&String> = by_hash.keys().collect();
+        for chunk in hashes.chunks(MAX_BINDS / 2) {
             if chunk.is_empty() {
                 continue;
             }
             let sql = format!(
-                "SELECT card_number, grant_id, id_number, card_holder, stage FROM grants \
-                 WHERE account_no = {} AND status <> 'cancelled' AND card_number IN ({}) ORDER BY grant_id",
+                "SELECT card_hash, grant_id, id_number, card_holder, stage FROM grants \
+                 WHERE account_no = {} AND status <> 'cancelled' AND card_hash IN ({}) ORDER BY grant_id",
                 placeholder(self.backend, 1),
                 in_placeholders(self.backend, 2, chunk.len())
             );
             let mut q = sqlx::query(AssertSqlSafe(sql)).bind(account.clone());
             for c in chunk {
-                q = q.bind(*c);
+                q = q.bind((*c).clone());
             }
             for row in q.fetch_all(&mut *self.tx).await? {
-                out.entry(row.try_get(0)?).or_default().push(CardUse {
+                let hash: String = row.try_get(0)?;
+                let Some(card) = by_hash.get(&hash) else { continue };
+                let use_ = CardUse {
                     grant_id: row.try_get(1)?,
-                    id_number: row.try_get(2)?,
-                    holder: row.try_get(3)?,
+                    id_number: self.unseal(purpose::ID_NUMBER, row.try_get(2)?)?,
+                    holder: self.unseal(purpose::CARD_HOLDER, row.try_get(3)?)?,
                     stage: row.try_get(4)?,
-                });
+                };
+                out.entry(card.to_string()).or_default().push(use_);
             }
+        }
+        for uses in out.values_mut() {
+            uses.sort_by(|a, b| a.grant_id.cmp(&b.grant_id));
         }
         Ok(out)
     }
@@ -126,22 +139,35 @@ impl StoreTx {
     ) -> Result<HashMap<(String, String, String), String>, StoreError> {
         let mut out = HashMap::new();
         let account = self.account_no().to_string();
-        for chunk in id_numbers.chunks(MAX_BINDS / 2) {
+        let mut by_hash: HashMap<String, &str> = HashMap::with_capacity(id_numbers.len());
+        for id in id_numbers {
+            by_hash.insert(self.lookup(purpose::ID_NUMBER, id)?, *id);
+        }
+        let hashes: Vec<&String> = by_hash.keys().collect();
+        for chunk in hashes.chunks(MAX_BINDS / 2) {
             if chunk.is_empty() {
                 continue;
             }
             let sql = format!(
-                "SELECT id_number, program, period, grant_id FROM grants WHERE account_no = {} AND status <> 'cancelled' AND id_number IN ({}) \
+                "SELECT id_hash, program, period, grant_id FROM grants WHERE account_no = {} AND status <> 'cancelled' AND id_hash IN ({}) \
                  ORDER BY grant_id",
                 placeholder(self.backend, 1),
                 in_placeholders(self.backend, 2, chunk.len())
             );
             let mut q = sqlx::query(AssertSqlSafe(sql)).bind(account.clone());
-            for id in chunk {
-                q = q.bind(*id);
+            for h in chunk {
+                q = q.bind((*h).clone());
             }
+            let mut found: Vec<(String, String, String, String)> = Vec::new();
             for row in q.fetch_all(&mut *self.tx).await? {
-                out.entry((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?)).or_insert(row.try_get(3)?);
+                let hash: String = row.try_get(0)?;
+                let Some(id) = by_hash.get(&hash) else { continue };
+                found.push((row.try_get(3)?, id.to_string(), row.try_get(1)?, row.try_get(2)?));
+            }
+            // The first grant id per student × program × period, across chunks as within one.
+            found.sort();
+            for (gid, id, program, period) in found {
+                out.entry((id, program, period)).or_insert(gid);
             }
         }
         Ok(out)
@@ -188,7 +214,7 @@ impl StoreTx {
             let sql = format!(
                 "INSERT INTO grants (grant_id, account_no, name, id_number, school_code, school_name, stage, grade, program, \
                  tier, priority, period, amount_fen, card_holder, card_number, bank, notice_end, status, fingerprint, \
-                 source_file_id, source_line, created_at, updated_at) VALUES {}",
+                 source_file_id, source_line, created_at, updated_at, id_hash, card_hash) VALUES {}",
                 values_placeholders(self.backend, chunk.len(), GRANT_COLS)
             );
             let mut q = sqlx::query(AssertSqlSafe(sql));
@@ -197,8 +223,8 @@ impl StoreTx {
                 q = q
                     .bind(g.grant_id.clone())
                     .bind(account_no.to_string())
-                    .bind(g.name.clone())
-                    .bind(g.id_number.clone())
+                    .bind(self.seal(purpose::STUDENT_NAME, &g.name)?)
+                    .bind(self.seal(purpose::ID_NUMBER, &g.id_number)?)
                     .bind(g.school_code.clone())
                     .bind(g.school_name.clone())
                     .bind(g.stage.label())
@@ -208,8 +234,8 @@ impl StoreTx {
                     .bind(Priority::join(&g.priority))
                     .bind(g.period.clone())
                     .bind(g.amount.0)
-                    .bind(g.card_holder.clone())
-                    .bind(g.card_number.clone())
+                    .bind(self.seal(purpose::CARD_HOLDER, &g.card_holder)?)
+                    .bind(self.seal(purpose::CARD_NUMBER, &g.card_number)?)
                     .bind(g.bank.clone())
                     .bind(g.notice_end.to_string())
                     .bind(r.status)
@@ -217,22 +243,34 @@ impl StoreTx {
                     .bind(file_id)
                     .bind(r.line as i64)
                     .bind(now.clone())
-                    .bind(now.clone());
+                    .bind(now.clone())
+                    .bind(self.lookup(purpose::ID_NUMBER, &g.id_number)?)
+                    .bind(self.lookup(purpose::CARD_NUMBER, &g.card_number)?);
             }
             q.execute(&mut *self.tx).await?;
 
             // Register the cards of valid grants (the first holder name seen is kept).
             let cards: Vec<&GrantRecord> = chunk.iter().filter(|r| r.status == "valid").collect();
             if !cards.is_empty() {
+                // One row per card: a statement may not name the same conflict key twice on PostgreSQL.
+                let mut seen = std::collections::HashSet::new();
+                let mut uniq = Vec::with_capacity(cards.len());
+                for r in cards {
+                    let h = self.lookup(purpose::CARD_NUMBER, &r.grant.card_number)?;
+                    if seen.insert(h.clone()) {
+                        uniq.push((h, r));
+                    }
+                }
                 let sql = format!(
-                    "INSERT INTO aid_cards (card_number, holder_name, bank, first_seen) VALUES {} ON CONFLICT (card_number) DO NOTHING",
-                    values_placeholders(self.backend, cards.len(), 4)
+                    "INSERT INTO cards (card_hash, card_number, holder_name, bank, first_seen) VALUES {} ON CONFLICT (card_hash) DO NOTHING",
+                    values_placeholders(self.backend, uniq.len(), 5)
                 );
                 let mut q = sqlx::query(AssertSqlSafe(sql));
-                for r in cards {
+                for (h, r) in uniq {
                     q = q
-                        .bind(r.grant.card_number.clone())
-                        .bind(r.grant.card_holder.clone())
+                        .bind(h)
+                        .bind(self.seal(purpose::CARD_NUMBER, &r.grant.card_number)?)
+                        .bind(self.seal(purpose::CARD_HOLDER, &r.grant.card_holder)?)
                         .bind(r.grant.bank.clone())
                         .bind(now.clone());
                 }
@@ -256,8 +294,8 @@ impl StoreTx {
         let Some(r) = row else { return Ok(None) };
         Ok(Some(StoredGrant {
             grant_id: r.try_get(0)?,
-            name: r.try_get(1)?,
-            id_number: r.try_get(2)?,
+            name: self.unseal(purpose::STUDENT_NAME, r.try_get(1)?)?,
+            id_number: self.unseal(purpose::ID_NUMBER, r.try_get(2)?)?,
             school_code: r.try_get(3)?,
             school_name: r.try_get(4)?,
             stage: r.try_get(5)?,
@@ -267,8 +305,8 @@ impl StoreTx {
             priority: r.try_get(9)?,
             period: r.try_get(10)?,
             amount_fen: r.try_get(11)?,
-            card_holder: r.try_get(12)?,
-            card_number: r.try_get(13)?,
+            card_holder: self.unseal(purpose::CARD_HOLDER, r.try_get(12)?)?,
+            card_number: self.unseal(purpose::CARD_NUMBER, r.try_get(13)?)?,
             bank: r.try_get(14)?,
             notice_end: r.try_get(15)?,
             status: r.try_get(16)?,
@@ -298,14 +336,17 @@ impl super::Store {
 impl StoreTx {
     /// Corrects a grant's card (finance staff, on re-issue) and sets its status.
     pub async fn update_grant_card(&mut self, grant_id: &str, card_number: &str, holder: &str, status: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE grants SET card_number = $1, card_holder = $2, status = $3, updated_at = $4 WHERE account_no = $5 AND grant_id = $6")
-            .bind(card_number)
-            .bind(holder)
-            .bind(status)
-            .bind(now_text())
-            .bind(self.account_no().to_string())
-            .bind(grant_id)
-            .execute(&mut *self.tx)
+        sqlx::query(
+            "UPDATE grants SET card_number = $1, card_holder = $2, status = $3, updated_at = $4, card_hash = $7 WHERE account_no = $5 AND grant_id = $6",
+        )
+        .bind(self.seal(purpose::CARD_NUMBER, card_number)?)
+        .bind(self.seal(purpose::CARD_HOLDER, holder)?)
+        .bind(status)
+        .bind(now_text())
+        .bind(self.account_no().to_string())
+        .bind(grant_id)
+        .bind(self.lookup(purpose::CARD_NUMBER, card_number)?)
+        .execute(&mut *self.tx)
             .await?;
         Ok(())
     }

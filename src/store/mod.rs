@@ -16,6 +16,7 @@ mod exceptions;
 mod files;
 mod grants;
 mod metrics;
+mod keys;
 mod payments;
 mod people;
 mod period;
@@ -33,6 +34,7 @@ pub use exceptions::{ExceptionFilter, ExceptionRecord, ExceptionReportSource, Ex
 pub use files::{AwaitingBatch, FileRecord};
 pub use grants::{CardUse, GrantRecord, KnownGrant, StoredGrant};
 pub use metrics::RunTiming;
+pub use keys::{ClearValues, KeyOptions, KeyStatus, PassReport, load_keys};
 pub use payments::{BatchLine, BatchRow, EligibleGrant, NewPayment, PaymentRow};
 pub use people::{Credentials, SessionRow, UserRow};
 pub use period::{PeriodEntry, PeriodEvent, PeriodException, PeriodGrant, PeriodPayment, PeriodStatement};
@@ -68,6 +70,9 @@ pub enum StoreError {
     /// store, what failed and how to check, in Chinese, then the technical cause.
     #[error("{0}")]
     Unavailable(String),
+    /// The data key: missing, wrong for this store, or a value that does not open.
+    #[error("{0}")]
+    Key(String),
 }
 
 /// Which database is behind the pool.
@@ -84,6 +89,9 @@ pub struct Store {
     backend: Backend,
     /// The special account (district) this handle works for; one database may hold many.
     account: Option<String>,
+    /// The data key ring: card and ID numbers are sealed with it (see `keys.rs`). `None` only
+    /// for a command that reads a store of an earlier release, whose values are still clear.
+    keys: Option<std::sync::Arc<crate::crypto::KeyRing>>,
 }
 
 /// A change of at least this many rows counts as bulk: the planner statistics are refreshed after it.
@@ -93,20 +101,22 @@ pub const BULK_ROWS: u64 = 10_000;
 pub const MAX_BINDS: usize = 30_000;
 
 impl Store {
-    /// Connects, creating a SQLite file (and its folder) when missing, and applies migrations.
-    pub async fn connect(url: &SecretString, max_connections: u32) -> Result<Store, StoreError> {
+    /// Connects, creating a SQLite file (and its folder) when missing, checks the data key
+    /// against the store (see `keys.rs`: a new, empty store gets a key file beside it), applies
+    /// migrations, and encrypts a store of an earlier release in place.
+    pub async fn connect(url: &SecretString, max_connections: u32, keys: &KeyOptions) -> Result<Store, StoreError> {
         let raw = url.expose_secret();
         if raw.starts_with("sqlite:") {
             ensure_sqlite_folder(raw)?;
             create_private(sqlite_path(raw)).map_err(|source| StoreError::Folder { url: raw.to_string(), source })?;
         }
-        Store::open(raw, max_connections).await
+        Store::open(raw, max_connections, keys, true).await
     }
 
     /// Connects to a store that must exist already, for commands that only read: a missing
     /// SQLite file, or a PostgreSQL database without aidpay's tables, is an error that names
     /// it — never a new, empty store that would report a false all-clear.
-    pub async fn connect_existing(url: &SecretString, max_connections: u32) -> Result<Store, StoreError> {
+    pub async fn connect_existing(url: &SecretString, max_connections: u32, keys: &KeyOptions) -> Result<Store, StoreError> {
         let raw = url.expose_secret();
         if raw.starts_with("sqlite:") {
             let path = sqlite_path(raw);
@@ -115,7 +125,7 @@ impl Store {
             }
             // Opened read-write but never created.
             let url = raw.replace("mode=rwc", "mode=rw");
-            return Store::open(&url, max_connections).await;
+            return Store::open(&url, max_connections, keys, false).await;
         }
         sqlx::any::install_default_drivers();
         probe(raw, Backend::Postgres).await?;
@@ -125,10 +135,10 @@ impl Store {
         if !has_schema {
             return Err(StoreError::Missing(format!("the database {} holds no aidpay store", crate::config::redact_url(raw))));
         }
-        Store::open(raw, max_connections).await
+        Store::open(raw, max_connections, keys, false).await
     }
 
-    async fn open(raw: &str, max_connections: u32) -> Result<Store, StoreError> {
+    async fn open(raw: &str, max_connections: u32, key_options: &KeyOptions, writable: bool) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
         let backend = if raw.starts_with("sqlite:") { Backend::Sqlite } else { Backend::Postgres };
         probe(raw, backend).await?;
@@ -161,9 +171,27 @@ impl Store {
             })
             .connect_with(options)
             .await?;
+        // The key is checked before the migrations write anything.
+        let keys = keys::prepare(&pool, key_options, writable).await?;
         MIGRATOR.run(&pool).await?;
-        let store = Store { pool, backend, account: None };
+        let store = Store { pool, backend, account: None, keys };
         store.chain_legacy_audit().await?;
+        if let Some(ring) = store.ring().filter(|_| writable) {
+            keys::register(&store.pool, ring).await?;
+            if store.crypto_state("encrypted").await?.is_none() {
+                let done = store.encrypt_pass().await?;
+                if done.clear_rows > 0 {
+                    tracing::warn!(rows = done.clear_rows, "card and ID numbers of an earlier release encrypted in place 已就地加密");
+                }
+                // Also when this start only finished a pass a kill interrupted (then it found
+                // nothing clear): whatever held clear values before has grants.
+                let any = sqlx::query("SELECT 1 FROM grants LIMIT 1").fetch_optional(&store.pool).await?.is_some();
+                if done.clear_rows > 0 || any {
+                    store.scrub_old_versions().await?;
+                }
+                store.set_crypto_state("encrypted", Some("1")).await?;
+            }
+        }
         Ok(store)
     }
 
@@ -197,7 +225,7 @@ impl Store {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
         };
-        Ok(StoreTx { tx, backend: self.backend, account: self.account.clone(), pending_audit: Vec::new() })
+        Ok(StoreTx { tx, backend: self.backend, account: self.account.clone(), pending_audit: Vec::new(), keys: self.keys.clone() })
     }
 
     /// Refreshes PostgreSQL's planner statistics of these tables (SQLite: nothing to do).
@@ -380,6 +408,7 @@ pub struct StoreTx {
     pub(crate) account: Option<String>,
     /// Audit lines of this transaction, chained and written at commit ([`audit`]).
     pub(crate) pending_audit: Vec<audit::PendingAudit>,
+    pub(crate) keys: Option<std::sync::Arc<crate::crypto::KeyRing>>,
 }
 
 /// One line of the audit trail.
@@ -397,6 +426,21 @@ impl StoreTx {
     /// (tests and tools that look across districts): queries then match every account.
     pub(crate) fn account_no(&self) -> &str {
         self.account.as_deref().unwrap_or("")
+    }
+
+    /// `clear` sealed for `purpose` (see `keys.rs`).
+    pub(crate) fn seal(&self, purpose: &str, clear: &str) -> Result<String, StoreError> {
+        keys::seal(self.keys.as_deref(), purpose, clear)
+    }
+
+    /// A stored value opened.
+    pub(crate) fn unseal(&self, purpose: &str, stored: String) -> Result<String, StoreError> {
+        keys::unseal(self.keys.as_deref(), purpose, stored)
+    }
+
+    /// The look-up hash of a clear value.
+    pub(crate) fn lookup(&self, purpose: &str, clear: &str) -> Result<String, StoreError> {
+        keys::lookup(self.keys.as_deref(), purpose, clear)
     }
 
     /// Commits, appending the transaction's audit lines to the chain first.

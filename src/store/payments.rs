@@ -4,6 +4,7 @@
 //! the database: whatever the code does, a grant cannot have two live attempts.
 
 use super::{MAX_BINDS, Store, StoreError, StoreTx, in_placeholders, now_text, values_placeholders};
+use crate::crypto::purpose;
 use sqlx::{AssertSqlSafe, Row};
 use std::collections::HashMap;
 
@@ -80,13 +81,14 @@ pub struct BatchRow {
     pub created_at: String,
 }
 
-const PAYMENT_COLS: usize = 16;
+const PAYMENT_COLS: usize = 17;
 const PAYMENT_SELECT: &str = "SELECT payment_ref, grant_id, attempt, profile, batch_id, amount_fen, card_number, card_holder, bank, \
      remittance, status FROM payments";
 pub(super) const BATCH_SELECT: &str = "SELECT batch_id, account_no, profile, execution_date, format, nb_of_txs, ctrl_sum_fen, status, file_name, \
      file_id, bank_ref, created_at FROM batches";
 
-fn payment_row(r: &sqlx::any::AnyRow) -> Result<PaymentRow, sqlx::Error> {
+fn payment_row(keys: Option<&crate::crypto::KeyRing>, r: &sqlx::any::AnyRow) -> Result<PaymentRow, StoreError> {
+    use super::keys::unseal;
     Ok(PaymentRow {
         payment_ref: r.try_get(0)?,
         grant_id: r.try_get(1)?,
@@ -94,8 +96,8 @@ fn payment_row(r: &sqlx::any::AnyRow) -> Result<PaymentRow, sqlx::Error> {
         profile: r.try_get(3)?,
         batch_id: r.try_get(4)?,
         amount_fen: r.try_get(5)?,
-        card_number: r.try_get(6)?,
-        card_holder: r.try_get(7)?,
+        card_number: unseal(keys, purpose::CARD_NUMBER, r.try_get(6)?)?,
+        card_holder: unseal(keys, purpose::CARD_HOLDER, r.try_get(7)?)?,
         bank: r.try_get(8)?,
         remittance: r.try_get(9)?,
         status: r.try_get(10)?,
@@ -152,8 +154,8 @@ impl StoreTx {
                     grant_id: r.try_get(0)?,
                     attempt: 1,
                     amount_fen: r.try_get(1)?,
-                    card_number: r.try_get(2)?,
-                    card_holder: r.try_get(3)?,
+                    card_number: self.unseal(purpose::CARD_NUMBER, r.try_get(2)?)?,
+                    card_holder: self.unseal(purpose::CARD_HOLDER, r.try_get(3)?)?,
                     bank: r.try_get(4)?,
                     period: r.try_get(5)?,
                     program: r.try_get(6)?,
@@ -216,7 +218,7 @@ impl StoreTx {
             }
             let sql = format!(
                 "INSERT INTO payments (payment_ref, grant_id, attempt, account_no, profile, batch_id, amount_fen, card_number, \
-                 card_holder, bank, remittance, status, money_out, live, created_at, updated_at) VALUES {}",
+                 card_holder, bank, remittance, status, money_out, live, created_at, updated_at, card_hash) VALUES {}",
                 values_placeholders(self.backend, chunk.len(), PAYMENT_COLS)
             );
             let mut q = sqlx::query(AssertSqlSafe(sql));
@@ -229,15 +231,16 @@ impl StoreTx {
                     .bind(p.profile.clone())
                     .bind(batch_id.map(str::to_string))
                     .bind(p.amount_fen)
-                    .bind(p.card_number.clone())
-                    .bind(p.card_holder.clone())
+                    .bind(self.seal(purpose::CARD_NUMBER, &p.card_number)?)
+                    .bind(self.seal(purpose::CARD_HOLDER, &p.card_holder)?)
                     .bind(p.bank.clone())
                     .bind(p.remittance.clone())
                     .bind("created")
                     .bind(0i64)
                     .bind(1i64)
                     .bind(now.clone())
-                    .bind(now.clone());
+                    .bind(now.clone())
+                    .bind(self.lookup(purpose::CARD_NUMBER, &p.card_number)?);
             }
             q.execute(&mut *self.tx).await?;
         }
@@ -386,8 +389,8 @@ impl StoreTx {
                 Ok(BatchLine {
                     payment_ref: r.try_get(0)?,
                     amount_fen: r.try_get(1)?,
-                    card_number: r.try_get(2)?,
-                    card_holder: r.try_get(3)?,
+                    card_number: self.unseal(purpose::CARD_NUMBER, r.try_get(2)?)?,
+                    card_holder: self.unseal(purpose::CARD_HOLDER, r.try_get(3)?)?,
                     bank: r.try_get(4)?,
                     remittance: r.try_get(5)?,
                 })
@@ -434,7 +437,7 @@ impl Store {
     pub async fn payments_of_grant(&self, grant_id: &str) -> Result<Vec<PaymentRow>, StoreError> {
         let sql = format!("{PAYMENT_SELECT} WHERE ($1 = '' OR account_no = $1) AND grant_id = $2 ORDER BY attempt");
         let rows = sqlx::query(AssertSqlSafe(sql)).bind(self.account.clone().unwrap_or_default()).bind(grant_id).fetch_all(&self.pool).await?;
-        rows.iter().map(|r| Ok(payment_row(r)?)).collect()
+        rows.iter().map(|r| payment_row(self.ring(), r)).collect()
     }
 
     /// All batches, oldest first.

@@ -135,7 +135,7 @@ impl StoreTx {
                     credit: credit != 0,
                     amount_fen: r.try_get(5)?,
                     batch_ref: r.try_get(6)?,
-                    counterpart: r.try_get(7)?,
+                    counterpart: super::keys::unseal_opt(self.keys.as_deref(), crate::crypto::purpose::COUNTERPART, r.try_get(7)?)?,
                     bank_tx_code: r.try_get(8)?,
                     info: r.try_get(9)?,
                     bank_ref: r.try_get(10)?,

@@ -481,7 +481,7 @@ impl StoreTx {
                     .bind(e.batch_nb_of_txs)
                     .bind(e.batch_total_fen)
                     .bind(e.bank_tx_code.clone())
-                    .bind(e.counterpart.clone())
+                    .bind(e.counterpart.as_deref().map(|c| self.seal(crate::crypto::purpose::COUNTERPART, c)).transpose()?)
                     .bind(e.info.clone())
                     .bind(None::<String>);
             }
@@ -532,7 +532,7 @@ impl StoreTx {
                     .bind(d.end_to_end_id.clone())
                     .bind(d.amount_fen)
                     .bind(d.return_reason.clone())
-                    .bind(d.counterpart.clone());
+                    .bind(d.counterpart.as_deref().map(|c| self.seal(crate::crypto::purpose::COUNTERPART, c)).transpose()?);
             }
             q.execute(&mut *self.tx).await?;
         }

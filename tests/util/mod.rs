@@ -180,9 +180,21 @@ impl TestEnv {
         tokio::task::spawn_blocking(move || c.output().expect("run aidpay")).await.expect("join")
     }
 
-    /// The store, opened as the binary opens it.
+    /// The store, opened as the binary opens it (with the same data key: the file beside the
+    /// store that the first run made, or makes now).
     pub async fn store(&self) -> Store {
-        Store::connect(&SecretString::from(self.db_url.clone()), 2).await.expect("open store")
+        Store::connect(&SecretString::from(self.db_url.clone()), 2, &self.key_options()).await.expect("open store")
+    }
+
+    /// Where the binary looks for this test's data key (no credential, no AIDPAY_DATA_KEY).
+    pub fn key_options(&self) -> aidpay::store::KeyOptions {
+        let cfg = aidpay::config::Config::load_with_env(Some(&self.config), Some(Default::default())).expect("test config");
+        aidpay::store::KeyOptions { isolated: true, ..cfg.key_options() }
+    }
+
+    /// The key file beside this test's store.
+    pub fn key_file(&self) -> PathBuf {
+        self.key_options().beside_store.expect("a key file beside the store")
     }
 }
 

@@ -85,6 +85,7 @@ async fn a_clerk_proposes_a_corrected_card_a_reviewer_approves_and_the_next_batc
         .await
         .unwrap()
         .get(0);
+    let paid_to = store.reveal(aidpay::crypto::purpose::CARD_NUMBER, paid_to).unwrap();
     assert_eq!(paid_to, "6217000010001234569", "the approved card is paid");
     // The trail names both people.
     let actor: String = sqlx::query("SELECT actor FROM audit_log WHERE action = 'grant.reissue' AND subject = $1").bind(&grant).fetch_one(store.pool()).await.unwrap().get(0);

@@ -163,12 +163,13 @@ impl Store {
                     amount_fen: r.try_get("amount_fen")?,
                     created_at: r.try_get("created_at")?,
                     school_name: r.try_get("school_name")?,
-                    student_name: r.try_get("name")?,
+                    // Sealed at rest like the ID and card numbers beside it.
+                    student_name: super::keys::unseal_opt(self.ring(), crate::crypto::purpose::STUDENT_NAME, r.try_get("name")?)?,
                     program: r.try_get("program")?,
                     period: r.try_get("period")?,
                 })
             })
-            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+            .collect::<Result<Vec<_>, StoreError>>()?;
         Ok(ExceptionPage { rows, total })
     }
 

@@ -39,6 +39,120 @@ pub struct Report {
     pub total_seconds: f64,
     pub peak_mb: f64,
     pub dir: String,
+    /// The console's work list at scale (not part of the total).
+    pub console: Option<ConsoleBench>,
+    /// The pain.001 writer alone, N payments into a sink: what the file costs without the store.
+    pub pain001_writer: Stage,
+    /// Whether the bench's store and files were kept (`--keep`) or removed.
+    pub kept: bool,
+}
+
+/// Writes N payments as pain.001 into a sink, in batches of 5,000 as the batch step makes them:
+/// the cost of the XML alone, beside which the stages show the cost of the store.
+fn pain001_writer_alone(n: u64) -> anyhow::Result<Stage> {
+    use crate::formats::{BatchDoc, Debtor, PaymentLine, pain001};
+    let created = crate::clock::now();
+    let t = Instant::now();
+    let mut i = 0u64;
+    while i < n {
+        let size = (n - i).min(5_000);
+        let doc = BatchDoc {
+            batch_id: format!("BENCHW{i:010}"),
+            created_at: created,
+            execution_date: created.date_naive(),
+            debtor: Debtor { account_no: "130100000012345678".into(), name: "某某区学生资助管理中心".into(), bank_name: "中国工商银行".into(), cnaps: None },
+            payments: (i..i + size)
+                .map(|k| PaymentLine {
+                    end_to_end_id: format!("P{k:012}"),
+                    amount: Fen(75_000),
+                    card_number: luhn_complete(&format!("6222{k:014}")),
+                    holder: format!("学生{k}"),
+                    bank_name: "中国工商银行".into(),
+                    cnaps: None,
+                    remittance: "2026秋 国家助学金".into(),
+                })
+                .collect(),
+        };
+        pain001::write(&doc, pain001::Pain001Version::V09, std::io::sink())?;
+        i += size;
+    }
+    Ok(stage("pain001 only", n, t))
+}
+
+/// The exception list page of the console with many open exceptions: server time per page,
+/// measured over loopback HTTP with a logged-in session (median of several requests).
+#[derive(Debug, Clone, Serialize)]
+pub struct ConsoleBench {
+    pub exceptions: u64,
+    /// The first page, no filter.
+    pub first_page_ms: f64,
+    /// The first page filtered by school and kind.
+    pub filtered_ms: f64,
+    /// A page deep in the list (offset ≈ half of it).
+    pub deep_page_ms: f64,
+}
+
+/// How many exceptions the console stage raises (the 100,000; fewer for a small run).
+const CONSOLE_EXCEPTIONS: u64 = 100_000;
+
+/// Raises up to [`CONSOLE_EXCEPTIONS`] synthetic exceptions on the bench's grants, starts the
+/// console on a free port, logs in and times the work list's pages.
+async fn console_stage(store: &Store, cfg: std::sync::Arc<Config>, n: u64) -> anyhow::Result<ConsoleBench> {
+    use crate::exceptions::{ExceptionKind, NewException};
+    let count = n.min(CONSOLE_EXCEPTIONS);
+    for first in (0..count).step_by(10_000) {
+        let list: Vec<NewException> = (first..(first + 10_000).min(count))
+            .map(|i| NewException {
+                kind: if i % 2 == 0 { ExceptionKind::AmountOffStandard } else { ExceptionKind::HolderMismatch },
+                grant_id: Some(format!("BENCH-{i:08}")),
+                payment_ref: None,
+                reason_code: None,
+                amount_fen: Some(75_000),
+                detail: format!("bench 第 {i} 行"),
+                dedup_key: format!("bench:{i}"),
+            })
+            .collect();
+        let mut tx = store.begin().await?;
+        tx.insert_exceptions(&list).await?;
+        tx.commit().await?;
+    }
+    store.refresh_statistics(&["exceptions"]).await?;
+    let password = "bench-console-2026";
+    crate::people::add_user(store, "bench", "压测", crate::domain::Role::Clerk, password, "bench").await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(crate::console::serve(cfg, store.clone(), listener, async move {
+        let _ = stopped.await;
+    }));
+    let http = crate::tls::client_builder().build()?;
+    let login = http.post(format!("{base}/api/v1/login")).json(&serde_json::json!({"username": "bench", "password": password})).send().await?;
+    anyhow::ensure!(login.status().is_success(), "console login: {}", login.status());
+    let cookie = login
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .unwrap_or_default()
+        .to_string();
+    let deep = count / 2 / crate::console::pages::PAGE_SIZE as u64;
+    let mut times = Vec::new();
+    for path in ["/exceptions".to_string(), "/exceptions?school=1103007&kind=holder_mismatch".to_string(), format!("/exceptions?page={deep}")] {
+        let mut ms = Vec::new();
+        for _ in 0..7 {
+            let t = Instant::now();
+            let r = http.get(format!("{base}{path}")).header("Cookie", &cookie).send().await?;
+            anyhow::ensure!(r.status().is_success(), "console {path}: {}", r.status());
+            let body = r.text().await?;
+            anyhow::ensure!(body.contains("异常清单"), "console {path}: not the work list");
+            ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        ms.sort_by(|a, b| a.total_cmp(b));
+        times.push(ms[ms.len() / 2]);
+    }
+    let _ = stop.send(());
+    let _ = server.await;
+    Ok(ConsoleBench { exceptions: count, first_page_ms: times[0], filtered_ms: times[1], deep_page_ms: times[2] })
 }
 
 /// Peak resident set size of this process in MB (Linux), 0 where unknown.
@@ -133,7 +247,7 @@ fn stage(name: &'static str, rows: u64, started: Instant) -> Stage {
 }
 
 /// Runs the benchmark in `dir` on SQLite (or the given PostgreSQL database, which should be empty).
-pub async fn run(n: u64, dir: &Path, database_url: Option<&str>) -> anyhow::Result<Report> {
+pub async fn run(n: u64, dir: &Path, database_url: Option<&str>, keep: bool) -> anyhow::Result<Report> {
     std::fs::create_dir_all(dir)?;
     let url = database_url.map(str::to_string).unwrap_or_else(|| format!("sqlite://{}/var/aidpay.db?mode=rwc", dir.display()));
     let config_path = dir.join("bench.toml");
@@ -232,7 +346,24 @@ pub async fn run(n: u64, dir: &Path, database_url: Option<&str>) -> anyhow::Resu
     anyhow::ensure!(r.unknown_debits == 0 && r.mismatches == 0 && r.balance_breaks == 0, "reconcile: {r:?}");
     stages.push(stage("reconcile", n, t));
 
-    store.close().await;
     let total = all.elapsed().as_secs_f64();
-    Ok(Report { grants: n, backend, stages, total_seconds: total, peak_mb: peak_mb(), dir: dir.display().to_string() })
+    let peak = peak_mb();
+    let console = console_stage(&store, std::sync::Arc::new(cfg), n).await?;
+    store.close().await;
+    let pain001_writer = pain001_writer_alone(n)?;
+    if !keep {
+        // A million grants leave about 2 GB here; a bench is a measurement, not a store to keep.
+        std::fs::remove_dir_all(dir).with_context(|| format!("removing the bench folder {}", dir.display()))?;
+    }
+    Ok(Report {
+        grants: n,
+        backend,
+        stages,
+        total_seconds: total,
+        peak_mb: peak,
+        dir: dir.display().to_string(),
+        console: Some(console),
+        pain001_writer,
+        kept: keep,
+    })
 }

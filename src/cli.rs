@@ -74,9 +74,15 @@ pub enum Command {
         /// Run on this (empty) PostgreSQL database instead of SQLite
         #[arg(long, value_name = "URL")]
         database_url: Option<String>,
+        /// Keep the bench's store and files (removed when done otherwise)
+        #[arg(long)]
+        keep: bool,
     },
-    /// The daemon: every job on its schedule ([schedule]) until SIGTERM or SIGINT
+    /// The daemon: every job on its schedule ([schedule]) until SIGTERM or SIGINT; serves the
+    /// console too when [console] listen is set
     Run,
+    /// The finance office's web console alone, on [console] listen (default 127.0.0.1:8470)
+    Console,
     /// The people who may act, and their roles (the server administrator's commands)
     User {
         #[command(subcommand)]
@@ -389,15 +395,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             store.close().await;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Bench { grants, dir, database_url } => {
+        Command::Bench { grants, dir, database_url, keep } => {
             let dir = dir.unwrap_or_else(|| std::env::temp_dir().join(format!("aidpay-bench-{}", crate::clock::now().format("%Y%m%d-%H%M%S"))));
-            let report = crate::bench::run(grants, &dir, database_url.as_deref()).await?;
+            let report = crate::bench::run(grants, &dir, database_url.as_deref(), keep).await?;
             output::bench(&report, cli.json)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo { dir } => crate::demo::run(dir, cli.json).await,
         Command::User { action } => users(cli.config.as_deref(), action, cli.json).await,
         Command::Approvals { action } => approvals(cli.config.as_deref(), action, cli.json).await,
+        Command::Console => {
+            let (cfg, store) = open(cli.config.as_deref()).await?;
+            crate::console::run(cfg, store.clone(), shutdown_signal()).await?;
+            store.close().await;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Run => {
             let cfg = Config::load(cli.config.as_deref())?;
             crate::scheduler::run(cfg, shutdown_signal()).await?;

@@ -126,6 +126,7 @@ pub async fn run(dir: Option<PathBuf>, json: bool) -> anyhow::Result<ExitCode> {
                 "statement": ingested_statement, "reconcile": reconciled,
                 "exceptions": exceptions, "report": report, "reconciliation_report": reconciliation, "verify": verified,
                 "approved": approved, "users": [DEMO_CLERK.0, DEMO_REVIEWER.0],
+                "console": format!("http://{}/", crate::console::listen_address(&cfg)),
             }))?
         );
     } else {
@@ -137,6 +138,13 @@ pub async fn run(dir: Option<PathBuf>, json: bool) -> anyhow::Result<ExitCode> {
         println!("数据库: {}", var.join("aidpay.db").display());
         println!("银行文件: {}（副本已放入 {}）", cfg.paths.outbox.display(), var.join("bank").display());
         println!("再次查看: aidpay --config {} exceptions list", config_path.display());
+        println!(
+            "财务工作台: aidpay --config {} console，然后用浏览器打开 http://{}/ ，以 {} 或 {} 登录",
+            config_path.display(),
+            crate::console::listen_address(&cfg),
+            DEMO_CLERK.0,
+            DEMO_REVIEWER.0
+        );
         println!(
             "用户: {}（经办，密码 {}）和 {}（复核，密码 {}）；例如 echo '{}' | aidpay --config {} exceptions resolve 1 --cancel --note 测试 --user {}",
             DEMO_CLERK.0,

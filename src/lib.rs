@@ -12,6 +12,8 @@
 //!   reference, unreadable files quarantined;
 //! - [`reconcile`]: the special account's statements against the batches, returns and allocations;
 //! - [`exceptions`]: what finance staff must look at, with the wording and the suggested action;
+//! - [`console`]: the finance office's web console (Chinese pages and the `/api/v1` JSON API)
+//!   over the same jobs;
 //! - [`people`]: who acts (users, roles, passwords, sessions) and [`approvals`]: the second person
 //!   (双人复核) before money moves or where it goes changes;
 //! - [`reports`]: tables for finance staff written as XLSX, CSV (UTF-8 with BOM) and HTML, and the
@@ -34,6 +36,7 @@ pub mod banksim;
 pub mod batch;
 pub mod bench;
 pub mod config;
+pub mod console;
 pub mod delivery;
 pub mod demo;
 pub mod domain;

@@ -449,5 +449,18 @@ pub fn bench(r: &crate::bench::Report, json: bool) -> std::io::Result<()> {
     for s in &r.stages {
         writeln!(out, "{:<12} {:>10} {:>10.2} {:>12.0} {:>10.1}", s.stage, s.rows, s.seconds, s.rows_per_second, s.peak_mb)?;
     }
-    writeln!(out, "{:<12} {:>10} {:>10.2} {:>12} {:>10.1}", "total", r.grants, r.total_seconds, "", r.peak_mb)
+    writeln!(out, "{:<12} {:>10} {:>10.2} {:>12} {:>10.1}", "total", r.grants, r.total_seconds, "", r.peak_mb)?;
+    let w = &r.pain001_writer;
+    writeln!(out, "{:<12} {:>10} {:>10.2} {:>12.0} {:>10}  (the XML alone, into a sink)", w.stage, w.rows, w.seconds, w.rows_per_second, "")?;
+    if !r.kept {
+        writeln!(out, "(the bench's store and files were removed; --keep keeps them)")?;
+    }
+    if let Some(c) = &r.console {
+        writeln!(
+            out,
+            "console: exception list with {} exceptions — first page {:.1} ms, filtered (school + kind) {:.1} ms, deep page {:.1} ms",
+            c.exceptions, c.first_page_ms, c.filtered_ms, c.deep_page_ms
+        )?;
+    }
+    Ok(())
 }

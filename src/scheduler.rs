@@ -355,10 +355,32 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
     let ctx = Arc::new(JobCtx { store: store.clone(), cfg: cfg.clone(), actor: format!("{} (aidpay run)", crate::actor()), turn });
     let scheduled: Vec<String> =
         cfg.schedules.iter().map(|s| format!("{} \"{}\"", s.job, s.expr)).collect();
+    // The console beside the jobs, when [console] listen is set; it stops with the daemon.
+    let (console_stop, console_task) = match &cfg.console.listen {
+        Some(address) => {
+            let listener = tokio::net::TcpListener::bind(address)
+                .await
+                .with_context(|| format!("财务工作台无法监听 {address} (console.listen)"))?;
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let task = tokio::spawn(crate::console::serve(cfg.clone(), store.clone(), listener, async move {
+                let _ = stopped.await;
+            }));
+            (Some(stop), Some(task))
+        }
+        None => (None, None),
+    };
     tracing::info!(lock = %lock.describe(), alerts = alerter.as_ref().map(|a| a.host()).unwrap_or_else(|| "off".into()), "daemon ready: {}", scheduled.join(", "));
     systemd::ready("ready; waiting for the first job");
 
     let result = serve(ctx, alerter, &mut lock, shutdown).await;
+    if let (Some(stop), Some(task)) = (console_stop, console_task) {
+        let _ = stop.send(());
+        match task.await {
+            Ok(Err(e)) => tracing::error!("财务工作台: {e:#}"),
+            Err(e) => tracing::error!("财务工作台: {e}"),
+            Ok(Ok(())) => {}
+        }
+    }
     let (outcome, how) = match &result {
         Ok(()) => ("ok", "stopped".to_string()),
         Err(e) => ("error", format!("{e:#}")),

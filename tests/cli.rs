@@ -58,4 +58,11 @@ async fn the_benchmark_measures_every_stage_and_prints_json() {
     }
     assert_eq!(v["backend"], crate::util::backend(), "{v}");
     assert!(v["total_seconds"].as_f64().unwrap() > 0.0 && v["peak_mb"].as_f64().unwrap() > 0.0, "{v}");
+    // The XML alone, and the console's work list over the bench's exceptions.
+    assert_eq!(v["pain001_writer"]["rows"], 3000, "{v}");
+    assert_eq!(v["console"]["exceptions"], 3000, "{v}");
+    assert!(v["console"]["first_page_ms"].as_f64().unwrap() > 0.0, "{v}");
+    // Its store and files are gone unless --keep.
+    assert_eq!(v["kept"], false);
+    assert!(!dir.exists(), "the bench removes its folder");
 }

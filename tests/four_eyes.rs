@@ -253,3 +253,36 @@ async fn five_wrong_passwords_lock_a_user_and_an_admin_manages_users() {
         assert!(actions.iter().any(|x| x == a), "{a} in {actions:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_re_send_that_changes_a_card_is_held_until_a_second_person_agrees() {
+    let env = office().await;
+    // The school sends 2026Q-0002 again, to another card (valid, never paid yet).
+    let text = std::fs::read_to_string(fixture("grants/utf8.csv")).unwrap().replace("6217003554950597671", "6217000010001234569");
+    let resent = env.path("resent.csv");
+    std::fs::write(&resent, text).unwrap();
+    let s = import_one(&env, &resent, &[], 0);
+    assert_eq!(s["superseded"], 1, "{s}");
+    let store = env.store().await;
+    let g = store.grant("2026Q-0002").await.unwrap().unwrap();
+    assert_eq!(g.status, "held", "a changed card is not paid on the school's word alone");
+    let changed = open_of(&env, "card_changed").await;
+    assert_eq!(changed.len(), 1, "{changed:?}");
+    assert!(!changed[0].to_string().contains("6217000010001234569"), "the card is masked: {changed:?}");
+    // The batch leaves it out.
+    env.json_async(&["batch"], 0).await;
+    assert!(store.payments_of_grant("2026Q-0002").await.unwrap().is_empty());
+
+    // A clerk's acceptance is a card_change proposal (even were acceptances not under four eyes);
+    // a reviewer approves it; then it is paid to the new card.
+    let p = env.act("clerk", &["exceptions", "resolve", &changed[0]["id"].to_string(), "--accept", "--note", "已电话向学校核实新卡"], 0).await;
+    assert_eq!(p["kind"], "card_change", "{p}");
+    assert_eq!(store.grant("2026Q-0002").await.unwrap().unwrap().status, "held");
+    env.act("reviewer", &["approvals", "approve", &p["proposal"].to_string(), "--note", "同意"], 0).await;
+    assert_eq!(store.grant("2026Q-0002").await.unwrap().unwrap().status, "valid");
+    env.json_async(&["batch"], 0).await;
+    let pays = store.payments_of_grant("2026Q-0002").await.unwrap();
+    assert_eq!(pays.len(), 1);
+    assert_eq!(pays[0].card_number, "6217000010001234569");
+    assert_eq!(env.json_async(&["verify"], 0).await["ok"], true);
+}

@@ -9,6 +9,8 @@ mod batch;
 mod browser;
 mod cli;
 mod concurrency;
+mod console;
+mod console_browser;
 mod crash_safety;
 mod daemon;
 mod english;

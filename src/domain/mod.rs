@@ -16,4 +16,4 @@ pub use card::CardNumber;
 pub use grant::{Priority, Stage, Tier};
 pub use id_number::IdNumber;
 pub use money::Fen;
-pub use state::{ApprovalKind, ApprovalStatus, BatchStatus, GrantStatus, PaymentStatus, Role};
+pub use state::{ApprovalKind, ApprovalStatus, BatchStatus, GrantStatus, LabelZh, PaymentStatus, Role};

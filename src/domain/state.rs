@@ -176,6 +176,83 @@ text_enum! {
     }
 }
 
+/// Names of the states as finance staff read them (the console, reports); the machine names stay
+/// in `--json` and the store.
+pub trait LabelZh {
+    fn label_zh(self) -> &'static str;
+}
+
+impl LabelZh for GrantStatus {
+    fn label_zh(self) -> &'static str {
+        match self {
+            GrantStatus::Valid => "有效",
+            GrantStatus::Held => "暂缓（待处理）",
+            GrantStatus::Paid => "已发放",
+            GrantStatus::Cancelled => "已撤销",
+        }
+    }
+}
+
+impl LabelZh for PaymentStatus {
+    fn label_zh(self) -> &'static str {
+        match self {
+            PaymentStatus::Created => "已生成",
+            PaymentStatus::Sent => "已提交银行",
+            PaymentStatus::Accepted => "银行已受理",
+            PaymentStatus::Settled => "已入账",
+            PaymentStatus::Rejected => "银行拒绝",
+            PaymentStatus::Returned => "已退票",
+            PaymentStatus::Cancelled => "已作废",
+        }
+    }
+}
+
+impl LabelZh for BatchStatus {
+    fn label_zh(self) -> &'static str {
+        match self {
+            BatchStatus::AwaitingApproval => "待复核",
+            BatchStatus::Held => "余额不足暂缓",
+            BatchStatus::Created => "已批准待生成",
+            BatchStatus::Written => "文件已生成",
+            BatchStatus::Delivering => "正在交付银行",
+            BatchStatus::InDoubt => "交付待核实",
+            BatchStatus::Delivered => "已交付银行",
+            BatchStatus::Debited => "已扣款",
+            BatchStatus::Closed => "已结清",
+            BatchStatus::Rejected => "已驳回",
+        }
+    }
+}
+
+impl LabelZh for ApprovalStatus {
+    fn label_zh(self) -> &'static str {
+        match self {
+            ApprovalStatus::Pending => "待复核",
+            ApprovalStatus::Approved => "已批准",
+            ApprovalStatus::Rejected => "已驳回",
+            ApprovalStatus::Withdrawn => "已撤回",
+        }
+    }
+}
+
+impl LabelZh for ApprovalKind {
+    fn label_zh(self) -> &'static str {
+        match self {
+            ApprovalKind::Batch => "批次发放",
+            ApprovalKind::Reissue => "重新发放",
+            ApprovalKind::Cancel => "撤销资助",
+            ApprovalKind::Accept => "确认无误",
+            ApprovalKind::CardChange => "变更收款卡",
+        }
+    }
+}
+
+impl LabelZh for Role {
+    fn label_zh(self) -> &'static str {
+        Role::label_zh(self)
+    }
+}
+
 impl Role {
     /// The role's name as finance staff say it.
     pub fn label_zh(self) -> &'static str {

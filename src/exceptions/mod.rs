@@ -23,6 +23,8 @@ pub enum ExceptionKind {
     InsufficientBalance,
     UnencodableName,
     CardShared,
+    /// A school's re-send changed a grant's card or holder: held until a second person agrees.
+    CardChanged,
     RowsRejected,
     DeliveryUncertain,
     BatchRejected,
@@ -61,7 +63,7 @@ impl Severity {
 }
 
 impl ExceptionKind {
-    pub const ALL: [ExceptionKind; 26] = [
+    pub const ALL: [ExceptionKind; 27] = [
         ExceptionKind::InvalidIdNumber,
         ExceptionKind::InvalidCard,
         ExceptionKind::HolderMismatch,
@@ -72,6 +74,7 @@ impl ExceptionKind {
         ExceptionKind::InsufficientBalance,
         ExceptionKind::UnencodableName,
         ExceptionKind::CardShared,
+        ExceptionKind::CardChanged,
         ExceptionKind::RowsRejected,
         ExceptionKind::DeliveryUncertain,
         ExceptionKind::BatchRejected,
@@ -104,6 +107,7 @@ impl ExceptionKind {
             InsufficientBalance => "insufficient_balance",
             UnencodableName => "unencodable_name",
             CardShared => "card_shared",
+            CardChanged => "card_changed",
             RowsRejected => "rows_rejected",
             DeliveryUncertain => "delivery_uncertain",
             BatchRejected => "batch_rejected",
@@ -133,7 +137,7 @@ impl ExceptionKind {
         use ExceptionKind::*;
         match self {
             UnknownDebit | BatchDebitMismatch | BalanceBreak | AmountMismatch | AccountMismatch | ReturnNotCredited
-            | DeliveryUncertain | CardShared | FileRejected => {
+            | DeliveryUncertain | CardShared | CardChanged | FileRejected => {
                 Severity::High
             }
             DuplicateStatus => Severity::Low,
@@ -155,6 +159,7 @@ impl ExceptionKind {
             InsufficientBalance => "专户余额不足",
             UnencodableName => "姓名含银行无法处理的字符",
             CardShared => "同一卡号用于不同的人",
+            CardChanged => "重新报送变更了收款卡",
             RowsRejected => "名单中有无法读取的行",
             DeliveryUncertain => "批次是否已交银行无法确定",
             BatchRejected => "批次被复核驳回",
@@ -190,6 +195,7 @@ impl ExceptionKind {
             CardShared => "一张资助卡只属于一个人（学前、小学、初中兄弟姐妹共用监护人卡除外）：请核实持卡人，更正卡号后重新发放",
             RowsRejected => "请学校按所列行号更正后重新报送",
             DeliveryUncertain => "请与银行核实是否已收到该批次文件：已收到则“接受”，确认未收到则“重新发放”；切勿自行重复发送",
+            CardChanged => "向学校核实新卡号和持卡人属实后确认（须另一位复核人批准）；不属实则撤销，请学校更正",
             BatchRejected => "按复核意见处理（如取消有误的资助）；其余资助随下一批次重新提交复核",
             FileRejected => "银行无法读取我方文件且未说明是哪一批：立即与银行核对所列批次是否入账，确认未付款前不要重新发送",
             BankRejected => "按原因更正卡号或户名后重新发放",

@@ -117,12 +117,21 @@ fn to_new(g: &StoredGrant) -> Option<NewGrant> {
 const LIVE: [&str; 4] = ["created", "sent", "accepted", "settled"];
 /// Exceptions a re-issue or a cancellation answers for the same grant.
 const PAYMENT_KINDS: [&str; 4] = ["bank_rejected", "bank_returned", "no_answer", "unencodable_name"];
-const INTAKE_KINDS: [&str; 7] =
-    ["invalid_card", "holder_mismatch", "unencodable_name", "invalid_id_number", "amount_off_standard", "priority_not_top_tier", "card_shared"];
+const INTAKE_KINDS: [&str; 8] = [
+    "invalid_card",
+    "holder_mismatch",
+    "unencodable_name",
+    "invalid_id_number",
+    "amount_off_standard",
+    "priority_not_top_tier",
+    "card_shared",
+    "card_changed",
+];
 /// Findings that hold a grant (it is paid only once none is open): a re-issue or a release waits
 /// for all of them; findings about a bank's answer (amount or account mismatches) do not hold it.
-const HOLDING_KINDS: [&str; 10] = [
+const HOLDING_KINDS: [&str; 11] = [
     "invalid_card",
+    "card_changed",
     "holder_mismatch",
     "unencodable_name",
     "invalid_id_number",
@@ -155,6 +164,8 @@ async fn approval_needed(tx: &mut StoreTx, cfg: &Config, ex: &ExceptionRecord, a
             Action::Reissue { .. } if rules.batches => Some(ApprovalKind::Reissue),
             _ => None,
         },
+        // Accepting a re-sent card is a card change, whatever `accepts` says.
+        Action::Accept if ex.kind == "card_changed" => (rules.card_changes || rules.accepts).then_some(ApprovalKind::CardChange),
         Action::Accept => rules.accepts.then_some(ApprovalKind::Accept),
         Action::Cancel => rules.cancellations.then_some(ApprovalKind::Cancel),
         Action::Reissue { card, holder } if rules.card_changes && (card.is_some() || holder.is_some()) => {
@@ -188,6 +199,10 @@ pub async fn resolve(store: &Store, cfg: &Config, id: i64, action: &Action, note
     let ex = tx.exception(id).await?.ok_or(ResolveError::NotFound(id))?;
     if ex.status != "open" {
         return Err(ResolveError::AlreadyResolved(id));
+    }
+    // A card that cannot be paid is refused now, not after a reviewer spent time on it.
+    if let Action::Reissue { card: Some(c), .. } = action {
+        CardNumber::parse(c).map_err(|e| ResolveError::Refused(format!("--card {}: {e}", mask_card(c))))?;
     }
     if let Some(kind) = approval_needed(&mut tx, cfg, &ex, action).await? {
         let before = match &ex.grant_id {

@@ -346,6 +346,7 @@ async fn apply_chunk(tx: &mut StoreTx, cx: &ChunkCtx<'_>, chunk: &[ReadRow], sum
     let mut superseded: Vec<(&str, StoredGrant)> = Vec::new();
     for ReadRow { line, parsed } in chunk {
         summary.rows += 1;
+        let mut changed_card: Option<String> = None;
         let at = format!("{} 第 {line} 行", cx.file_name);
         let Checked { grant: g, fingerprint, violations } = match parsed {
             Err(e) => {
@@ -377,10 +378,19 @@ async fn apply_chunk(tx: &mut StoreTx, cx: &ChunkCtx<'_>, chunk: &[ReadRow], sum
             }
             let Some(before) = tx.grant(&g.grant_id).await? else { continue };
             summary.superseded += 1;
+            changed_card = (cfg.approval.card_changes && (before.card_number != g.card_number || before.card_holder != g.card_holder))
+                .then(|| format!("卡号 {} 持卡人 {} → 卡号 {} 持卡人 {}", mask_card(&before.card_number), before.card_holder, mask_card(&g.card_number), g.card_holder));
             superseded.push((g.grant_id.as_str(), before));
         }
 
         let mut violations = violations.clone();
+        // Four eyes: where the money goes changes only when a second person agrees.
+        if let Some(change) = changed_card.take() {
+            violations.push(validation::Violation {
+                kind: ExceptionKind::CardChanged,
+                detail: format!("学校重新报送变更了收款卡：{change}；须经核实并由另一人复核后方可发放"),
+            });
+        }
         let key = (g.id_number.clone(), g.program.clone(), g.period.clone());
         if let Some(other) = taken.get(&key).filter(|other| **other != g.grant_id) {
             violations.push(validation::Violation {

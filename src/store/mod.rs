@@ -9,6 +9,7 @@
 
 mod answers;
 mod approvals;
+mod console;
 mod deliveries;
 mod exceptions;
 mod files;
@@ -22,6 +23,7 @@ mod statements;
 mod verify;
 
 pub use answers::{PaymentEvent, PaymentState};
+pub use console::{AuditRow, BatchTotal, ExceptionDetail, ExceptionListRow, ExceptionPage, ExceptionQuery, FilterChoices, PaidInMonth};
 pub use approvals::{ApprovalRow, DecisionRefused, NewApproval};
 pub use deliveries::{DeliveryIntent, DeliveryRecord};
 pub use exceptions::{ExceptionFilter, ExceptionRecord, ExceptionReportSource, ExceptionRow};

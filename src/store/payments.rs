@@ -83,7 +83,7 @@ pub struct BatchRow {
 const PAYMENT_COLS: usize = 16;
 const PAYMENT_SELECT: &str = "SELECT payment_ref, grant_id, attempt, profile, batch_id, amount_fen, card_number, card_holder, bank, \
      remittance, status FROM payments";
-const BATCH_SELECT: &str = "SELECT batch_id, account_no, profile, execution_date, format, nb_of_txs, ctrl_sum_fen, status, file_name, \
+pub(super) const BATCH_SELECT: &str = "SELECT batch_id, account_no, profile, execution_date, format, nb_of_txs, ctrl_sum_fen, status, file_name, \
      file_id, bank_ref, created_at FROM batches";
 
 fn payment_row(r: &sqlx::any::AnyRow) -> Result<PaymentRow, sqlx::Error> {
@@ -102,7 +102,7 @@ fn payment_row(r: &sqlx::any::AnyRow) -> Result<PaymentRow, sqlx::Error> {
     })
 }
 
-fn batch_row(r: &sqlx::any::AnyRow) -> Result<BatchRow, sqlx::Error> {
+pub(super) fn batch_row(r: &sqlx::any::AnyRow) -> Result<BatchRow, sqlx::Error> {
     Ok(BatchRow {
         batch_id: r.try_get(0)?,
         account_no: r.try_get(1)?,

@@ -58,6 +58,8 @@ impl TestEnv {
         // The shipped configuration asks for a second person for every money decision; tests of
         // other things run without (tests of four eyes put it back with `with_approvals`).
         let text = without_section(&text, "[approval]");
+        // Tests start their own console on a free port (`TestEnv::console`), never the shipped one.
+        let text = without_section(&text, "[console]");
         let config = dir.path().join("aidpay.toml");
         std::fs::write(&config, text).expect("write config");
         TestEnv { dir, config, db_url, env: Vec::new() }
@@ -202,4 +204,106 @@ pub fn assert_counts_add_up(summary: &Value) {
     let n = |k: &str| summary[k].as_u64().unwrap_or_else(|| panic!("{k} in {summary}"));
     assert_eq!(n("rows"), n("imported") + n("unchanged") + n("conflicts") + n("rejected"), "{summary}");
     assert!(n("held") <= n("imported"), "{summary}");
+}
+
+/// The real `aidpay console` of a test's store, on a free port of 127.0.0.1; stopped on drop.
+pub struct ConsoleProc {
+    pub base: String,
+    child: std::process::Child,
+}
+
+impl Drop for ConsoleProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl TestEnv {
+    /// Starts `aidpay console` on a free port and waits until it answers.
+    pub async fn console(&self) -> ConsoleProc {
+        let mut env: Vec<(String, String)> = vec![("AIDPAY_NOW".into(), "2026-11-25T10:00:00+08:00".into())];
+        env.extend(self.env.iter().cloned());
+        ConsoleProc::start(&self.config, &env).await
+    }
+}
+
+impl ConsoleProc {
+    /// `aidpay --config CONFIG console` on a free port of 127.0.0.1, with `env` and no other
+    /// AIDPAY_ variable; waits until it answers.
+    pub async fn start(config: &Path, env: &[(String, String)]) -> ConsoleProc {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_aidpay"));
+        for (k, _) in std::env::vars() {
+            if k.starts_with("AIDPAY_") {
+                c.env_remove(k);
+            }
+        }
+        c.env("AIDPAY_LOG", "warn").envs(env.iter().map(|(k, v)| (k, v)));
+        c.env("AIDPAY_CONSOLE__LISTEN", format!("127.0.0.1:{port}")).arg("--config").arg(config).arg("console");
+        c.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+        let child = c.spawn().expect("start aidpay console");
+        let base = format!("http://127.0.0.1:{port}");
+        let started = std::time::Instant::now();
+        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+            assert!(started.elapsed() < std::time::Duration::from_secs(30), "aidpay console did not listen on {port}");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        ConsoleProc { base, child }
+    }
+}
+
+/// A logged-in client of the console's JSON API: its session cookie and CSRF token.
+pub struct ApiClient {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub cookie: String,
+    pub csrf: String,
+}
+
+impl ApiClient {
+    /// `POST /api/v1/login` as `user` with their test password; panics unless 200.
+    pub async fn login(base: &str, user: &str) -> ApiClient {
+        let (status, cookie, body) = api_login(base, user, &password_of(user)).await;
+        assert_eq!(status, 200, "login {user}: {body}");
+        ApiClient { base: base.to_string(), http: aidpay::tls::client_builder().build().unwrap(), cookie: cookie.expect("a session cookie"), csrf: body["csrf"].as_str().unwrap().to_string() }
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let r = self.http.get(format!("{}{path}", self.base)).header("Cookie", &self.cookie).send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// A POST with the session's CSRF token.
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.post_with(path, body, true).await
+    }
+
+    pub async fn post_with(&self, path: &str, body: Value, with_csrf: bool) -> (u16, Value) {
+        let mut r = self.http.post(format!("{}{path}", self.base)).header("Cookie", &self.cookie).json(&body);
+        if with_csrf {
+            r = r.header("X-CSRF-Token", &self.csrf);
+        }
+        let r = r.send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+}
+
+/// `POST /api/v1/login`: the status, the `aidpay_session=…` cookie pair if set, the body.
+pub async fn api_login(base: &str, user: &str, password: &str) -> (u16, Option<String>, Value) {
+    let r = aidpay::tls::client_builder().build().unwrap()
+        .post(format!("{base}/api/v1/login"))
+        .json(&serde_json::json!({"username": user, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let cookie = r
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or_default().to_string());
+    (status, cookie, r.json().await.unwrap_or(Value::Null))
 }

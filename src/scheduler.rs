@@ -368,7 +368,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
     let alerter = match &cfg.alerts {
         Some(a) => Some(Arc::new(Alerter::new(a.clone(), &store).await?)),
         None => {
-            tracing::warn!("alerts are off: no webhook URL (the systemd credential alert_webhook or AIDPAY_ALERTS__WEBHOOK_URL); new exceptions show only in `aidpay exceptions list`");
+            tracing::warn!("alerts are off: no webhook URL (the systemd credential alert_webhook or AIDPAY_ALERTS__WEBHOOK_URL) and no alerts.smtp_host; new exceptions show only in `aidpay exceptions list`");
             None
         }
     };

@@ -10,7 +10,7 @@ use std::process::Command;
 
 /// Words a finance clerk sees as names, not as English: the command they type, the demo's users,
 /// the bank profiles of the shipped configuration.
-const MACHINE_NAMES: &[&str] = &["aidpay", "exceptions", "list", "resolve", "echo", "clerk", "reviewer", "boc", "icbc"];
+const MACHINE_NAMES: &[&str] = &["aidpay", "exceptions", "list", "resolve", "console", "echo", "clerk", "reviewer", "boc", "icbc"];
 
 fn is_machine_token(t: &str) -> bool {
     t.starts_with("--")

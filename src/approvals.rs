@@ -39,10 +39,10 @@ pub enum ApprovalError {
     #[error("提议 #{0} 不存在 (no such proposal)")]
     NotFound(i64),
     /// The person may not decide this (not a reviewer, or their own proposal).
-    #[error("not allowed: {0}")]
+    #[error("无权操作：{0}")]
     Forbidden(String),
     /// It cannot be applied as it stands (already decided, or the state changed meanwhile).
-    #[error("refused: {0}")]
+    #[error("已拒绝：{0}")]
     Refused(String),
     #[error(transparent)]
     Store(#[from] StoreError),

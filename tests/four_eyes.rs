@@ -49,7 +49,7 @@ async fn a_batch_reaches_the_bank_only_once_a_reviewer_approved_its_exact_paymen
     // A clerk, an auditor, an admin may not approve.
     for who in ["clerk", "auditor", "admin"] {
         let err = env.act(who, &["approvals", "approve", &batches[0]["id"].to_string()], 1).await;
-        assert!(err.as_str().unwrap().contains("not allowed"), "{who}: {err}");
+        assert!(err.as_str().unwrap().contains("无权操作"), "{who}: {err}");
     }
     // Approve the first; change a payment of the second behind the reviewer's back, then approve it.
     env.act("reviewer", &["approvals", "approve", &batches[0]["id"].to_string(), "--note", "已核对"], 0).await;
@@ -192,7 +192,7 @@ async fn only_clerks_and_reviewers_act_and_the_os_user_is_no_identity() {
     let id = bad[0]["id"].to_string();
     for who in ["auditor", "admin"] {
         let err = env.act(who, &["exceptions", "resolve", &id, "--cancel", "--note", "x"], 1).await;
-        assert!(err.as_str().unwrap().contains("not allowed"), "{who}: {err}");
+        assert!(err.as_str().unwrap().contains("无权操作"), "{who}: {err}");
     }
     // No --user: a usage error, nothing done.
     let out = env.run(&["exceptions", "resolve", &id, "--cancel", "--note", "x"], &[]).await;

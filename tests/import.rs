@@ -275,3 +275,21 @@ async fn a_cell_far_outside_the_table_is_refused_not_an_abort() {
     }
     assert!(env.store().await.count_grants_by_status().await.unwrap().is_empty());
 }
+
+/// Found by the csv_grants fuzzer (tests/fuzz/): an amount at the limit of an exact decimal
+/// overflowed when turned into fen and panicked the reading thread. Now the file is read to its
+/// end and no amount is taken that is not a sane one: the row is rejected (or held) with the
+/// reason, never a crash.
+#[tokio::test]
+async fn an_amount_beyond_any_decimal_is_rejected_not_a_crash() {
+    let env = TestEnv::new().await;
+    let out = env.cmd().arg("--json").arg("import").arg(fixture("grants/fuzz-csv-amount-multiplication-overflow.csv")).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(matches!(out.status.code(), Some(0) | Some(1)), "{stderr}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let s = &v["files"][0];
+    if s["error"].is_null() {
+        assert_counts_add_up(s);
+    }
+}

@@ -378,14 +378,17 @@ async fn the_reports_job_writes_each_ended_period_once_and_says_where() {
     let store = env.store().await.scoped(&cfg.account.number);
     let ctx = aidpay::scheduler::JobCtx { store, cfg: cfg.clone(), actor: "aidpay-daemon".into(), turn: None };
     let first = aidpay::scheduler::try_run_reports(&ctx).await.unwrap();
-    let notice = first.notice.expect("the alert names the reports written");
+    let notice = match first.notices.as_slice() {
+        [n @ aidpay::alerts::Notice::ReportsWritten { .. }] => n.message().markdown,
+        other => panic!("the alert names the reports written: {other:?}"),
+    };
     for spec in PeriodSpec::last_ended(aidpay::clock::today()) {
         let name = format!("{}-{}.xlsx", spec.report_name(), spec.code());
         assert!(env.path("var/reports").join(&name).exists(), "{name}");
         assert!(notice.contains(&name) && notice.contains(spec.report_name()), "{notice}");
     }
     let again = aidpay::scheduler::try_run_reports(&ctx).await.unwrap();
-    assert_eq!(again.notice, None, "each period's report is written once: {}", again.detail);
+    assert!(again.notices.is_empty(), "each period's report is written once: {}", again.detail);
     // Each can be switched off in [reports] (here by the environment).
     let vars = std::collections::HashMap::from([("AIDPAY_REPORTS__MONTHLY".to_string(), "false".to_string())]);
     let off = Config::load_with_env(Some(&env.config), Some(vars)).unwrap();

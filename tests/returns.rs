@@ -202,7 +202,7 @@ async fn reissue_is_refused_while_the_money_may_be_out_then_allowed() {
     env.user("clerk", "clerk").await;
     let err = env.act("clerk", &["exceptions", "resolve", &id, "--reissue", "--note", "学校已核实"], 1).await;
     let err = err.as_str().unwrap();
-    assert!(err.contains("refused") && err.contains("退票"), "{err}");
+    assert!(err.contains("已拒绝") && err.contains("退票"), "{err}");
 
     // Rejected before settlement: re-issue at once, to a corrected card.
     let new_card = "6217000010001234569";

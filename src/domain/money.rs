@@ -56,7 +56,8 @@ impl Fen {
         if d <= Decimal::ZERO {
             return Err(AmountError::NotPositive(d.to_string()));
         }
-        let fen = d * Decimal::ONE_HUNDRED;
+        // Near Decimal's limit (28 digits) ×100 overflows: that is too large, not a panic.
+        let fen = d.checked_mul(Decimal::ONE_HUNDRED).ok_or_else(|| AmountError::TooLarge(d.to_string()))?;
         i64::try_from(fen).map(Fen).map_err(|_| AmountError::TooLarge(d.to_string()))
     }
 
@@ -109,6 +110,8 @@ mod tests {
         assert!(matches!(Fen::parse_yuan("abc"), Err(AmountError::NotANumber(_))));
         assert!(matches!(Fen::parse_yuan("1e3"), Err(AmountError::NotANumber(_))));
         assert!(matches!(Fen::parse_yuan("10.005"), Err(AmountError::TooManyDecimals(_))));
+        // Found by fuzzing: an amount at Decimal's limit overflowed the ×100 and panicked.
+        assert!(matches!(Fen::parse_yuan("7922816251426433759354395033"), Err(AmountError::TooLarge(_))));
         assert!(matches!(Fen::parse_yuan("0"), Err(AmountError::NotPositive(_))));
         assert!(matches!(Fen::parse_yuan("-5"), Err(AmountError::NotPositive(_))));
     }

@@ -46,16 +46,16 @@ impl Action {
 /// Why an action was refused or failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ResolveError {
-    #[error("exception {0} does not exist")]
+    #[error("异常 {0} 不存在")]
     NotFound(i64),
-    #[error("exception {0} is already resolved")]
+    #[error("异常 {0} 已处理过")]
     AlreadyResolved(i64),
-    #[error("exception {id} ({kind}) concerns no grant: only --accept applies")]
+    #[error("异常 {id}（{kind}）不涉及具体资助：只能确认无误（--accept）")]
     NoGrant { id: i64, kind: String },
-    #[error("refused: {0}")]
+    #[error("已拒绝：{0}")]
     Refused(String),
     /// The person's role may not do this (or the user is unknown or disabled).
-    #[error("not allowed: {0}")]
+    #[error("无权操作：{0}")]
     Forbidden(String),
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -298,10 +298,10 @@ pub async fn apply(tx: &mut StoreTx, cfg: &Config, ex: &ExceptionRecord, action:
         }
         Action::Cancel => {
             let gid = ex.grant_id.clone().ok_or_else(|| ResolveError::NoGrant { id, kind: ex.kind.clone() })?;
-            let grant = tx.grant(&gid).await?.ok_or_else(|| ResolveError::Refused(format!("grant {gid} is not in the store")))?;
+            let grant = tx.grant(&gid).await?.ok_or_else(|| ResolveError::Refused(format!("资助 {gid} 不在库中")))?;
             if let Some((r, _, st, _)) = tx.grant_payments(&gid).await?.into_iter().find(|p| LIVE.contains(&p.2.as_str())) {
                 return Err(ResolveError::Refused(format!(
-                    "grant {gid} has payment {r} that is still {st}; it can be cancelled once that attempt is final-failed"
+                    "资助 {gid} 的支付 {r} 仍为“{st}”：须待这笔支付最终失败后才能撤销"
                 )));
             }
             tx.set_grant_status(&gid, "cancelled").await?;
@@ -320,7 +320,7 @@ pub async fn apply(tx: &mut StoreTx, cfg: &Config, ex: &ExceptionRecord, action:
         Action::Reissue { card, holder } => {
             let gid = ex.grant_id.clone().ok_or_else(|| ResolveError::NoGrant { id, kind: ex.kind.clone() })?;
             if ex.kind == "duplicate_grant" || ex.kind == "import_conflict" {
-                return Err(ResolveError::Refused(format!("a {} is settled with --cancel or --accept, not by paying again", ex.kind)));
+                return Err(ResolveError::Refused(format!("“{}”类异常只能撤销（--cancel）或确认无误（--accept），不能重新发放", ex.kind)));
             }
             let (new_ref, msg) = reissue(tx, cfg, id, &gid, card.as_deref(), holder.as_deref(), "reissue", note, actor).await?;
             out.new_payment_ref = new_ref;
@@ -415,9 +415,9 @@ async fn reissue(
     note: &str,
     actor: &str,
 ) -> Result<(Option<String>, String), ResolveError> {
-    let grant = tx.grant(gid).await?.ok_or_else(|| ResolveError::Refused(format!("grant {gid} is not in the store")))?;
+    let grant = tx.grant(gid).await?.ok_or_else(|| ResolveError::Refused(format!("资助 {gid} 不在库中")))?;
     match grant.status.as_str() {
-        "cancelled" => return Err(ResolveError::Refused(format!("grant {gid} is cancelled"))),
+        "cancelled" => return Err(ResolveError::Refused(format!("资助 {gid} 已撤销"))),
         "paid" => return Err(ResolveError::Refused(format!("资助 {gid} 已发放到账，不能重新发放"))),
         _ => {}
     }
@@ -432,16 +432,16 @@ async fn reissue(
     let payments = tx.grant_payments(gid).await?;
     if let Some((r, _, st, _)) = payments.iter().find(|p| LIVE.contains(&p.2.as_str())) {
         return Err(ResolveError::Refused(format!(
-            "payment {r} of grant {gid} is still {st}: a re-issue waits until the bank has answered it as failed"
+            "资助 {gid} 的支付 {r} 仍为“{st}”：须待银行回执确认失败后才能重新发放"
         )));
     }
     if let Some((r, _, st, true)) = payments.last() {
         return Err(ResolveError::Refused(format!(
-            "payment {r} ({st}) may still have its money out of the special account: the re-issue waits until the returned money (退票) is matched on a statement"
+            "支付 {r}（{st}）的款项可能尚未退回专户：须待对账单上核对到退票后才能重新发放"
         )));
     }
     // The corrected grant must meet every rule again (the duplicate rule was checked at intake).
-    let new = to_new(&corrected).ok_or_else(|| ResolveError::Refused(format!("grant {gid} cannot be read back")))?;
+    let new = to_new(&corrected).ok_or_else(|| ResolveError::Refused(format!("资助 {gid} 的数据无法读取")))?;
     let mut problems: Vec<String> = validation::check(&new, &cfg.rules).into_iter().map(|v| v.detail).collect();
     // A card is one person's: not a card already on file for someone else.
     let uses = tx.grants_by_cards(&[new.card_number.as_str()]).await?;
@@ -449,7 +449,7 @@ async fn reissue(
         problems.push(shared.detail);
     }
     if !problems.is_empty() {
-        return Err(ResolveError::Refused(format!("grant {gid} still breaks a rule: {}", problems.join("; "))));
+        return Err(ResolveError::Refused(format!("资助 {gid} 更正后仍不符合规定：{}", problems.join("；"))));
     }
     // Findings this re-issue does not answer keep the grant held.
     let mut kinds: Vec<&str> = PAYMENT_KINDS.to_vec();
@@ -477,7 +477,7 @@ async fn reissue(
         let mut p = match plan_payment(cfg, &eligible, attempt)? {
             Ok(p) => vec![p],
             Err((profile, problem)) => {
-                return Err(ResolveError::Refused(format!("bank profile {profile} cannot carry this payment: {problem}")));
+                return Err(ResolveError::Refused(format!("银行 {profile} 的文件无法写入这笔支付：{problem}")));
             }
         };
         assign_refs(tx, &mut p).await?;

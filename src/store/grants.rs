@@ -90,7 +90,9 @@ impl StoreTx {
     }
 
     /// This account's live (not cancelled) grants that use these card numbers, by card.
-    /// Found by the cards' look-up hashes, never by the clear number.
+    /// Found by the cards' look-up hashes, never by the clear number. No `ORDER BY` in the SQL
+    /// (the uses are sorted here): with one, SQLite walks the whole account by grant id instead
+    /// of the hash index (1.2 s per thousand cards at a million grants).
     pub async fn grants_by_cards(&mut self, cards: &[&str]) -> Result<HashMap<String, Vec<CardUse>>, StoreError> {
         let mut out: HashMap<String, Vec<CardUse>> = HashMap::new();
         let account = self.account_no().to_string();
@@ -105,7 +107,7 @@ impl StoreTx {
             }
             let sql = format!(
                 "SELECT card_hash, grant_id, id_number, card_holder, stage FROM grants \
-                 WHERE account_no = {} AND status <> 'cancelled' AND card_hash IN ({}) ORDER BY grant_id",
+                 WHERE account_no = {} AND status <> 'cancelled' AND card_hash IN ({})",
                 placeholder(self.backend, 1),
                 in_placeholders(self.backend, 2, chunk.len())
             );
@@ -149,8 +151,7 @@ impl StoreTx {
                 continue;
             }
             let sql = format!(
-                "SELECT id_hash, program, period, grant_id FROM grants WHERE account_no = {} AND status <> 'cancelled' AND id_hash IN ({}) \
-                 ORDER BY grant_id",
+                "SELECT id_hash, program, period, grant_id FROM grants WHERE account_no = {} AND status <> 'cancelled' AND id_hash IN ({})",
                 placeholder(self.backend, 1),
                 in_placeholders(self.backend, 2, chunk.len())
             );

@@ -122,7 +122,7 @@ pub async fn run(dir: Option<PathBuf>, json: bool) -> anyhow::Result<ExitCode> {
     let today = crate::clock::today();
     let month = crate::reports::period::PeriodSpec::Month { year: chrono::Datelike::year(&today), month: chrono::Datelike::month(&today) };
     let period =
-        crate::reports::period::build(&store, &cfg, month, crate::reports::ReportFormat::Xlsx, &cfg.paths.reports, &crate::actor()).await?;
+        crate::reports::period::build(&store, &cfg, month, crate::reports::ReportFormat::Xlsx, &cfg.paths.reports, "演示程序").await?;
     let audit = crate::audit::verify(&store, &cfg).await?;
     if json {
         let grants: serde_json::Map<String, serde_json::Value> = grants.iter().map(|(s, n)| (s.clone(), (*n).into())).collect();
@@ -141,7 +141,7 @@ pub async fn run(dir: Option<PathBuf>, json: bool) -> anyhow::Result<ExitCode> {
         crate::output::exceptions(&exceptions, false)?;
         println!("\n-- 7. 校验（每笔资助只有一个归属状态，批次合计与文件哈希一致） --");
         crate::output::verify(&verified, false)?;
-        println!("\n-- 8. 月调度报表与审计轨迹（本月报表；aidpay audit verify） --");
+        println!("\n-- 8. 月调度报表与审计轨迹校验 --");
         println!("月调度: {}", period.report);
         crate::output::audit_verify(&audit, false)?;
         println!("\n异常报表: {}", report.display());

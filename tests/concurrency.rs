@@ -147,6 +147,7 @@ async fn districts_sharing_one_database_stay_apart() {
     );
     std::fs::write(&b.config, text).unwrap();
     b.db_url = a.db_url.clone();
+    share_data_key(&a, &mut b);
 
     import_one(&a, &crate::util::fixture("grants/utf8.csv"), &[], 0);
     import_one(&b, &crate::util::fixture("grants/bom.csv"), &[], 0);
@@ -177,6 +178,7 @@ async fn districts_reusing_a_grant_id_keep_their_own_grants() {
     std::fs::write(&b.config, text).unwrap();
     b.db_url = a.db_url.clone();
     b.set_env("AIDPAY_DATABASE__URL", &a.db_url);
+    share_data_key(&a, &mut b);
 
     let sa = import_one(&a, &crate::util::fixture("grants/utf8.csv"), &[], 0);
     let sb = import_one(&b, &crate::util::fixture("grants/utf8.csv"), &[], 0);
@@ -193,4 +195,12 @@ async fn districts_reusing_a_grant_id_keep_their_own_grants() {
     assert!(va["payments_created"].as_u64().unwrap() < 16, "A's corrected grants are A's: {va}");
     assert_eq!(a.json_async(&["verify"], 0).await["ok"], true);
     assert_eq!(b.json_async(&["verify"], 0).await["ok"], true);
+}
+
+/// Districts on one database share its data key (one store, one key): B is given the key file A's
+/// first start made (beside the SQLite file; on PostgreSQL in the folder above A's outbox), as an
+/// administrator gives every daemon of the database the same credential.
+fn share_data_key(a: &crate::util::TestEnv, b: &mut crate::util::TestEnv) {
+    let key = if crate::util::backend() == "postgres" { a.path("var/data_key") } else { a.path("var/aidpay.db.data_key") };
+    b.set_env("AIDPAY_SECURITY__DATA_KEY_FILE", key.to_str().unwrap());
 }

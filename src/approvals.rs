@@ -20,6 +20,7 @@
 //! CHECK against a decision by the proposer.
 
 use crate::config::Config;
+use crate::domain::ExceptionStatus;
 use crate::domain::{ApprovalKind, ApprovalStatus, BatchStatus, Fen};
 use crate::exceptions::{Action, ExceptionKind, NewException};
 use crate::people::Person;
@@ -83,11 +84,15 @@ pub async fn decide(store: &Store, cfg: &Config, id: i64, decision: Decision, no
     match tx.decide_approval(id, &person.username, status, note).await? {
         Ok(()) => {}
         Err(DecisionRefused::NotFound) => return Err(ApprovalError::NotFound(id)),
-        Err(DecisionRefused::NotPending(s)) => return Err(ApprovalError::Refused(format!("提议 #{id} 已是 {s}，不能再次复核"))),
+        Err(DecisionRefused::NotPending(s)) => {
+            return Err(ApprovalError::Refused(format!("提议 #{id} 已是 {s}，不能再次复核")));
+        }
         Err(DecisionRefused::OwnProposal) => {
             return Err(ApprovalError::Forbidden(format!("提议 #{id} 由 {} 本人提出：须由另一人复核", person.username)));
         }
-        Err(DecisionRefused::NotAllowed) => return Err(ApprovalError::Forbidden(format!("{} 不是本专户启用的复核人", person.username))),
+        Err(DecisionRefused::NotAllowed) => {
+            return Err(ApprovalError::Forbidden(format!("{} 不是本专户启用的复核人", person.username)));
+        }
     }
     let message = match (decision, a.kind) {
         (Decision::Approve, ApprovalKind::Batch) => approve_batch(&mut tx, &a).await?,
@@ -99,7 +104,7 @@ pub async fn decide(store: &Store, cfg: &Config, id: i64, decision: Decision, no
         actor: &person.username,
         action: if decision == Decision::Approve { "approval.approve" } else { "approval.reject" },
         subject: &format!("approval {id}"),
-        before: Some(serde_json::json!({"status": "pending", "kind": a.kind.as_str(), "subject": a.subject, "proposed_by": a.proposed_by})),
+        before: Some(serde_json::json!({"status": crate::domain::ApprovalStatus::Pending, "kind": a.kind.as_str(), "subject": a.subject, "proposed_by": a.proposed_by})),
         after: Some(serde_json::json!({"status": status.as_str(), "note": note, "result": message})),
     })
     .await?;
@@ -111,14 +116,14 @@ pub async fn decide(store: &Store, cfg: &Config, id: i64, decision: Decision, no
 /// still the one approved.
 async fn approve_batch(tx: &mut StoreTx, a: &ApprovalRow) -> Result<String, ApprovalError> {
     let b = tx.batches_in_any(&a.subject).await?.ok_or_else(|| ApprovalError::Refused(format!("批次 {} 不存在", a.subject)))?;
-    if b.status != BatchStatus::AwaitingApproval.as_str() {
+    if b.status != BatchStatus::AwaitingApproval {
         return Err(ApprovalError::Refused(format!("批次 {} 当前为 {}，不在待复核状态", b.batch_id, b.status)));
     }
     let now = crate::batch::payload_hash(&tx.batch_lines(&b.batch_id).await?);
     if a.payload_sha256.as_deref() != Some(now.as_str()) {
         return Err(ApprovalError::Refused(format!("批次 {} 的支付明细在提交复核后已改变：不能按原提议批准", b.batch_id)));
     }
-    tx.set_batch_status(&b.batch_id, BatchStatus::Created.as_str()).await?;
+    tx.set_batch_status(&b.batch_id, BatchStatus::Created).await?;
     Ok(format!("批次 {}（{} 笔，{} 元）已批准，随下一次批次运行交给银行", b.batch_id, b.nb_of_txs, Fen(b.ctrl_sum_fen)))
 }
 
@@ -126,18 +131,15 @@ async fn approve_batch(tx: &mut StoreTx, a: &ApprovalRow) -> Result<String, Appr
 /// the next cycle; the reviewer's reason goes on the work list.
 async fn reject_batch(tx: &mut StoreTx, a: &ApprovalRow, note: &str, person: &Person) -> Result<String, ApprovalError> {
     let b = tx.batches_in_any(&a.subject).await?.ok_or_else(|| ApprovalError::Refused(format!("批次 {} 不存在", a.subject)))?;
-    if b.status != BatchStatus::AwaitingApproval.as_str() {
+    if b.status != BatchStatus::AwaitingApproval {
         return Err(ApprovalError::Refused(format!("批次 {} 当前为 {}，不在待复核状态", b.batch_id, b.status)));
     }
     let cancelled = tx.cancel_batch_payments(&b.batch_id).await?;
-    tx.set_batch_status(&b.batch_id, BatchStatus::Rejected.as_str()).await?;
-    tx.insert_exceptions(&[NewException {
-        kind: ExceptionKind::BatchRejected,
-        grant_id: None,
-        payment_ref: None,
-        reason_code: None,
-        amount_fen: Some(b.ctrl_sum_fen),
-        detail: format!(
+    tx.set_batch_status(&b.batch_id, BatchStatus::Rejected).await?;
+    tx.insert_exceptions(&[NewException::new(
+        ExceptionKind::BatchRejected,
+        &b.batch_id,
+        format!(
             "批次 {}（{} 笔，{} 元，银行 {}）被复核人 {} 驳回: {note}；其中 {cancelled} 笔支付已作废，相关资助将随下一次批次运行重新组批",
             b.batch_id,
             b.nb_of_txs,
@@ -145,20 +147,19 @@ async fn reject_batch(tx: &mut StoreTx, a: &ApprovalRow, note: &str, person: &Pe
             b.profile,
             person.label()
         ),
-        dedup_key: format!("batch_rejected:{}", b.batch_id),
-    }])
-    .await?;
+    )
+    .amount(Some(b.ctrl_sum_fen))])
+        .await?;
     Ok(format!("批次 {} 已驳回，{cancelled} 笔支付作废，资助将重新组批", b.batch_id))
 }
 
 /// Applies what a clerk proposed for an exception, as the reviewer approves it.
 async fn apply_proposed(tx: &mut StoreTx, cfg: &Config, a: &ApprovalRow, person: &Person) -> Result<String, ApprovalError> {
-    let exception_id: i64 =
-        a.subject.parse().map_err(|_| ApprovalError::Refused(format!("提议 #{} 的对象 {} 不是异常编号", a.id, a.subject)))?;
+    let exception_id: i64 = a.subject.parse().map_err(|_| ApprovalError::Refused(format!("提议 #{} 的对象 {} 不是异常编号", a.id, a.subject)))?;
     let action: Action = serde_json::from_value(a.after.clone()).map_err(|e| ApprovalError::Refused(format!("提议 #{} 无法读取: {e}", a.id)))?;
     let note = a.after["note"].as_str().unwrap_or_default().to_string();
     let ex = tx.exception(exception_id).await?.ok_or_else(|| ApprovalError::Refused(format!("异常 {exception_id} 不存在")))?;
-    if ex.status != "open" {
+    if ex.status != ExceptionStatus::Open {
         return Err(ApprovalError::Refused(format!("异常 {exception_id} 已处理，提议已过时")));
     }
     // The trail names both: who proposed, who approved.
@@ -171,7 +172,9 @@ async fn apply_proposed(tx: &mut StoreTx, cfg: &Config, a: &ApprovalRow, person:
 /// approval), each recording its payment list's hash. `proposed_by` is who ran the cycle.
 pub async fn propose_batches(tx: &mut StoreTx, batch_ids: &[String], proposed_by: &str) -> Result<(), StoreError> {
     for id in batch_ids {
-        let Some(b) = tx.batches_in_any(id).await? else { continue };
+        let Some(b) = tx.batches_in_any(id).await? else {
+            continue;
+        };
         let lines = tx.batch_lines(id).await?;
         let proposal = NewApproval {
             kind: ApprovalKind::Batch,
@@ -186,13 +189,17 @@ pub async fn propose_batches(tx: &mut StoreTx, batch_ids: &[String], proposed_by
             payload_sha256: Some(crate::batch::payload_hash(&lines)),
         };
         // A batch already pending keeps its proposal (nothing new to record).
-        let Ok(id) = tx.insert_approval(&proposal).await? else { continue };
+        let Ok(id) = tx.insert_approval(&proposal).await? else {
+            continue;
+        };
         tx.audit(&AuditEntry {
             actor: proposed_by,
             action: "approval.propose",
             subject: &format!("approval {id}"),
             before: None,
-            after: Some(serde_json::json!({"kind": "batch", "subject": proposal.subject, "after": proposal.after, "payload_sha256": proposal.payload_sha256})),
+            after: Some(
+                serde_json::json!({"kind": "batch", "subject": proposal.subject, "after": proposal.after, "payload_sha256": proposal.payload_sha256}),
+            ),
         })
         .await?;
     }

@@ -19,6 +19,7 @@
 //! `insufficient_balance` exception and released by a later cycle once money has come in.
 
 use crate::config::{BankFormat, BankProfile, Config};
+use crate::domain::GrantStatus;
 use crate::domain::card::mask_card;
 use crate::domain::{BatchStatus, Fen};
 use crate::exceptions::{ExceptionKind, NewException};
@@ -76,7 +77,7 @@ pub struct BatchSummary {
     pub file: Option<String>,
     pub payments: i64,
     pub total: String,
-    pub status: String,
+    pub status: BatchStatus,
     pub bank_ref: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -117,7 +118,7 @@ pub async fn run_cycle(store: &Store, cfg: &Config, actor: &str) -> Result<Cycle
     }
 
     let mut tx = store.begin().await?;
-    let created = tx.batches_in(&cfg.account.number, &["created"]).await?;
+    let created = tx.batches_in(&cfg.account.number, &[BatchStatus::Created]).await?;
     tx.commit().await?;
     for b in created {
         if let Err(e) = write_file(store, cfg, &b, actor).await {
@@ -128,7 +129,7 @@ pub async fn run_cycle(store: &Store, cfg: &Config, actor: &str) -> Result<Cycle
 
     // Batches whose hand-over a crash interrupted are decided first, then the new ones go out.
     let mut tx = store.begin().await?;
-    let written = tx.batches_in(&cfg.account.number, &["delivering", "written"]).await?;
+    let written = tx.batches_in(&cfg.account.number, &[BatchStatus::Delivering, BatchStatus::Written]).await?;
     tx.commit().await?;
     for b in written {
         match crate::delivery::deliver(store, cfg, &b, actor).await {
@@ -140,7 +141,7 @@ pub async fn run_cycle(store: &Store, cfg: &Config, actor: &str) -> Result<Cycle
         }
     }
     let mut tx = store.begin().await?;
-    for b in tx.batches_in(&cfg.account.number, &["held", "in_doubt", "awaiting_approval"]).await? {
+    for b in tx.batches_in(&cfg.account.number, &[BatchStatus::Held, BatchStatus::InDoubt, BatchStatus::AwaitingApproval]).await? {
         outcome.batches.push(summary(&b, None));
     }
     tx.commit().await?;
@@ -156,7 +157,7 @@ fn summary(b: &BatchRow, error: Option<String>) -> BatchSummary {
         file: b.file_name.clone(),
         payments: b.nb_of_txs,
         total: Fen(b.ctrl_sum_fen).to_string(),
-        status: b.status.clone(),
+        status: b.status,
         bank_ref: b.bank_ref.clone(),
         error,
     }
@@ -188,11 +189,7 @@ fn cnaps_of(bank: &str) -> Option<String> {
 /// The payment for a grant (its reference still to be given): the bank profile by the card's
 /// bank, the remittance text, and — for a domestic template — the check that the bank file can
 /// carry the holder's name. `Ok(Err(..))` names the profile and the problem.
-pub fn plan_payment(
-    cfg: &Config,
-    g: &EligibleGrant,
-    attempt: i64,
-) -> Result<Result<NewPayment, (String, domestic::LineProblem)>, BatchError> {
+pub fn plan_payment(cfg: &Config, g: &EligibleGrant, attempt: i64) -> Result<Result<NewPayment, (String, domestic::LineProblem)>, BatchError> {
     let profile = cfg.profile_for_bank(&g.bank).ok_or(BatchError::NoProfile)?;
     let p = NewPayment {
         payment_ref: String::new(),
@@ -273,20 +270,20 @@ async fn reserve(store: &Store, cfg: &Config, actor: &str) -> Result<CycleOutcom
                 }
                 Err((profile, problem)) => {
                     held.push(g.grant_id.clone());
-                    raised.push(NewException {
-                        kind: ExceptionKind::UnencodableName,
-                        grant_id: Some(g.grant_id.clone()),
-                        payment_ref: None,
-                        reason_code: None,
-                        amount_fen: Some(g.amount_fen),
-                        detail: format!("银行 {profile} 的代发文件无法写入: {problem}（卡号 {}）", mask_card(&g.card_number)),
-                        dedup_key: format!("unencodable_name:{}", g.grant_id),
-                    });
+                    raised.push(
+                        NewException::new(
+                            ExceptionKind::UnencodableName,
+                            &g.grant_id,
+                            format!("银行 {profile} 的代发文件无法写入: {problem}（卡号 {}）", mask_card(&g.card_number)),
+                        )
+                        .grant(g.grant_id.clone())
+                        .amount(Some(g.amount_fen)),
+                    );
                 }
             }
         }
         outcome.unencodable += held.len() as u64;
-        tx.set_grants_status(&held, "held", &[]).await?;
+        tx.set_grants_status(&held, GrantStatus::Held, &[]).await?;
         tx.insert_exceptions(&raised).await?;
     }
     cutter.finish(&mut tx).await?;
@@ -295,9 +292,9 @@ async fn reserve(store: &Store, cfg: &Config, actor: &str) -> Result<CycleOutcom
         // Four eyes: new batches wait for a reviewer, each with its payment list's hash; so does
         // any batch still to be written without an approval (made before approval was on).
         let mut waiting: Vec<String> = cutter.created.iter().map(|b| b.batch_id.clone()).collect();
-        for b in tx.batches_in(account, &[BatchStatus::Created.as_str(), BatchStatus::Held.as_str()]).await? {
+        for b in tx.batches_in(account, &[BatchStatus::Created, BatchStatus::Held]).await? {
             if tx.approved_for(&b.batch_id).await?.is_none() {
-                tx.set_batch_status(&b.batch_id, BatchStatus::AwaitingApproval.as_str()).await?;
+                tx.set_batch_status(&b.batch_id, BatchStatus::AwaitingApproval).await?;
                 waiting.push(b.batch_id);
             }
         }
@@ -388,7 +385,7 @@ impl<'a> BatchCutter<'a> {
             format: profile.format.name().to_string(),
             nb_of_txs,
             ctrl_sum_fen,
-            status: "created".into(),
+            status: BatchStatus::Created,
             file_name: None,
             file_id: None,
             bank_ref: None,
@@ -401,37 +398,31 @@ impl<'a> BatchCutter<'a> {
 async fn check_balance(tx: &mut StoreTx, account: &str) -> Result<(), StoreError> {
     let Some(balance) = tx.latest_balance(account).await? else {
         // No statement yet: nothing known to check against. Release anything held earlier.
-        for b in tx.batches_in(account, &["held"]).await? {
-            tx.set_batch_status(&b.batch_id, "created").await?;
+        for b in tx.batches_in(account, &[BatchStatus::Held]).await? {
+            tx.set_batch_status(&b.batch_id, BatchStatus::Created).await?;
         }
         return Ok(());
     };
     let mut committed = tx.committed_not_debited(account).await?;
     let mut raised = Vec::new();
-    for b in tx.batches_in(account, &["held", "created"]).await? {
+    for b in tx.batches_in(account, &[BatchStatus::Held, BatchStatus::Created]).await? {
         let available = balance - committed;
         if b.ctrl_sum_fen > available {
-            if b.status != "held" {
-                tx.set_batch_status(&b.batch_id, "held").await?;
+            if b.status != BatchStatus::Held {
+                tx.set_batch_status(&b.batch_id, BatchStatus::Held).await?;
             }
-            raised.push(NewException {
-                kind: ExceptionKind::InsufficientBalance,
-                grant_id: None,
-                payment_ref: None,
-                reason_code: Some("AM04".into()),
-                amount_fen: Some(b.ctrl_sum_fen),
-                detail: format!(
-                    "批次 {}（{} 笔，{} 元）超过专户可用余额 {} 元，暂缓发送",
-                    b.batch_id,
-                    b.nb_of_txs,
-                    Fen(b.ctrl_sum_fen),
-                    Fen(available)
-                ),
-                dedup_key: format!("insufficient_balance:{}", b.batch_id),
-            });
+            raised.push(
+                NewException::new(
+                    ExceptionKind::InsufficientBalance,
+                    &b.batch_id,
+                    format!("批次 {}（{} 笔，{} 元）超过专户可用余额 {} 元，暂缓发送", b.batch_id, b.nb_of_txs, Fen(b.ctrl_sum_fen), Fen(available)),
+                )
+                .reason(Some("AM04".into()))
+                .amount(Some(b.ctrl_sum_fen)),
+            );
         } else {
-            if b.status == "held" {
-                tx.set_batch_status(&b.batch_id, "created").await?;
+            if b.status == BatchStatus::Held {
+                tx.set_batch_status(&b.batch_id, BatchStatus::Created).await?;
             }
             committed += b.ctrl_sum_fen;
         }
@@ -480,7 +471,7 @@ async fn write_file(store: &Store, cfg: &Config, b: &BatchRow, actor: &str) -> R
     let mut tx = store.begin().await?;
     // Another process may have written it since we listed it.
     tx.lock(&format!("batch:{}", b.batch_id)).await?;
-    if tx.batches_in_any(&b.batch_id).await?.is_none_or(|now| now.status != "created") {
+    if tx.batches_in_any(&b.batch_id).await?.is_none_or(|now| now.status != BatchStatus::Created) {
         return Ok(());
     }
     // Four eyes: what is written is what a reviewer approved, payment for payment.
@@ -503,7 +494,7 @@ async fn write_file(store: &Store, cfg: &Config, b: &BatchRow, actor: &str) -> R
             name: &name,
             sha256: &sha,
             size_bytes: bytes.len() as i64,
-            status: "written",
+            status: crate::domain::FileStatus::Written,
             detail: Some(&b.batch_id),
         })
         .await?;

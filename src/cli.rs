@@ -331,7 +331,9 @@ pub async fn open_existing(config: Option<&std::path::Path>) -> anyhow::Result<(
             cfg.source.display(),
             crate::config::redact_url(&cfg.database.url)
         ),
-        Err(e) => return Err(e).with_context(|| format!("opening the store {}", crate::config::redact_url(&cfg.database.url))),
+        Err(e) => {
+            return Err(e).with_context(|| format!("opening the store {}", crate::config::redact_url(&cfg.database.url)));
+        }
     };
     Ok((cfg, store))
 }
@@ -346,15 +348,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             code
         }
         Command::Exceptions { action: ExceptionsCommand::List { kind, status, school } } => {
-            if let Some(k) = &kind
-                && crate::exceptions::ExceptionKind::parse(k).is_none()
-            {
-                anyhow::bail!("--kind {k}: not an exception kind (see INTERFACES.md, e.g. invalid_card)");
-            }
-            let status = match status.as_str() {
-                "all" => None,
-                "open" | "resolved" => Some(status),
-                other => anyhow::bail!("--status {other}: use open, resolved or all"),
+            let kind = match kind.as_deref().map(|k| (k, crate::exceptions::ExceptionKind::parse(k))) {
+                None => None,
+                Some((_, Some(k))) => Some(k),
+                Some((k, None)) => anyhow::bail!("--kind {k}: not an exception kind (see INTERFACES.md, e.g. invalid_card)"),
+            };
+            let Ok(status) = crate::domain::ExceptionStatus::filter(&status) else {
+                anyhow::bail!("--status {status}: use open, resolved or all");
             };
             let (_cfg, store) = open_existing(cli.config.as_deref()).await?;
             let rows = crate::exceptions::list(&store, &ExceptionFilter { kind, status, school }).await?;
@@ -482,7 +482,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let (cfg, store) = open_existing(cli.config.as_deref()).await?;
             let grants = store.count_grants_by_status().await?;
             let payments = store.count_payments_by_status().await?;
-            let open = store.list_exceptions(&ExceptionFilter { status: Some("open".into()), ..Default::default() }).await?;
+            let open = store.list_exceptions(&ExceptionFilter { status: Some(crate::domain::ExceptionStatus::Open), ..Default::default() }).await?;
             let position: crate::reconcile::PositionOut = store.position(&cfg.account.number).await?.into();
             let jobs = job_status(&cfg, &store).await?;
             let last_alert = store.runs_of(crate::alerts::ALERT_JOB, 1).await?.into_iter().next();
@@ -522,7 +522,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 /// What `status` warns about the store's files: a SQLite database (or its `-wal`/`-shm`)
 /// that users other than its owner and group may read.
 fn store_warnings(cfg: &Config) -> Vec<String> {
-    let Some(db) = crate::store::sqlite_file(&cfg.database_url()) else { return Vec::new() };
+    let Some(db) = crate::store::sqlite_file(&cfg.database_url()) else {
+        return Vec::new();
+    };
     let mut out = Vec::new();
     for f in [db.clone(), PathBuf::from(format!("{}-wal", db.display())), PathBuf::from(format!("{}-shm", db.display()))] {
         if crate::files::readable_by_others(&f) {
@@ -584,7 +586,9 @@ async fn keys(config: Option<&std::path::Path>, action: KeysCommand, json: bool)
                 Some(other) => anyhow::bail!(
                     "keys rotate: the data key comes from {other}, which aidpay cannot rewrite: rotate the file it is made from                      with `aidpay keys rotate --key-file FILE` (with the credential and AIDPAY_DATA_KEY unset), then install it again"
                 ),
-                None => anyhow::bail!("keys rotate: no data key file (run `aidpay keys init` first)"),
+                None => {
+                    anyhow::bail!("keys rotate: no data key file (run `aidpay keys init` first)")
+                }
             };
             let url = cfg.database_url();
             let mut store = Store::connect(&url, cfg.database.max_connections, &opts)
@@ -597,7 +601,12 @@ async fn keys(config: Option<&std::path::Path>, action: KeysCommand, json: bool)
                 None => {
                     let r = crate::crypto::rotate_key_file(&path)?;
                     let (ring, _) = crate::crypto::load_with_env(Some(&path), |_| None)?;
-                    anyhow::ensure!(ring.current_version() == r.new_version, "keys rotate: the key file {} did not read back with v{}", path.display(), r.new_version);
+                    anyhow::ensure!(
+                        ring.current_version() == r.new_version,
+                        "keys rotate: the key file {} did not read back with v{}",
+                        path.display(),
+                        r.new_version
+                    );
                     store.set_keys(ring).await?;
                     store.set_crypto_state("rotating_to", Some(&r.new_version.to_string())).await?;
                     r.new_version
@@ -617,10 +626,14 @@ async fn keys(config: Option<&std::path::Path>, action: KeysCommand, json: bool)
                     path.display()
                 )
             } else {
-                format!("数据密钥轮换到 v{version} 未完成：仍有 {left} 行，请再次运行 aidpay keys rotate ({left} rows still to re-encrypt: run it again)")
+                format!(
+                    "数据密钥轮换到 v{version} 未完成：仍有 {left} 行，请再次运行 aidpay keys rotate ({left} rows still to re-encrypt: run it again)"
+                )
             };
             if json {
-                output::json(&serde_json::json!({"version": version, "rows": done.rows, "resumed": resuming.is_some(), "remaining": left, "key_file": path, "message": message}))?;
+                output::json(
+                    &serde_json::json!({"version": version, "rows": done.rows, "resumed": resuming.is_some(), "remaining": left, "key_file": path, "message": message}),
+                )?;
             } else {
                 println!("{message}");
             }

@@ -39,6 +39,7 @@
 
 use crate::batch::{BatchError, crash_point, render};
 use crate::config::{BankProfile, Config, Transport};
+use crate::domain::BatchStatus;
 use crate::domain::Fen;
 use crate::exceptions::{ExceptionKind, NewException};
 use crate::store::{AuditEntry, BatchRow, DeliveryIntent, DeliveryRecord, Store, StoreError};
@@ -49,9 +50,9 @@ use crate::transport::{GatewayClient, TransportError, sha256_hex};
 /// (`delivered`, `in_doubt`, or unchanged when nothing could be done yet).
 pub async fn deliver(store: &Store, cfg: &Config, b: &BatchRow, actor: &str) -> Result<BatchRow, BatchError> {
     let profile = cfg.bank(&b.profile).ok_or_else(|| BatchError::ProfileGone { batch: b.batch_id.clone(), profile: b.profile.clone() })?;
-    match b.status.as_str() {
-        "written" => start(store, cfg, profile, b, actor).await,
-        "delivering" => recover(store, cfg, profile, b, actor).await,
+    match b.status {
+        BatchStatus::Written => start(store, cfg, profile, b, actor).await,
+        BatchStatus::Delivering => recover(store, cfg, profile, b, actor).await,
         _ => Ok(b.clone()),
     }
 }
@@ -153,7 +154,7 @@ async fn upload(store: &Store, client: &GatewayClient, b: &BatchRow, name: &str,
 
 /// Decides a `delivering` batch from what can be observed (see the module doc).
 async fn recover(store: &Store, cfg: &Config, profile: &BankProfile, b: &BatchRow, actor: &str) -> Result<BatchRow, BatchError> {
-    if b.status != "delivering" {
+    if b.status != BatchStatus::Delivering {
         return Ok(b.clone());
     }
     let deliver_err = |source| BatchError::Deliver { batch: b.batch_id.clone(), source };
@@ -206,9 +207,9 @@ async fn claim(store: &Store, intent: &DeliveryIntent) -> Result<bool, StoreErro
             actor: &intent.actor,
             action: "batch.deliver.intent",
             subject: &intent.batch_id,
-            before: Some(serde_json::json!({"status": "written"})),
+            before: Some(serde_json::json!({"status": BatchStatus::Written})),
             after: Some(serde_json::json!({
-                "status": "delivering", "transport": intent.transport, "target": intent.target,
+                "status": BatchStatus::Delivering, "transport": intent.transport, "target": intent.target,
                 "file": intent.file_name, "staged": intent.staged_name, "sha256": intent.sha256,
             })),
         })
@@ -225,8 +226,8 @@ async fn finish(store: &Store, b: &BatchRow, bank_ref: Option<&str>, how: &str, 
             actor,
             action: "batch.deliver",
             subject: &b.batch_id,
-            before: Some(serde_json::json!({"status": "delivering"})),
-            after: Some(serde_json::json!({"status": "delivered", "file": b.file_name, "profile": b.profile, "bank_ref": bank_ref, "observed": how})),
+            before: Some(serde_json::json!({"status": BatchStatus::Delivering})),
+            after: Some(serde_json::json!({"status": BatchStatus::Delivered, "file": b.file_name, "profile": b.profile, "bank_ref": bank_ref, "observed": how})),
         })
         .await?;
         tracing::info!(batch = %b.batch_id, profile = %b.profile, payments = b.nb_of_txs, total = %Fen(b.ctrl_sum_fen), "batch delivered: {how}");
@@ -238,13 +239,10 @@ async fn finish(store: &Store, b: &BatchRow, bank_ref: Option<&str>, how: &str, 
 async fn doubt(store: &Store, b: &BatchRow, why: &str, actor: &str) -> Result<BatchRow, BatchError> {
     let mut tx = store.begin().await?;
     tx.doubt_delivery(&b.batch_id, why).await?;
-    tx.insert_exceptions(&[NewException {
-        kind: ExceptionKind::DeliveryUncertain,
-        grant_id: None,
-        payment_ref: None,
-        reason_code: None,
-        amount_fen: Some(b.ctrl_sum_fen),
-        detail: format!(
+    tx.insert_exceptions(&[NewException::new(
+        ExceptionKind::DeliveryUncertain,
+        &b.batch_id,
+        format!(
             "批次 {}（{} 笔，{} 元，银行 {}，文件 {}）中断后无法确定银行是否已收到: {why}；已停止自动发送，请与银行核实",
             b.batch_id,
             b.nb_of_txs,
@@ -252,15 +250,15 @@ async fn doubt(store: &Store, b: &BatchRow, why: &str, actor: &str) -> Result<Ba
             b.profile,
             b.file_name.as_deref().unwrap_or("-")
         ),
-        dedup_key: format!("delivery_uncertain:{}", b.batch_id),
-    }])
-    .await?;
+    )
+    .amount(Some(b.ctrl_sum_fen))])
+        .await?;
     tx.audit(&AuditEntry {
         actor,
         action: "batch.deliver.in_doubt",
         subject: &b.batch_id,
-        before: Some(serde_json::json!({"status": "delivering"})),
-        after: Some(serde_json::json!({"status": "in_doubt", "observed": why})),
+        before: Some(serde_json::json!({"status": BatchStatus::Delivering})),
+        after: Some(serde_json::json!({"status": BatchStatus::InDoubt, "observed": why})),
     })
     .await?;
     tx.commit().await?;

@@ -46,7 +46,8 @@ pub async fn run(dir: Option<PathBuf>, json: bool) -> anyhow::Result<ExitCode> {
     std::fs::write(&config_path, config_text)?;
     let cfg = Config::load_with_env(Some(&config_path), Some(HashMap::new()))?;
     cfg.ensure_paths()?;
-    let store = Store::connect(&cfg.database_url(), 2, &crate::store::KeyOptions { isolated: true, ..cfg.key_options() }).await?.scoped(&cfg.account.number);
+    let store =
+        Store::connect(&cfg.database_url(), 2, &crate::store::KeyOptions { isolated: true, ..cfg.key_options() }).await?.scoped(&cfg.account.number);
 
     if !json {
         println!("== aidpay 演示，目录 {} ==", dir.display());
@@ -107,22 +108,20 @@ pub async fn run(dir: Option<PathBuf>, json: bool) -> anyhow::Result<ExitCode> {
     let statement = bank_statement(&cfg, &executed)?;
     let ingested_statement = crate::returns::ingest_file(&store, &cfg, &statement, crate::returns::Origin::Inbox, &crate::actor()).await?;
     let reconciled = crate::reconcile::run(&store, &cfg, &crate::actor()).await?;
-    let reconciliation =
-        crate::reports::reconciliation_report(&store, &cfg, crate::reports::ReportFormat::Xlsx, &cfg.paths.reports).await?;
+    let reconciliation = crate::reports::reconciliation_report(&store, &cfg, crate::reports::ReportFormat::Xlsx, &cfg.paths.reports).await?;
     if !json {
         crate::output::ingest(std::slice::from_ref(&ingested_statement), 0, false)?;
         crate::output::reconcile(&reconciled, false)?;
         println!("\n-- 6. 异常清单 --");
     }
     let report = crate::reports::exception_report(&store, &cfg, crate::reports::ReportFormat::Xlsx, &cfg.paths.reports).await?;
-    let exceptions = store.list_exceptions(&ExceptionFilter { status: Some("open".into()), ..Default::default() }).await?;
+    let exceptions = store.list_exceptions(&ExceptionFilter { status: Some(crate::domain::ExceptionStatus::Open), ..Default::default() }).await?;
     let grants = store.count_grants_by_status().await?;
     let verified = crate::verify::run(&store, &cfg.account.number, &cfg.paths.outbox).await?;
     // This month's 月调度, and the audit trail checked (after the report: its file is on it too).
     let today = crate::clock::today();
     let month = crate::reports::period::PeriodSpec::Month { year: chrono::Datelike::year(&today), month: chrono::Datelike::month(&today) };
-    let period =
-        crate::reports::period::build(&store, &cfg, month, crate::reports::ReportFormat::Xlsx, &cfg.paths.reports, "演示程序").await?;
+    let period = crate::reports::period::build(&store, &cfg, month, crate::reports::ReportFormat::Xlsx, &cfg.paths.reports, "演示程序").await?;
     let audit = crate::audit::verify(&store, &cfg).await?;
     if json {
         let grants: serde_json::Map<String, serde_json::Value> = grants.iter().map(|(s, n)| (s.clone(), (*n).into())).collect();
@@ -184,7 +183,9 @@ fn bank_answers(cfg: &Config) -> anyhow::Result<(Vec<String>, Executed)> {
     let mut names = Vec::new();
     let mut executed = Vec::new();
     for bank in &cfg.banks {
-        let Transport::DropFolder(dir) = &bank.transport else { continue };
+        let Transport::DropFolder(dir) = &bank.transport else {
+            continue;
+        };
         let mut opts = AnswerOptions::new(crate::clock::now());
         if let BankFormat::Domestic(d) = &bank.format {
             opts.domestic = Some((**d).clone());

@@ -2,6 +2,7 @@
 //! JSON document on stdout for scripts and monitoring.
 
 use crate::config::Config;
+use crate::domain::LabelZh;
 use crate::intake::FileSummary;
 use crate::store::ExceptionRow;
 use std::io::Write;
@@ -109,7 +110,7 @@ pub fn exceptions(rows: &[ExceptionRow], json: bool) -> std::io::Result<()> {
         return writeln!(out, "没有待处理的异常");
     }
     // The problem as finance staff name it; its machine name is in --json (`kind`).
-    let labels: Vec<&str> = rows.iter().map(|r| crate::exceptions::ExceptionKind::parse(&r.kind).map(|k| k.label_zh()).unwrap_or(r.kind.as_str())).collect();
+    let labels: Vec<&str> = rows.iter().map(|r| r.kind.label_zh()).collect();
     let kind_w = labels.iter().map(|l| unicode_width::UnicodeWidthStr::width(*l)).max().unwrap_or(0).max(4);
     writeln!(
         out,
@@ -127,8 +128,8 @@ pub fn exceptions(rows: &[ExceptionRow], json: bool) -> std::io::Result<()> {
             "{}  {} {} {} {} {}  {}",
             pad(&r.id.to_string(), 5, true),
             pad(label, kind_w, false),
-            pad(state_zh(&r.severity), 4, false),
-            pad(state_zh(&r.status), 6, false),
+            pad(r.severity.label_zh(), 4, false),
+            pad(r.status.label_zh(), 6, false),
             pad(r.grant_id.as_deref().unwrap_or("-"), 14, false),
             pad(r.amount.as_deref().unwrap_or("-"), 10, true),
             r.detail
@@ -186,7 +187,14 @@ pub fn status(
             ),
             None => "从未运行".into(),
         };
-        writeln!(out, "任务 {}（{}）[{}] 下次 {}; {last}", crate::alerts::job_label(&j.job), j.job, j.schedule, j.next_run.as_deref().unwrap_or("-"))?;
+        writeln!(
+            out,
+            "任务 {}（{}）[{}] 下次 {}; {last}",
+            crate::alerts::job_label(&j.job),
+            j.job,
+            j.schedule,
+            j.next_run.as_deref().unwrap_or("-")
+        )?;
     }
     if let Some(a) = last_alert {
         writeln!(out, "最近提醒 {} {}: {}", a.started_at, state_zh(a.outcome.as_deref().unwrap_or("-")), a.detail.as_deref().unwrap_or(""))?;
@@ -232,11 +240,7 @@ pub fn batch(o: &crate::batch::CycleOutcome, json: bool) -> std::io::Result<()> 
         return print_json(&serde_json::to_value(o)?);
     }
     let mut out = std::io::stdout().lock();
-    writeln!(
-        out,
-        "新建支付 {} 笔; 因户名无法写入暂停 {} 笔; 公示未结束等待 {} 笔",
-        o.payments_created, o.unencodable, o.waiting_for_notice
-    )?;
+    writeln!(out, "新建支付 {} 笔; 因户名无法写入暂停 {} 笔; 公示未结束等待 {} 笔", o.payments_created, o.unencodable, o.waiting_for_notice)?;
     if o.batches.is_empty() {
         return writeln!(out, "没有需要发送的批次");
     }
@@ -249,7 +253,7 @@ pub fn batch(o: &crate::batch::CycleOutcome, json: bool) -> std::io::Result<()> 
             b.payments,
             b.total,
             b.file.as_deref().unwrap_or("-"),
-            state_zh(&b.status),
+            b.status.label_zh(),
             b.error.as_deref().map(|e| format!(" 错误: {e}")).unwrap_or_default()
         )?;
     }
@@ -397,7 +401,11 @@ pub fn ingest(files: &[crate::returns::IngestSummary], no_answer: u64, json: boo
             )
             .and_then(|_| {
                 if f.entries_repeated > 0 || f.entries_not_booked > 0 {
-                    writeln!(out, "  已存分录 {} 条未重复记录；银行未记账（待定或仅供参考）{} 条，仅列示不对账", f.entries_repeated, f.entries_not_booked)?;
+                    writeln!(
+                        out,
+                        "  已存分录 {} 条未重复记录；银行未记账（待定或仅供参考）{} 条，仅列示不对账",
+                        f.entries_repeated, f.entries_not_booked
+                    )?;
                 }
                 if f.file_rejected {
                     writeln!(out, "  银行拒收整个文件且未指明哪一批：已生成“银行拒收整个文件”异常，请立即处理")?;
@@ -407,13 +415,7 @@ pub fn ingest(files: &[crate::returns::IngestSummary], no_answer: u64, json: boo
             "duplicate" => writeln!(out, "{}: 已处理过（内容相同），未再处理", f.file)?,
             "skipped" => writeln!(out, "{}: 已由另一个 aidpay 进程处理，跳过 (taken by another aidpay process)", f.file)?,
             "error" => writeln!(out, "{}: 未处理 (not applied): {}", f.file, f.error.as_deref().unwrap_or(""))?,
-            _ => writeln!(
-                out,
-                "{}: 已隔离 → {}: {}",
-                f.file,
-                f.quarantined_to.as_deref().unwrap_or("-"),
-                f.error.as_deref().unwrap_or("")
-            )?,
+            _ => writeln!(out, "{}: 已隔离 → {}: {}", f.file, f.quarantined_to.as_deref().unwrap_or("-"), f.error.as_deref().unwrap_or(""))?,
         }
     }
     if no_answer > 0 {

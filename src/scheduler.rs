@@ -22,6 +22,7 @@
 use crate::alerts::Alerter;
 use crate::clock::china;
 use crate::config::{Config, OnLock};
+use crate::domain::BatchStatus;
 use crate::intake::{ImportError, ImportOptions};
 use crate::lock::{InstanceLock, LockError};
 use crate::store::Store;
@@ -176,7 +177,9 @@ pub async fn try_run_import(ctx: &JobCtx) -> anyhow::Result<JobOutcome> {
             }
             Err(e @ ImportError::Store { .. }) => return Err(e.into()),
             // Still being copied in: left where it is, imported by a later run once complete.
-            Err(e @ ImportError::Changed { .. }) => tracing::warn!("grant list not imported yet: {e}"),
+            Err(e @ ImportError::Changed { .. }) => {
+                tracing::warn!("grant list not imported yet: {e}")
+            }
         }
     }
     Ok(JobOutcome {
@@ -193,8 +196,8 @@ pub async fn try_run_import(ctx: &JobCtx) -> anyhow::Result<JobOutcome> {
 pub async fn try_run_batch(ctx: &JobCtx) -> anyhow::Result<JobOutcome> {
     let o = crate::batch::run_cycle(&ctx.store, &ctx.cfg, &ctx.actor).await?;
     let failed: Vec<&crate::batch::BatchSummary> = o.batches.iter().filter(|b| b.error.is_some()).collect();
-    let delivered: Vec<_> = o.batches.iter().filter(|b| b.error.is_none() && b.status == "delivered").collect();
-    let held = o.batches.iter().filter(|b| b.status == "held").count();
+    let delivered: Vec<_> = o.batches.iter().filter(|b| b.error.is_none() && b.status == BatchStatus::Delivered).collect();
+    let held = o.batches.iter().filter(|b| b.status == BatchStatus::Held).count();
     let payments: i64 = delivered.iter().map(|b| b.payments).sum();
     let detail = format!(
         "{} payments created, {} batches delivered with {payments} payments, {held} batches held, {} grants waiting for their notice to end",
@@ -311,7 +314,8 @@ pub async fn try_run_reports(ctx: &JobCtx) -> anyhow::Result<JobOutcome> {
 
 /// Checks every folder the daemon writes to by creating and removing a file in it.
 pub fn check_writable(cfg: &Config) -> anyhow::Result<()> {
-    let mut dirs = vec![cfg.paths.inbox.clone(), grants_inbox(cfg), cfg.paths.outbox.clone(), cfg.paths.quarantine.clone(), cfg.paths.reports.clone()];
+    let mut dirs =
+        vec![cfg.paths.inbox.clone(), grants_inbox(cfg), cfg.paths.outbox.clone(), cfg.paths.quarantine.clone(), cfg.paths.reports.clone()];
     for b in &cfg.banks {
         if let crate::config::Transport::DropFolder(d) = &b.transport {
             dirs.push(d.clone());
@@ -353,7 +357,9 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
     let mut shutdown = std::pin::pin!(shutdown);
     cfg.ensure_paths().context("creating the configured folders")?;
     check_writable(&cfg)?;
-    let Some(mut lock) = take_lock(&cfg, &mut shutdown).await? else { return Ok(()) };
+    let Some(mut lock) = take_lock(&cfg, &mut shutdown).await? else {
+        return Ok(());
+    };
     let store = Store::connect(&cfg.database_url(), cfg.database.max_connections, &cfg.key_options())
         .await
         .with_context(|| format!("opening the store {}", crate::config::redact_url(&cfg.database.url)))?
@@ -368,12 +374,15 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
     let alerter = match &cfg.alerts {
         Some(a) => Some(Arc::new(Alerter::new(a.clone(), &store).await?)),
         None => {
-            tracing::warn!("alerts are off: no webhook URL (the systemd credential alert_webhook or AIDPAY_ALERTS__WEBHOOK_URL) and no alerts.smtp_host; new exceptions show only in `aidpay exceptions list`");
+            tracing::warn!(
+                "alerts are off: no webhook URL (the systemd credential alert_webhook or AIDPAY_ALERTS__WEBHOOK_URL) and no alerts.smtp_host; new exceptions show only in `aidpay exceptions list`"
+            );
             None
         }
     };
     if let (Some(a), Some(last)) = (&alerter, &crashed) {
-        let notice = crate::alerts::Notice::StartedAfterCrash { interrupted_runs: interrupted.saturating_sub(1), last_seen: Some(last.started_at.clone()) };
+        let notice =
+            crate::alerts::Notice::StartedAfterCrash { interrupted_runs: interrupted.saturating_sub(1), last_seen: Some(last.started_at.clone()) };
         if let Err(e) = a.notify(&store, &notice).await {
             tracing::error!("alert to finance staff failed: {e}");
         }
@@ -396,14 +405,11 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
     };
     let turn = (store.backend() == crate::store::Backend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
     let ctx = Arc::new(JobCtx { store: store.clone(), cfg: cfg.clone(), actor: format!("{} (aidpay run)", crate::actor()), turn });
-    let scheduled: Vec<String> =
-        cfg.schedules.iter().map(|s| format!("{} \"{}\"", s.job, s.expr)).collect();
+    let scheduled: Vec<String> = cfg.schedules.iter().map(|s| format!("{} \"{}\"", s.job, s.expr)).collect();
     // The console beside the jobs, when [console] listen is set; it stops with the daemon.
     let (console_stop, console_task) = match &cfg.console.listen {
         Some(address) => {
-            let listener = tokio::net::TcpListener::bind(address)
-                .await
-                .with_context(|| format!("财务工作台无法监听 {address} (console.listen)"))?;
+            let listener = tokio::net::TcpListener::bind(address).await.with_context(|| format!("财务工作台无法监听 {address} (console.listen)"))?;
             let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
             let task = tokio::spawn(crate::console::serve(cfg.clone(), store.clone(), listener, async move {
                 let _ = stopped.await;
@@ -539,7 +545,9 @@ async fn serve(
         };
         match tokio::time::timeout(Duration::from_secs(30), a.notify(&ctx.store, &crate::alerts::Notice::Stopping { reason })).await {
             Ok(Err(e)) => tracing::error!("alert to finance staff failed: {e}"),
-            Err(_) => tracing::warn!("the stopping alert took longer than 30 s; stopping without it"),
+            Err(_) => {
+                tracing::warn!("the stopping alert took longer than 30 s; stopping without it")
+            }
             Ok(Ok(())) => {}
         }
     }
@@ -549,10 +557,7 @@ async fn serve(
     } else {
         tracing::info!(timeout_secs = ctx.cfg.daemon.shutdown_timeout.as_secs(), "stopping: waiting for {} to finish", names.join(", "));
     }
-    let drained = tokio::time::timeout(ctx.cfg.daemon.shutdown_timeout, async {
-        while running.join_next().await.is_some() {}
-    })
-    .await;
+    let drained = tokio::time::timeout(ctx.cfg.daemon.shutdown_timeout, async { while running.join_next().await.is_some() {} }).await;
     if drained.is_err() {
         tracing::warn!(
             "stopping: {} still running after {} s; exiting (an unfinished transaction rolls back, and the next start picks up)",

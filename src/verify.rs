@@ -13,6 +13,7 @@
 //!
 //! Read-only: it never creates the store, changes nothing, and exits 1 with the list when a check fails.
 
+use crate::domain::{GrantStatus, LabelZh};
 use crate::store::{GrantFacts, Store, StoreError};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -57,18 +58,17 @@ pub fn owner_state(f: &GrantFacts, today: &str) -> Result<OwnerState, String> {
     if f.live > 1 {
         return Err(format!("有 {} 笔在途支付（一笔资助至多一笔）", f.live));
     }
-    match f.status.as_str() {
-        "valid" if f.live == 1 => Ok(OwnerState::InFlight),
-        "valid" if f.failed == 0 => Ok(if f.notice_end.as_str() < today { OwnerState::ToBatch } else { OwnerState::Waiting }),
-        "valid" => Err(format!("{} 次支付均已失败，但资助既未挂起也无新的支付：无人处理", f.failed)),
-        "held" if f.live > 0 => Err("资助已挂起却仍有在途支付".into()),
-        "held" if f.open_exceptions == 0 => Err("资助已挂起但没有待处理的异常：不在任何人的工作清单上".into()),
-        "held" => Ok(OwnerState::Held),
-        "paid" if f.settled == 1 => Ok(OwnerState::Paid),
-        "paid" => Err("资助记为已发放，但没有已结算的支付".into()),
-        "cancelled" if f.live == 0 => Ok(OwnerState::Cancelled),
-        "cancelled" => Err("资助已取消却仍有在途支付".into()),
-        other => Err(format!("未知的资助状态 {other:?}")),
+    match f.status {
+        GrantStatus::Valid if f.live == 1 => Ok(OwnerState::InFlight),
+        GrantStatus::Valid if f.failed == 0 => Ok(if f.notice_end.as_str() < today { OwnerState::ToBatch } else { OwnerState::Waiting }),
+        GrantStatus::Valid => Err(format!("{} 次支付均已失败，但资助既未挂起也无新的支付：无人处理", f.failed)),
+        GrantStatus::Held if f.live > 0 => Err("资助已挂起却仍有在途支付".into()),
+        GrantStatus::Held if f.open_exceptions == 0 => Err("资助已挂起但没有待处理的异常：不在任何人的工作清单上".into()),
+        GrantStatus::Held => Ok(OwnerState::Held),
+        GrantStatus::Paid if f.settled == 1 => Ok(OwnerState::Paid),
+        GrantStatus::Paid => Err("资助记为已发放，但没有已结算的支付".into()),
+        GrantStatus::Cancelled if f.live == 0 => Ok(OwnerState::Cancelled),
+        GrantStatus::Cancelled => Err("资助已取消却仍有在途支付".into()),
     }
 }
 
@@ -152,7 +152,7 @@ pub async fn run(store: &Store, account: &str, outbox: &Path) -> Result<VerifyRe
             report.push(Violation {
                 check: "batch_payments",
                 subject: b.batch_id.clone(),
-                detail: format!("批次状态 {}，其中 {} 笔支付的状态与之不符", b.status, b.payments_out_of_step),
+                detail: format!("批次状态 {}，其中 {} 笔支付的状态与之不符", b.status.label_zh(), b.payments_out_of_step),
             });
         }
         let Some(name) = b.file_name.as_deref() else { continue };
@@ -178,7 +178,7 @@ mod tests {
     fn facts(status: &str, live: i64, settled: i64, failed: i64, open: i64) -> GrantFacts {
         GrantFacts {
             grant_id: "G1".into(),
-            status: status.into(),
+            status: GrantStatus::parse(status).expect("a grant status"),
             notice_end: "2026-10-20".into(),
             live,
             settled,
@@ -196,7 +196,7 @@ mod tests {
         assert_eq!(owner_state(&facts("paid", 1, 1, 1, 0), today), Ok(OwnerState::Paid));
         assert_eq!(owner_state(&facts("held", 0, 0, 1, 1), today), Ok(OwnerState::Held));
         assert_eq!(owner_state(&facts("cancelled", 0, 0, 2, 0), today), Ok(OwnerState::Cancelled));
-        for nobody in [facts("held", 0, 0, 0, 0), facts("valid", 0, 0, 1, 0), facts("paid", 0, 0, 1, 0), facts("cancelled", 1, 0, 1, 0), facts("held", 1, 0, 1, 1), facts("valid", 2, 0, 2, 0), facts("odd", 0, 0, 0, 0)] {
+        for nobody in [facts("held", 0, 0, 0, 0), facts("valid", 0, 0, 1, 0), facts("paid", 0, 0, 1, 0), facts("cancelled", 1, 0, 1, 0), facts("held", 1, 0, 1, 1), facts("valid", 2, 0, 2, 0)] {
             assert!(owner_state(&nobody, today).is_err(), "{nobody:?}");
         }
     }

@@ -181,7 +181,7 @@ async fn a_name_the_bank_file_cannot_carry_is_held_not_mangled() {
     assert_eq!(ex.as_array().unwrap().len(), 1);
     assert_eq!(ex[0]["grant_id"], "2026Q-0001");
     let g = env.store().await.grant("2026Q-0001").await.unwrap().unwrap();
-    assert_eq!(g.status, "held");
+    assert_eq!(g.status.as_str(), "held");
     for entry in std::fs::read_dir(env.path("var/outbox")).unwrap() {
         let bytes = std::fs::read(entry.unwrap().path()).unwrap();
         assert!(!String::from_utf8_lossy(&bytes).contains("&#"), "no character references written");

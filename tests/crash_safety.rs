@@ -46,7 +46,7 @@ async fn killed_at_each_step_and_run_again_pays_every_grant_exactly_once() {
 
         // Every batch delivered, once, with the recorded bytes.
         let batches = store.batches().await.unwrap();
-        assert!(batches.iter().all(|b| b.status == "delivered"), "{point}: {batches:?}");
+        assert!(batches.iter().all(|b| b.status.as_str() == "delivered"), "{point}: {batches:?}");
         let at_bank = sim.batches();
         for b in &batches {
             let outbox = std::fs::read(env.path("var/outbox").join(b.file_name.as_ref().unwrap())).unwrap();

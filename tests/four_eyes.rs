@@ -175,7 +175,7 @@ async fn a_card_change_a_cancel_and_an_accept_wait_for_a_second_person() {
     let err = env.act("reviewer", &["approvals", "approve", &pid], 1).await;
     assert!(err.as_str().unwrap().contains("本人"), "the proposer cannot approve their own proposal: {err}");
     env.act("reviewer2", &["approvals", "approve", &pid], 0).await;
-    assert_eq!(env.store().await.grant(dup[0]["grant_id"].as_str().unwrap()).await.unwrap().unwrap().status, "cancelled");
+    assert_eq!(env.store().await.grant(dup[0]["grant_id"].as_str().unwrap()).await.unwrap().unwrap().status.as_str(), "cancelled");
 
     // An acceptance rejected by the reviewer: the exception stays on the work list.
     let off = open_of(&env, "amount_off_standard").await;
@@ -265,7 +265,7 @@ async fn a_re_send_that_changes_a_card_is_held_until_a_second_person_agrees() {
     assert_eq!(s["superseded"], 1, "{s}");
     let store = env.store().await;
     let g = store.grant("2026Q-0002").await.unwrap().unwrap();
-    assert_eq!(g.status, "held", "a changed card is not paid on the school's word alone");
+    assert_eq!(g.status.as_str(), "held", "a changed card is not paid on the school's word alone");
     let changed = open_of(&env, "card_changed").await;
     assert_eq!(changed.len(), 1, "{changed:?}");
     assert!(!changed[0].to_string().contains("6217000010001234569"), "the card is masked: {changed:?}");
@@ -277,9 +277,9 @@ async fn a_re_send_that_changes_a_card_is_held_until_a_second_person_agrees() {
     // a reviewer approves it; then it is paid to the new card.
     let p = env.act("clerk", &["exceptions", "resolve", &changed[0]["id"].to_string(), "--accept", "--note", "已电话向学校核实新卡"], 0).await;
     assert_eq!(p["kind"], "card_change", "{p}");
-    assert_eq!(store.grant("2026Q-0002").await.unwrap().unwrap().status, "held");
+    assert_eq!(store.grant("2026Q-0002").await.unwrap().unwrap().status.as_str(), "held");
     env.act("reviewer", &["approvals", "approve", &p["proposal"].to_string(), "--note", "同意"], 0).await;
-    assert_eq!(store.grant("2026Q-0002").await.unwrap().unwrap().status, "valid");
+    assert_eq!(store.grant("2026Q-0002").await.unwrap().unwrap().status.as_str(), "valid");
     env.json_async(&["batch"], 0).await;
     let pays = store.payments_of_grant("2026Q-0002").await.unwrap();
     assert_eq!(pays.len(), 1);

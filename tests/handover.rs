@@ -74,7 +74,7 @@ async fn delivered_refs(env: &TestEnv) -> BTreeSet<String> {
 }
 
 async fn batch_statuses(env: &TestEnv) -> BTreeMap<String, String> {
-    env.store().await.batches().await.unwrap().into_iter().map(|b| (b.batch_id, b.status)).collect()
+    env.store().await.batches().await.unwrap().into_iter().map(|b| (b.batch_id, b.status.as_str().to_string())).collect()
 }
 
 /// Lets the front-ends take what was handed over.

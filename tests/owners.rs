@@ -19,7 +19,7 @@ async fn open_of(env: &TestEnv, kind: &str) -> Vec<Value> {
 }
 
 async fn grant_status(env: &TestEnv, grant: &str) -> String {
-    env.store().await.grant(grant).await.unwrap().unwrap().status
+    env.store().await.grant(grant).await.unwrap().unwrap().status.as_str().to_string()
 }
 
 async fn verify_ok(env: &TestEnv) -> Value {

@@ -250,5 +250,5 @@ async fn a_hand_written_statement_without_our_batch_ids_is_matched_by_amount() {
     let r = env.json_async(&["reconcile"], 0).await;
     assert_eq!((r["batch_debits_matched"].as_u64(), r["unknown_debits"].as_u64(), r["balance_breaks"].as_u64()), (Some(1), Some(0), Some(0)), "{r}");
     let b2 = store.batches().await.unwrap().into_iter().find(|x| x.batch_id == b.batch_id).unwrap();
-    assert_eq!(b2.status, "debited");
+    assert_eq!(b2.status.as_str(), "debited");
 }

@@ -92,8 +92,8 @@ async fn simulator_answers_raise_every_flag_once() {
     assert_eq!(of_kind(&ex, "unknown_reference")[0]["payment_ref"], "AP999999999999");
     assert_eq!(status_of(&env, &refs[0].0).await, "rejected");
     assert_eq!(status_of(&env, &refs[4].0).await, "settled");
-    assert_eq!(env.store().await.card_status(&refs[1].1).await.unwrap().as_deref(), Some("closed"));
-    assert_eq!(env.store().await.card_status(&refs[2].1).await.unwrap().as_deref(), Some("frozen"));
+    assert_eq!(env.store().await.card_status(&refs[1].1).await.unwrap().map(|s| s.as_str()), Some("closed"));
+    assert_eq!(env.store().await.card_status(&refs[2].1).await.unwrap().map(|s| s.as_str()), Some("frozen"));
 
     // The late return (退票) after settlement.
     sim.answer_late_returns(&icbc_options(&cfg)).unwrap();
@@ -250,11 +250,8 @@ async fn reissue_is_refused_while_the_money_may_be_out_then_allowed() {
     }
     let payments = store.payments_of_grant(&grant).await.unwrap();
     assert_eq!(payments.iter().map(|p| p.status.as_str()).collect::<Vec<_>>(), ["rejected", "sent"]);
-    let audit: i64 = sqlx::query("SELECT CAST(COUNT(*) AS BIGINT) FROM audit_log WHERE action = 'grant.reissue'")
-        .fetch_one(store.pool())
-        .await
-        .unwrap()
-        .get(0);
+    let audit: i64 =
+        sqlx::query("SELECT CAST(COUNT(*) AS BIGINT) FROM audit_log WHERE action = 'grant.reissue'").fetch_one(store.pool()).await.unwrap().get(0);
     assert_eq!(audit, 2);
     sim.shutdown().await;
 }
@@ -335,7 +332,12 @@ async fn hand_written_reports_in_other_producers_styles() {
     let v = env.json_async(&["ingest", prefixed.to_str().unwrap()], 0).await;
     assert_eq!((v["files"][0]["kind"].as_str(), v["files"][0]["outcome"].as_str()), (Some("camt053"), Some("quarantined")), "{v}");
     assert!(v["files"][0]["error"].as_str().unwrap().contains("9558800200135073266"), "{v}");
-    let out = env.run(&["--json", "ingest", fixture("bank/iso/camt053-v08-prefixed.xml").to_str().unwrap()], &[("AIDPAY_ACCOUNT__NUMBER", "9558800200135073266")]).await;
+    let out = env
+        .run(
+            &["--json", "ingest", fixture("bank/iso/camt053-v08-prefixed.xml").to_str().unwrap()],
+            &[("AIDPAY_ACCOUNT__NUMBER", "9558800200135073266")],
+        )
+        .await;
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!((v["files"][0]["kind"].as_str(), v["files"][0]["outcome"].as_str()), (Some("camt053"), Some("applied")), "{v}");
     assert!(v["files"][0]["entries"].as_u64().unwrap() >= 1);

@@ -41,10 +41,7 @@ pub async fn login(State(app): State<App>, headers: HeaderMap, Json(b): Json<Log
 /// `POST /api/v1/logout`.
 pub async fn logout(State(app): State<App>, headers: HeaderMap, Extension(v): Extension<Viewer>) -> Response {
     match crate::people::close_session(&app.store, &v.token, &v.person).await {
-        Ok(()) => (
-            [(header::SET_COOKIE, session::set_cookie("", session::is_https(&app, &headers)))],
-            Json(serde_json::json!({"logged_out": true})),
-        )
+        Ok(()) => ([(header::SET_COOKIE, session::set_cookie("", session::is_https(&app, &headers)))], Json(serde_json::json!({"logged_out": true})))
             .into_response(),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
     }
@@ -62,17 +59,18 @@ pub struct ExceptionsQuery {
 
 /// `GET /api/v1/exceptions?status=open|resolved|all&kind=K`: as `exceptions list --json`.
 pub async fn exceptions(State(app): State<App>, Query(q): Query<ExceptionsQuery>) -> Response {
-    let status = match q.status.as_deref().unwrap_or("open") {
-        "all" => None,
-        s @ ("open" | "resolved") => Some(s.to_string()),
-        other => return error(StatusCode::BAD_REQUEST, format!("status={other}：可选 open、resolved、all")),
+    let text = q.status.as_deref().unwrap_or("open");
+    let Ok(status) = crate::domain::ExceptionStatus::filter(text) else {
+        return error(StatusCode::BAD_REQUEST, format!("status={text}：可选 open、resolved、all"));
     };
-    if let Some(k) = &q.kind
-        && ExceptionKind::parse(k).is_none()
-    {
-        return error(StatusCode::BAD_REQUEST, format!("kind={k}：不是异常类型"));
-    }
-    match crate::exceptions::list(&app.store, &ExceptionFilter { kind: q.kind, status, school: q.school }).await {
+    let kind = match q.kind.as_deref().map(|k| (k, ExceptionKind::parse(k))) {
+        None => None,
+        Some((_, Some(k))) => Some(k),
+        Some((k, None)) => {
+            return error(StatusCode::BAD_REQUEST, format!("kind={k}：不是异常类型"));
+        }
+    };
+    match crate::exceptions::list(&app.store, &ExceptionFilter { kind, status, school: q.school }).await {
         Ok(rows) => Json(rows).into_response(),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
     }
@@ -101,11 +99,10 @@ pub async fn resolve(State(app): State<App>, Extension(v): Extension<Viewer>, Pa
             body["applied"] = serde_json::Value::Bool(true);
             Json(body).into_response()
         }
-        Ok(ResolveOutcome::Proposed { proposal, kind, message }) => (
-            StatusCode::ACCEPTED,
-            Json(serde_json::json!({"applied": false, "proposal": proposal, "kind": kind, "message": message})),
-        )
-            .into_response(),
+        Ok(ResolveOutcome::Proposed { proposal, kind, message }) => {
+            (StatusCode::ACCEPTED, Json(serde_json::json!({"applied": false, "proposal": proposal, "kind": kind, "message": message})))
+                .into_response()
+        }
         Err(e) => error(resolve_status(&e), e),
     }
 }
@@ -115,7 +112,9 @@ pub async fn approvals(State(app): State<App>, Query(q): Query<ExceptionsQuery>)
     let all = match q.status.as_deref().unwrap_or("pending") {
         "pending" => false,
         "all" => true,
-        other => return error(StatusCode::BAD_REQUEST, format!("status={other}：可选 pending、all")),
+        other => {
+            return error(StatusCode::BAD_REQUEST, format!("status={other}：可选 pending、all"));
+        }
     };
     match crate::approvals::list(&app.store, all).await {
         Ok(rows) => Json(rows).into_response(),
@@ -136,7 +135,9 @@ pub async fn decide(
     Path((id, decision)): Path<(i64, String)>,
     body: Option<Json<NoteBody>>,
 ) -> Response {
-    let Some(decision) = parse_decision(&decision) else { return error(StatusCode::NOT_FOUND, "可选 approve 或 reject") };
+    let Some(decision) = parse_decision(&decision) else {
+        return error(StatusCode::NOT_FOUND, "可选 approve 或 reject");
+    };
     let note = body.map(|Json(b)| b.note).unwrap_or_default();
     if decision == crate::approvals::Decision::Reject && note.trim().is_empty() {
         return error(StatusCode::UNPROCESSABLE_ENTITY, "驳回须写明理由 (note)");
@@ -165,4 +166,3 @@ pub async fn batches(State(app): State<App>) -> Response {
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
     }
 }
-

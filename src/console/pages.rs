@@ -8,7 +8,7 @@ use super::view::*;
 use crate::approvals::{ApprovalError, Decision};
 use crate::domain::card::mask_card;
 use crate::domain::id_number::mask_id;
-use crate::domain::{ApprovalStatus, BatchStatus, Fen, GrantStatus, LabelZh, PaymentStatus, Role};
+use crate::domain::{ApprovalStatus, ExceptionStatus, Fen, LabelZh, Role};
 use crate::exceptions::{Action, ExceptionKind, ResolveError, ResolveOutcome};
 use crate::people::PeopleError;
 use crate::store::{AuditEntry, ExceptionQuery};
@@ -22,31 +22,6 @@ pub const PAGE_SIZE: i64 = 50;
 
 fn yuan(fen: Option<i64>) -> String {
     fen.map(|f| Fen(f).to_string()).unwrap_or_default()
-}
-
-fn kind_label(kind: &str) -> String {
-    ExceptionKind::parse(kind).map(|k| k.label_zh().to_string()).unwrap_or_else(|| kind.to_string())
-}
-
-fn exception_status_label(s: &str) -> &str {
-    match s {
-        "open" => "待处理",
-        "resolved" => "已处理",
-        other => other,
-    }
-}
-
-fn severity_label(s: &str) -> &str {
-    match s {
-        "high" => "高",
-        "medium" => "中",
-        "low" => "低",
-        other => other,
-    }
-}
-
-fn label<T: LabelZh>(parsed: Option<T>, raw: &str) -> String {
-    parsed.map(|s| s.label_zh().to_string()).unwrap_or_else(|| raw.to_string())
 }
 
 fn internal(e: impl std::fmt::Display) -> Response {
@@ -132,7 +107,7 @@ pub async fn dashboard(State(app): State<App>, Extension(v): Extension<Viewer>) 
         ("余额", position.balance_fen.map(|b| Fen(b).to_string()).unwrap_or_else(|| "（尚无对账单）".into())),
     ];
     let open_by_kind = match store.open_exceptions_by_kind().await {
-        Ok(k) => k.into_iter().map(|(kind, n)| (kind.clone(), kind_label(&kind), n)).collect(),
+        Ok(k) => k.into_iter().map(|(kind, n)| (kind.as_str().to_string(), kind.label_zh().to_string(), n)).collect(),
         Err(e) => return internal(e),
     };
     let pending = match store.approvals(false, 1000).await {
@@ -186,14 +161,11 @@ pub async fn exceptions(State(app): State<App>, Extension(v): Extension<Viewer>,
     if f.status.is_empty() {
         f.status = "open".into();
     }
-    let status = match f.status.as_str() {
-        "open" | "resolved" => Some(f.status.clone()),
-        _ => {
-            f.status = "all".into();
-            None
-        }
-    };
-    let kind = non_empty(&f.kind).filter(|k| ExceptionKind::parse(k).is_some());
+    let status = ExceptionStatus::filter(&f.status).unwrap_or(None);
+    if status.is_none() {
+        f.status = "all".into();
+    }
+    let kind = non_empty(&f.kind).and_then(|k| ExceptionKind::parse(&k));
     let page = f.page.unwrap_or(1).max(1);
     let q = ExceptionQuery {
         kind,
@@ -214,9 +186,9 @@ pub async fn exceptions(State(app): State<App>, Extension(v): Extension<Viewer>,
         .into_iter()
         .map(|r| ExceptionLine {
             id: r.id,
-            kind: kind_label(&r.kind),
-            severity: severity_label(&r.severity).to_string(),
-            status: exception_status_label(&r.status).to_string(),
+            kind: r.kind.label_zh().to_string(),
+            severity: r.severity.label_zh().to_string(),
+            status: r.status.label_zh().to_string(),
             grant_id: r.grant_id.unwrap_or_default(),
             school: r.school_name.unwrap_or_default(),
             student: r.student_name.unwrap_or_default(),
@@ -261,7 +233,7 @@ async fn exception_page(app: &App, v: &Viewer, id: i64, flash: String, status: S
         Ok(None) => return error_page(StatusCode::NOT_FOUND, &format!("异常 {id} 不存在")),
         Err(e) => return internal(e),
     };
-    let kind = ExceptionKind::parse(&e.kind);
+    let kind = e.kind;
     let mut grant = None;
     let mut payments = Vec::new();
     let mut subjects = vec![format!("exception {id}"), id.to_string()];
@@ -271,7 +243,7 @@ async fn exception_page(app: &App, v: &Viewer, id: i64, flash: String, status: S
             Ok(Some(g)) => {
                 grant = Some(GrantView {
                     grant_id: g.grant_id.clone(),
-                    status: label(GrantStatus::parse(&g.status), &g.status),
+                    status: g.status.label_zh().to_string(),
                     name: g.name.clone(),
                     id_number: mask_id(&g.id_number),
                     school: format!("{} {}", g.school_code, g.school_name),
@@ -297,7 +269,7 @@ async fn exception_page(app: &App, v: &Viewer, id: i64, flash: String, status: S
                     .into_iter()
                     .map(|ev| {
                         let reason = [ev.reason_code.unwrap_or_default(), ev.reason_text.unwrap_or_default()].join(" ");
-                        format!("{} {}", label(PaymentStatus::parse(&ev.status), &ev.status), reason.trim())
+                        format!("{} {}", ev.status, reason.trim())
                     })
                     .collect::<Vec<_>>()
                     .join("；"),
@@ -313,7 +285,7 @@ async fn exception_page(app: &App, v: &Viewer, id: i64, flash: String, status: S
                 card: mask_card(&p.card_number),
                 holder: p.card_holder,
                 amount: Fen(p.amount_fen).to_string(),
-                status: label(PaymentStatus::parse(&p.status), &p.status),
+                status: p.status.label_zh().to_string(),
                 events,
             });
         }
@@ -325,7 +297,7 @@ async fn exception_page(app: &App, v: &Viewer, id: i64, flash: String, status: S
     let resolution = match (&e.resolution, &e.resolved_by) {
         (Some(r), by) => format!(
             "{}（{} {}）{}",
-            resolution_label(r),
+            r.label_zh(),
             by.clone().unwrap_or_default(),
             e.resolved_at.clone().unwrap_or_default(),
             e.note.clone().unwrap_or_default()
@@ -335,14 +307,14 @@ async fn exception_page(app: &App, v: &Viewer, id: i64, flash: String, status: S
     let approval = &app.cfg.approval;
     let view = ExceptionView {
         id: e.id,
-        kind: kind.map(|k| k.label_zh().to_string()).unwrap_or_else(|| e.kind.clone()),
-        severity: severity_label(&e.severity).to_string(),
-        status: exception_status_label(&e.status).to_string(),
+        kind: kind.label_zh().to_string(),
+        severity: e.severity.label_zh().to_string(),
+        status: e.status.label_zh().to_string(),
         created_at: e.created_at,
         amount: yuan(e.amount_fen),
         detail: e.detail,
         reason: e.reason_code.unwrap_or_default(),
-        suggestion: kind.map(|k| k.suggestion_zh().to_string()).unwrap_or_default(),
+        suggestion: kind.suggestion_zh().to_string(),
         resolution,
     };
     let mut c = chrome(app, &format!("异常 #{id}"), v, "/exceptions");
@@ -355,20 +327,10 @@ async fn exception_page(app: &App, v: &Viewer, id: i64, flash: String, status: S
             grant,
             payments,
             audit,
-            can_act: v.person.role.may_resolve() && e.status == "open",
+            can_act: v.person.role.may_resolve() && e.status == ExceptionStatus::Open,
             needs_approval: approval.card_changes || approval.cancellations || approval.accepts,
         },
     )
-}
-
-fn resolution_label(r: &str) -> &str {
-    match r {
-        "reissue" => "重新发放",
-        "cancel" => "撤销资助",
-        "accept" => "确认无误",
-        "superseded" => "学校已重新报送更正",
-        other => other,
-    }
 }
 
 /// One exception: the grant, every payment attempt and bank event, its trail, the role's actions.
@@ -516,8 +478,15 @@ pub fn parse_decision(s: &str) -> Option<Decision> {
 }
 
 /// A reviewer approves or rejects a proposal.
-pub async fn decide(State(app): State<App>, Extension(v): Extension<Viewer>, Path((id, decision)): Path<(i64, String)>, Form(f): Form<NoteForm>) -> Response {
-    let Some(decision) = parse_decision(&decision) else { return not_found().await };
+pub async fn decide(
+    State(app): State<App>,
+    Extension(v): Extension<Viewer>,
+    Path((id, decision)): Path<(i64, String)>,
+    Form(f): Form<NoteForm>,
+) -> Response {
+    let Some(decision) = parse_decision(&decision) else {
+        return not_found().await;
+    };
     if decision == Decision::Reject && f.note.trim().is_empty() {
         return approvals_page(&app, &v, false, "驳回须写明理由".into(), StatusCode::UNPROCESSABLE_ENTITY).await;
     }
@@ -552,7 +521,7 @@ pub async fn batches(State(app): State<App>, Extension(v): Extension<Viewer>) ->
                 .filter(|t| t.batch_id == b.batch_id)
                 .map(|t| (t.school_name.clone(), t.program.clone(), t.count, Fen(t.total_fen).to_string()))
                 .collect(),
-            status: label(BatchStatus::parse(&b.status), &b.status),
+            status: b.status.label_zh().to_string(),
             profile: b.profile,
             execution_date: b.execution_date,
             count: b.nb_of_txs,
@@ -578,7 +547,9 @@ pub async fn batch_file(State(app): State<App>, Extension(v): Extension<Viewer>,
     let path = app.cfg.paths.outbox.join(&name);
     let bytes = match tokio::fs::read(&path).await {
         Ok(b) => b,
-        Err(e) => return error_page(StatusCode::NOT_FOUND, &format!("批次文件 {name} 读取失败：{e}")),
+        Err(e) => {
+            return error_page(StatusCode::NOT_FOUND, &format!("批次文件 {name} 读取失败：{e}"));
+        }
     };
     let entry = AuditEntry {
         actor: &v.person.username,
@@ -603,13 +574,7 @@ fn download(name: &str, bytes: Vec<u8>) -> Response {
         _ => "application/octet-stream",
     };
     let encoded: String = url::form_urlencoded::byte_serialize(name.as_bytes()).collect();
-    (
-        [
-            (header::CONTENT_TYPE, mime.to_string()),
-            (header::CONTENT_DISPOSITION, format!("attachment; filename*=UTF-8''{encoded}")),
-        ],
-        bytes,
-    )
+    ([(header::CONTENT_TYPE, mime.to_string()), (header::CONTENT_DISPOSITION, format!("attachment; filename*=UTF-8''{encoded}"))], bytes)
         .into_response()
 }
 
@@ -623,11 +588,8 @@ fn report_files(dir: &std::path::Path) -> Vec<(String, u64, String)> {
         .filter_map(|e| {
             let meta = e.metadata().ok().filter(|m| m.is_file())?;
             let name = e.file_name().into_string().ok()?;
-            let modified = meta
-                .modified()
-                .ok()
-                .map(|t| chrono::DateTime::<chrono::Local>::from(t).format("%Y-%m-%d %H:%M").to_string())
-                .unwrap_or_default();
+            let modified =
+                meta.modified().ok().map(|t| chrono::DateTime::<chrono::Local>::from(t).format("%Y-%m-%d %H:%M").to_string()).unwrap_or_default();
             Some((name, meta.len(), modified))
         })
         .collect();
@@ -785,7 +747,9 @@ pub async fn add_user(State(app): State<App>, Extension(v): Extension<Viewer>, F
     if !v.person.role.may_manage_users() {
         return error_page(StatusCode::FORBIDDEN, "用户管理仅限管理员");
     }
-    let Some(role) = Role::parse(&f.role) else { return users_page(&app, &v, "未知的角色".into(), StatusCode::UNPROCESSABLE_ENTITY).await };
+    let Some(role) = Role::parse(&f.role) else {
+        return users_page(&app, &v, "未知的角色".into(), StatusCode::UNPROCESSABLE_ENTITY).await;
+    };
     match crate::people::add_user(&app.store, f.username.trim(), &f.display_name, role, &f.password, &v.person.username).await {
         Ok(u) => users_page(&app, &v, format!("已新增用户 {}（{}）", u.username, u.role.label_zh()), StatusCode::OK).await,
         Err(PeopleError::Invalid(m)) => users_page(&app, &v, m, StatusCode::UNPROCESSABLE_ENTITY).await,
@@ -840,7 +804,7 @@ pub async fn chart_balance(State(app): State<App>) -> Response {
 pub async fn chart_open(State(app): State<App>) -> Response {
     match app.store.open_exceptions_by_kind().await {
         Ok(rows) => {
-            let rows: Vec<(String, i64)> = rows.into_iter().map(|(k, n)| (kind_label(&k), n)).collect();
+            let rows: Vec<(String, i64)> = rows.into_iter().map(|(k, n)| (k.label_zh().to_string(), n)).collect();
             svg(crate::reports::charts::open_exceptions_svg(&rows))
         }
         Err(e) => internal(e),
@@ -849,14 +813,9 @@ pub async fn chart_open(State(app): State<App>) -> Response {
 
 /// The console's one stylesheet (screen and print).
 pub async fn stylesheet() -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "max-age=3600")],
-        include_str!("console.css"),
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "max-age=3600")], include_str!("console.css")).into_response()
 }
 
 pub async fn not_found() -> Response {
     error_page(StatusCode::NOT_FOUND, "找不到这个页面")
 }
-

@@ -1,10 +1,11 @@
-//! Pure domain types and rules: money, ID numbers, cards, names, the grant itself, and the states
-//! money and decisions move through ([`state`]).
+//! Pure domain types and rules: money, ID numbers, cards, names, the grant itself, the states
+//! money and decisions move through ([`state`]), and the exception vocabulary ([`exception`]).
 //!
 //! Nothing here touches a file, the database or the network, so every rule can be unit- and
 //! property-tested beside its code ("parse, don't validate": each newtype has a `parse`).
 
 pub mod card;
+pub mod exception;
 pub mod grant;
 pub mod id_number;
 pub mod money;
@@ -13,7 +14,11 @@ pub mod reason;
 pub mod state;
 
 pub use card::CardNumber;
+pub use exception::{ExceptionKind, NewException, Severity};
 pub use grant::{Priority, Stage, Tier};
 pub use id_number::IdNumber;
 pub use money::Fen;
-pub use state::{ApprovalKind, ApprovalStatus, BatchStatus, GrantStatus, LabelZh, PaymentStatus, Role};
+pub use state::{
+    AnswerMove, ApprovalKind, ApprovalStatus, BankVerdict, BatchStatus, CardStatus, ExceptionStatus, FileStatus, GrantStatus, LabelZh, PaymentStatus,
+    Resolution, Role, StateText,
+};

@@ -17,7 +17,16 @@
 
 use serde::Serialize;
 
-/// Generates `as_str`, `parse`, `ALL`, `Display` and `Serialize` (as the text) for a state enum.
+/// A state stored as text: what the store's edge needs to read and write any of them alike.
+pub trait StateText: Sized + Copy {
+    /// The type's name, for the message when a stored text names no state.
+    const WHAT: &'static str;
+    fn as_text(self) -> &'static str;
+    fn from_text(text: &str) -> Option<Self>;
+}
+
+/// Generates `as_str`, `parse`, `ALL`, `Display`, `Serialize` (as the text) and [`StateText`] for
+/// a state enum.
 macro_rules! text_enum {
     ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$m])*
@@ -36,6 +45,16 @@ macro_rules! text_enum {
             /// The state a stored text names, if any.
             pub fn parse(text: &str) -> Option<$name> {
                 match text { $($text => Some($name::$variant),)+ _ => None }
+            }
+        }
+
+        impl StateText for $name {
+            const WHAT: &'static str = stringify!($name);
+            fn as_text(self) -> &'static str {
+                self.as_str()
+            }
+            fn from_text(text: &str) -> Option<$name> {
+                $name::parse(text)
             }
         }
 
@@ -107,6 +126,56 @@ impl PaymentStatus {
     }
 }
 
+/// What a bank's status code says happened to a payment (ISO 20022 codes by meaning).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BankVerdict {
+    Settled,
+    Accepted,
+    Rejected,
+    /// Received, pending, or a code we do not know: kept in the history, changes nothing.
+    Pending,
+}
+
+impl BankVerdict {
+    pub fn of_code(status: &str) -> BankVerdict {
+        match status {
+            "ACSC" | "ACCC" => BankVerdict::Settled,
+            "ACSP" | "ACCP" | "ACWC" | "ACWP" | "ACFC" | "ACIS" => BankVerdict::Accepted,
+            "RJCT" | "CANC" | "BLCK" => BankVerdict::Rejected,
+            _ => BankVerdict::Pending,
+        }
+    }
+}
+
+/// What one bank answer does to an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnswerMove {
+    /// The attempt moves to this state.
+    To(PaymentStatus),
+    /// A final status seen again: no second effect. `same` when it repeats the state the
+    /// attempt is in; otherwise it contradicts it.
+    Repeat { same: bool },
+    /// Nothing to do (a pending code, or an acceptance after the fact).
+    Nothing,
+}
+
+impl PaymentStatus {
+    /// The attempt's move on a bank answer — the state machine above, in one place:
+    /// a rejection after settlement is a return (退票); a final status repeated is a repeat.
+    pub fn on_answer(self, verdict: BankVerdict) -> AnswerMove {
+        use PaymentStatus::*;
+        match (verdict, self) {
+            (BankVerdict::Settled, Created | Sent | Accepted) => AnswerMove::To(Settled),
+            (BankVerdict::Rejected, Created | Sent | Accepted) => AnswerMove::To(Rejected),
+            (BankVerdict::Rejected, Settled) => AnswerMove::To(Returned),
+            (BankVerdict::Accepted, Created | Sent) => AnswerMove::To(Accepted),
+            (BankVerdict::Settled, Settled | Rejected | Returned) => AnswerMove::Repeat { same: self == Settled },
+            (BankVerdict::Rejected, Rejected | Returned) => AnswerMove::Repeat { same: true },
+            _ => AnswerMove::Nothing,
+        }
+    }
+}
+
 text_enum! {
     /// A batch: one file to one bank.
     BatchStatus {
@@ -134,6 +203,74 @@ text_enum! {
 impl BatchStatus {
     /// Batches whose money may leave (or has left) the account but is not yet seen debited.
     pub const COMMITTED: [BatchStatus; 4] = [BatchStatus::Written, BatchStatus::Delivering, BatchStatus::InDoubt, BatchStatus::Delivered];
+}
+
+text_enum! {
+    /// An exception on the work list.
+    ExceptionStatus {
+        /// Waits for a person.
+        Open => "open",
+        /// Someone resolved it (who, how and when are stored beside it).
+        Resolved => "resolved",
+    }
+}
+
+text_enum! {
+    /// How an exception was resolved.
+    Resolution {
+        /// Paid again, to a corrected card or holder when given.
+        Reissue => "reissue",
+        Cancel => "cancel",
+        /// Explained: closed as it is.
+        Accept => "accept",
+        /// The school re-sent corrected data, which replaced the grant.
+        Superseded => "superseded",
+    }
+}
+
+impl LabelZh for Resolution {
+    fn label_zh(self) -> &'static str {
+        match self {
+            Resolution::Reissue => "更正后重新发放",
+            Resolution::Cancel => "取消发放",
+            Resolution::Accept => "接受说明",
+            Resolution::Superseded => "学校已重新报送更正",
+        }
+    }
+}
+
+impl ExceptionStatus {
+    /// A work-list filter as typed (`--status`, `?status=`): `open`, `resolved`, or `all`
+    /// (`Ok(None)`); anything else is `Err`.
+    pub fn filter(text: &str) -> Result<Option<ExceptionStatus>, ()> {
+        match text {
+            "all" => Ok(None),
+            other => ExceptionStatus::parse(other).map(Some).ok_or(()),
+        }
+    }
+}
+
+text_enum! {
+    /// A file aidpay received or wrote, as recorded in `files`.
+    FileStatus {
+        /// Read and applied, every entry.
+        Applied => "applied",
+        /// Refused whole and kept aside with its reason.
+        Quarantined => "quarantined",
+        /// A batch file aidpay wrote.
+        Written => "written",
+        Delivered => "delivered",
+    }
+}
+
+text_enum! {
+    /// A dedicated aid card as the bank last reported it.
+    CardStatus {
+        Active => "active",
+        /// The account is closed (AC04): a new card is needed, not a corrected name.
+        Closed => "closed",
+        Frozen => "frozen",
+    }
 }
 
 text_enum! {
@@ -185,10 +322,10 @@ pub trait LabelZh {
 impl LabelZh for GrantStatus {
     fn label_zh(self) -> &'static str {
         match self {
-            GrantStatus::Valid => "有效",
-            GrantStatus::Held => "暂缓（待处理）",
+            GrantStatus::Valid => "待发放",
+            GrantStatus::Held => "挂起待处理",
             GrantStatus::Paid => "已发放",
-            GrantStatus::Cancelled => "已撤销",
+            GrantStatus::Cancelled => "已取消",
         }
     }
 }
@@ -197,11 +334,11 @@ impl LabelZh for PaymentStatus {
     fn label_zh(self) -> &'static str {
         match self {
             PaymentStatus::Created => "已生成",
-            PaymentStatus::Sent => "已提交银行",
+            PaymentStatus::Sent => "已交银行",
             PaymentStatus::Accepted => "银行已受理",
-            PaymentStatus::Settled => "已入账",
-            PaymentStatus::Rejected => "银行拒绝",
-            PaymentStatus::Returned => "已退票",
+            PaymentStatus::Settled => "发放成功",
+            PaymentStatus::Rejected => "发放失败",
+            PaymentStatus::Returned => "退票",
             PaymentStatus::Cancelled => "已作废",
         }
     }
@@ -220,6 +357,15 @@ impl LabelZh for BatchStatus {
             BatchStatus::Debited => "已扣款",
             BatchStatus::Closed => "已结清",
             BatchStatus::Rejected => "已驳回",
+        }
+    }
+}
+
+impl LabelZh for ExceptionStatus {
+    fn label_zh(self) -> &'static str {
+        match self {
+            ExceptionStatus::Open => "待处理",
+            ExceptionStatus::Resolved => "已处理",
         }
     }
 }
@@ -289,6 +435,21 @@ impl Role {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_answer_move_is_an_allowed_move() {
+        for from in PaymentStatus::ALL {
+            for v in [BankVerdict::Settled, BankVerdict::Accepted, BankVerdict::Rejected, BankVerdict::Pending] {
+                if let AnswerMove::To(next) = from.on_answer(v) {
+                    assert!(from.can_move_to(next), "{from} → {next}");
+                }
+            }
+        }
+        assert_eq!(PaymentStatus::Settled.on_answer(BankVerdict::Rejected), AnswerMove::To(PaymentStatus::Returned));
+        assert_eq!(PaymentStatus::Settled.on_answer(BankVerdict::Settled), AnswerMove::Repeat { same: true });
+        assert_eq!(PaymentStatus::Returned.on_answer(BankVerdict::Settled), AnswerMove::Repeat { same: false });
+        assert_eq!(PaymentStatus::Cancelled.on_answer(BankVerdict::Settled), AnswerMove::Nothing);
+    }
 
     #[test]
     fn every_state_round_trips_its_text() {

@@ -16,6 +16,7 @@ use crate::domain::card::{CardNumber, mask_card};
 use crate::domain::grant::NewGrant;
 use crate::domain::name::normalize_name;
 use crate::domain::{ApprovalKind, Fen, Priority, Role, Stage, Tier};
+use crate::domain::{ExceptionKind, ExceptionStatus, GrantStatus, LabelZh, Resolution};
 use crate::people::Person;
 use crate::store::{AuditEntry, EligibleGrant, ExceptionRecord, NewApproval, Store, StoreError, StoreTx, StoredGrant};
 use crate::validation;
@@ -35,10 +36,15 @@ pub enum Action {
 
 impl Action {
     pub fn name(&self) -> &'static str {
+        self.resolution().as_str()
+    }
+
+    /// The resolution this action records.
+    pub fn resolution(&self) -> Resolution {
         match self {
-            Action::Reissue { .. } => "reissue",
-            Action::Cancel => "cancel",
-            Action::Accept => "accept",
+            Action::Reissue { .. } => Resolution::Reissue,
+            Action::Cancel => Resolution::Cancel,
+            Action::Accept => Resolution::Accept,
         }
     }
 }
@@ -50,8 +56,8 @@ pub enum ResolveError {
     NotFound(i64),
     #[error("异常 {0} 已处理过")]
     AlreadyResolved(i64),
-    #[error("异常 {id}（{kind}）不涉及具体资助：只能确认无误（--accept）")]
-    NoGrant { id: i64, kind: String },
+    #[error("异常 {id}（{label}）不涉及具体资助：只能确认无误（--accept）", label = kind.label_zh())]
+    NoGrant { id: i64, kind: ExceptionKind },
     #[error("已拒绝：{0}")]
     Refused(String),
     /// The person's role may not do this (or the user is unknown or disabled).
@@ -69,7 +75,11 @@ pub enum ResolveError {
 pub enum ResolveOutcome {
     Applied(Resolved),
     /// `{"proposal": ID, "kind", "message"}`: nothing is applied until a reviewer approves.
-    Proposed { proposal: i64, kind: ApprovalKind, message: String },
+    Proposed {
+        proposal: i64,
+        kind: ApprovalKind,
+        message: String,
+    },
 }
 
 /// What a resolution did (`exceptions resolve --json`).
@@ -113,40 +123,40 @@ fn to_new(g: &StoredGrant) -> Option<NewGrant> {
     })
 }
 
-/// Live payment states: while one exists the grant may be paid by it, so no second one.
-const LIVE: [&str; 4] = ["created", "sent", "accepted", "settled"];
+use ExceptionKind as K;
+
 /// Exceptions a re-issue or a cancellation answers for the same grant.
-const PAYMENT_KINDS: [&str; 4] = ["bank_rejected", "bank_returned", "no_answer", "unencodable_name"];
-const INTAKE_KINDS: [&str; 8] = [
-    "invalid_card",
-    "holder_mismatch",
-    "unencodable_name",
-    "invalid_id_number",
-    "amount_off_standard",
-    "priority_not_top_tier",
-    "card_shared",
-    "card_changed",
+const PAYMENT_KINDS: [ExceptionKind; 4] = [K::BankRejected, K::BankReturned, K::NoAnswer, K::UnencodableName];
+const INTAKE_KINDS: [ExceptionKind; 8] = [
+    K::InvalidCard,
+    K::HolderMismatch,
+    K::UnencodableName,
+    K::InvalidIdNumber,
+    K::AmountOffStandard,
+    K::PriorityNotTopTier,
+    K::CardShared,
+    K::CardChanged,
 ];
 /// Findings that hold a grant (it is paid only once none is open): a re-issue or a release waits
 /// for all of them; findings about a bank's answer (amount or account mismatches) do not hold it.
-const HOLDING_KINDS: [&str; 11] = [
-    "invalid_card",
-    "card_changed",
-    "holder_mismatch",
-    "unencodable_name",
-    "invalid_id_number",
-    "amount_off_standard",
-    "priority_not_top_tier",
-    "card_shared",
-    "duplicate_grant",
-    "bank_rejected",
-    "bank_returned",
+const HOLDING_KINDS: [ExceptionKind; 11] = [
+    K::InvalidCard,
+    K::CardChanged,
+    K::HolderMismatch,
+    K::UnencodableName,
+    K::InvalidIdNumber,
+    K::AmountOffStandard,
+    K::PriorityNotTopTier,
+    K::CardShared,
+    K::DuplicateGrant,
+    K::BankRejected,
+    K::BankReturned,
 ];
 /// Held grants whose finding `--accept` cannot explain away: the bank could not pay it as it is.
-const NOT_ACCEPTABLE: [(&str, &str); 3] = [
-    ("invalid_card", "卡号未通过校验，不能按原样发放：请用 --reissue --card 更正卡号，或 --cancel 取消"),
-    ("invalid_id_number", "身份证号未通过校验，学生身份无法确认：请学校更正后重新报送，或 --cancel 取消"),
-    ("unencodable_name", "银行文件无法写入该户名：请用 --reissue --holder 更正户名写法，或 --cancel 取消"),
+const NOT_ACCEPTABLE: [(ExceptionKind, &str); 3] = [
+    (K::InvalidCard, "卡号未通过校验，不能按原样发放：请用 --reissue --card 更正卡号，或 --cancel 取消"),
+    (K::InvalidIdNumber, "身份证号未通过校验，学生身份无法确认：请学校更正后重新报送，或 --cancel 取消"),
+    (K::UnencodableName, "银行文件无法写入该户名：请用 --reissue --holder 更正户名写法，或 --cancel 取消"),
 ];
 
 /// The batch an exception about a whole batch names (`delivery_uncertain:<batch>`).
@@ -159,13 +169,13 @@ async fn approval_needed(tx: &mut StoreTx, cfg: &Config, ex: &ExceptionRecord, a
     let rules = &cfg.approval;
     Ok(match action {
         // A batch handed over again, or taken as delivered, on a person's word: as a batch.
-        _ if ex.kind == "delivery_uncertain" => match action {
+        _ if ex.kind == ExceptionKind::DeliveryUncertain => match action {
             Action::Accept if rules.batches => Some(ApprovalKind::Accept),
             Action::Reissue { .. } if rules.batches => Some(ApprovalKind::Reissue),
             _ => None,
         },
         // Accepting a re-sent card is a card change, whatever `accepts` says.
-        Action::Accept if ex.kind == "card_changed" => (rules.card_changes || rules.accepts).then_some(ApprovalKind::CardChange),
+        Action::Accept if ex.kind == ExceptionKind::CardChanged => (rules.card_changes || rules.accepts).then_some(ApprovalKind::CardChange),
         Action::Accept => rules.accepts.then_some(ApprovalKind::Accept),
         Action::Cancel => rules.cancellations.then_some(ApprovalKind::Cancel),
         Action::Reissue { card, holder } if rules.card_changes && (card.is_some() || holder.is_some()) => {
@@ -174,7 +184,8 @@ async fn approval_needed(tx: &mut StoreTx, cfg: &Config, ex: &ExceptionRecord, a
                 None => None,
             };
             let changes = grant.is_none_or(|g| {
-                card.as_deref().is_some_and(|c| CardNumber::parse(c).map(|c| c.as_str().to_string()).unwrap_or_else(|_| c.to_string()) != g.card_number)
+                card.as_deref()
+                    .is_some_and(|c| CardNumber::parse(c).map(|c| c.as_str().to_string()).unwrap_or_else(|_| c.to_string()) != g.card_number)
                     || holder.as_deref().is_some_and(|h| normalize_name(h) != g.card_holder)
             });
             changes.then_some(ApprovalKind::CardChange)
@@ -197,7 +208,7 @@ pub async fn resolve(store: &Store, cfg: &Config, id: i64, action: &Action, note
         )));
     }
     let ex = tx.exception(id).await?.ok_or(ResolveError::NotFound(id))?;
-    if ex.status != "open" {
+    if ex.status != ExceptionStatus::Open {
         return Err(ResolveError::AlreadyResolved(id));
     }
     // A card that cannot be paid is refused now, not after a reviewer spent time on it.
@@ -211,7 +222,7 @@ pub async fn resolve(store: &Store, cfg: &Config, id: i64, action: &Action, note
         };
         let mut after = serde_json::to_value(action).unwrap_or_default();
         after["note"] = serde_json::Value::String(note.to_string());
-        after["exception_kind"] = serde_json::Value::String(ex.kind.clone());
+        after["exception_kind"] = serde_json::Value::String(ex.kind.as_str().to_string());
         let proposal = NewApproval {
             kind,
             subject: id.to_string(),
@@ -223,7 +234,9 @@ pub async fn resolve(store: &Store, cfg: &Config, id: i64, action: &Action, note
         };
         let pid = match tx.insert_approval(&proposal).await? {
             Ok(pid) => pid,
-            Err(open) => return Err(ResolveError::Refused(format!("异常 {id} 已有待复核的提议 #{open}，请等待复核或由复核人驳回后再提"))),
+            Err(open) => {
+                return Err(ResolveError::Refused(format!("异常 {id} 已有待复核的提议 #{open}，请等待复核或由复核人驳回后再提")));
+            }
         };
         tx.audit(&AuditEntry {
             actor: &person.username,
@@ -257,17 +270,17 @@ pub async fn apply(tx: &mut StoreTx, cfg: &Config, ex: &ExceptionRecord, action:
     let id = ex.id;
     let mut out = Resolved { id, action: action.name().into(), grant_id: ex.grant_id.clone(), new_payment_ref: None, message: String::new() };
 
-    if ex.kind == "delivery_uncertain" {
+    if ex.kind == ExceptionKind::DeliveryUncertain {
         let batch = batch_of(&ex.dedup_key).unwrap_or_default().to_string();
         out.message = delivery_decided(tx, &batch, action, note, actor).await?;
-        tx.resolve_exception(id, action.name(), note, actor).await?;
+        tx.resolve_exception(id, action.resolution(), note, actor).await?;
         return Ok(out);
     }
 
     match action {
         Action::Accept => {
-            let holds = ex.grant_id.is_some() && (INTAKE_KINDS.contains(&ex.kind.as_str()) || ex.kind == "duplicate_grant");
-            let dead = ex.grant_id.is_some() && matches!(ex.kind.as_str(), "bank_rejected" | "bank_returned");
+            let holds = ex.grant_id.is_some() && (INTAKE_KINDS.contains(&ex.kind) || ex.kind == ExceptionKind::DuplicateGrant);
+            let dead = ex.grant_id.is_some() && matches!(ex.kind, K::BankRejected | K::BankReturned);
             if let Some((_, why)) = NOT_ACCEPTABLE.iter().find(|(k, _)| *k == ex.kind) {
                 return Err(ResolveError::Refused(why.to_string()));
             }
@@ -275,38 +288,44 @@ pub async fn apply(tx: &mut StoreTx, cfg: &Config, ex: &ExceptionRecord, action:
                 // Accepting a failed payment means paying it again: a re-issue to the same card,
                 // under every rule of a re-issue (or refused with its reason).
                 let gid = ex.grant_id.clone().unwrap_or_default();
-                let (new_ref, msg) = reissue(tx, cfg, id, &gid, None, None, "accept", note, actor)
-                    .await
-                    .map_err(|e| match e {
-                        ResolveError::Refused(why) => ResolveError::Refused(format!("接受该笔失败即以原卡重新发放，但: {why}")),
-                        other => other,
-                    })?;
+                let (new_ref, msg) = reissue(tx, cfg, id, &gid, None, None, Resolution::Accept, note, actor).await.map_err(|e| match e {
+                    ResolveError::Refused(why) => ResolveError::Refused(format!("接受该笔失败即以原卡重新发放，但: {why}")),
+                    other => other,
+                })?;
                 out.new_payment_ref = new_ref;
                 out.message = format!("已接受，{msg}");
             } else {
-                tx.resolve_exception(id, "accept", note, actor).await?;
-                out.message = if holds { release_if_clear(tx, ex.grant_id.as_deref().unwrap_or_default(), actor).await? } else { accepted_words(&ex.kind) };
+                tx.resolve_exception(id, Resolution::Accept, note, actor).await?;
+                out.message = if holds {
+                    release_if_clear(tx, ex.grant_id.as_deref().unwrap_or_default(), actor).await?
+                } else {
+                    accepted_words(Some(ex.kind))
+                };
             }
             tx.audit(&AuditEntry {
                 actor,
                 action: "exception.accept",
                 subject: &format!("exception {id}"),
-                before: Some(serde_json::json!({"status": "open", "kind": ex.kind})),
-                after: Some(serde_json::json!({"status": "resolved", "resolution": "accept", "note": note, "result": out.message})),
+                before: Some(serde_json::json!({"status": ExceptionStatus::Open, "kind": ex.kind})),
+                after: Some(
+                    serde_json::json!({"status": ExceptionStatus::Resolved, "resolution": Resolution::Accept, "note": note, "result": out.message}),
+                ),
             })
             .await?;
         }
         Action::Cancel => {
-            let gid = ex.grant_id.clone().ok_or_else(|| ResolveError::NoGrant { id, kind: ex.kind.clone() })?;
+            let gid = ex.grant_id.clone().ok_or_else(|| ResolveError::NoGrant { id, kind: ex.kind })?;
             let grant = tx.grant(&gid).await?.ok_or_else(|| ResolveError::Refused(format!("资助 {gid} 不在库中")))?;
-            if let Some((r, _, st, _)) = tx.grant_payments(&gid).await?.into_iter().find(|p| LIVE.contains(&p.2.as_str())) {
+            if let Some(p) = tx.grant_payments(&gid).await?.into_iter().find(|p| p.status.is_live()) {
                 return Err(ResolveError::Refused(format!(
-                    "资助 {gid} 的支付 {r} 仍为“{st}”：须待这笔支付最终失败后才能撤销"
+                    "资助 {gid} 的支付 {} 仍为“{}”：须待这笔支付最终失败后才能撤销",
+                    p.payment_ref,
+                    p.status.label_zh()
                 )));
             }
-            tx.set_grant_status(&gid, "cancelled").await?;
-            tx.resolve_all_grant_exceptions(&gid, "cancel", note, actor).await?;
-            let after = StoredGrant { status: "cancelled".into(), ..grant.clone() };
+            tx.set_grant_status(&gid, GrantStatus::Cancelled).await?;
+            tx.resolve_all_grant_exceptions(&gid, Resolution::Cancel, note, actor).await?;
+            let after = StoredGrant { status: GrantStatus::Cancelled, ..grant.clone() };
             tx.audit(&AuditEntry {
                 actor,
                 action: "grant.cancel",
@@ -318,53 +337,51 @@ pub async fn apply(tx: &mut StoreTx, cfg: &Config, ex: &ExceptionRecord, action:
             out.message = format!("资助 {gid} 已取消，不再发放");
         }
         Action::Reissue { card, holder } => {
-            let gid = ex.grant_id.clone().ok_or_else(|| ResolveError::NoGrant { id, kind: ex.kind.clone() })?;
-            if ex.kind == "duplicate_grant" || ex.kind == "import_conflict" {
+            let gid = ex.grant_id.clone().ok_or_else(|| ResolveError::NoGrant { id, kind: ex.kind })?;
+            if ex.kind == ExceptionKind::DuplicateGrant || ex.kind == ExceptionKind::ImportConflict {
                 return Err(ResolveError::Refused(format!("“{}”类异常只能撤销（--cancel）或确认无误（--accept），不能重新发放", ex.kind)));
             }
-            let (new_ref, msg) = reissue(tx, cfg, id, &gid, card.as_deref(), holder.as_deref(), "reissue", note, actor).await?;
+            let (new_ref, msg) = reissue(tx, cfg, id, &gid, card.as_deref(), holder.as_deref(), Resolution::Reissue, note, actor).await?;
             out.new_payment_ref = new_ref;
             out.message = msg;
         }
     }
-    tx.resolve_exception(id, action.name(), note, actor).await?;
+    tx.resolve_exception(id, action.resolution(), note, actor).await?;
     Ok(out)
 }
 
 /// What `--accept` did, for findings that hold no grant.
-fn accepted_words(kind: &str) -> String {
+fn accepted_words(kind: Option<ExceptionKind>) -> String {
     match kind {
-        "import_conflict" => "已接受：保留原有记录，重新报送的数据不导入".into(),
-        "no_answer" => "已接受：该笔支付仍在途，等待银行回执".into(),
+        Some(K::ImportConflict) => "已接受：保留原有记录，重新报送的数据不导入".into(),
+        Some(K::NoAnswer) => "已接受：该笔支付仍在途，等待银行回执".into(),
         _ => "已接受，作为已说明的情况关闭".into(),
     }
 }
 
 /// A held grant whose last open finding was just closed goes back to be paid as imported.
 async fn release_if_clear(tx: &mut StoreTx, gid: &str, actor: &str) -> Result<String, ResolveError> {
-    let Some(grant) = tx.grant(gid).await? else { return Ok(accepted_words("")) };
+    let Some(grant) = tx.grant(gid).await? else {
+        return Ok(accepted_words(None));
+    };
     let open = tx.open_exceptions_of_grant(gid, &HOLDING_KINDS).await?;
     if open > 0 {
         return Ok(format!("已接受；资助 {gid} 仍有 {open} 条异常待处理，暂不发放"));
     }
     let attempted = !tx.grant_payments(gid).await?.is_empty();
-    if grant.status != "held" || attempted {
-        return Ok(accepted_words(""));
+    if grant.status != GrantStatus::Held || attempted {
+        return Ok(accepted_words(None));
     }
-    tx.set_grant_status(gid, "valid").await?;
+    tx.set_grant_status(gid, GrantStatus::Valid).await?;
     tx.audit(&AuditEntry {
         actor,
         action: "grant.release",
         subject: gid,
         before: Some(grant_json(&grant)),
-        after: Some(serde_json::json!({"status": "valid"})),
+        after: Some(serde_json::json!({"status": GrantStatus::Valid})),
     })
     .await?;
-    Ok(format!(
-        "已接受：资助 {gid} 放行，按导入时的数据（金额 {} 元，卡号 {}）随下一批次发放",
-        Fen(grant.amount_fen),
-        mask_card(&grant.card_number)
-    ))
+    Ok(format!("已接受：资助 {gid} 放行，按导入时的数据（金额 {} 元，卡号 {}）随下一批次发放", Fen(grant.amount_fen), mask_card(&grant.card_number)))
 }
 
 /// A person's decision on a batch whose hand-over was in doubt, after checking with the bank.
@@ -375,16 +392,14 @@ async fn delivery_decided(tx: &mut StoreTx, batch: &str, action: &Action, note: 
             format!("批次 {batch} 经核实银行已收到，记为已交付"),
             "batch.deliver.confirmed",
         ),
-        Action::Reissue { card: None, holder: None } => (
-            tx.retry_doubtful_delivery(batch).await?,
-            format!("批次 {batch} 经核实银行未收到，随下一批次重新交付同一文件"),
-            "batch.deliver.retry",
-        ),
-        Action::Reissue { .. } => return Err(ResolveError::Refused("批次交付核实只能“接受”或“重新发放”，不能更改卡号".into())),
+        Action::Reissue { card: None, holder: None } => {
+            (tx.retry_doubtful_delivery(batch).await?, format!("批次 {batch} 经核实银行未收到，随下一批次重新交付同一文件"), "batch.deliver.retry")
+        }
+        Action::Reissue { .. } => {
+            return Err(ResolveError::Refused("批次交付核实只能“接受”或“重新发放”，不能更改卡号".into()));
+        }
         Action::Cancel => {
-            return Err(ResolveError::Refused(format!(
-                "批次 {batch} 可能已在银行：请先与银行核实，已收到则 --accept，确认未收到则 --reissue"
-            )));
+            return Err(ResolveError::Refused(format!("批次 {batch} 可能已在银行：请先与银行核实，已收到则 --accept，确认未收到则 --reissue")));
         }
     };
     if !done {
@@ -394,7 +409,7 @@ async fn delivery_decided(tx: &mut StoreTx, batch: &str, action: &Action, note: 
         actor,
         action: audit_action,
         subject: batch,
-        before: Some(serde_json::json!({"status": "in_doubt"})),
+        before: Some(serde_json::json!({"status": crate::domain::BatchStatus::InDoubt})),
         after: Some(serde_json::json!({"note": note, "result": words})),
     })
     .await?;
@@ -411,14 +426,16 @@ async fn reissue(
     gid: &str,
     card: Option<&str>,
     holder: Option<&str>,
-    resolution: &str,
+    resolution: Resolution,
     note: &str,
     actor: &str,
 ) -> Result<(Option<String>, String), ResolveError> {
     let grant = tx.grant(gid).await?.ok_or_else(|| ResolveError::Refused(format!("资助 {gid} 不在库中")))?;
-    match grant.status.as_str() {
-        "cancelled" => return Err(ResolveError::Refused(format!("资助 {gid} 已撤销"))),
-        "paid" => return Err(ResolveError::Refused(format!("资助 {gid} 已发放到账，不能重新发放"))),
+    match grant.status {
+        GrantStatus::Cancelled => return Err(ResolveError::Refused(format!("资助 {gid} 已撤销"))),
+        GrantStatus::Paid => {
+            return Err(ResolveError::Refused(format!("资助 {gid} 已发放到账，不能重新发放")));
+        }
         _ => {}
     }
     let mut corrected = grant.clone();
@@ -430,14 +447,18 @@ async fn reissue(
         corrected.card_holder = normalize_name(h);
     }
     let payments = tx.grant_payments(gid).await?;
-    if let Some((r, _, st, _)) = payments.iter().find(|p| LIVE.contains(&p.2.as_str())) {
+    if let Some(p) = payments.iter().find(|p| p.status.is_live()) {
         return Err(ResolveError::Refused(format!(
-            "资助 {gid} 的支付 {r} 仍为“{st}”：须待银行回执确认失败后才能重新发放"
+            "资助 {gid} 的支付 {} 仍为“{}”：须待银行回执确认失败后才能重新发放",
+            p.payment_ref,
+            p.status.label_zh()
         )));
     }
-    if let Some((r, _, st, true)) = payments.last() {
+    if let Some(p) = payments.last().filter(|p| p.money_out) {
         return Err(ResolveError::Refused(format!(
-            "支付 {r}（{st}）的款项可能尚未退回专户：须待对账单上核对到退票后才能重新发放"
+            "支付 {}（{}）的款项可能尚未退回专户：须待对账单上核对到退票后才能重新发放",
+            p.payment_ref,
+            p.status.label_zh()
         )));
     }
     // The corrected grant must meet every rule again (the duplicate rule was checked at intake).
@@ -452,7 +473,7 @@ async fn reissue(
         return Err(ResolveError::Refused(format!("资助 {gid} 更正后仍不符合规定：{}", problems.join("；"))));
     }
     // Findings this re-issue does not answer keep the grant held.
-    let mut kinds: Vec<&str> = PAYMENT_KINDS.to_vec();
+    let mut kinds: Vec<ExceptionKind> = PAYMENT_KINDS.to_vec();
     kinds.extend(INTAKE_KINDS);
     tx.resolve_grant_exceptions(gid, &kinds, resolution, note, actor).await?;
     tx.resolve_exception(id, resolution, note, actor).await?;
@@ -460,10 +481,10 @@ async fn reissue(
     if still_open > 0 {
         return Err(ResolveError::Refused(format!("资助 {gid} 还有 {still_open} 条其他异常未处理（如重复资助），请先处理后再重新发放")));
     }
-    tx.update_grant_card(gid, &corrected.card_number, &corrected.card_holder, "valid").await?;
+    tx.update_grant_card(gid, &corrected.card_number, &corrected.card_holder, GrantStatus::Valid).await?;
     let mut new_ref = None;
     if !payments.is_empty() {
-        let attempt = payments.last().map(|p| p.1).unwrap_or(0) + 1;
+        let attempt = payments.last().map(|p| p.attempt).unwrap_or(0) + 1;
         let eligible = EligibleGrant {
             grant_id: gid.to_string(),
             attempt,

@@ -14,10 +14,11 @@ pub mod xlsx;
 pub use self::csv::EncodingChoice;
 
 use crate::config::Config;
+use crate::domain::GrantStatus;
+use crate::domain::Priority;
 use crate::domain::card::mask_card;
 use crate::domain::grant::NewGrant;
 use crate::domain::id_number::mask_id;
-use crate::domain::Priority;
 use crate::exceptions::{ExceptionKind, NewException};
 use crate::store::{AuditEntry, CardUse, FileRecord, GrantRecord, KnownGrant, Store, StoreError, StoreTx, StoredGrant};
 use crate::validation;
@@ -107,15 +108,11 @@ pub async fn raise_rows_rejected(store: &Store, summary: &FileSummary) -> Result
     }
     let mut tx = store.begin().await?;
     let n = tx
-        .insert_exceptions(&[NewException {
-            kind: ExceptionKind::RowsRejected,
-            grant_id: None,
-            payment_ref: None,
-            reason_code: None,
-            amount_fen: None,
-            detail: format!("{name}: {} 行无法读取，未导入: {}", summary.rejected, rows.join("；")),
-            dedup_key: format!("rows_rejected:{}", summary.sha256),
-        }])
+        .insert_exceptions(&[NewException::new(
+            ExceptionKind::RowsRejected,
+            &summary.sha256,
+            format!("{name}: {} 行无法读取，未导入: {}", summary.rejected, rows.join("；")),
+        )])
         .await?;
     tx.commit().await?;
     Ok(n > 0)
@@ -134,16 +131,10 @@ enum Source {
 
 impl Source {
     fn open(path: &Path, opts: ImportOptions) -> Result<Source, SourceError> {
-        let is_xlsx = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "xlsx" | "xlsm" | "xls" | "ods"))
-            || starts_with_zip_magic(path)?;
-        if is_xlsx {
-            Ok(Source::Xlsx(xlsx::XlsxSource::open(path)?))
-        } else {
-            Ok(Source::Csv(csv::CsvSource::open(path, opts.encoding)?))
-        }
+        let is_xlsx =
+            path.extension().and_then(|e| e.to_str()).is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "xlsx" | "xlsm" | "xls" | "ods"))
+                || starts_with_zip_magic(path)?;
+        if is_xlsx { Ok(Source::Xlsx(xlsx::XlsxSource::open(path)?)) } else { Ok(Source::Csv(csv::CsvSource::open(path, opts.encoding)?)) }
     }
 
     fn header(&mut self) -> Result<Vec<String>, SourceError> {
@@ -256,7 +247,7 @@ pub async fn import_file(store: &Store, cfg: &Config, path: &Path, opts: ImportO
             name: &name,
             sha256: &sha,
             size_bytes: size,
-            status: "applied",
+            status: crate::domain::FileStatus::Applied,
             detail: None,
         })
         .await
@@ -321,11 +312,8 @@ struct Checked {
 
 /// One data row parsed and checked against the rules that need no store.
 fn read_row(header: &HeaderMap, rules: &crate::config::Rules, raw: &RawRow) -> ReadRow {
-    let parsed = row::parse_row(header, raw).map(|grant| Checked {
-        fingerprint: grant.fingerprint(),
-        violations: validation::check(&grant, rules),
-        grant,
-    });
+    let parsed =
+        row::parse_row(header, raw).map(|grant| Checked { fingerprint: grant.fingerprint(), violations: validation::check(&grant, rules), grant });
     ReadRow { line: raw.line, parsed }
 }
 
@@ -417,20 +405,29 @@ async fn apply_chunk(tx: &mut StoreTx, cx: &ChunkCtx<'_>, chunk: &[ReadRow], sum
                 continue;
             }
             let first_in_file = fresh.get(g.grant_id.as_str()).copied();
-            let replaceable = first_in_file.is_none() && !old.attempted && matches!(old.status.as_str(), "valid" | "held");
+            let replaceable = first_in_file.is_none() && !old.attempted && matches!(old.status, GrantStatus::Valid | GrantStatus::Held);
             if !replaceable {
                 summary.conflicts += 1;
                 let before = match first_in_file {
-                    Some(first) => Some(StoredGrant::from_new(first, "")),
+                    Some(first) => Some(StoredGrant::from_new(first, GrantStatus::Valid)),
                     None => tx.grant(&g.grant_id).await?,
                 };
-                raised.push(conflict(g, before.as_ref(), fingerprint, &at, old.status == "cancelled"));
+                raised.push(conflict(g, before.as_ref(), fingerprint, &at, old.status == GrantStatus::Cancelled));
                 continue;
             }
-            let Some(before) = tx.grant(&g.grant_id).await? else { continue };
+            let Some(before) = tx.grant(&g.grant_id).await? else {
+                continue;
+            };
             summary.superseded += 1;
-            changed_card = (cfg.approval.card_changes && (before.card_number != g.card_number || before.card_holder != g.card_holder))
-                .then(|| format!("卡号 {} 持卡人 {} → 卡号 {} 持卡人 {}", mask_card(&before.card_number), before.card_holder, mask_card(&g.card_number), g.card_holder));
+            changed_card = (cfg.approval.card_changes && (before.card_number != g.card_number || before.card_holder != g.card_holder)).then(|| {
+                format!(
+                    "卡号 {} 持卡人 {} → 卡号 {} 持卡人 {}",
+                    mask_card(&before.card_number),
+                    before.card_holder,
+                    mask_card(&g.card_number),
+                    g.card_holder
+                )
+            });
             superseded.push((g.grant_id.as_str(), before));
         }
 
@@ -454,25 +451,26 @@ async fn apply_chunk(tx: &mut StoreTx, cx: &ChunkCtx<'_>, chunk: &[ReadRow], sum
             violations.push(shared);
         }
         uses.retain(|u| u.grant_id != g.grant_id);
-        uses.push(CardUse { grant_id: g.grant_id.clone(), id_number: g.id_number.clone(), holder: g.card_holder.clone(), stage: g.stage.label().into() });
-        let status = if violations.is_empty() { "valid" } else { "held" };
+        uses.push(CardUse {
+            grant_id: g.grant_id.clone(),
+            id_number: g.id_number.clone(),
+            holder: g.card_holder.clone(),
+            stage: g.stage.label().into(),
+        });
+        let status = if violations.is_empty() { GrantStatus::Valid } else { GrantStatus::Held };
         summary.imported += 1;
         if !violations.is_empty() {
             summary.held += 1;
         }
         for v in violations {
-            raised.push(NewException {
-                kind: v.kind,
-                grant_id: Some(g.grant_id.clone()),
-                payment_ref: None,
-                reason_code: None,
-                amount_fen: Some(g.amount.0),
-                detail: format!("{at}: {}", v.detail),
-                dedup_key: format!("{}:{}:{}", v.kind, g.grant_id, fp_tag(fingerprint)),
-            });
+            raised.push(
+                NewException::new(v.kind, format!("{}:{}", g.grant_id, fp_tag(fingerprint)), format!("{at}: {}", v.detail))
+                    .grant(g.grant_id.clone())
+                    .amount(Some(g.amount.0)),
+            );
         }
         taken.entry(key).or_insert_with(|| g.grant_id.clone());
-        known.insert(g.grant_id.clone(), KnownGrant { fingerprint: fingerprint.clone(), status: status.into(), attempted: false });
+        known.insert(g.grant_id.clone(), KnownGrant { fingerprint: fingerprint.clone(), status, attempted: false });
         fresh.insert(g.grant_id.as_str(), g);
         records.push(GrantRecord { grant: g, status, fingerprint: fingerprint.clone(), line: *line });
     }
@@ -480,7 +478,13 @@ async fn apply_chunk(tx: &mut StoreTx, cx: &ChunkCtx<'_>, chunk: &[ReadRow], sum
         let ids: Vec<&str> = superseded.iter().map(|(id, _)| *id).collect();
         tx.remove_unattempted_grants(&ids).await?;
         for (id, before) in &superseded {
-            tx.resolve_all_grant_exceptions(id, "superseded", &format!("学校重新报送更正数据（{}）", cx.file_name), cx.actor).await?;
+            tx.resolve_all_grant_exceptions(
+                id,
+                crate::domain::Resolution::Superseded,
+                &format!("学校重新报送更正数据（{}）", cx.file_name),
+                cx.actor,
+            )
+            .await?;
             let after = records.iter().find(|r| r.grant.grant_id == *id).map(|r| StoredGrant::from_new(r.grant, r.status));
             tx.audit(&AuditEntry {
                 actor: cx.actor,
@@ -517,21 +521,23 @@ fn grant_audit_json(g: &StoredGrant) -> serde_json::Value {
 /// re-send of a cancelled grant is one too (its own key, so it is raised even when the same
 /// conflict was closed by the cancellation).
 fn conflict(g: &NewGrant, before: Option<&StoredGrant>, fingerprint: &str, at: &str, cancelled: bool) -> NewException {
-    let after = StoredGrant::from_new(g, "");
+    let after = StoredGrant::from_new(g, GrantStatus::Valid);
     let changes = match before {
         Some(b) => describe_changes(b, &after),
         None => String::from("内容不同"),
     };
-    let (why, key_tail) = if cancelled { ("已取消，重新报送的数据未导入", ":after_cancel") } else { ("已存在且已发放或在途，新数据未导入", "") };
-    NewException {
-        kind: ExceptionKind::ImportConflict,
-        grant_id: Some(g.grant_id.clone()),
-        payment_ref: None,
-        reason_code: None,
-        amount_fen: Some(g.amount.0),
-        detail: format!("{at}: 资助编号 {} {why}: {changes}", g.grant_id),
-        dedup_key: format!("import_conflict:{}:{fingerprint}{key_tail}", g.grant_id),
-    }
+    let (why, key_tail) = if cancelled {
+        ("已取消，重新报送的数据未导入", ":after_cancel")
+    } else {
+        ("已存在且已发放或在途，新数据未导入", "")
+    };
+    NewException::new(
+        ExceptionKind::ImportConflict,
+        format!("{}:{fingerprint}{key_tail}", g.grant_id),
+        format!("{at}: 资助编号 {} {why}: {changes}", g.grant_id),
+    )
+    .grant(g.grant_id.clone())
+    .amount(Some(g.amount.0))
 }
 
 /// `金额 750.00 → 1000.00; 卡号 6222 **** **** 0128 → 6217 **** **** 4566` (numbers masked).
@@ -575,7 +581,7 @@ pub fn describe_changes(a: &StoredGrant, b: &StoredGrant) -> String {
 
 impl StoredGrant {
     /// The stored form of a parsed grant (for comparing).
-    pub fn from_new(g: &NewGrant, status: &str) -> StoredGrant {
+    pub fn from_new(g: &NewGrant, status: GrantStatus) -> StoredGrant {
         StoredGrant {
             grant_id: g.grant_id.clone(),
             name: g.name.clone(),
@@ -593,7 +599,7 @@ impl StoredGrant {
             card_number: g.card_number.clone(),
             bank: g.bank.clone(),
             notice_end: g.notice_end.to_string(),
-            status: status.into(),
+            status,
         }
     }
 }

@@ -24,11 +24,12 @@
 
 use crate::config::Config;
 use crate::domain::Fen;
+use crate::domain::{BatchStatus, LabelZh, PaymentStatus};
 use crate::exceptions::{ExceptionKind, NewException};
 use crate::store::{AuditEntry, EntryDetail, EntryRow, PaymentMoney, Position, Store, StoreError, StoreTx};
-use std::collections::{HashMap, HashSet};
 use chrono::NaiveDate;
 use serde::Serialize;
+use std::collections::{HashMap, HashSet};
 
 /// What one reconciliation run found.
 #[derive(Debug, Clone, Serialize, Default)]
@@ -75,8 +76,8 @@ fn date(s: &Option<String>) -> Option<NaiveDate> {
     s.as_deref().and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
 }
 
-fn ex(kind: ExceptionKind, amount: Option<i64>, payment_ref: Option<String>, detail: String, dedup: String) -> NewException {
-    NewException { kind, grant_id: None, payment_ref, reason_code: None, amount_fen: amount, detail, dedup_key: dedup }
+fn ex(kind: ExceptionKind, amount: Option<i64>, payment_ref: Option<String>, detail: String, subject: String) -> NewException {
+    NewException::new(kind, subject, detail).payment(payment_ref).amount(amount)
 }
 
 /// How an entry is named in exception keys: unique in the whole database (one database may hold
@@ -165,7 +166,7 @@ async fn check_balances(tx: &mut StoreTx, account: &str, out: &mut Outcome, rais
                     Fen(db),
                     Fen(o + cr - db)
                 ),
-                format!("balance_break:{}", s.statement_id),
+                s.statement_id.to_string(),
             ));
         }
         if let Some(p) = prev {
@@ -181,7 +182,7 @@ async fn check_balances(tx: &mut StoreTx, account: &str, out: &mut Outcome, rais
                     Some(so - pc),
                     None,
                     format!("对账单 {} 的期初余额 {} ≠ 上一对账单 {} 的期末余额 {}", s.statement_id, Fen(so), p.statement_id, Fen(pc)),
-                    format!("balance_break:{}->{}", p.statement_id, s.statement_id),
+                    format!("{}->{}", p.statement_id, s.statement_id),
                 ));
             }
             if let (Some(a), Some(b)) = (pto, sfrom)
@@ -218,7 +219,7 @@ async fn debit(tx: &mut StoreTx, cfg: &Config, e: &EntryRow, out: &mut Outcome, 
     if batch.is_none() {
         let booked = date(&e.booking_date);
         let mut candidates = Vec::new();
-        for b in tx.batches_in(account, &["delivered"]).await? {
+        for b in tx.batches_in(account, &[BatchStatus::Delivered]).await? {
             let exec = NaiveDate::parse_from_str(&b.execution_date, "%Y-%m-%d").ok();
             let near = match (exec, booked) {
                 (Some(x), Some(d)) => (d - x).num_days().abs() <= cfg.reconcile.debit_match_days,
@@ -246,18 +247,18 @@ async fn debit(tx: &mut StoreTx, cfg: &Config, e: &EntryRow, out: &mut Outcome, 
                 entry_words(e),
                 e.info.as_deref().map(|i| format!("；摘要: {i}")).unwrap_or_default()
             ),
-            format!("unknown_debit:{}", finding(account, e)),
+            finding(account, e).to_string(),
         ));
         return Ok(());
     };
-    if b.status == "debited" {
+    if b.status == BatchStatus::Debited {
         out.mismatches += 1;
         raised.push(ex(
             ExceptionKind::BatchDebitMismatch,
             Some(e.amount_fen),
             None,
             format!("批次 {} 再次扣款 {} 元（{}）：已有一笔扣款与之匹配", b.batch_id, Fen(e.amount_fen), entry_words(e)),
-            format!("batch_debit_mismatch:{}:{}", b.batch_id, finding(account, e)),
+            format!("{}:{}", b.batch_id, finding(account, e)),
         ));
         return Ok(());
     }
@@ -271,7 +272,7 @@ async fn debit(tx: &mut StoreTx, cfg: &Config, e: &EntryRow, out: &mut Outcome, 
             Some(e.amount_fen - want),
             None,
             format!("批次 {} 扣款 {} 元，应为{} {} 元{pending}", b.batch_id, Fen(e.amount_fen), how, Fen(want)),
-            format!("batch_debit_mismatch:{}:{}", b.batch_id, finding(account, e)),
+            format!("{}:{}", b.batch_id, finding(account, e)),
         ));
     }
     // Per-transaction details, when sent, must be payments of this batch with their amounts.
@@ -292,13 +293,13 @@ async fn debit(tx: &mut StoreTx, cfg: &Config, e: &EntryRow, out: &mut Outcome, 
                 Some(e.amount_fen),
                 None,
                 format!("批次 {} 扣款明细中 {} 笔与发出的支付不符: {}", b.batch_id, wrong.len(), wrong.join(", ")),
-                format!("batch_debit_mismatch:{}:details:{}", b.batch_id, finding(account, e)),
+                format!("{}:details:{}", b.batch_id, finding(account, e)),
             ));
         }
     }
     // The money of these payments has left the account.
     tx.set_money_out_of_batch(&b.batch_id, gross).await?;
-    tx.set_batch_status(&b.batch_id, "debited").await?;
+    tx.set_batch_status(&b.batch_id, BatchStatus::Debited).await?;
     tx.mark_entry(e.id, &format!("batch:{}", b.batch_id)).await?;
     out.batch_debits_matched += 1;
     Ok(())
@@ -311,8 +312,8 @@ async fn expected(tx: &mut StoreTx, cfg: &Config, b: &crate::store::BatchRow) ->
         return Ok((b.ctrl_sum_fen, 0, true));
     }
     let payments = tx.batch_money(&b.batch_id).await?;
-    let sum = payments.iter().filter(|p| matches!(p.status.as_str(), "settled" | "returned")).map(|p| p.amount_fen).sum();
-    let open = payments.iter().filter(|p| matches!(p.status.as_str(), "created" | "sent" | "accepted")).count();
+    let sum = payments.iter().filter(|p| matches!(p.status, PaymentStatus::Settled | PaymentStatus::Returned)).map(|p| p.amount_fen).sum();
+    let open = payments.iter().filter(|p| matches!(p.status, PaymentStatus::Created | PaymentStatus::Sent | PaymentStatus::Accepted)).count();
     Ok((sum, open, false))
 }
 
@@ -383,7 +384,7 @@ async fn credit(
         let failed: Vec<&String> =
             // Only this account's payments: another district's payment named here is not ours to credit.
             refs.iter()
-                .filter(|r| known.payments.get(*r).is_some_and(|p| p.account_no == account && matches!(p.status.as_str(), "rejected" | "returned")))
+                .filter(|r| known.payments.get(*r).is_some_and(|p| p.account_no == account && p.status.is_failed()))
                 .collect();
         if !failed.is_empty() && failed.len() == refs.len() {
             for r in &failed {
@@ -425,7 +426,7 @@ async fn credit(
             entry_words(e),
             if refs.is_empty() { String::new() } else { format!("，支付流水号 {}", refs.join(", ")) }
         ),
-        format!("unmatched_return_credit:{}", finding(account, e)),
+        finding(account, e).to_string(),
     ));
     Ok(())
 }
@@ -435,15 +436,16 @@ async fn not_credited(tx: &mut StoreTx, cfg: &Config, out: &mut Outcome, raised:
     for p in tx.failed_money_out(&cfg.account.number).await? {
         if p.updated_at < cutoff {
             out.returns_not_credited += 1;
-            raised.push(NewException {
-                kind: ExceptionKind::ReturnNotCredited,
-                grant_id: Some(p.grant_id.clone()),
-                payment_ref: Some(p.payment_ref.clone()),
-                reason_code: None,
-                amount_fen: Some(p.amount_fen),
-                detail: format!("支付 {}（{}）失败已超过 {} 天，款项仍未退回专户", p.payment_ref, p.status, cfg.reconcile.return_days),
-                dedup_key: format!("return_not_credited:{}", p.payment_ref),
-            });
+            raised.push(
+                NewException::new(
+                    ExceptionKind::ReturnNotCredited,
+                    &p.payment_ref,
+                    format!("支付 {}（{}）失败已超过 {} 天，款项仍未退回专户", p.payment_ref, p.status.label_zh(), cfg.reconcile.return_days),
+                )
+                .grant(p.grant_id.clone())
+                .payment(Some(p.payment_ref.clone()))
+                .amount(Some(p.amount_fen)),
+            );
         }
     }
     Ok(())

@@ -129,12 +129,8 @@ pub fn exception_table(rows: &[ExceptionReportRow], account_name: &str, generate
 
 /// How an exception was resolved, in words.
 pub fn resolution_zh(resolution: &str) -> &str {
-    match resolution {
-        "reissue" => "更正后重新发放",
-        "cancel" => "取消发放",
-        "accept" => "接受说明",
-        other => other,
-    }
+    use crate::domain::LabelZh;
+    crate::domain::Resolution::parse(resolution).map_or(resolution, |r| r.label_zh())
 }
 
 /// The second sheet: every exception resolved in the period, oldest first — by whom and how.
@@ -144,7 +140,9 @@ pub fn resolved_table(rows: &[ExceptionReportRow], period: &str) -> Table {
     totals[0] = Cell::text("合计");
     totals[2] = Cell::Text(format!("共 {} 条", rows.len()));
     totals[4] = Cell::Money(total);
-    let text_or_empty = |s: &str| if s.trim().is_empty() { Cell::Empty } else { Cell::text(s.trim()) };
+    let text_or_empty = |s: &str| {
+        if s.trim().is_empty() { Cell::Empty } else { Cell::text(s.trim()) }
+    };
     let kinds = [
         ColumnKind::Integer,
         ColumnKind::Text,
@@ -183,7 +181,9 @@ pub fn resolved_table(rows: &[ExceptionReportRow], period: &str) -> Table {
 }
 
 fn report_line(r: &ExceptionReportRow) -> Vec<Cell> {
-    let text_or_empty = |s: &str| if s.trim().is_empty() { Cell::Empty } else { Cell::text(s.trim()) };
+    let text_or_empty = |s: &str| {
+        if s.trim().is_empty() { Cell::Empty } else { Cell::text(s.trim()) }
+    };
     vec![
         Cell::Int(r.id),
         text_or_empty(&r.grant_id),
@@ -250,7 +250,9 @@ fn reason(r: &ExceptionReportRow) -> String {
 
 /// Masks every occurrence of `card` (its digits, spaces ignored) in `text`.
 fn scrub_card(text: &str, card: Option<&str>) -> String {
-    let Some(card) = card else { return text.to_string() };
+    let Some(card) = card else {
+        return text.to_string();
+    };
     let digits: String = card.chars().filter(|c| !c.is_whitespace()).collect();
     if digits.len() < 8 || !text.contains(&digits) {
         return text.to_string();
@@ -261,9 +263,7 @@ fn scrub_card(text: &str, card: Option<&str>) -> String {
 /// `2026-09-01T10:00:00+08:00` → `2026-09-01 10:00:00` (the time where it was recorded); any
 /// other text unchanged.
 fn display_time(s: &str) -> String {
-    chrono::DateTime::parse_from_rfc3339(s.trim())
-        .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
-        .unwrap_or_else(|_| s.trim().to_string())
+    chrono::DateTime::parse_from_rfc3339(s.trim()).map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_else(|_| s.trim().to_string())
 }
 
 #[cfg(test)]
@@ -352,7 +352,11 @@ mod tests {
         let t = table();
         assert_eq!(t.title, "资助发放异常清单");
         let firsts: Vec<&Cell> = t.rows.iter().map(|r| &r[0]).collect();
-        assert_eq!(firsts, vec![&Cell::Int(1), &Cell::Int(2), &Cell::text("小计"), &Cell::Int(7), &Cell::text("小计")], "第一小学 before 第二中学, then by id");
+        assert_eq!(
+            firsts,
+            vec![&Cell::Int(1), &Cell::Int(2), &Cell::text("小计"), &Cell::Int(7), &Cell::text("小计")],
+            "第一小学 before 第二中学, then by id"
+        );
         let first = &t.rows[0];
         assert_eq!(first[1], Cell::text("2026Q-0001"));
         assert_eq!(first[8], Cell::text("6222 **** **** 0128"));
@@ -388,7 +392,10 @@ mod tests {
         let t = resolved_table(&[r], "2026-09-01 至 2026-09-30");
         assert_eq!(t.title, RESOLVED_TITLE);
         assert_eq!(t.rows[0][6], Cell::text("取消发放"));
-        assert_eq!((&t.rows[0][7], &t.rows[0][8], &t.rows[0][9]), (&Cell::text("学生已转学"), &Cell::text("clerk"), &Cell::text("2026-09-05 10:00:00")));
+        assert_eq!(
+            (&t.rows[0][7], &t.rows[0][8], &t.rows[0][9]),
+            (&Cell::text("学生已转学"), &Cell::text("clerk"), &Cell::text("2026-09-05 10:00:00"))
+        );
         assert_eq!(t.totals.as_ref().unwrap()[4], Cell::Money(Fen(115_000)));
     }
 

@@ -3,7 +3,6 @@
 use super::{ExceptionReportRow, ReportError, ReportFormat, exception_table, write_report};
 use crate::config::Config;
 use crate::domain::Fen;
-use crate::exceptions::ExceptionKind;
 use crate::store::{EntryStatus, Store, StoreError};
 use chrono::Datelike;
 use std::path::{Path, PathBuf};
@@ -20,7 +19,7 @@ pub enum BuildError {
 fn report_row(r: crate::store::ExceptionReportSource) -> ExceptionReportRow {
     ExceptionReportRow {
         id: r.id,
-        kind: ExceptionKind::parse(&r.kind),
+        kind: Some(r.kind),
         grant_id: r.grant_id.unwrap_or_default(),
         school: r.school_name.unwrap_or_default(),
         student: r.student.unwrap_or_default(),
@@ -34,7 +33,7 @@ fn report_row(r: crate::store::ExceptionReportSource) -> ExceptionReportRow {
         created_at: r.created_at,
         source_file: r.source_file.unwrap_or_default(),
         source_line: r.source_line,
-        resolution: r.resolution.unwrap_or_default(),
+        resolution: r.resolution.map(|r| r.as_str().to_string()).unwrap_or_default(),
         note: r.note.unwrap_or_default(),
         resolved_by: r.resolved_by.unwrap_or_default(),
         resolved_at: r.resolved_at.unwrap_or_default(),
@@ -179,7 +178,11 @@ pub async fn reconciliation_report(store: &Store, cfg: &Config, format: ReportFo
                 (true, false) => "收入（未记账）",
                 (false, false) => "支出（未记账）",
             };
-            let check = if e.status == EntryStatus::Booked { "待对账单确认".to_string() } else { format!("{}，不计入余额与对账", e.status.label_zh()) };
+            let check = if e.status == EntryStatus::Booked {
+                "待对账单确认".to_string()
+            } else {
+                format!("{}，不计入余额与对账", e.status.label_zh())
+            };
             rows.push(vec![
                 Cell::text(e.booking_date.unwrap_or_default()),
                 Cell::text(what),
@@ -192,14 +195,16 @@ pub async fn reconciliation_report(store: &Store, cfg: &Config, format: ReportFo
         }
     }
     for b in store.batches().await? {
-        let status = match b.status.as_str() {
-            "debited" => "已扣款并核对",
-            "delivered" => "已发送，待扣款",
-            "delivering" => "交付中（待确认）",
-            "in_doubt" => "交付待人工核实",
-            "held" => "暂缓（余额不足）",
-            "written" | "created" => "待发送",
-            other => other,
+        use crate::domain::{BatchStatus as B, LabelZh};
+        // What the statement check can say of a batch, in this report's words.
+        let status = match b.status {
+            B::Debited => "已扣款并核对",
+            B::Delivered => "已发送，待扣款",
+            B::Delivering => "交付中（待确认）",
+            B::InDoubt => "交付待人工核实",
+            B::Held => "暂缓（余额不足）",
+            B::Written | B::Created => "待发送",
+            other => other.label_zh(),
         };
         rows.push(vec![
             Cell::text(b.execution_date.clone()),

@@ -25,7 +25,7 @@
 //! - the audit chain head and who produced the report.
 
 use super::{Cell, Column, ColumnKind, ReportError, ReportFormat, Table};
-use crate::domain::Fen;
+use crate::domain::{Fen, GrantStatus, LabelZh, PaymentStatus};
 use crate::store::{ChainHead, PeriodEntry, PeriodEvent, PeriodException, PeriodGrant, PeriodPayment, PeriodStatement};
 use chrono::{Datelike, NaiveDate};
 use serde::Serialize;
@@ -388,7 +388,7 @@ pub fn compute(period: PeriodSpec, data: &PeriodData, today: NaiveDate) -> Perio
         }
         let reserved = day(&p.created_at) <= to.as_str();
         let answered = [&settled, &rejected, &returned].iter().any(|map| map.get(&p.payment_ref).is_some_and(|(d, _)| d.as_str() <= to.as_str()));
-        let cancelled = p.status == "cancelled" && day(&p.updated_at) <= to.as_str();
+        let cancelled = p.status == PaymentStatus::Cancelled && day(&p.updated_at) <= to.as_str();
         if reserved && !answered && !cancelled {
             m.in_flight_count += 1;
             m.in_flight_fen += p.amount_fen;
@@ -462,7 +462,7 @@ pub fn compute(period: PeriodSpec, data: &PeriodData, today: NaiveDate) -> Perio
         }
     }
     let mut pr: BTreeMap<(String, String), (BTreeSet<String>, i64, BTreeSet<String>, i64)> = BTreeMap::new();
-    for g in data.grants.iter().filter(|g| !g.priority.trim().is_empty() && g.status != "cancelled" && day(&g.created_at) <= to.as_str()) {
+    for g in data.grants.iter().filter(|g| !g.priority.trim().is_empty() && g.status != GrantStatus::Cancelled && day(&g.created_at) <= to.as_str()) {
         let e = pr.entry((g.school_code.clone(), g.school_name.clone())).or_default();
         e.0.insert(g.id_number.clone());
         e.1 += g.amount_fen;
@@ -871,30 +871,6 @@ pub async fn build(
     })
 }
 
-/// 资助状态 in words.
-fn grant_status_zh(s: &str) -> &str {
-    match s {
-        "valid" => "待发放",
-        "held" => "挂起待处理",
-        "paid" => "已发放",
-        "cancelled" => "已取消",
-        other => other,
-    }
-}
-
-fn payment_status_zh(s: &str) -> &str {
-    match s {
-        "created" => "已生成",
-        "sent" => "已交银行",
-        "accepted" => "银行已受理",
-        "settled" => "发放成功",
-        "rejected" => "发放失败",
-        "returned" => "退票",
-        "cancelled" => "已取消",
-        other => other,
-    }
-}
-
 /// The school ledger (台账 / 发放花名册) of `school` (all schools: one sheet each) for the term
 /// `term` (the grants' 学期, e.g. 2026秋): every student's grants, the last payment's status,
 /// the card masked, the day paid, and a column to sign. XLSX: one sheet per school; CSV and
@@ -938,7 +914,7 @@ pub async fn ledger(
             .enumerate()
             .map(|(i, g)| {
                 let p = last.get(g.grant_id.as_str());
-                let paid_on = p.and_then(|p| settled.get(&p.payment_ref)).filter(|_| p.is_some_and(|p| p.status == "settled")).map(|(d, _)| d.clone());
+                let paid_on = p.and_then(|p| settled.get(&p.payment_ref)).filter(|_| p.is_some_and(|p| p.status == PaymentStatus::Settled)).map(|(d, _)| d.clone());
                 vec![
                     Cell::Int(i as i64 + 1),
                     Cell::text(&g.grant_id),
@@ -950,14 +926,14 @@ pub async fn ledger(
                     Cell::text(&g.priority),
                     Cell::Money(Fen(g.amount_fen)),
                     Cell::text(crate::domain::card::mask_card(p.map(|p| p.card_number.as_str()).unwrap_or(&g.card_number))),
-                    Cell::text(grant_status_zh(&g.status)),
-                    Cell::text(p.map(|p| payment_status_zh(&p.status).to_string()).unwrap_or_else(|| "未生成".into())),
+                    Cell::text(g.status.label_zh()),
+                    Cell::text(p.map(|p| p.status.label_zh()).unwrap_or("未生成")),
                     Cell::text(paid_on.unwrap_or_default()),
                     Cell::Empty,
                 ]
             })
             .collect();
-        let paid: i64 = gs.iter().filter(|g| g.status == "paid").map(|g| g.amount_fen).sum();
+        let paid: i64 = gs.iter().filter(|g| g.status == GrantStatus::Paid).map(|g| g.amount_fen).sum();
         tables.push((
             code.clone(),
             Table {

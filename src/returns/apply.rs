@@ -12,9 +12,9 @@
 //! we never sent is `unknown_reference`. An amount or card that differs from what we sent is
 //! `amount_mismatch` / `account_mismatch`. AC04 and AC06 mark the card closed or frozen.
 
-use crate::domain::Fen;
 use crate::domain::card::mask_card;
 use crate::domain::reason::describe_zh;
+use crate::domain::{AnswerMove, BankVerdict, CardStatus, Fen, GrantStatus, LabelZh, PaymentStatus};
 use crate::exceptions::{ExceptionKind, NewException};
 use crate::store::{PaymentEvent, PaymentState, StoreError, StoreTx};
 use std::collections::HashMap;
@@ -31,23 +31,12 @@ pub struct Answer {
     pub account: Option<String>,
 }
 
-/// What a status means for a payment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Meaning {
-    Settled,
-    Accepted,
-    Rejected,
-    Pending,
-}
+/// What a status means for a payment (the domain's [`BankVerdict`]).
+pub use crate::domain::BankVerdict as Meaning;
 
 /// ISO status codes by meaning; unknown codes are kept in the history and change nothing.
 pub fn meaning(status: &str) -> Meaning {
-    match status {
-        "ACSC" | "ACCC" => Meaning::Settled,
-        "ACSP" | "ACCP" | "ACWC" | "ACWP" | "ACFC" | "ACIS" => Meaning::Accepted,
-        "RJCT" | "CANC" | "BLCK" => Meaning::Rejected,
-        _ => Meaning::Pending,
-    }
+    BankVerdict::of_code(status)
 }
 
 /// What applying a chunk of answers did.
@@ -70,15 +59,13 @@ fn reason_words(a: &Answer) -> String {
     }
 }
 
-fn exception(kind: ExceptionKind, p: Option<&PaymentState>, a: &Answer, detail: String, dedup: String) -> NewException {
+fn exception(kind: ExceptionKind, p: Option<&PaymentState>, a: &Answer, detail: String, subject: String) -> NewException {
     NewException {
-        kind,
         grant_id: p.map(|p| p.grant_id.clone()),
-        payment_ref: Some(a.reference.clone()),
-        reason_code: a.reason_code.clone(),
-        amount_fen: p.map(|p| p.amount_fen).or(a.amount.map(|f| f.0)),
-        detail,
-        dedup_key: dedup,
+        ..NewException::new(kind, subject, detail)
+            .payment(Some(a.reference.clone()))
+            .reason(a.reason_code.clone())
+            .amount(p.map(|p| p.amount_fen).or(a.amount.map(|f| f.0)))
     }
 }
 
@@ -90,7 +77,7 @@ pub async fn apply(tx: &mut StoreTx, file_id: i64, answers: &[Answer]) -> Result
     let mut events = Vec::with_capacity(answers.len());
     let mut raised = Vec::new();
     // ref → (status, reason, money_out): the last state of each payment touched.
-    let mut changed: HashMap<String, (String, Option<String>, bool)> = HashMap::new();
+    let mut changed: HashMap<String, (PaymentStatus, Option<String>, bool)> = HashMap::new();
 
     for a in answers {
         out.statuses += 1;
@@ -107,7 +94,7 @@ pub async fn apply(tx: &mut StoreTx, file_id: i64, answers: &[Answer]) -> Result
                 None,
                 a,
                 format!("银行回执中的流水号 {} 不是本系统发出的（状态 {}，{}）", a.reference, a.status, reason_words(a)),
-                format!("unknown_reference:{}:{}", a.reference, a.status),
+                format!("{}:{}", a.reference, a.status),
             ));
             continue;
         };
@@ -119,7 +106,7 @@ pub async fn apply(tx: &mut StoreTx, file_id: i64, answers: &[Answer]) -> Result
                 Some(p),
                 a,
                 format!("银行回执金额 {} 与发送金额 {} 不符（{}）", amount, Fen(p.amount_fen), a.reference),
-                format!("amount_mismatch:{}:{}", a.reference, amount.0),
+                format!("{}:{}", a.reference, amount.0),
             ));
         }
         if let Some(acct) = &a.account {
@@ -130,50 +117,44 @@ pub async fn apply(tx: &mut StoreTx, file_id: i64, answers: &[Answer]) -> Result
                     Some(p),
                     a,
                     format!("银行回执账号 {} 与发送账号 {} 不符（{}）", mask_card(&digits), mask_card(&p.card_number), a.reference),
-                    format!("account_mismatch:{}:{}", a.reference, digits),
+                    format!("{}:{}", a.reference, digits),
                 ));
             }
         }
-        let before = p.status.clone();
-        let m = meaning(&a.status);
-        let next: Option<&str> = match (m, before.as_str()) {
-            (Meaning::Settled, "created" | "sent" | "accepted") => Some("settled"),
-            (Meaning::Rejected, "created" | "sent" | "accepted") => Some("rejected"),
-            (Meaning::Rejected, "settled") => Some("returned"),
-            (Meaning::Accepted, "created" | "sent") => Some("accepted"),
-            (Meaning::Settled | Meaning::Rejected, "settled" | "rejected" | "returned") => {
+        let before = p.status;
+        let next = match before.on_answer(BankVerdict::of_code(&a.status)) {
+            AnswerMove::To(next) => next,
+            AnswerMove::Repeat { same } => {
                 out.duplicates += 1;
-                let same = (m == Meaning::Settled && before == "settled") || (m == Meaning::Rejected && before != "settled");
                 let words = if same { "重复的最终状态，未再次处理" } else { "与已有最终状态矛盾，未处理" };
                 raised.push(exception(
                     ExceptionKind::DuplicateStatus,
                     Some(p),
                     a,
-                    format!("{}: 银行再次报告 {}（当前 {}）: {words}", a.reference, a.status, before),
-                    format!("duplicate_status:{}:{}", a.reference, a.status),
+                    format!("{}: 银行再次报告 {}（当前 {}）: {words}", a.reference, a.status, before.label_zh()),
+                    format!("{}:{}", a.reference, a.status),
                 ));
-                None
+                continue;
             }
-            _ => None,
+            AnswerMove::Nothing => continue,
         };
-        let Some(next) = next else { continue };
         let card = mask_card(&p.card_number);
         match next {
-            "settled" => {
+            PaymentStatus::Settled => {
                 out.settled += 1;
                 p.money_out = true;
             }
-            "rejected" => {
+            PaymentStatus::Rejected => {
                 out.rejected += 1;
                 raised.push(exception(
                     ExceptionKind::BankRejected,
                     Some(p),
                     a,
                     format!("{}: {}；卡号 {card}", a.reference, reason_words(a)),
-                    format!("bank_rejected:{}", a.reference),
+                    a.reference.to_string(),
                 ));
             }
-            "returned" => {
+            PaymentStatus::Returned => {
                 // The money reached the card and is coming back (退票): it stays "out" until the
                 // return credit is matched on a statement.
                 out.returned += 1;
@@ -182,36 +163,32 @@ pub async fn apply(tx: &mut StoreTx, file_id: i64, answers: &[Answer]) -> Result
                     Some(p),
                     a,
                     format!("{}: 已成功后被退回（退票）: {}；卡号 {card}；退款入账后方可重新发放", a.reference, reason_words(a)),
-                    format!("bank_returned:{}", a.reference),
+                    a.reference.to_string(),
                 ));
             }
             _ => {}
         }
-        if matches!(next, "rejected" | "returned") {
+        if next.is_failed() {
             match a.reason_code.as_deref() {
-                Some("AC04") => tx.set_card_status(&p.card_number, "closed").await?,
-                Some("AC06") => tx.set_card_status(&p.card_number, "frozen").await?,
+                Some("AC04") => tx.set_card_status(&p.card_number, CardStatus::Closed).await?,
+                Some("AC06") => tx.set_card_status(&p.card_number, CardStatus::Frozen).await?,
                 _ => {}
             }
         }
-        p.status = next.to_string();
-        let reason = if matches!(next, "rejected" | "returned") { a.reason_code.clone() } else { None };
-        changed.insert(a.reference.clone(), (next.to_string(), reason, p.money_out));
+        p.status = next;
+        let reason = if next.is_failed() { a.reason_code.clone() } else { None };
+        changed.insert(a.reference.clone(), (next, reason, p.money_out));
     }
 
     // A grant whose attempt died waits for a person (its exception is raised above): held, so
     // it is never silently nobody's. A settled grant already counted as paid is held again too.
-    let mut dead_grants: Vec<String> = changed
-        .iter()
-        .filter(|(_, (s, _, _))| matches!(s.as_str(), "rejected" | "returned"))
-        .filter_map(|(r, _)| known.get(r).map(|p| p.grant_id.clone()))
-        .collect();
+    let mut dead_grants: Vec<String> =
+        changed.iter().filter(|(_, (s, _, _))| s.is_failed()).filter_map(|(r, _)| known.get(r).map(|p| p.grant_id.clone())).collect();
     dead_grants.sort();
     dead_grants.dedup();
-    let updates: Vec<(String, String, Option<String>, bool)> =
-        changed.into_iter().map(|(r, (s, reason, out))| (r, s, reason, out)).collect();
+    let updates: Vec<(String, PaymentStatus, Option<String>, bool)> = changed.into_iter().map(|(r, (s, reason, out))| (r, s, reason, out)).collect();
     tx.update_payments(&updates).await?;
-    tx.set_grants_status(&dead_grants, "held", &["valid", "paid"]).await?;
+    tx.set_grants_status(&dead_grants, GrantStatus::Held, &[GrantStatus::Valid, GrantStatus::Paid]).await?;
     tx.insert_payment_events(file_id, &events).await?;
     tx.insert_exceptions(&raised).await?;
     Ok(out)

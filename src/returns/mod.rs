@@ -162,7 +162,7 @@ pub async fn ingest_file(store: &Store, cfg: &Config, path: &Path, origin: Origi
                     name: &name,
                     sha256: &sha,
                     size_bytes: size,
-                    status: "applied",
+                    status: crate::domain::FileStatus::Applied,
                     detail: None,
                 })
                 .await?;
@@ -291,7 +291,9 @@ pub fn waiting_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 pub async fn fetch_from_gateways(store: &Store, cfg: &Config) -> Result<Vec<PathBuf>, String> {
     let mut fetched = Vec::new();
     for b in &cfg.banks {
-        let Transport::Gateway(settings) = &b.transport else { continue };
+        let Transport::Gateway(settings) = &b.transport else {
+            continue;
+        };
         let client = GatewayClient::new(settings.clone()).map_err(|e| e.to_string())?;
         for name in client.list_results().await.map_err(|e| format!("{}: {e}", b.name))? {
             let bytes = client.fetch_result(&name).await.map_err(|e| format!("{}: {e}", b.name))?;
@@ -320,20 +322,21 @@ pub async fn sweep_no_answer(store: &Store, cfg: &Config) -> Result<u64, StoreEr
     let stale = tx.unanswered_payments(&cfg.account.number, &cutoff).await?;
     let raised: Vec<NewException> = stale
         .iter()
-        .map(|p| NewException {
-            kind: ExceptionKind::NoAnswer,
-            grant_id: Some(p.grant_id.clone()),
-            payment_ref: Some(p.payment_ref.clone()),
-            reason_code: None,
-            amount_fen: Some(p.amount_fen),
-            detail: format!(
-                "支付 {}（批次 {}）发出超过 {} 天仍无最终回执（当前 {}）",
-                p.payment_ref,
-                p.batch_id.as_deref().unwrap_or("-"),
-                cfg.no_answer_days,
-                p.status
-            ),
-            dedup_key: format!("no_answer:{}", p.payment_ref),
+        .map(|p| {
+            NewException::new(
+                ExceptionKind::NoAnswer,
+                &p.payment_ref,
+                format!(
+                    "支付 {}（批次 {}）发出超过 {} 天仍无最终回执（当前 {}）",
+                    p.payment_ref,
+                    p.batch_id.as_deref().unwrap_or("-"),
+                    cfg.no_answer_days,
+                    p.status
+                ),
+            )
+            .grant(p.grant_id.clone())
+            .payment(Some(p.payment_ref.clone()))
+            .amount(Some(p.amount_fen))
         })
         .collect();
     let n = tx.insert_exceptions(&raised).await?;

@@ -182,7 +182,14 @@ async fn pain002(tx: &mut StoreTx, cfg: &Config, incoming: &Incoming<'_>, s: &mu
         // A batch-level status speaks for the payments still open; one already final (settled
         // by an earlier report, say) is not turned round by it.
         if tx.batch_refs(&batch).await?.is_empty() {
-            let a = Answer { reference: batch.clone(), status: status.clone(), reason_code: None, reason_text: Some("批次级回执".into()), amount: None, account: None };
+            let a = Answer {
+                reference: batch.clone(),
+                status: status.clone(),
+                reason_code: None,
+                reason_text: Some("批次级回执".into()),
+                amount: None,
+                account: None,
+            };
             add(s, apply::apply(tx, file_id, &[a]).await?);
             continue;
         }
@@ -237,10 +244,7 @@ async fn file_rejected(
     use crate::config::{BankFormat, Transport};
     use crate::domain::Fen;
     use crate::exceptions::{ExceptionKind, NewException};
-    let from_gateway = cfg
-        .banks
-        .iter()
-        .find(|b| matches!(b.transport, Transport::Gateway(_)) && incoming.name.starts_with(&format!("{}_", b.name)));
+    let from_gateway = cfg.banks.iter().find(|b| matches!(b.transport, Transport::Gateway(_)) && incoming.name.starts_with(&format!("{}_", b.name)));
     let mut profiles: Vec<String> = match from_gateway {
         Some(b) => vec![b.name.clone()],
         None => cfg
@@ -248,7 +252,9 @@ async fn file_rejected(
             .iter()
             .filter(|b| match &b.format {
                 // The version of the message, when the report names one.
-                BankFormat::Pain001(v) => report.original_msg_name.as_deref().map(str::trim).filter(|n| n.starts_with("pain.001.")).is_none_or(|n| n == v.as_str()),
+                BankFormat::Pain001(v) => {
+                    report.original_msg_name.as_deref().map(str::trim).filter(|n| n.starts_with("pain.001.")).is_none_or(|n| n == v.as_str())
+                }
                 BankFormat::Domestic(_) => false,
             })
             .map(|b| b.name.clone())
@@ -294,17 +300,13 @@ async fn file_rejected(
         listed
     );
     let total: i64 = batches.iter().map(|b| b.ctrl_sum_fen).sum();
-    let dedup = format!("file_rejected:{}:{}", cfg.account.number, report.msg_id.clone().unwrap_or_else(|| format!("file{}", incoming.file_id)));
+    let subject = format!("{}:{}", cfg.account.number, report.msg_id.clone().unwrap_or_else(|| format!("file{}", incoming.file_id)));
     let raised = tx
-        .insert_exceptions(&[NewException {
-            kind: ExceptionKind::FileRejected,
-            grant_id: None,
-            payment_ref: None,
-            reason_code: code,
-            amount_fen: if batches.is_empty() { None } else { Some(total) },
-            detail,
-            dedup_key: dedup,
-        }])
+        .insert_exceptions(&[NewException::new(ExceptionKind::FileRejected, subject, detail).reason(code).amount(if batches.is_empty() {
+            None
+        } else {
+            Some(total)
+        })])
         .await?;
     tracing::warn!(file = %incoming.name, batches = batches.len(), "the bank rejected a whole file without naming it: file_rejected raised");
     s.file_rejected = raised > 0 || s.file_rejected;

@@ -1,8 +1,9 @@
 //! What the bank answered: payment statuses, their history, and the cards the bank reported
 //! closed or frozen.
 
-use super::{MAX_BINDS, Store, StoreError, StoreTx, in_placeholders, now_text, values_placeholders};
+use super::{MAX_BINDS, Store, StoreError, StoreTx, in_placeholders, now_text, state, values_placeholders};
 use crate::crypto::purpose;
+use crate::domain::{CardStatus, PaymentStatus};
 use sqlx::{AssertSqlSafe, Row};
 use std::collections::HashMap;
 
@@ -12,7 +13,7 @@ pub struct PaymentState {
     pub payment_ref: String,
     pub grant_id: String,
     pub batch_id: Option<String>,
-    pub status: String,
+    pub status: PaymentStatus,
     pub amount_fen: i64,
     pub card_number: String,
     pub money_out: bool,
@@ -36,7 +37,7 @@ fn payment_state(keys: Option<&crate::crypto::KeyRing>, row: &sqlx::any::AnyRow)
         payment_ref: row.try_get(0)?,
         grant_id: row.try_get(1)?,
         batch_id: row.try_get(2)?,
-        status: row.try_get(3)?,
+        status: state(row, 3)?,
         amount_fen: row.try_get(4)?,
         card_number: super::keys::unseal(keys, purpose::CARD_NUMBER, row.try_get(5)?)?,
         money_out: money_out != 0,
@@ -72,35 +73,32 @@ impl StoreTx {
 
     /// The references of a batch in file order (the order payments are written).
     pub async fn batch_refs(&mut self, batch_id: &str) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query("SELECT payment_ref FROM payments WHERE batch_id = $1 ORDER BY payment_ref")
-            .bind(batch_id)
-            .fetch_all(&mut *self.tx)
-            .await?;
+        let rows =
+            sqlx::query("SELECT payment_ref FROM payments WHERE batch_id = $1 ORDER BY payment_ref").bind(batch_id).fetch_all(&mut *self.tx).await?;
         rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
     }
 
     /// The references of a batch's payments that have no final status yet.
     pub async fn batch_refs_open(&mut self, batch_id: &str) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT payment_ref FROM payments WHERE batch_id = $1 AND status IN ('created', 'sent', 'accepted') ORDER BY payment_ref",
-        )
-        .bind(batch_id)
-        .fetch_all(&mut *self.tx)
-        .await?;
+        let rows =
+            sqlx::query("SELECT payment_ref FROM payments WHERE batch_id = $1 AND status IN ('created', 'sent', 'accepted') ORDER BY payment_ref")
+                .bind(batch_id)
+                .fetch_all(&mut *self.tx)
+                .await?;
         rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
     }
 
     /// Sets status, reason and money-out flag of many payments: one statement per distinct
     /// (status, reason, money_out), since an answer file has few of those.
-    pub async fn update_payments(&mut self, updates: &[(String, String, Option<String>, bool)]) -> Result<(), StoreError> {
-        let mut groups: HashMap<(&str, Option<&str>, bool), Vec<&str>> = HashMap::new();
+    pub async fn update_payments(&mut self, updates: &[(String, PaymentStatus, Option<String>, bool)]) -> Result<(), StoreError> {
+        let mut groups: HashMap<(PaymentStatus, Option<&str>, bool), Vec<&str>> = HashMap::new();
         for (r, status, reason, out) in updates {
-            groups.entry((status.as_str(), reason.as_deref(), *out)).or_default().push(r.as_str());
+            groups.entry((*status, reason.as_deref(), *out)).or_default().push(r.as_str());
         }
         let now = now_text();
         for ((status, reason, out), refs) in groups {
             // Only an attempt that dies touches `live` (and so the one-live-per-grant index).
-            let dies = !matches!(status, "created" | "sent" | "accepted" | "settled");
+            let dies = !status.is_live();
             for chunk in refs.chunks(MAX_BINDS / 2) {
                 let mut first = match self.backend {
                     super::Backend::Sqlite => "status = ?, reason_code = ?, money_out = ?, updated_at = ?".to_string(),
@@ -110,7 +108,7 @@ impl StoreTx {
                     first.push_str(", live = NULL");
                 }
                 let sql = format!("UPDATE payments SET {first} WHERE payment_ref IN ({})", in_placeholders(self.backend, 5, chunk.len()));
-                let mut q = sqlx::query(AssertSqlSafe(sql)).bind(status.to_string()).bind(reason.map(str::to_string)).bind(out as i64).bind(now.clone());
+                let mut q = sqlx::query(AssertSqlSafe(sql)).bind(status.as_str()).bind(reason.map(str::to_string)).bind(out as i64).bind(now.clone());
                 for r in chunk {
                     q = q.bind(r.to_string());
                 }
@@ -149,9 +147,9 @@ impl StoreTx {
     }
 
     /// Marks a card closed or frozen, as the bank reported.
-    pub async fn set_card_status(&mut self, card_number: &str, status: &str) -> Result<(), StoreError> {
+    pub async fn set_card_status(&mut self, card_number: &str, status: CardStatus) -> Result<(), StoreError> {
         sqlx::query("UPDATE cards SET status = $1 WHERE card_hash = $2")
-            .bind(status)
+            .bind(status.as_str())
             .bind(self.lookup(purpose::CARD_NUMBER, card_number)?)
             .execute(&mut *self.tx)
             .await?;
@@ -180,18 +178,16 @@ impl Store {
             .fetch_all(&self.pool)
             .await?;
         rows.iter()
-            .map(|r| {
-                Ok(PaymentEvent { payment_ref: r.try_get(0)?, status: r.try_get(1)?, reason_code: r.try_get(2)?, reason_text: r.try_get(3)? })
-            })
+            .map(|r| Ok(PaymentEvent { payment_ref: r.try_get(0)?, status: r.try_get(1)?, reason_code: r.try_get(2)?, reason_text: r.try_get(3)? }))
             .collect()
     }
 
     /// A card's status (`active`, `closed`, `frozen`), if the card is known.
-    pub async fn card_status(&self, card_number: &str) -> Result<Option<String>, StoreError> {
+    pub async fn card_status(&self, card_number: &str) -> Result<Option<CardStatus>, StoreError> {
         let hash = super::keys::lookup(self.ring(), purpose::CARD_NUMBER, card_number)?;
         let row = sqlx::query("SELECT status FROM cards WHERE card_hash = $1").bind(hash).fetch_optional(&self.pool).await?;
         Ok(match row {
-            Some(r) => Some(r.try_get(0)?),
+            Some(r) => Some(state(&r, 0)?),
             None => None,
         })
     }

@@ -3,16 +3,17 @@
 //! the dashboard charts. Read-only, scoped to the handle's special account, and bounded: every
 //! list is paged or limited, so a page costs the same at 100 exceptions and at 100,000.
 
-use super::{Backend, Store, StoreError};
+use super::{Backend, Store, StoreError, state, state_opt};
+use crate::domain::{ExceptionKind, ExceptionStatus, Resolution, Severity};
 use serde::Serialize;
 use sqlx::{AssertSqlSafe, Row};
 
 /// Which exceptions a page of the work list shows (every filter optional).
 #[derive(Debug, Clone, Default)]
 pub struct ExceptionQuery {
-    pub kind: Option<String>,
-    /// `open`, `resolved`, or `None` for all.
-    pub status: Option<String>,
+    pub kind: Option<ExceptionKind>,
+    /// Open, resolved, or `None` for all.
+    pub status: Option<ExceptionStatus>,
     pub school: Option<String>,
     pub program: Option<String>,
     /// The grant's term (`2026秋`).
@@ -25,9 +26,9 @@ pub struct ExceptionQuery {
 #[derive(Debug, Clone, Serialize)]
 pub struct ExceptionListRow {
     pub id: i64,
-    pub kind: String,
-    pub severity: String,
-    pub status: String,
+    pub kind: ExceptionKind,
+    pub severity: Severity,
+    pub status: ExceptionStatus,
     pub grant_id: Option<String>,
     pub amount_fen: Option<i64>,
     pub created_at: String,
@@ -41,15 +42,15 @@ pub struct ExceptionListRow {
 #[derive(Debug, Clone, Serialize)]
 pub struct ExceptionDetail {
     pub id: i64,
-    pub kind: String,
-    pub severity: String,
-    pub status: String,
+    pub kind: ExceptionKind,
+    pub severity: Severity,
+    pub status: ExceptionStatus,
     pub grant_id: Option<String>,
     pub payment_ref: Option<String>,
     pub reason_code: Option<String>,
     pub amount_fen: Option<i64>,
     pub detail: String,
-    pub resolution: Option<String>,
+    pub resolution: Option<Resolution>,
     pub note: Option<String>,
     pub resolved_by: Option<String>,
     pub resolved_at: Option<String>,
@@ -103,13 +104,13 @@ pub struct PaidInMonth {
     pub total_fen: i64,
 }
 
-fn text_filters(q: &ExceptionQuery) -> [(&'static str, Option<&String>); 5] {
+fn text_filters(q: &ExceptionQuery) -> [(&'static str, Option<String>); 5] {
     [
-        ("e.kind", q.kind.as_ref()),
-        ("e.status", q.status.as_ref()),
-        ("g.school_code", q.school.as_ref()),
-        ("g.program", q.program.as_ref()),
-        ("g.period", q.period.as_ref()),
+        ("e.kind", q.kind.map(|k| k.as_str().to_string())),
+        ("e.status", q.status.map(|s| s.as_str().to_string())),
+        ("g.school_code", q.school.clone()),
+        ("g.program", q.program.clone()),
+        ("g.period", q.period.clone()),
     ]
 }
 
@@ -125,15 +126,12 @@ impl Store {
         let mut binds = vec![self.account_key()];
         for (column, value) in text_filters(q) {
             if let Some(v) = value {
-                binds.push(v.clone());
+                binds.push(v);
                 filter.push_str(&format!(" AND {column} = ${}", binds.len()));
             }
         }
         let join = " LEFT JOIN grants g ON g.account_no = e.account_no AND g.grant_id = e.grant_id";
-        let count_sql = format!(
-            "SELECT CAST(COUNT(*) AS BIGINT) FROM exceptions e{}{filter}",
-            if needs_grant { join } else { "" }
-        );
+        let count_sql = format!("SELECT CAST(COUNT(*) AS BIGINT) FROM exceptions e{}{filter}", if needs_grant { join } else { "" });
         let mut cq = sqlx::query(AssertSqlSafe(count_sql));
         for b in &binds {
             cq = cq.bind(b.clone());
@@ -156,9 +154,9 @@ impl Store {
             .map(|r| {
                 Ok(ExceptionListRow {
                     id: r.try_get("id")?,
-                    kind: r.try_get("kind")?,
-                    severity: r.try_get("severity")?,
-                    status: r.try_get("status")?,
+                    kind: state(r, "kind")?,
+                    severity: state(r, "severity")?,
+                    status: state(r, "status")?,
                     grant_id: r.try_get("grant_id")?,
                     amount_fen: r.try_get("amount_fen")?,
                     created_at: r.try_get("created_at")?,
@@ -186,15 +184,15 @@ impl Store {
         let Some(r) = row else { return Ok(None) };
         Ok(Some(ExceptionDetail {
             id: r.try_get("id")?,
-            kind: r.try_get("kind")?,
-            severity: r.try_get("severity")?,
-            status: r.try_get("status")?,
+            kind: state(&r, "kind")?,
+            severity: state(&r, "severity")?,
+            status: state(&r, "status")?,
             grant_id: r.try_get("grant_id")?,
             payment_ref: r.try_get("payment_ref")?,
             reason_code: r.try_get("reason_code")?,
             amount_fen: r.try_get("amount_fen")?,
             detail: r.try_get("detail")?,
-            resolution: r.try_get("resolution")?,
+            resolution: state_opt(&r, "resolution")?,
             note: r.try_get("note")?,
             resolved_by: r.try_get("resolved_by")?,
             resolved_at: r.try_get("resolved_at")?,
@@ -203,7 +201,7 @@ impl Store {
     }
 
     /// Open exceptions by kind, most first.
-    pub async fn open_exceptions_by_kind(&self) -> Result<Vec<(String, i64)>, StoreError> {
+    pub async fn open_exceptions_by_kind(&self) -> Result<Vec<(ExceptionKind, i64)>, StoreError> {
         let rows = sqlx::query(
             "SELECT kind, CAST(COUNT(*) AS BIGINT) AS n FROM exceptions WHERE ($1 = '' OR account_no = $1) AND status = 'open' \
              GROUP BY kind ORDER BY n DESC, kind",
@@ -211,7 +209,7 @@ impl Store {
         .bind(self.account_key())
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(|r| Ok((r.try_get("kind")?, r.try_get("n")?))).collect()
+        rows.iter().map(|r| Ok((state(r, "kind")?, r.try_get("n")?))).collect()
     }
 
     /// The schools, programs and terms of this account's grants, for the work list's filters.
@@ -339,9 +337,7 @@ impl Store {
              WHERE ($1 = '' OR p.account_no = $1) AND p.status IN ('accepted', 'settled') GROUP BY {month}, g.program ORDER BY month, g.program"
         );
         let rows = sqlx::query(AssertSqlSafe(sql)).bind(self.account_key()).fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|r| Ok(PaidInMonth { month: r.try_get("month")?, program: r.try_get("program")?, total_fen: r.try_get("total")? }))
-            .collect()
+        rows.iter().map(|r| Ok(PaidInMonth { month: r.try_get("month")?, program: r.try_get("program")?, total_fen: r.try_get("total")? })).collect()
     }
 
     /// The special account's closing balance by statement date (`YYYY-MM-DD`, fen), oldest first.

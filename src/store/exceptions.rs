@@ -1,7 +1,7 @@
 //! Exceptions: raised idempotently (by `dedup_key`), listed for the work list.
 
-use super::{MAX_BINDS, Store, StoreError, StoreTx, now_text, values_placeholders};
-use crate::exceptions::NewException;
+use super::{MAX_BINDS, Store, StoreError, StoreTx, now_text, state, state_opt, values_placeholders};
+use crate::domain::{ExceptionKind, ExceptionStatus, NewException, Resolution, Severity};
 use serde::Serialize;
 use sqlx::{AssertSqlSafe, Row};
 
@@ -11,9 +11,9 @@ const EXC_COLS: usize = 12;
 #[derive(Debug, Clone, Serialize)]
 pub struct ExceptionRow {
     pub id: i64,
-    pub kind: String,
-    pub severity: String,
-    pub status: String,
+    pub kind: ExceptionKind,
+    pub severity: Severity,
+    pub status: ExceptionStatus,
     pub grant_id: Option<String>,
     pub payment_ref: Option<String>,
     pub reason_code: Option<String>,
@@ -28,9 +28,9 @@ pub struct ExceptionRow {
 /// Which exceptions to list.
 #[derive(Debug, Clone, Default)]
 pub struct ExceptionFilter {
-    pub kind: Option<String>,
-    /// `open` (default), `resolved`, or None for all.
-    pub status: Option<String>,
+    pub kind: Option<ExceptionKind>,
+    /// Open (the work list), resolved, or None for all.
+    pub status: Option<ExceptionStatus>,
     pub school: Option<String>,
 }
 
@@ -56,7 +56,7 @@ impl StoreTx {
                     .bind(self.account.clone().unwrap_or_default())
                     .bind(e.kind.as_str())
                     .bind(e.kind.severity().as_str())
-                    .bind("open")
+                    .bind(ExceptionStatus::Open.as_str())
                     .bind(e.grant_id.clone())
                     .bind(e.payment_ref.clone())
                     .bind(e.reason_code.clone())
@@ -80,7 +80,9 @@ impl Store {
         );
         let mut binds: Vec<String> = Vec::new();
         let account = self.account.clone();
-        for (column, value) in [("e.kind", &f.kind), ("e.status", &f.status), ("g.school_code", &f.school), ("e.account_no", &account)] {
+        let kind = f.kind.map(|k| k.as_str().to_string());
+        let status = f.status.map(|s| s.as_str().to_string());
+        for (column, value) in [("e.kind", &kind), ("e.status", &status), ("g.school_code", &f.school), ("e.account_no", &account)] {
             if let Some(v) = value {
                 binds.push(v.clone());
                 sql.push_str(&format!(" AND {column} = ${}", binds.len()));
@@ -97,9 +99,9 @@ impl Store {
                 let amount: Option<i64> = r.try_get(7)?;
                 Ok(ExceptionRow {
                     id: r.try_get(0)?,
-                    kind: r.try_get(1)?,
-                    severity: r.try_get(2)?,
-                    status: r.try_get(3)?,
+                    kind: state(r, 1)?,
+                    severity: state(r, 2)?,
+                    status: state(r, 3)?,
                     grant_id: r.try_get(4)?,
                     payment_ref: r.try_get(5)?,
                     reason_code: r.try_get(6)?,
@@ -118,8 +120,8 @@ impl Store {
 #[derive(Debug, Clone)]
 pub struct ExceptionRecord {
     pub id: i64,
-    pub kind: String,
-    pub status: String,
+    pub kind: ExceptionKind,
+    pub status: ExceptionStatus,
     pub grant_id: Option<String>,
     pub payment_ref: Option<String>,
     pub detail: String,
@@ -130,16 +132,18 @@ pub struct ExceptionRecord {
 impl StoreTx {
     pub async fn exception(&mut self, id: i64) -> Result<Option<ExceptionRecord>, StoreError> {
         // A district never acts on another district's exception: to it, that one does not exist.
-        let row = sqlx::query("SELECT id, kind, status, grant_id, payment_ref, detail, dedup_key FROM exceptions WHERE id = $1 AND ($2 = '' OR account_no = $2)")
-            .bind(id)
-            .bind(self.account_no().to_string())
-            .fetch_optional(&mut *self.tx)
-            .await?;
+        let row = sqlx::query(
+            "SELECT id, kind, status, grant_id, payment_ref, detail, dedup_key FROM exceptions WHERE id = $1 AND ($2 = '' OR account_no = $2)",
+        )
+        .bind(id)
+        .bind(self.account_no().to_string())
+        .fetch_optional(&mut *self.tx)
+        .await?;
         let Some(r) = row else { return Ok(None) };
         Ok(Some(ExceptionRecord {
             id: r.try_get(0)?,
-            kind: r.try_get(1)?,
-            status: r.try_get(2)?,
+            kind: state(&r, 1)?,
+            status: state(&r, 2)?,
             grant_id: r.try_get(3)?,
             payment_ref: r.try_get(4)?,
             detail: r.try_get(5)?,
@@ -148,11 +152,11 @@ impl StoreTx {
     }
 
     /// Closes an exception with the action taken, the note and who did it.
-    pub async fn resolve_exception(&mut self, id: i64, resolution: &str, note: &str, actor: &str) -> Result<(), StoreError> {
+    pub async fn resolve_exception(&mut self, id: i64, resolution: Resolution, note: &str, actor: &str) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE exceptions SET status = 'resolved', resolution = $1, note = $2, resolved_by = $3, resolved_at = $4 WHERE id = $5 AND status = 'open'",
         )
-        .bind(resolution)
+        .bind(resolution.as_str())
         .bind(note)
         .bind(actor)
         .bind(now_text())
@@ -164,19 +168,26 @@ impl StoreTx {
 
     /// Closes the other open exceptions of a grant that an action made moot (e.g. a re-issue
     /// answers both the rejection and the no-answer of the same payment).
-    pub async fn resolve_grant_exceptions(&mut self, grant_id: &str, kinds: &[&str], resolution: &str, note: &str, actor: &str) -> Result<(), StoreError> {
+    pub async fn resolve_grant_exceptions(
+        &mut self,
+        grant_id: &str,
+        kinds: &[ExceptionKind],
+        resolution: Resolution,
+        note: &str,
+        actor: &str,
+    ) -> Result<(), StoreError> {
         for k in kinds {
             sqlx::query(
                 "UPDATE exceptions SET status = 'resolved', resolution = $1, note = $2, resolved_by = $3, resolved_at = $4 \
                  WHERE account_no = $5 AND grant_id = $6 AND kind = $7 AND status = 'open'",
             )
-            .bind(resolution)
+            .bind(resolution.as_str())
             .bind(note)
             .bind(actor)
             .bind(now_text())
             .bind(self.account_no().to_string())
             .bind(grant_id)
-            .bind(*k)
+            .bind(k.as_str())
             .execute(&mut *self.tx)
             .await?;
         }
@@ -186,12 +197,12 @@ impl StoreTx {
 
 impl StoreTx {
     /// Closes every open exception of a grant (e.g. when a corrected re-send supersedes it).
-    pub async fn resolve_all_grant_exceptions(&mut self, grant_id: &str, resolution: &str, note: &str, actor: &str) -> Result<u64, StoreError> {
+    pub async fn resolve_all_grant_exceptions(&mut self, grant_id: &str, resolution: Resolution, note: &str, actor: &str) -> Result<u64, StoreError> {
         Ok(sqlx::query(
             "UPDATE exceptions SET status = 'resolved', resolution = $1, note = $2, resolved_by = $3, resolved_at = $4 \
              WHERE account_no = $5 AND grant_id = $6 AND status = 'open'",
         )
-        .bind(resolution)
+        .bind(resolution.as_str())
         .bind(note)
         .bind(actor)
         .bind(now_text())
@@ -203,7 +214,7 @@ impl StoreTx {
     }
 
     /// How many open exceptions of these kinds a grant has.
-    pub async fn open_exceptions_of_grant(&mut self, grant_id: &str, kinds: &[&str]) -> Result<i64, StoreError> {
+    pub async fn open_exceptions_of_grant(&mut self, grant_id: &str, kinds: &[ExceptionKind]) -> Result<i64, StoreError> {
         let mut n = 0;
         for k in kinds {
             let count: i64 = sqlx::query(
@@ -211,7 +222,7 @@ impl StoreTx {
             )
             .bind(self.account_no().to_string())
             .bind(grant_id)
-            .bind(*k)
+            .bind(k.as_str())
             .fetch_one(&mut *self.tx)
             .await?
             .try_get(0)?;
@@ -225,7 +236,7 @@ impl StoreTx {
 #[derive(Debug, Clone)]
 pub struct ExceptionReportSource {
     pub id: i64,
-    pub kind: String,
+    pub kind: ExceptionKind,
     pub grant_id: Option<String>,
     pub school_name: Option<String>,
     pub student: Option<String>,
@@ -241,8 +252,8 @@ pub struct ExceptionReportSource {
     /// The grant list the grant came from, and its line there.
     pub source_file: Option<String>,
     pub source_line: Option<i64>,
-    /// For a resolved exception: how (`reissue`, `cancel`, `accept`), the note, by whom, when.
-    pub resolution: Option<String>,
+    /// For a resolved exception: how, the note, by whom, when.
+    pub resolution: Option<Resolution>,
     pub note: Option<String>,
     pub resolved_by: Option<String>,
     pub resolved_at: Option<String>,
@@ -259,7 +270,7 @@ fn report_source(ring: Option<&crate::crypto::KeyRing>, r: &sqlx::any::AnyRow) -
     use crate::crypto::purpose;
     Ok(ExceptionReportSource {
         id: r.try_get(0)?,
-        kind: r.try_get(1)?,
+        kind: state(r, 1)?,
         grant_id: r.try_get(2)?,
         school_name: r.try_get(3)?,
         student: super::keys::unseal_opt(ring, purpose::STUDENT_NAME, r.try_get(4)?)?,
@@ -273,7 +284,7 @@ fn report_source(ring: Option<&crate::crypto::KeyRing>, r: &sqlx::any::AnyRow) -
         created_at: r.try_get(12)?,
         source_file: r.try_get(13)?,
         source_line: r.try_get(14)?,
-        resolution: r.try_get(15)?,
+        resolution: state_opt(r, 15)?,
         note: r.try_get(16)?,
         resolved_by: r.try_get(17)?,
         resolved_at: r.try_get(18)?,

@@ -2,6 +2,7 @@
 //! hash, so the same file twice is recognised (and two districts' files stay apart).
 
 use super::{StoreError, StoreTx, now_text};
+use crate::domain::FileStatus;
 use sqlx::Row;
 
 /// A file about to be recorded.
@@ -12,7 +13,7 @@ pub struct FileRecord<'a> {
     pub name: &'a str,
     pub sha256: &'a str,
     pub size_bytes: i64,
-    pub status: &'a str,
+    pub status: FileStatus,
     pub detail: Option<&'a str>,
 }
 
@@ -49,7 +50,7 @@ impl StoreTx {
         .bind(f.name)
         .bind(f.sha256)
         .bind(f.size_bytes)
-        .bind(f.status)
+        .bind(f.status.as_str())
         .bind(f.detail)
         .bind(now_text())
         .execute(&mut *self.tx)
@@ -93,7 +94,7 @@ impl StoreTx {
                 name,
                 sha256,
                 size_bytes,
-                status: "quarantined",
+                status: FileStatus::Quarantined,
                 detail: Some(reason),
             })
             .await?;

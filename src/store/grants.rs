@@ -1,19 +1,19 @@
 //! Grants: stored as imported, looked up by grant id and by student × program × period.
 
-use super::{MAX_BINDS, StoreError, StoreTx, in_placeholders, now_text, placeholder, values_placeholders};
-use crate::domain::grant::NewGrant;
+use super::{MAX_BINDS, StoreError, StoreTx, in_placeholders, now_text, placeholder, state, values_placeholders};
 use crate::crypto::purpose;
-use crate::domain::Priority;
-use sqlx::Row;
+use crate::domain::grant::NewGrant;
+use crate::domain::{GrantStatus, PaymentStatus, Priority};
 use sqlx::AssertSqlSafe;
+use sqlx::Row;
 use std::collections::HashMap;
 
 /// A grant to insert, with what intake decided about it.
 #[derive(Debug)]
 pub struct GrantRecord<'a> {
     pub grant: &'a NewGrant,
-    /// `valid` or `held`.
-    pub status: &'static str,
+    /// `Valid` or `Held`.
+    pub status: GrantStatus,
     pub fingerprint: String,
     pub line: u64,
 }
@@ -37,7 +37,7 @@ pub struct StoredGrant {
     pub card_number: String,
     pub bank: String,
     pub notice_end: String,
-    pub status: String,
+    pub status: GrantStatus,
 }
 
 const GRANT_COLS: usize = 25;
@@ -46,10 +46,19 @@ const GRANT_COLS: usize = 25;
 #[derive(Debug, Clone, PartialEq)]
 pub struct KnownGrant {
     pub fingerprint: String,
-    /// `valid`, `held`, `paid` or `cancelled`.
-    pub status: String,
+    pub status: GrantStatus,
     /// Whether any payment attempt was ever made for it (then its content is fixed).
     pub attempted: bool,
+}
+
+/// One payment attempt of a grant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GrantAttempt {
+    pub payment_ref: String,
+    pub attempt: i64,
+    pub status: PaymentStatus,
+    /// Whether its money left the account (settled, or returned later).
+    pub money_out: bool,
 }
 
 /// A grant already on file that uses a card number.
@@ -83,7 +92,7 @@ impl StoreTx {
             }
             for row in q.fetch_all(&mut *self.tx).await? {
                 let attempted: i64 = row.try_get(3)?;
-                out.insert(row.try_get(0)?, KnownGrant { fingerprint: row.try_get(1)?, status: row.try_get(2)?, attempted: attempted != 0 });
+                out.insert(row.try_get(0)?, KnownGrant { fingerprint: row.try_get(1)?, status: state(&row, 2)?, attempted: attempted != 0 });
             }
         }
         Ok(out)
@@ -117,7 +126,9 @@ impl StoreTx {
             }
             for row in q.fetch_all(&mut *self.tx).await? {
                 let hash: String = row.try_get(0)?;
-                let Some(card) = by_hash.get(&hash) else { continue };
+                let Some(card) = by_hash.get(&hash) else {
+                    continue;
+                };
                 let use_ = CardUse {
                     grant_id: row.try_get(1)?,
                     id_number: self.unseal(purpose::ID_NUMBER, row.try_get(2)?)?,
@@ -135,10 +146,7 @@ impl StoreTx {
 
     /// For these ID numbers, the live (not cancelled) grants they already have, keyed by
     /// (id_number, program, period) → grant id.
-    pub async fn grants_of_students(
-        &mut self,
-        id_numbers: &[&str],
-    ) -> Result<HashMap<(String, String, String), String>, StoreError> {
+    pub async fn grants_of_students(&mut self, id_numbers: &[&str]) -> Result<HashMap<(String, String, String), String>, StoreError> {
         let mut out = HashMap::new();
         let account = self.account_no().to_string();
         let mut by_hash: HashMap<String, &str> = HashMap::with_capacity(id_numbers.len());
@@ -162,7 +170,9 @@ impl StoreTx {
             let mut found: Vec<(String, String, String, String)> = Vec::new();
             for row in q.fetch_all(&mut *self.tx).await? {
                 let hash: String = row.try_get(0)?;
-                let Some(id) = by_hash.get(&hash) else { continue };
+                let Some(id) = by_hash.get(&hash) else {
+                    continue;
+                };
                 found.push((row.try_get(3)?, id.to_string(), row.try_get(1)?, row.try_get(2)?));
             }
             // The first grant id per student × program × period, across chunks as within one.
@@ -239,7 +249,7 @@ impl StoreTx {
                     .bind(self.seal(purpose::CARD_NUMBER, &g.card_number)?)
                     .bind(g.bank.clone())
                     .bind(g.notice_end.to_string())
-                    .bind(r.status)
+                    .bind(r.status.as_str())
                     .bind(r.fingerprint.clone())
                     .bind(file_id)
                     .bind(r.line as i64)
@@ -251,7 +261,7 @@ impl StoreTx {
             q.execute(&mut *self.tx).await?;
 
             // Register the cards of valid grants (the first holder name seen is kept).
-            let cards: Vec<&GrantRecord> = chunk.iter().filter(|r| r.status == "valid").collect();
+            let cards: Vec<&GrantRecord> = chunk.iter().filter(|r| r.status == GrantStatus::Valid).collect();
             if !cards.is_empty() {
                 // One row per card: a statement may not name the same conflict key twice on PostgreSQL.
                 let mut seen = std::collections::HashSet::new();
@@ -310,7 +320,7 @@ impl StoreTx {
             card_number: self.unseal(purpose::CARD_NUMBER, r.try_get(13)?)?,
             bank: r.try_get(14)?,
             notice_end: r.try_get(15)?,
-            status: r.try_get(16)?,
+            status: state(&r, 16)?,
         }))
     }
 }
@@ -318,10 +328,11 @@ impl StoreTx {
 impl super::Store {
     /// Grants by status, for `status` and tests.
     pub async fn count_grants_by_status(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        let rows = sqlx::query("SELECT status, CAST(COUNT(*) AS BIGINT) FROM grants WHERE ($1 = '' OR account_no = $1) GROUP BY status ORDER BY status")
-            .bind(self.account.clone().unwrap_or_default())
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT status, CAST(COUNT(*) AS BIGINT) FROM grants WHERE ($1 = '' OR account_no = $1) GROUP BY status ORDER BY status")
+                .bind(self.account.clone().unwrap_or_default())
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
     }
 
@@ -336,13 +347,13 @@ impl super::Store {
 
 impl StoreTx {
     /// Corrects a grant's card (finance staff, on re-issue) and sets its status.
-    pub async fn update_grant_card(&mut self, grant_id: &str, card_number: &str, holder: &str, status: &str) -> Result<(), StoreError> {
+    pub async fn update_grant_card(&mut self, grant_id: &str, card_number: &str, holder: &str, status: GrantStatus) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE grants SET card_number = $1, card_holder = $2, status = $3, updated_at = $4, card_hash = $7 WHERE account_no = $5 AND grant_id = $6",
         )
         .bind(self.seal(purpose::CARD_NUMBER, card_number)?)
         .bind(self.seal(purpose::CARD_HOLDER, holder)?)
-        .bind(status)
+        .bind(status.as_str())
         .bind(now_text())
         .bind(self.account_no().to_string())
         .bind(grant_id)
@@ -353,9 +364,9 @@ impl StoreTx {
     }
 
     /// Sets one grant's status.
-    pub async fn set_grant_status(&mut self, grant_id: &str, status: &str) -> Result<(), StoreError> {
+    pub async fn set_grant_status(&mut self, grant_id: &str, status: GrantStatus) -> Result<(), StoreError> {
         sqlx::query("UPDATE grants SET status = $1, updated_at = $2 WHERE account_no = $3 AND grant_id = $4")
-            .bind(status)
+            .bind(status.as_str())
             .bind(now_text())
             .bind(self.account_no().to_string())
             .bind(grant_id)
@@ -365,16 +376,22 @@ impl StoreTx {
     }
 
     /// Every payment of a grant, oldest attempt first.
-    pub async fn grant_payments(&mut self, grant_id: &str) -> Result<Vec<(String, i64, String, bool)>, StoreError> {
-        let rows = sqlx::query("SELECT payment_ref, attempt, status, money_out FROM payments WHERE account_no = $1 AND grant_id = $2 ORDER BY attempt")
-            .bind(self.account_no().to_string())
-            .bind(grant_id)
-            .fetch_all(&mut *self.tx)
-            .await?;
+    pub async fn grant_payments(&mut self, grant_id: &str) -> Result<Vec<GrantAttempt>, StoreError> {
+        let rows =
+            sqlx::query("SELECT payment_ref, attempt, status, money_out FROM payments WHERE account_no = $1 AND grant_id = $2 ORDER BY attempt")
+                .bind(self.account_no().to_string())
+                .bind(grant_id)
+                .fetch_all(&mut *self.tx)
+                .await?;
         rows.iter()
             .map(|r| {
-                let out: i64 = r.try_get(3)?;
-                Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, out != 0))
+                let out: i64 = r.try_get("money_out")?;
+                Ok(GrantAttempt {
+                    payment_ref: r.try_get("payment_ref")?,
+                    attempt: r.try_get("attempt")?,
+                    status: state(r, "status")?,
+                    money_out: out != 0,
+                })
             })
             .collect()
     }

@@ -15,8 +15,8 @@ mod deliveries;
 mod exceptions;
 mod files;
 mod grants;
-mod metrics;
 mod keys;
+mod metrics;
 mod payments;
 mod people;
 mod period;
@@ -26,15 +26,15 @@ mod statements;
 mod verify;
 
 pub use answers::{PaymentEvent, PaymentState};
-pub use console::{AuditRow, BatchTotal, ExceptionDetail, ExceptionListRow, ExceptionPage, ExceptionQuery, FilterChoices, PaidInMonth};
 pub use approvals::{ApprovalRow, DecisionRefused, NewApproval};
 pub use audit::{AuditLine, ChainHead, GENESIS, canonical, line_hash};
+pub use console::{AuditRow, BatchTotal, ExceptionDetail, ExceptionListRow, ExceptionPage, ExceptionQuery, FilterChoices, PaidInMonth};
 pub use deliveries::{DeliveryIntent, DeliveryRecord};
 pub use exceptions::{ExceptionFilter, ExceptionRecord, ExceptionReportSource, ExceptionRow};
 pub use files::{AwaitingBatch, FileRecord};
-pub use grants::{CardUse, GrantRecord, KnownGrant, StoredGrant};
-pub use metrics::RunTiming;
+pub use grants::{CardUse, GrantAttempt, GrantRecord, KnownGrant, StoredGrant};
 pub use keys::{ClearValues, KeyOptions, KeyStatus, PassReport, load_keys};
+pub use metrics::RunTiming;
 pub use payments::{BatchLine, BatchRow, EligibleGrant, NewPayment, PaymentRow};
 pub use people::{Credentials, SessionRow, UserRow};
 pub use period::{PeriodEntry, PeriodEvent, PeriodException, PeriodGrant, PeriodPayment, PeriodStatement};
@@ -460,10 +460,7 @@ impl StoreTx {
             let mut first = [0u8; 8];
             first.copy_from_slice(&digest[..8]);
             // Selecting a constant: the lock function returns `void`, which the Any driver cannot decode.
-            sqlx::query("SELECT 1 FROM (SELECT pg_advisory_xact_lock($1)) AS l")
-                .bind(i64::from_be_bytes(first))
-                .execute(&mut *self.tx)
-                .await?;
+            sqlx::query("SELECT 1 FROM (SELECT pg_advisory_xact_lock($1)) AS l").bind(i64::from_be_bytes(first)).execute(&mut *self.tx).await?;
         }
         Ok(())
     }
@@ -543,6 +540,32 @@ fn push_placeholder(s: &mut String, backend: Backend, n: usize) {
             s.push_str(&n.to_string());
         }
     }
+}
+
+/// Reads a state column into its enum ([`crate::domain::state`]): the one place stored state text
+/// becomes a type. A text that names no state is a damaged store, and said so.
+pub(crate) fn state<S, I>(row: &sqlx::any::AnyRow, column: I) -> Result<S, StoreError>
+where
+    S: crate::domain::StateText,
+    I: sqlx::ColumnIndex<sqlx::any::AnyRow> + std::fmt::Debug + Copy,
+{
+    let text: String = row.try_get(column)?;
+    S::from_text(&text).ok_or_else(|| StoreError::Invalid(format!("存储中的 {} 状态无法识别 ({column:?} = {text:?})", S::WHAT)))
+}
+
+/// A nullable state column (a resolution not made yet).
+pub(crate) fn state_opt<S, I>(row: &sqlx::any::AnyRow, column: I) -> Result<Option<S>, StoreError>
+where
+    S: crate::domain::StateText,
+    I: sqlx::ColumnIndex<sqlx::any::AnyRow> + std::fmt::Debug + Copy,
+{
+    let text: Option<String> = row.try_get(column)?;
+    text.map(|t| S::from_text(&t).ok_or_else(|| StoreError::Invalid(format!("存储中的 {} 状态无法识别 ({column:?} = {t:?})", S::WHAT)))).transpose()
+}
+
+/// `'a', 'b'` for states written into a statement's text (they are fixed words, never input).
+pub(crate) fn state_list<S: crate::domain::StateText>(states: &[S]) -> String {
+    states.iter().map(|s| format!("'{}'", s.as_text())).collect::<Vec<_>>().join(", ")
 }
 
 /// The time now in China (UTC+8, no daylight saving), as stored: `2026-11-25T19:55:00+08:00`.

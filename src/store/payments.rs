@@ -3,8 +3,9 @@
 //! The partial unique index `payments_one_live_per_grant` makes "never pay twice" a property of
 //! the database: whatever the code does, a grant cannot have two live attempts.
 
-use super::{MAX_BINDS, Store, StoreError, StoreTx, in_placeholders, now_text, values_placeholders};
+use super::{MAX_BINDS, Store, StoreError, StoreTx, in_placeholders, now_text, state, state_list, values_placeholders};
 use crate::crypto::purpose;
+use crate::domain::{BatchStatus, GrantStatus, PaymentStatus};
 use sqlx::{AssertSqlSafe, Row};
 use std::collections::HashMap;
 
@@ -50,7 +51,7 @@ pub struct PaymentRow {
     pub card_holder: String,
     pub bank: String,
     pub remittance: String,
-    pub status: String,
+    pub status: PaymentStatus,
 }
 
 /// One payment as its batch file carries it.
@@ -74,7 +75,7 @@ pub struct BatchRow {
     pub format: String,
     pub nb_of_txs: i64,
     pub ctrl_sum_fen: i64,
-    pub status: String,
+    pub status: BatchStatus,
     pub file_name: Option<String>,
     pub file_id: Option<i64>,
     pub bank_ref: Option<String>,
@@ -100,11 +101,11 @@ fn payment_row(keys: Option<&crate::crypto::KeyRing>, r: &sqlx::any::AnyRow) -> 
         card_holder: unseal(keys, purpose::CARD_HOLDER, r.try_get(7)?)?,
         bank: r.try_get(8)?,
         remittance: r.try_get(9)?,
-        status: r.try_get(10)?,
+        status: state(r, 10)?,
     })
 }
 
-pub(super) fn batch_row(r: &sqlx::any::AnyRow) -> Result<BatchRow, sqlx::Error> {
+pub(super) fn batch_row(r: &sqlx::any::AnyRow) -> Result<BatchRow, StoreError> {
     Ok(BatchRow {
         batch_id: r.try_get(0)?,
         account_no: r.try_get(1)?,
@@ -113,7 +114,7 @@ pub(super) fn batch_row(r: &sqlx::any::AnyRow) -> Result<BatchRow, sqlx::Error> 
         format: r.try_get(4)?,
         nb_of_txs: r.try_get(5)?,
         ctrl_sum_fen: r.try_get(6)?,
-        status: r.try_get(7)?,
+        status: state(r, 7)?,
         file_name: r.try_get(8)?,
         file_id: r.try_get(9)?,
         bank_ref: r.try_get(10)?,
@@ -162,7 +163,9 @@ impl StoreTx {
                 })
             })
             .collect::<Result<_, StoreError>>()?;
-        let Some(last) = grants.last().map(|g| g.grant_id.clone()) else { return Ok((Vec::new(), None)) };
+        let Some(last) = grants.last().map(|g| g.grant_id.clone()) else {
+            return Ok((Vec::new(), None));
+        };
         let ids: Vec<&str> = grants.iter().map(|g| g.grant_id.as_str()).collect();
         // Per grant with payments: the last attempt number, and whether any is more than a
         // cancelled one (then re-issues come as payments, not from here).
@@ -249,12 +252,8 @@ impl StoreTx {
 
     /// Sets the status of this account's grants (e.g. `held` when a bank cannot carry the
     /// holder's name); with `from`, only grants now in one of those states change.
-    pub async fn set_grants_status(&mut self, ids: &[String], status: &str, from: &[&str]) -> Result<(), StoreError> {
-        let from_sql = if from.is_empty() {
-            String::new()
-        } else {
-            format!(" AND status IN ({})", from.iter().map(|f| format!("'{f}'")).collect::<Vec<_>>().join(", "))
-        };
+    pub async fn set_grants_status(&mut self, ids: &[String], status: GrantStatus, from: &[GrantStatus]) -> Result<(), StoreError> {
+        let from_sql = if from.is_empty() { String::new() } else { format!(" AND status IN ({})", state_list(from)) };
         for chunk in ids.chunks(MAX_BINDS / 2) {
             if chunk.is_empty() {
                 continue;
@@ -264,7 +263,7 @@ impl StoreTx {
                 in_placeholders(self.backend, 4, chunk.len())
             );
             let sql = if self.backend == super::Backend::Sqlite { sql.replace("$1", "?").replace("$2", "?").replace("$3", "?") } else { sql };
-            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(status.to_string()).bind(now_text()).bind(self.account_no().to_string());
+            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(status.as_str()).bind(now_text()).bind(self.account_no().to_string());
             for id in chunk {
                 q = q.bind(id.clone());
             }
@@ -301,7 +300,7 @@ impl StoreTx {
         .bind(b.format.clone())
         .bind(b.nb_of_txs)
         .bind(b.ctrl_sum_fen)
-        .bind(b.status.clone())
+        .bind(b.status.as_str())
         .bind(b.created_at.clone())
         .bind(now)
         .execute(&mut *self.tx)
@@ -323,18 +322,22 @@ impl StoreTx {
             }
             let done = q.execute(&mut *self.tx).await?.rows_affected();
             if done != chunk.len() as u64 {
-                return Err(StoreError::Invalid(format!("batch {batch_id}: {} of {} payments were already batched", chunk.len() as u64 - done, chunk.len())));
+                return Err(StoreError::Invalid(format!(
+                    "batch {batch_id}: {} of {} payments were already batched",
+                    chunk.len() as u64 - done,
+                    chunk.len()
+                )));
             }
         }
         Ok(())
     }
 
     /// Batches of an account in one of these states, oldest first.
-    pub async fn batches_in(&mut self, account: &str, statuses: &[&str]) -> Result<Vec<BatchRow>, StoreError> {
+    pub async fn batches_in(&mut self, account: &str, statuses: &[BatchStatus]) -> Result<Vec<BatchRow>, StoreError> {
         let mut out = Vec::new();
         for st in statuses {
             let sql = format!("{BATCH_SELECT} WHERE account_no = $1 AND status = $2 ORDER BY batch_id");
-            let rows = sqlx::query(AssertSqlSafe(sql)).bind(account).bind(*st).fetch_all(&mut *self.tx).await?;
+            let rows = sqlx::query(AssertSqlSafe(sql)).bind(account).bind(st.as_str()).fetch_all(&mut *self.tx).await?;
             for r in &rows {
                 out.push(batch_row(r)?);
             }
@@ -353,9 +356,9 @@ impl StoreTx {
         })
     }
 
-    pub async fn set_batch_status(&mut self, batch_id: &str, status: &str) -> Result<(), StoreError> {
+    pub async fn set_batch_status(&mut self, batch_id: &str, status: BatchStatus) -> Result<(), StoreError> {
         sqlx::query("UPDATE batches SET status = $1, updated_at = $2 WHERE batch_id = $3")
-            .bind(status)
+            .bind(status.as_str())
             .bind(now_text())
             .bind(batch_id)
             .execute(&mut *self.tx)
@@ -365,13 +368,15 @@ impl StoreTx {
 
     /// The file of a batch is written: remember which file (its hash is in `files`).
     pub async fn mark_batch_written(&mut self, batch_id: &str, file_id: i64, file_name: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE batches SET status = 'written', file_id = $1, file_name = $2, updated_at = $3 WHERE batch_id = $4 AND status = 'created'")
-            .bind(file_id)
-            .bind(file_name)
-            .bind(now_text())
-            .bind(batch_id)
-            .execute(&mut *self.tx)
-            .await?;
+        sqlx::query(
+            "UPDATE batches SET status = 'written', file_id = $1, file_name = $2, updated_at = $3 WHERE batch_id = $4 AND status = 'created'",
+        )
+        .bind(file_id)
+        .bind(file_name)
+        .bind(now_text())
+        .bind(batch_id)
+        .execute(&mut *self.tx)
+        .await?;
         Ok(())
     }
 
@@ -429,7 +434,6 @@ impl StoreTx {
         .await?;
         Ok(row.try_get(0)?)
     }
-
 }
 
 impl Store {
@@ -449,10 +453,11 @@ impl Store {
 
     /// Payments by status, for `status`.
     pub async fn count_payments_by_status(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        let rows = sqlx::query("SELECT status, CAST(COUNT(*) AS BIGINT) FROM payments WHERE ($1 = '' OR account_no = $1) GROUP BY status ORDER BY status")
-            .bind(self.account.clone().unwrap_or_default())
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT status, CAST(COUNT(*) AS BIGINT) FROM payments WHERE ($1 = '' OR account_no = $1) GROUP BY status ORDER BY status")
+                .bind(self.account.clone().unwrap_or_default())
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
     }
 }

@@ -2,7 +2,8 @@
 //! one special account, summed in Rust (src/reports/period.rs), so the figures come from one
 //! place and a test can check them against its own sums.
 
-use super::{Store, StoreError};
+use super::{Store, StoreError, state};
+use crate::domain::{GrantStatus, PaymentStatus};
 use sqlx::Row;
 
 /// A payment attempt with its grant's facts.
@@ -12,7 +13,7 @@ pub struct PeriodPayment {
     pub grant_id: String,
     pub attempt: i64,
     pub amount_fen: i64,
-    pub status: String,
+    pub status: PaymentStatus,
     pub reason_code: Option<String>,
     pub card_number: String,
     /// When it was reserved (aidpay's time, RFC 3339).
@@ -84,7 +85,7 @@ pub struct PeriodGrant {
     pub period: String,
     pub amount_fen: i64,
     pub card_number: String,
-    pub status: String,
+    pub status: GrantStatus,
     pub created_at: String,
 }
 
@@ -106,7 +107,7 @@ impl Store {
                     grant_id: r.try_get(1)?,
                     attempt: r.try_get(2)?,
                     amount_fen: r.try_get(3)?,
-                    status: r.try_get(4)?,
+                    status: state(r, 4)?,
                     reason_code: r.try_get(5)?,
                     card_number: r.try_get(6)?,
                     created_at: r.try_get(7)?,
@@ -221,7 +222,7 @@ impl Store {
                     period: r.try_get(10)?,
                     amount_fen: r.try_get(11)?,
                     card_number: r.try_get(12)?,
-                    status: r.try_get(13)?,
+                    status: state(r, 13)?,
                     created_at: r.try_get(14)?,
                 })
             })

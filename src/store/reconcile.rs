@@ -2,6 +2,7 @@
 //! batches and payments they may belong to, and the account's position.
 
 use super::{MAX_BINDS, Store, StoreError, StoreTx, in_placeholders, now_text};
+use crate::domain::PaymentStatus;
 use sqlx::{AssertSqlSafe, Row};
 use std::collections::HashMap;
 
@@ -52,23 +53,24 @@ pub struct PaymentMoney {
     pub account_no: String,
     pub grant_id: String,
     pub batch_id: Option<String>,
-    pub status: String,
+    pub status: PaymentStatus,
     pub amount_fen: i64,
     pub money_out: bool,
     pub credit_back: bool,
     pub updated_at: String,
 }
 
-const PAYMENT_MONEY: &str = "SELECT payment_ref, grant_id, batch_id, status, amount_fen, money_out, credit_back, updated_at, account_no FROM payments";
+const PAYMENT_MONEY: &str =
+    "SELECT payment_ref, grant_id, batch_id, status, amount_fen, money_out, credit_back, updated_at, account_no FROM payments";
 
-fn payment_money(r: &sqlx::any::AnyRow) -> Result<PaymentMoney, sqlx::Error> {
+fn payment_money(r: &sqlx::any::AnyRow) -> Result<PaymentMoney, StoreError> {
     let out: i64 = r.try_get(5)?;
     let back: i64 = r.try_get(6)?;
     Ok(PaymentMoney {
         payment_ref: r.try_get(0)?,
         grant_id: r.try_get(1)?,
         batch_id: r.try_get(2)?,
-        status: r.try_get(3)?,
+        status: super::state(r, 3)?,
         amount_fen: r.try_get(4)?,
         money_out: out != 0,
         credit_back: back != 0,

@@ -1,14 +1,15 @@
 //! What `aidpay verify` reads: each grant's owner state, live payments, batch sums and the files
 //! recorded for batches. Read-only.
 
-use super::{Store, StoreError};
+use super::{Store, StoreError, state};
+use crate::domain::{BatchStatus, GrantStatus};
 use sqlx::Row;
 
 /// A grant whose state does not fit any owner state, and why (the facts, not yet the verdict).
 #[derive(Debug, Clone, PartialEq)]
 pub struct GrantFacts {
     pub grant_id: String,
-    pub status: String,
+    pub status: GrantStatus,
     pub notice_end: String,
     /// Live payment attempts (created, sent, accepted or settled).
     pub live: i64,
@@ -23,7 +24,7 @@ pub struct GrantFacts {
 #[derive(Debug, Clone, PartialEq)]
 pub struct BatchFacts {
     pub batch_id: String,
-    pub status: String,
+    pub status: BatchStatus,
     pub nb_of_txs: i64,
     pub ctrl_sum_fen: i64,
     pub payments: i64,
@@ -52,7 +53,7 @@ impl Store {
             .map(|r| {
                 Ok(GrantFacts {
                     grant_id: r.try_get("grant_id")?,
-                    status: r.try_get("status")?,
+                    status: state(r, "status")?,
                     notice_end: r.try_get("notice_end")?,
                     live: r.try_get("live")?,
                     settled: r.try_get("settled")?,
@@ -93,7 +94,7 @@ impl Store {
             .map(|r| {
                 Ok(BatchFacts {
                     batch_id: r.try_get("batch_id")?,
-                    status: r.try_get("status")?,
+                    status: state(r, "status")?,
                     nb_of_txs: r.try_get("nb_of_txs")?,
                     ctrl_sum_fen: r.try_get("ctrl_sum_fen")?,
                     payments: r.try_get("payments")?,

@@ -18,6 +18,7 @@
 
 use crate::config::{AlertKind, Alerts, EmailAlerts, url_host};
 use crate::domain::Fen;
+use crate::domain::RunOutcome;
 use crate::exceptions::ExceptionKind;
 use crate::store::{JobRun, NewExceptionRef, Store, StoreError};
 use secrecy::ExposeSecret;
@@ -95,9 +96,8 @@ impl Notice {
                 ),
             },
             Notice::BatchDelivered { batch_id, bank, payments, total, schools } => {
-                let mut md = format!(
-                    "### aidpay 批次已交银行\n> 银行：**{bank}**\n> 批次：{batch_id}\n> 笔数：**{payments}** 笔\n> 金额：**{total}** 元\n"
-                );
+                let mut md =
+                    format!("### aidpay 批次已交银行\n> 银行：**{bank}**\n> 批次：{batch_id}\n> 笔数：**{payments}** 笔\n> 金额：**{total}** 元\n");
                 if !schools.is_empty() {
                     md.push_str("\n| 学校 | 笔数 | 金额（元） |\n|---|---|---|\n");
                     for (school, n, fen) in schools.iter().take(20) {
@@ -193,7 +193,7 @@ impl Alerter {
             .runs_of(ALERT_JOB, 500)
             .await?
             .into_iter()
-            .filter(|r| r.outcome.as_deref() == Some("ok"))
+            .filter(|r| r.outcome == Some(RunOutcome::Ok))
             .find_map(|r| r.detail.as_deref().and_then(mark_of));
         let mark = match last_ok {
             Some(m) => m,
@@ -233,15 +233,15 @@ impl Alerter {
         let sent = self.send(&msg).await;
         let finished = crate::scheduler::wall_clock_text();
         let (outcome, detail) = match &sent {
-            Ok(()) => ("ok", format!("up_to={last}; after {job}: {text}")),
-            Err(e) => ("error", format!("not delivered (exceptions #{}–#{last}, after {job}): {e}", new[0].id)),
+            Ok(()) => (RunOutcome::Ok, format!("up_to={last}; {}之后: {text}", job_label(job))),
+            Err(e) => (RunOutcome::Error, format!("未送达（异常 #{}–#{last}，{}之后）: {e}", new[0].id, job_label(job))),
         };
         store
             .record_run(&JobRun {
                 job: ALERT_JOB.into(),
                 started_at: started,
                 finished_at: Some(finished),
-                outcome: Some(outcome.into()),
+                outcome: Some(outcome),
                 detail: Some(detail),
             })
             .await?;
@@ -259,11 +259,17 @@ impl Alerter {
         let sent = self.send(&msg).await;
         let finished = crate::scheduler::wall_clock_text();
         let (outcome, detail) = match &sent {
-            Ok(()) => ("ok", format!("{}: {}", notice.kind(), msg.title)),
-            Err(e) => ("error", format!("not delivered ({}: {}): {e}", notice.kind(), msg.title)),
+            Ok(()) => (RunOutcome::Ok, format!("{}: {}", notice.kind(), msg.title)),
+            Err(e) => (RunOutcome::Error, format!("未送达（{}: {}）: {e}", notice.kind(), msg.title)),
         };
         store
-            .record_run(&JobRun { job: ALERT_JOB.into(), started_at: started, finished_at: Some(finished), outcome: Some(outcome.into()), detail: Some(detail) })
+            .record_run(&JobRun {
+                job: ALERT_JOB.into(),
+                started_at: started,
+                finished_at: Some(finished),
+                outcome: Some(outcome),
+                detail: Some(detail),
+            })
             .await?;
         sent?;
         tracing::info!(to = %self.host(), notice = notice.kind(), "alert sent to finance staff");
@@ -398,10 +404,7 @@ pub fn message(new: &[NewExceptionRef]) -> String {
     }
     let mut kinds: Vec<(&str, usize)> = by_kind.into_iter().collect();
     kinds.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-    let parts: Vec<String> = kinds
-        .iter()
-        .map(|(k, n)| format!("{} {n}", ExceptionKind::parse(k).map(|k| k.label_zh()).unwrap_or(k)))
-        .collect();
+    let parts: Vec<String> = kinds.iter().map(|(k, n)| format!("{} {n}", ExceptionKind::parse(k).map(|k| k.label_zh()).unwrap_or(k))).collect();
     format!("aidpay: 新增 {} 条异常（{}），请在 aidpay exceptions list 查看", new.len(), parts.join("，"))
 }
 

@@ -5,8 +5,8 @@
 //! The grants are synthetic (valid ID check digits and Luhn cards, no real people). The bank's
 //! answers and statement come from the simulator; making them is not counted in any stage.
 
-use crate::banksim::statement::camt053;
 use crate::banksim::respond::answer_file;
+use crate::banksim::statement::camt053;
 use crate::banksim::{AnswerMix, AnswerOptions, Camt053Version, RandomMix, SimEntry};
 use crate::config::Config;
 use crate::domain::Fen;
@@ -60,7 +60,12 @@ fn pain001_writer_alone(n: u64) -> anyhow::Result<Stage> {
             batch_id: format!("BENCHW{i:010}"),
             created_at: created,
             execution_date: created.date_naive(),
-            debtor: Debtor { account_no: "130100000012345678".into(), name: "某某区学生资助管理中心".into(), bank_name: "中国工商银行".into(), cnaps: None },
+            debtor: Debtor {
+                account_no: "130100000012345678".into(),
+                name: "某某区学生资助管理中心".into(),
+                bank_name: "中国工商银行".into(),
+                cnaps: None,
+            },
             payments: (i..i + size)
                 .map(|k| PaymentLine {
                     end_to_end_id: format!("P{k:012}"),
@@ -128,13 +133,7 @@ async fn console_stage(store: &Store, cfg: std::sync::Arc<Config>, n: u64) -> an
     let http = crate::tls::client_builder().build()?;
     let login = http.post(format!("{base}/api/v1/login")).json(&serde_json::json!({"username": "bench", "password": password})).send().await?;
     anyhow::ensure!(login.status().is_success(), "console login: {}", login.status());
-    let cookie = login
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .unwrap_or_default()
-        .to_string();
+    let cookie = login.headers().get("set-cookie").and_then(|v| v.to_str().ok()).and_then(|v| v.split(';').next()).unwrap_or_default().to_string();
     let deep = count / 2 / crate::console::pages::PAGE_SIZE as u64;
     let mut times = Vec::new();
     for path in ["/exceptions".to_string(), "/exceptions?school=1103007&kind=holder_mismatch".to_string(), format!("/exceptions?page={deep}")] {
@@ -254,7 +253,9 @@ pub async fn run(n: u64, dir: &Path, database_url: Option<&str>, keep: bool) -> 
     std::fs::write(&config_path, BENCH_CONFIG.replace("DBURL", &url).replace("DIR", &dir.display().to_string()))?;
     let cfg = Config::load_with_env(Some(&config_path), Some(HashMap::new()))?;
     cfg.ensure_paths()?;
-    let store = Store::connect(&cfg.database_url(), cfg.database.max_connections, &crate::store::KeyOptions { isolated: true, ..cfg.key_options() }).await?.scoped(&cfg.account.number);
+    let store = Store::connect(&cfg.database_url(), cfg.database.max_connections, &crate::store::KeyOptions { isolated: true, ..cfg.key_options() })
+        .await?
+        .scoped(&cfg.account.number);
     let backend = if url.starts_with("sqlite") { "sqlite" } else { "postgres" }.to_string();
     let csv = dir.join("grants.csv");
     write_grants(&csv, n).context("writing the synthetic grants")?;
@@ -307,7 +308,13 @@ pub async fn run(n: u64, dir: &Path, database_url: Option<&str>, keep: bool) -> 
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let a = answer_file(&name, &std::fs::read(path)?, &mix, &opts, &[], &format!("BENCHRPT{k:06}"))?;
         crate::transport::deliver(&cfg.paths.inbox, &a.answer_name, &a.answer)?;
-        entries.push(SimEntry::BatchDebit { batch_id: a.batch.batch_id.clone(), amount: a.batch.total(), nb_of_txs: a.batch.payments.len(), date: today, details: Vec::new() });
+        entries.push(SimEntry::BatchDebit {
+            batch_id: a.batch.batch_id.clone(),
+            amount: a.batch.total(),
+            nb_of_txs: a.batch.payments.len(),
+            date: today,
+            details: Vec::new(),
+        });
         for (p, fate) in &a.fates {
             if let Some(reason) = fate.reason().filter(|_| !fate.settled_first()) {
                 entries.push(SimEntry::ReturnCredit {
@@ -322,10 +329,8 @@ pub async fn run(n: u64, dir: &Path, database_url: Option<&str>, keep: bool) -> 
         std::fs::remove_file(path)?;
     }
     let t = Instant::now();
-    let mut statuses = 0;
-    for path in crate::returns::inbox_files(&cfg)? {
-        statuses += crate::returns::ingest_file(&store, &cfg, &path, crate::returns::Origin::Inbox, actor).await?.statuses;
-    }
+    let answered = crate::jobs::ingest(&store, &cfg, crate::jobs::BankFiles::Inbox, actor).await?;
+    let statuses: u64 = answered.files.iter().map(|f| f.statuses).sum();
     anyhow::ensure!(statuses == n, "answers: {statuses} statuses");
     stages.push(stage("answers", n, t));
 

@@ -392,24 +392,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Ingest { files } => {
             let (cfg, store) = open(cli.config.as_deref()).await?;
-            let actor = crate::actor();
-            let (paths, origin) = if files.is_empty() {
-                if let Err(e) = crate::returns::fetch_from_gateways(&store, &cfg).await {
-                    tracing::error!("fetching result files from the bank gateway: {e}");
-                }
-                (crate::returns::inbox_files(&cfg)?, crate::returns::Origin::Inbox)
-            } else {
-                (files, crate::returns::Origin::Explicit)
-            };
-            let mut summaries = Vec::new();
-            for p in &paths {
-                summaries.push(crate::returns::ingest_file(&store, &cfg, p, origin, &actor).await?);
-            }
-            let no_answer = crate::returns::sweep_no_answer(&store, &cfg).await?;
-            output::ingest(&summaries, no_answer, cli.json)?;
+            let which = if files.is_empty() { crate::jobs::BankFiles::Inbox } else { crate::jobs::BankFiles::These(files) };
+            let run = crate::jobs::ingest(&store, &cfg, which, &crate::actor()).await;
             store.close().await;
-            let failed = summaries.iter().any(|s| s.outcome == "error");
-            Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+            let run = run?;
+            output::ingest(&run.files, run.no_answer, cli.json)?;
+            Ok(if run.errors().is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
         Command::Reconcile => {
             let (cfg, store) = open(cli.config.as_deref()).await?;

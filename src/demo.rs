@@ -97,12 +97,9 @@ pub async fn run(dir: Option<PathBuf>, json: bool) -> anyhow::Result<ExitCode> {
         }
         println!("\n-- 4. 导入银行回执 --");
     }
-    let mut ingested = Vec::new();
-    for path in crate::returns::inbox_files(&cfg)? {
-        ingested.push(crate::returns::ingest_file(&store, &cfg, &path, crate::returns::Origin::Inbox, &crate::actor()).await?);
-    }
+    let ingested = crate::jobs::ingest(&store, &cfg, crate::jobs::BankFiles::Inbox, &crate::actor()).await?;
     if !json {
-        crate::output::ingest(&ingested, 0, false)?;
+        crate::output::ingest(&ingested.files, ingested.no_answer, false)?;
         println!("\n-- 5. 专户对账单与对账 --");
     }
     let statement = bank_statement(&cfg, &executed)?;
@@ -128,7 +125,7 @@ pub async fn run(dir: Option<PathBuf>, json: bool) -> anyhow::Result<ExitCode> {
         println!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
-                "dir": dir, "imports": summaries, "batch": cycle, "answers": ingested, "grants": grants,
+                "dir": dir, "imports": summaries, "batch": cycle, "answers": ingested.files, "grants": grants,
                 "statement": ingested_statement, "reconcile": reconciled,
                 "exceptions": exceptions, "report": report, "reconciliation_report": reconciliation, "verify": verified,
                 "period_report": period.report, "chain_head": period.chain_head, "audit_verify": audit,

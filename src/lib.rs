@@ -11,7 +11,9 @@
 //! - [`returns`]: bank answers in (pain.002, camt.053/.054, domestic result files), matched by
 //!   reference, unreadable files quarantined;
 //! - [`reconcile`]: the special account's statements against the batches, returns and allocations;
-//! - [`exceptions`]: what finance staff must look at, with the wording and the suggested action;
+//! - [`jobs`]: the import and ingest jobs, one function each, called by the command line, the
+//!   daemon, the demo and the bench alike (batch and reconcile are one function each already);
+//! - [`exceptions`]: the work list and resolving; its vocabulary is [`domain::exception`];
 //! - [`console`]: the finance office's web console (Chinese pages and the `/api/v1` JSON API)
 //!   over the same jobs;
 //! - [`people`]: who acts (users, roles, passwords, sessions) and [`approvals`]: the second person
@@ -19,7 +21,8 @@
 //! - [`reports`]: tables for finance staff written as XLSX, CSV (UTF-8 with BOM) and HTML, and the
 //!   exception report built on them;
 //! - [`store`]: every SQL statement, on SQLite (embedded default) or PostgreSQL;
-//! - [`domain`]: pure newtypes — money in fen, ID numbers, cards, names;
+//! - [`domain`]: pure newtypes — money in fen, ID numbers, cards, names — the states money and
+//!   decisions move through as enums ([`domain::state`]), and the exception vocabulary;
 //! - [`crypto`]: card and ID numbers at rest — AEAD encryption, keyed look-up hashes, key files;
 //! - [`config`], [`telemetry`], [`clock`], [`tls`]: configuration, logs, time and the HTTPS clients' TLS;
 //! - [`audit`]: the hash-chained audit trail, `audit verify` and `audit export`;
@@ -48,6 +51,7 @@ pub mod exceptions;
 pub mod files;
 pub mod formats;
 pub mod intake;
+pub mod jobs;
 pub mod lock;
 pub mod metrics;
 pub mod output;
@@ -66,8 +70,5 @@ pub mod verify;
 
 /// Who is acting, for the audit log: the operating-system user running aidpay.
 pub fn actor() -> String {
-    ["USER", "LOGNAME", "USERNAME"]
-        .iter()
-        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
-        .unwrap_or_else(|| "unknown".to_string())
+    ["USER", "LOGNAME", "USERNAME"].iter().find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty())).unwrap_or_else(|| "unknown".to_string())
 }

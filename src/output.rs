@@ -2,7 +2,7 @@
 //! JSON document on stdout for scripts and monitoring.
 
 use crate::config::Config;
-use crate::domain::LabelZh;
+use crate::domain::{FileOutcome, GrantStatus, LabelZh, PaymentStatus};
 use crate::intake::FileSummary;
 use crate::store::ExceptionRow;
 use std::io::Write;
@@ -13,49 +13,6 @@ pub fn pad(text: &str, width: usize, right: bool) -> String {
     let w = unicode_width::UnicodeWidthStr::width(text);
     let fill = " ".repeat(width.saturating_sub(w));
     if right { format!("{fill}{text}") } else { format!("{text}{fill}") }
-}
-
-/// Chinese words for the states finance staff see (the machine names stay in `--json`).
-pub fn state_zh(state: &str) -> &str {
-    match state {
-        // exceptions
-        "open" => "待处理",
-        "resolved" => "已处理",
-        // severity
-        "low" => "低",
-        "medium" => "中",
-        "high" => "高",
-        // grants
-        "valid" => "有效",
-        "held" => "暂停",
-        "paid" => "已发放",
-        "cancelled" => "已取消",
-        // payments
-        "created" => "已生成",
-        "sent" => "已发送",
-        "accepted" => "银行已受理",
-        "settled" => "已入卡",
-        "rejected" => "被拒绝",
-        "returned" => "已退回",
-        // batches
-        "awaiting_approval" => "待复核",
-        "written" => "已生成文件",
-        "delivering" => "正在交银行",
-        "in_doubt" => "是否送达待确认",
-        "delivered" => "已交银行",
-        "debited" => "银行已扣款",
-        "closed" => "已结清",
-        // approvals
-        "pending" => "待复核",
-        "approved" => "已批准",
-        "withdrawn" => "已撤回",
-        // job runs
-        "ok" => "成功",
-        "error" => "失败",
-        "running" => "运行中",
-        "interrupted" => "已中断",
-        other => other,
-    }
 }
 
 /// One JSON document on stdout.
@@ -182,7 +139,7 @@ pub fn status(
                 "上次 {} → {} {}{}",
                 r.started_at,
                 r.finished_at.as_deref().unwrap_or("-"),
-                state_zh(r.outcome.as_deref().unwrap_or("-")),
+                r.outcome.map_or("-", |o| o.label_zh()),
                 r.detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default()
             ),
             None => "从未运行".into(),
@@ -197,13 +154,13 @@ pub fn status(
         )?;
     }
     if let Some(a) = last_alert {
-        writeln!(out, "最近提醒 {} {}: {}", a.started_at, state_zh(a.outcome.as_deref().unwrap_or("-")), a.detail.as_deref().unwrap_or(""))?;
+        writeln!(out, "最近提醒 {} {}: {}", a.started_at, a.outcome.map_or("-", |o| o.label_zh()), a.detail.as_deref().unwrap_or(""))?;
     }
     for (s, n) in grants {
-        writeln!(out, "资助 {}: {n}", state_zh(s))?;
+        writeln!(out, "资助 {}: {n}", GrantStatus::parse(s).map_or(s.as_str(), |g| g.label_zh()))?;
     }
     for (s, n) in payments {
-        writeln!(out, "支付 {}: {n}", state_zh(s))?;
+        writeln!(out, "支付 {}: {n}", PaymentStatus::parse(s).map_or(s.as_str(), |p| p.label_zh()))?;
     }
     writeln!(
         out,
@@ -266,17 +223,18 @@ pub fn verify(r: &crate::verify::VerifyReport, json: bool) -> std::io::Result<()
         return print_json(&serde_json::to_value(r)?);
     }
     let mut out = std::io::stdout().lock();
-    let n = |k: &str| r.owner_states.get(k).copied().unwrap_or(0);
+    use crate::verify::OwnerState as O;
+    let n = |k: O| r.owner_states.get(k.as_str()).copied().unwrap_or(0);
     writeln!(
         out,
         "资助 {} 笔: 等待公示结束 {}, 待发放 {}, 在途 {}, 已发放 {}, 挂起待处理 {}, 已取消 {}; 批次 {} 个, 文件 {} 个已核对",
         r.grants,
-        n("waiting"),
-        n("to_batch"),
-        n("in_flight"),
-        n("paid"),
-        n("held"),
-        n("cancelled"),
+        n(O::Waiting),
+        n(O::ToBatch),
+        n(O::InFlight),
+        n(O::Paid),
+        n(O::Held),
+        n(O::Cancelled),
         r.batches,
         r.files_checked
     )?;
@@ -324,7 +282,7 @@ pub fn approvals(rows: &[crate::store::ApprovalRow], json: bool) -> std::io::Res
             a.subject,
             a.proposed_by,
             a.proposed_at,
-            state_zh(a.status.as_str()),
+            a.status.label_zh(),
             a.decided_by.as_deref().map(|d| format!("，{d} 复核")).unwrap_or_default()
         )?;
         writeln!(out, "    提议: {}", a.after)?;
@@ -337,7 +295,7 @@ pub fn decided(d: &crate::approvals::Decided, json: bool) -> std::io::Result<()>
     if json {
         return print_json(&serde_json::to_value(d)?);
     }
-    writeln!(std::io::stdout().lock(), "提议 #{}（{}）: {}", d.id, state_zh(d.status.as_str()), d.message)
+    writeln!(std::io::stdout().lock(), "提议 #{}（{}）: {}", d.id, d.status.label_zh(), d.message)
 }
 
 /// `user add` and `user list`.
@@ -385,8 +343,8 @@ pub fn ingest(files: &[crate::returns::IngestSummary], no_answer: u64, json: boo
         writeln!(out, "没有待处理的银行文件")?;
     }
     for f in files {
-        match f.outcome.as_str() {
-            "applied" => writeln!(
+        match f.outcome {
+            FileOutcome::Applied => writeln!(
                 out,
                 "{} [{}]: 状态 {} 条 — 成功 {}, 拒绝 {}, 退回 {}, 未知流水 {}, 重复 {}; 对账单分录 {}",
                 f.file,
@@ -412,10 +370,12 @@ pub fn ingest(files: &[crate::returns::IngestSummary], no_answer: u64, json: boo
                 }
                 f.warnings.iter().try_for_each(|w| writeln!(out, "  注意: {w}"))
             })?,
-            "duplicate" => writeln!(out, "{}: 已处理过（内容相同），未再处理", f.file)?,
-            "skipped" => writeln!(out, "{}: 已由另一个 aidpay 进程处理，跳过 (taken by another aidpay process)", f.file)?,
-            "error" => writeln!(out, "{}: 未处理 (not applied): {}", f.file, f.error.as_deref().unwrap_or(""))?,
-            _ => writeln!(out, "{}: 已隔离 → {}: {}", f.file, f.quarantined_to.as_deref().unwrap_or("-"), f.error.as_deref().unwrap_or(""))?,
+            FileOutcome::Duplicate => writeln!(out, "{}: 已处理过（内容相同），未再处理", f.file)?,
+            FileOutcome::Skipped => writeln!(out, "{}: 已由另一个 aidpay 进程处理，跳过", f.file)?,
+            FileOutcome::Error => writeln!(out, "{}: 未处理: {}", f.file, f.error.as_deref().unwrap_or(""))?,
+            FileOutcome::Quarantined => {
+                writeln!(out, "{}: 已隔离 → {}: {}", f.file, f.quarantined_to.as_deref().unwrap_or("-"), f.error.as_deref().unwrap_or(""))?
+            }
         }
     }
     if no_answer > 0 {

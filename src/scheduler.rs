@@ -22,8 +22,7 @@
 use crate::alerts::Alerter;
 use crate::clock::china;
 use crate::config::{Config, OnLock};
-use crate::domain::BatchStatus;
-use crate::intake::{ImportError, ImportOptions};
+use crate::domain::{BatchStatus, RunOutcome};
 use crate::lock::{InstanceLock, LockError};
 use crate::store::Store;
 use crate::systemd;
@@ -105,7 +104,7 @@ pub fn grants_inbox(cfg: &Config) -> PathBuf {
 }
 
 /// Moves a done file into `dir`, never over an earlier one.
-fn move_into(path: &Path, dir: &Path) -> std::io::Result<PathBuf> {
+pub(crate) fn move_into(path: &Path, dir: &Path) -> std::io::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let mut target = dir.join(&name);
@@ -118,77 +117,10 @@ fn move_into(path: &Path, dir: &Path) -> std::io::Result<PathBuf> {
     Ok(target)
 }
 
-/// `import`: every grant list in `paths.inbox/grants/`. An imported file moves to
-/// `grants/processed/`, and its rejected rows (if any) become one `rows_rejected` exception; a
-/// file that cannot be read at all goes to quarantine with the reason; a database failure leaves
-/// the file where it is for the retry.
+/// `import`: every grant list in `paths.inbox/grants/` ([`crate::jobs::import_inbox`]).
 pub async fn try_run_import(ctx: &JobCtx) -> anyhow::Result<JobOutcome> {
-    let cfg = &ctx.cfg;
-    let dir = grants_inbox(cfg);
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let files = crate::returns::waiting_files(&dir).with_context(|| format!("reading {}", dir.display()))?;
-    let (mut imported, mut held, mut unchanged, mut conflicts, mut rejected, mut quarantined) = (0, 0, 0, 0, 0, 0);
-    let mut notices = Vec::new();
-    for f in &files {
-        match crate::intake::import_file(&ctx.store, cfg, f, ImportOptions::default(), &ctx.actor).await {
-            Ok(s) => {
-                imported += s.imported;
-                held += s.held;
-                unchanged += s.unchanged;
-                conflicts += s.conflicts;
-                rejected += s.rejected;
-                // No clerk reads this import's summary: its rejected rows go on the work list.
-                if crate::intake::raise_rows_rejected(&ctx.store, &s).await? {
-                    let mut reasons: Vec<String> = s.errors.iter().map(|e| format!("第 {} 行 {}：{}", e.line, e.column, e.reason)).collect();
-                    if s.errors_not_listed > 0 {
-                        reasons.push(format!("另有 {} 行未列出", s.errors_not_listed));
-                    }
-                    notices.push(crate::alerts::Notice::RowsRejected {
-                        file: f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
-                        schools: ctx.store.file_schools(&s.sha256).await?,
-                        rows: s.rows,
-                        rejected: s.rejected,
-                        reasons,
-                    });
-                }
-                if let Err(e) = move_into(f, &dir.join("processed")) {
-                    tracing::warn!(file = %f.display(), "imported, but could not be moved to grants/processed: {e}");
-                }
-            }
-            Err(e @ ImportError::Source { .. }) => {
-                quarantined += 1;
-                tracing::warn!("grant list quarantined: {e}");
-                let sha = crate::transport::sha256_of_file(f).with_context(|| format!("reading {}", f.display()))?;
-                let kept = crate::returns::quarantine::quarantine(f, &cfg.paths.quarantine, &e.to_string())
-                    .with_context(|| format!("quarantining {}", f.display()))?;
-                let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-                let kept_as = kept.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-                // A file in goes on the audit trail, also one that could not be read.
-                let mut tx = ctx.store.begin().await?;
-                tx.audit(&crate::store::AuditEntry {
-                    actor: &ctx.actor,
-                    action: "quarantine",
-                    subject: &name,
-                    before: None,
-                    after: Some(serde_json::json!({"kind": "grant_list", "sha256": sha, "kept_as": kept_as, "reason": e.to_string()})),
-                })
-                .await?;
-                tx.commit().await?;
-            }
-            Err(e @ ImportError::Store { .. }) => return Err(e.into()),
-            // Still being copied in: left where it is, imported by a later run once complete.
-            Err(e @ ImportError::Changed { .. }) => {
-                tracing::warn!("grant list not imported yet: {e}")
-            }
-        }
-    }
-    Ok(JobOutcome {
-        detail: format!(
-            "{} files: {imported} grants imported ({held} held), {unchanged} unchanged, {conflicts} conflicts, {rejected} rows rejected, {quarantined} files quarantined",
-            files.len()
-        ),
-        notices,
-    })
+    let run = crate::jobs::import_inbox(&ctx.store, &ctx.cfg, &ctx.actor).await?;
+    Ok(JobOutcome { detail: run.detail_zh(), notices: run.notices })
 }
 
 /// `batch`: one batch cycle (reserve → write → deliver). A batch that could not be written or
@@ -200,13 +132,13 @@ pub async fn try_run_batch(ctx: &JobCtx) -> anyhow::Result<JobOutcome> {
     let held = o.batches.iter().filter(|b| b.status == BatchStatus::Held).count();
     let payments: i64 = delivered.iter().map(|b| b.payments).sum();
     let detail = format!(
-        "{} payments created, {} batches delivered with {payments} payments, {held} batches held, {} grants waiting for their notice to end",
+        "新建支付 {} 笔，交付银行批次 {} 个共 {payments} 笔，暂缓批次 {held} 个，等待公示结束的资助 {} 笔",
         o.payments_created,
         delivered.len(),
         o.waiting_for_notice
     );
     if let Some(first) = failed.first() {
-        anyhow::bail!("{} of {} batches failed ({}); {detail}", failed.len(), o.batches.len(), first.error.as_deref().unwrap_or(""));
+        anyhow::bail!("{} 个批次中 {} 个失败（{}）；{detail}", o.batches.len(), failed.len(), first.error.as_deref().unwrap_or(""));
     }
     let mut notices = Vec::new();
     for b in delivered {
@@ -222,41 +154,17 @@ pub async fn try_run_batch(ctx: &JobCtx) -> anyhow::Result<JobOutcome> {
 }
 
 /// `ingest`: the gateways' result files, then every bank answer in the inbox, then the
-/// no-answer sweep. A gateway that cannot be reached makes the run an error (retried) after the
-/// inbox has been done.
+/// no-answer sweep ([`crate::jobs::ingest`]). A gateway that cannot be reached, or a file that
+/// cannot be read, makes the run an error (retried) after the rest has been done.
 pub async fn try_run_ingest(ctx: &JobCtx) -> anyhow::Result<JobOutcome> {
-    let cfg = &ctx.cfg;
-    let fetch = crate::returns::fetch_from_gateways(&ctx.store, cfg).await;
-    let paths = crate::returns::inbox_files(cfg).with_context(|| format!("reading {}", cfg.paths.inbox.display()))?;
-    let mut counts: HashMap<String, u64> = HashMap::new();
-    let (mut statuses, mut settled, mut rejected, mut returned) = (0, 0, 0, 0);
-    let mut errors = Vec::new();
-    for p in &paths {
-        let s = crate::returns::ingest_file(&ctx.store, cfg, p, crate::returns::Origin::Inbox, &ctx.actor).await?;
-        *counts.entry(s.outcome.clone()).or_default() += 1;
-        statuses += s.statuses;
-        settled += s.settled;
-        rejected += s.rejected;
-        returned += s.returned;
-        if s.outcome == "error" {
-            errors.push(s.error.unwrap_or_default());
-        }
+    let run = crate::jobs::ingest(&ctx.store, &ctx.cfg, crate::jobs::BankFiles::Inbox, &ctx.actor).await?;
+    let detail = run.detail_zh();
+    if let Some(e) = &run.fetch_error {
+        anyhow::bail!("无法从银行网关取回结果文件: {e}；{detail}");
     }
-    let no_answer = crate::returns::sweep_no_answer(&ctx.store, cfg).await?;
-    let n = |k: &str| counts.get(k).copied().unwrap_or(0);
-    let detail = format!(
-        "{} files ({} applied, {} seen before, {} quarantined, {} taken by another process): {statuses} statuses, {settled} settled, {rejected} rejected, {returned} returned; {no_answer} new no_answer",
-        paths.len(),
-        n("applied"),
-        n("duplicate"),
-        n("quarantined"),
-        n("skipped")
-    );
-    if let Err(e) = fetch {
-        anyhow::bail!("fetching result files from the bank gateway: {e}; {detail}");
-    }
+    let errors = run.errors();
     if let Some(e) = errors.first() {
-        anyhow::bail!("{} files could not be read ({e}); {detail}", errors.len());
+        anyhow::bail!("{} 个文件无法读取（{e}）；{detail}", errors.len());
     }
     Ok(JobOutcome { detail, ..Default::default() })
 }
@@ -268,12 +176,12 @@ pub async fn try_run_reconcile(ctx: &JobCtx) -> anyhow::Result<JobOutcome> {
     Ok(JobOutcome {
         notices: Vec::new(),
         detail: format!(
-            "{} statements, {} batch debits and {} returns matched, {} new exceptions, balance {}",
+            "对账单 {} 份，核对批次扣款 {} 笔、退款 {} 笔，新增异常 {} 条，余额 {}",
             o.statements,
             o.batch_debits_matched,
             o.returns_matched,
             o.exceptions_raised,
-            o.position.balance.as_deref().unwrap_or("unknown")
+            o.position.balance.as_deref().map(|b| format!("{b} 元")).unwrap_or_else(|| "未知".into())
         ),
         ..Default::default()
     })
@@ -301,10 +209,10 @@ pub async fn try_run_reports(ctx: &JobCtx) -> anyhow::Result<JobOutcome> {
         let r = crate::reports::period::build(&ctx.store, cfg, spec, format, &cfg.paths.reports, &ctx.actor).await?;
         written.push(format!("{} {}：{}", spec.report_name(), spec.label_zh(), r.report));
     }
-    let mut detail = format!("exception report {}", path.display());
+    let mut detail = format!("异常报表 {}", path.display());
     let mut notices = Vec::new();
     if !written.is_empty() {
-        detail.push_str(&format!("; period reports: {}", written.join(", ")));
+        detail.push_str(&format!("；定期报表: {}", written.join("，")));
         notices.push(crate::alerts::Notice::ReportsWritten { reports: written });
     }
     Ok(JobOutcome { detail, notices })
@@ -366,7 +274,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
         .scoped(&cfg.account.number);
     // The daemon's own life is a `job_runs` row (job `daemon`): still `running` at the next
     // start means the last one died without stopping.
-    let crashed = store.runs_of(DAEMON_JOB, 1).await?.into_iter().next().filter(|r| r.outcome.as_deref() == Some("running"));
+    let crashed = store.runs_of(DAEMON_JOB, 1).await?.into_iter().next().filter(|r| r.outcome == Some(RunOutcome::Running));
     let interrupted = store.mark_interrupted_runs(&wall_clock_text()).await?;
     if interrupted > 0 {
         tracing::warn!(runs = interrupted, "job runs of an earlier daemon were interrupted (marked so in job_runs)");
@@ -431,8 +339,8 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
         }
     }
     let (outcome, how) = match &result {
-        Ok(()) => ("ok", "stopped".to_string()),
-        Err(e) => ("error", format!("{e:#}")),
+        Ok(()) => (RunOutcome::Ok, "已停止".to_string()),
+        Err(e) => (RunOutcome::Error, format!("{e:#}")),
     };
     if let Err(e) = store.job_finished(DAEMON_JOB, &life, &wall_clock_text(), outcome, &how).await {
         tracing::error!("cannot record the daemon's stop in job_runs: {e}");
@@ -606,15 +514,15 @@ async fn run_one(spec: &'static JobSpec, ctx: Arc<JobCtx>, alerter: Option<Arc<A
     let result = (spec.run)(&ctx).await;
     let elapsed_ms = t0.elapsed().as_millis() as u64;
     let (outcome, detail) = match &result {
-        Ok(o) => ("ok", o.detail.clone()),
-        Err(e) => ("error", format!("{e:#}")),
+        Ok(o) => (RunOutcome::Ok, o.detail.clone()),
+        Err(e) => (RunOutcome::Error, format!("{e:#}")),
     };
     if let Err(e) = ctx.store.job_finished(job, &started, &wall_clock_text(), outcome, &detail).await {
         tracing::error!(job, "cannot record the job's end in job_runs: {e}");
     }
     match &result {
-        Ok(_) => tracing::info!(job, outcome, elapsed_ms, "job finished: {detail}"),
-        Err(_) => tracing::error!(job, outcome, elapsed_ms, "job failed: {detail}"),
+        Ok(_) => tracing::info!(job, outcome = outcome.as_str(), elapsed_ms, "job finished: {detail}"),
+        Err(_) => tracing::error!(job, outcome = outcome.as_str(), elapsed_ms, "job failed: {detail}"),
     }
     systemd::status(&format!("{job} {} {outcome}, {detail}", wall_clock().format("%Y-%m-%d %H:%M")));
     if let Some(a) = alerter {

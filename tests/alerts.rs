@@ -185,7 +185,7 @@ async fn a_job_that_keeps_failing_is_alerted_once_after_its_retries() {
     // More failures follow (retried every second): still one alert for the streak.
     let store = env.store().await;
     let deadline = Instant::now() + Duration::from_secs(30);
-    while store.runs_of("batch", 10).await.unwrap().iter().filter(|r| r.outcome.as_deref() == Some("error")).count() < 4 {
+    while store.runs_of("batch", 10).await.unwrap().iter().filter(|r| r.outcome.map(|o| o.as_str()) == Some("error")).count() < 4 {
         assert!(Instant::now() < deadline, "the batch job did not keep failing");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

@@ -72,7 +72,7 @@ async fn a_scrape_parses_and_carries_every_family() {
             job: "alert".into(),
             started_at: "2026-11-25T10:00:00.000+08:00".into(),
             finished_at: Some("2026-11-25T10:00:09.000+08:00".into()),
-            outcome: Some("error".into()),
+            outcome: Some(aidpay::domain::RunOutcome::Error),
             detail: Some("not delivered".into()),
         })
         .await

@@ -120,25 +120,10 @@ pub async fn dashboard(State(app): State<App>, Extension(v): Extension<Viewer>) 
             .into_iter()
             .map(|j| {
                 let (last, outcome) = match j.last_run {
-                    Some(r) => (r.started_at, r.outcome.unwrap_or_default()),
-                    None => ("从未运行".into(), String::new()),
+                    Some(r) => (r.started_at, r.outcome.map(|o| o.label_zh()).unwrap_or_default()),
+                    None => ("从未运行".into(), ""),
                 };
-                let job = match j.job.as_str() {
-                    "import" => "导入名单",
-                    "batch" => "组批发放",
-                    "ingest" => "导入银行回执",
-                    "reconcile" => "专户对账",
-                    "reports" => "生成报表",
-                    other => other,
-                };
-                let outcome = match outcome.as_str() {
-                    "ok" => "成功",
-                    "error" => "失败",
-                    "interrupted" => "中断",
-                    "running" => "运行中",
-                    other => other,
-                };
-                (job.to_string(), last, outcome.to_string(), j.next_run.unwrap_or_else(|| "未安排".into()))
+                (crate::alerts::job_label(&j.job).to_string(), last, outcome.to_string(), j.next_run.unwrap_or_else(|| "未安排".into()))
             })
             .collect(),
         Err(e) => return internal(e),

@@ -19,6 +19,6 @@ pub use grant::{Priority, Stage, Tier};
 pub use id_number::IdNumber;
 pub use money::Fen;
 pub use state::{
-    AnswerMove, ApprovalKind, ApprovalStatus, BankVerdict, BatchStatus, CardStatus, ExceptionStatus, FileStatus, GrantStatus, LabelZh, PaymentStatus,
-    Resolution, Role, StateText,
+    AnswerMove, ApprovalKind, ApprovalStatus, BankVerdict, BatchStatus, CardStatus, ExceptionStatus, FileOutcome, FileStatus, GrantStatus, LabelZh,
+    PaymentStatus, Resolution, Role, RunOutcome, StateText,
 };

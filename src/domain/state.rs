@@ -264,6 +264,63 @@ text_enum! {
 }
 
 text_enum! {
+    /// What ingesting one bank file did (`ingest --json`, `outcome`).
+    FileOutcome {
+        /// Read and applied, every entry.
+        Applied => "applied",
+        /// The same content was applied before: nothing done.
+        Duplicate => "duplicate",
+        /// Refused whole, kept in the quarantine folder with its reason.
+        Quarantined => "quarantined",
+        /// Another process works on it now.
+        Skipped => "skipped",
+        /// Could not be read (still being written, gone, unreadable): left for the next run.
+        Error => "error",
+    }
+}
+
+impl LabelZh for FileOutcome {
+    fn label_zh(self) -> &'static str {
+        match self {
+            FileOutcome::Applied => "已处理",
+            FileOutcome::Duplicate => "已处理过",
+            FileOutcome::Quarantined => "已隔离",
+            FileOutcome::Skipped => "另一进程处理中",
+            FileOutcome::Error => "无法读取",
+        }
+    }
+}
+
+impl Default for FileOutcome {
+    fn default() -> FileOutcome {
+        FileOutcome::Error
+    }
+}
+
+text_enum! {
+    /// How a run of a daemon job (or an alert) ended, as `job_runs` records it.
+    RunOutcome {
+        Running => "running",
+        Ok => "ok",
+        /// Failed; retried on the job's schedule.
+        Error => "error",
+        /// The daemon stopped before the run ended.
+        Interrupted => "interrupted",
+    }
+}
+
+impl LabelZh for RunOutcome {
+    fn label_zh(self) -> &'static str {
+        match self {
+            RunOutcome::Running => "运行中",
+            RunOutcome::Ok => "成功",
+            RunOutcome::Error => "失败",
+            RunOutcome::Interrupted => "已中断",
+        }
+    }
+}
+
+text_enum! {
     /// A dedicated aid card as the bank last reported it.
     CardStatus {
         Active => "active",

@@ -19,6 +19,7 @@ mod read;
 pub use apply::{Answer, Applied};
 
 use crate::config::{BankFormat, Config, Transport};
+use crate::domain::FileOutcome;
 use crate::exceptions::{ExceptionKind, NewException};
 use crate::store::{AuditEntry, FileRecord, Store, StoreError};
 use crate::transport::GatewayClient;
@@ -32,8 +33,7 @@ use std::path::{Path, PathBuf};
 pub struct IngestSummary {
     pub file: String,
     pub kind: Option<String>,
-    /// `applied`, `duplicate` (applied before: nothing done) or `quarantined`.
-    pub outcome: String,
+    pub outcome: FileOutcome,
     pub statuses: u64,
     pub settled: u64,
     pub rejected: u64,
@@ -110,13 +110,13 @@ pub async fn ingest_file(store: &Store, cfg: &Config, path: &Path, origin: Origi
         match crate::files::claim(path) {
             Ok(Some(c)) => Some(c),
             Ok(None) => {
-                summary.outcome = "skipped".into();
+                summary.outcome = FileOutcome::Skipped;
                 summary.warnings.push(format!("{name}: 另一个 aidpay 进程正在处理或已处理此文件，本次跳过 (taken by another aidpay process)"));
                 tracing::info!(file = %name, "taken by another aidpay process: skipped");
                 return Ok(summary);
             }
             Err(e) => {
-                summary.outcome = "error".into();
+                summary.outcome = FileOutcome::Error;
                 summary.error = Some(format!("{}: {e}", path.display()));
                 return Ok(summary);
             }
@@ -131,7 +131,7 @@ pub async fn ingest_file(store: &Store, cfg: &Config, path: &Path, origin: Origi
             x
         }
         Err(e) => {
-            summary.outcome = "error".into();
+            summary.outcome = FileOutcome::Error;
             summary.error = Some(format!("{}: {e}", path.display()));
             return Ok(summary);
         }
@@ -141,7 +141,7 @@ pub async fn ingest_file(store: &Store, cfg: &Config, path: &Path, origin: Origi
     tx.lock(&format!("file:{sha}")).await?;
     if tx.file_applied_in(&sha).await? {
         tx.commit().await?;
-        summary.outcome = "duplicate".into();
+        summary.outcome = FileOutcome::Duplicate;
         tracing::info!(file = %name, "applied before (same content): nothing to do");
         if origin == Origin::Inbox {
             move_processed(cfg, path);
@@ -188,7 +188,13 @@ pub async fn ingest_file(store: &Store, cfg: &Config, path: &Path, origin: Origi
                 drop(tx);
                 let why = format!("{name}: {why}");
                 tracing::warn!("not applied: {why}");
-                return Ok(IngestSummary { file: summary.file, kind: summary.kind, outcome: "error".into(), error: Some(why), ..Default::default() });
+                return Ok(IngestSummary {
+                    file: summary.file,
+                    kind: summary.kind,
+                    outcome: FileOutcome::Error,
+                    error: Some(why),
+                    ..Default::default()
+                });
             }
         },
         other => other,
@@ -209,7 +215,7 @@ pub async fn ingest_file(store: &Store, cfg: &Config, path: &Path, origin: Origi
             })
             .await?;
             tx.commit().await?;
-            summary.outcome = "applied".into();
+            summary.outcome = FileOutcome::Applied;
             tracing::info!(file = %name, kind = ?summary.kind, statuses = summary.statuses, entries = summary.entries, "bank file applied");
             if origin == Origin::Inbox {
                 move_processed(cfg, path);
@@ -220,7 +226,7 @@ pub async fn ingest_file(store: &Store, cfg: &Config, path: &Path, origin: Origi
             drop(tx); // rolls back: nothing of the file is applied
             let reason = format!("{name}: {reason}");
             tracing::warn!("quarantined {reason}");
-            summary.outcome = "quarantined".into();
+            summary.outcome = FileOutcome::Quarantined;
             summary.error = Some(reason.clone());
             let mut kept_as = None;
             match quarantine::quarantine(path, &cfg.paths.quarantine, &reason) {

@@ -2,7 +2,8 @@
 //! scheduler and the alerts. Times are the real wall clock (see [`crate::scheduler`]), with
 //! milliseconds, so two runs of a job never share a key.
 
-use super::{Store, StoreError};
+use super::{Store, StoreError, state_opt};
+use crate::domain::RunOutcome;
 use serde::Serialize;
 use sqlx::Row;
 
@@ -12,8 +13,8 @@ pub struct JobRun {
     pub job: String,
     pub started_at: String,
     pub finished_at: Option<String>,
-    /// `running`, `ok`, `error` or `interrupted` (the daemon stopped before the run ended).
-    pub outcome: Option<String>,
+    /// `None` only for a row of an earlier release that never recorded one.
+    pub outcome: Option<RunOutcome>,
     pub detail: Option<String>,
 }
 
@@ -27,20 +28,21 @@ pub struct NewExceptionRef {
 impl Store {
     /// Records that a run started (`outcome = running`).
     pub async fn job_started(&self, job: &str, started_at: &str) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO job_runs (job, started_at, finished_at, outcome, detail, account_no) VALUES ($1, $2, NULL, 'running', NULL, $3)")
+        sqlx::query("INSERT INTO job_runs (job, started_at, finished_at, outcome, detail, account_no) VALUES ($1, $2, NULL, $4, NULL, $3)")
             .bind(job)
             .bind(started_at)
             .bind(self.account.clone().unwrap_or_default())
+            .bind(RunOutcome::Running.as_str())
             .execute(&self.pool)
             .await?;
         Ok(())
     }
 
     /// Records how a run ended.
-    pub async fn job_finished(&self, job: &str, started_at: &str, finished_at: &str, outcome: &str, detail: &str) -> Result<(), StoreError> {
+    pub async fn job_finished(&self, job: &str, started_at: &str, finished_at: &str, outcome: RunOutcome, detail: &str) -> Result<(), StoreError> {
         sqlx::query("UPDATE job_runs SET finished_at = $1, outcome = $2, detail = $3 WHERE job = $4 AND started_at = $5 AND account_no = $6")
             .bind(finished_at)
-            .bind(outcome)
+            .bind(outcome.as_str())
             .bind(detail)
             .bind(job)
             .bind(started_at)
@@ -56,7 +58,7 @@ impl Store {
             .bind(&run.job)
             .bind(&run.started_at)
             .bind(&run.finished_at)
-            .bind(&run.outcome)
+            .bind(run.outcome.map(RunOutcome::as_str))
             .bind(&run.detail)
             .bind(self.account.clone().unwrap_or_default())
             .execute(&self.pool)
@@ -68,7 +70,7 @@ impl Store {
     /// the daemon holding the special account's lock, so no other daemon's run is touched.
     pub async fn mark_interrupted_runs(&self, at: &str) -> Result<u64, StoreError> {
         let r = sqlx::query(
-            "UPDATE job_runs SET outcome = 'interrupted', finished_at = $1, detail = 'the daemon stopped before the run ended' WHERE outcome = 'running' AND account_no = $2",
+            "UPDATE job_runs SET outcome = 'interrupted', finished_at = $1, detail = '守护进程在任务结束前停止' WHERE outcome = 'running' AND account_no = $2",
         )
         .bind(at)
         .bind(self.account.clone().unwrap_or_default())
@@ -105,7 +107,10 @@ impl Store {
 
     /// The highest exception id so far (0 when there is none).
     pub async fn max_exception_id(&self) -> Result<i64, StoreError> {
-        let row = sqlx::query("SELECT CAST(COALESCE(MAX(id), 0) AS BIGINT) FROM exceptions WHERE ($1 = '' OR account_no = $1)").bind(self.account.clone().unwrap_or_default()).fetch_one(&self.pool).await?;
+        let row = sqlx::query("SELECT CAST(COALESCE(MAX(id), 0) AS BIGINT) FROM exceptions WHERE ($1 = '' OR account_no = $1)")
+            .bind(self.account.clone().unwrap_or_default())
+            .fetch_one(&self.pool)
+            .await?;
         Ok(row.try_get(0)?)
     }
 
@@ -121,11 +126,5 @@ impl Store {
 }
 
 fn run_of(r: &sqlx::any::AnyRow) -> Result<JobRun, StoreError> {
-    Ok(JobRun {
-        job: r.try_get(0)?,
-        started_at: r.try_get(1)?,
-        finished_at: r.try_get(2)?,
-        outcome: r.try_get(3)?,
-        detail: r.try_get(4)?,
-    })
+    Ok(JobRun { job: r.try_get(0)?, started_at: r.try_get(1)?, finished_at: r.try_get(2)?, outcome: state_opt(r, 3)?, detail: r.try_get(4)? })
 }

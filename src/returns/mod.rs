@@ -348,3 +348,33 @@ pub(crate) fn domestic_profiles(cfg: &Config) -> impl Iterator<Item = (&str, &cr
         _ => None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config_in(dir: &Path) -> Config {
+        let text = format!(
+            "[database]\nurl = \"sqlite://{d}/t.db?mode=rwc\"\n[paths]\ninbox = \"{d}/inbox\"\noutbox = \"{d}/outbox\"\n\
+             quarantine = \"{d}/quarantine\"\nreports = \"{d}/reports\"\n[account]\nnumber = \"0012345\"\nname = \"测试\"\nbank = \"中国银行\"\n",
+            d = dir.display()
+        );
+        Config::from_toml(&text, &dir.join("aidpay.toml")).unwrap()
+    }
+
+    #[test]
+    fn a_processed_inbox_file_never_replaces_an_earlier_one_of_that_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config_in(dir.path());
+        std::fs::create_dir_all(&cfg.paths.inbox).unwrap();
+        let f = cfg.paths.inbox.join("answer.xml");
+        std::fs::write(&f, b"first").unwrap();
+        move_processed(&cfg, &f);
+        std::fs::write(&f, b"second").unwrap();
+        move_processed(&cfg, &f);
+        let mut kept: Vec<Vec<u8>> =
+            std::fs::read_dir(cfg.paths.inbox.join("processed")).unwrap().map(|e| std::fs::read(e.unwrap().path()).unwrap()).collect();
+        kept.sort();
+        assert_eq!(kept, vec![b"first".to_vec(), b"second".to_vec()], "both kept");
+    }
+}

@@ -30,7 +30,7 @@ use anyhow::Context;
 use chrono::{DateTime, FixedOffset, Utc};
 use std::collections::HashMap;
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -103,20 +103,6 @@ pub fn grants_inbox(cfg: &Config) -> PathBuf {
     cfg.paths.inbox.join("grants")
 }
 
-/// Moves a done file into `dir`, never over an earlier one.
-fn move_into(path: &Path, dir: &Path) -> std::io::Result<PathBuf> {
-    std::fs::create_dir_all(dir)?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let mut target = dir.join(&name);
-    let mut n = 1;
-    while target.exists() {
-        target = dir.join(format!("{name}.{n}"));
-        n += 1;
-    }
-    std::fs::rename(path, &target)?;
-    Ok(target)
-}
-
 /// `import`: every grant list in `paths.inbox/grants/`. An imported file moves to
 /// `grants/processed/`, and its rejected rows (if any) become one `rows_rejected` exception; a
 /// file that cannot be read at all goes to quarantine with the reason; a database failure leaves
@@ -125,7 +111,7 @@ pub async fn try_run_import(ctx: &JobCtx) -> anyhow::Result<JobOutcome> {
     let cfg = &ctx.cfg;
     let dir = grants_inbox(cfg);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let files = crate::returns::waiting_files(&dir).with_context(|| format!("reading {}", dir.display()))?;
+    let files = crate::files::waiting_files(&dir).with_context(|| format!("reading {}", dir.display()))?;
     let (mut imported, mut held, mut unchanged, mut conflicts, mut rejected, mut quarantined) = (0, 0, 0, 0, 0, 0);
     let mut notices = Vec::new();
     for f in &files {
@@ -150,15 +136,15 @@ pub async fn try_run_import(ctx: &JobCtx) -> anyhow::Result<JobOutcome> {
                         reasons,
                     });
                 }
-                if let Err(e) = move_into(f, &dir.join("processed")) {
+                if let Err(e) = crate::files::move_to_unique_name(f, &dir.join("processed")) {
                     tracing::warn!(file = %f.display(), "imported, but could not be moved to grants/processed: {e}");
                 }
             }
             Err(e @ ImportError::Source { .. }) => {
                 quarantined += 1;
                 tracing::warn!("grant list quarantined: {e}");
-                let sha = crate::transport::sha256_of_file(f).with_context(|| format!("reading {}", f.display()))?;
-                let kept = crate::returns::quarantine::quarantine(f, &cfg.paths.quarantine, &e.to_string())
+                let sha = crate::files::sha256_of_file(f).with_context(|| format!("reading {}", f.display()))?;
+                let kept = crate::files::quarantine(f, &cfg.paths.quarantine, &e.to_string())
                     .with_context(|| format!("quarantining {}", f.display()))?;
                 let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
                 let kept_as = kept.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();

@@ -207,7 +207,7 @@ fn check_file(cfg: &Config, l: &AuditLine, out: &mut AuditVerify) {
         actual_sha256: actual,
         reason,
     };
-    match crate::transport::sha256_of_file(&path) {
+    match crate::files::sha256_of_file(&path) {
         Ok(actual) if actual == f.sha256 => out.files_checked += 1,
         Ok(actual) => {
             out.files_checked += 1;
@@ -356,7 +356,7 @@ pub async fn export(store: &Store, cfg: &Config, from: &str, to: &str, dir: &Pat
     ));
     std::fs::write(&head_file, text).map_err(io(&head_file))?;
 
-    let csv_sha = crate::transport::sha256_of_file(&csv).map_err(io(&csv))?;
+    let csv_sha = crate::files::sha256_of_file(&csv).map_err(io(&csv))?;
     let mut tx = store.begin().await?;
     tx.audit(&crate::store::AuditEntry {
         actor,
@@ -383,7 +383,7 @@ pub async fn export(store: &Store, cfg: &Config, from: &str, to: &str, dir: &Pat
 
 /// Records a report file written (its name and SHA-256) on the trail, for `report.write`.
 pub async fn record_report(store: &Store, cfg: &Config, path: &Path, report: &str, actor: &str) -> Result<(), StoreError> {
-    let sha = crate::transport::sha256_of_file(path).map_err(|e| StoreError::Invalid(format!("{}: {e}", path.display())))?;
+    let sha = crate::files::sha256_of_file(path).map_err(|e| StoreError::Invalid(format!("{}: {e}", path.display())))?;
     // Named relative to paths.reports when it is there (verify checks it), else by its full path.
     let file = match path.strip_prefix(&cfg.paths.reports) {
         Ok(rel) => rel.display().to_string(),

@@ -486,7 +486,7 @@ async fn write_file(store: &Store, cfg: &Config, b: &BatchRow, actor: &str) -> R
     // Atomic and idempotent: after a crash the same bytes are found in place.
     transport::deliver(&cfg.paths.outbox, &name, &bytes).map_err(|source| BatchError::Outbox { batch: b.batch_id.clone(), source })?;
     crash_point("after_file_written");
-    let sha = transport::sha256_hex(&bytes);
+    let sha = crate::files::sha256_hex(&bytes);
     let (file_id, _) = tx
         .record_file(&FileRecord {
             direction: "out",
@@ -508,6 +508,7 @@ async fn write_file(store: &Store, cfg: &Config, b: &BatchRow, actor: &str) -> R
     })
     .await?;
     tx.commit().await?;
+    tracing::info!(batch = %b.batch_id, file = %name, bytes = bytes.len(), "batch file written to the outbox (not yet handed to the bank)");
     crash_point("after_written");
     Ok(())
 }

@@ -44,7 +44,8 @@ use crate::domain::Fen;
 use crate::exceptions::{ExceptionKind, NewException};
 use crate::store::{AuditEntry, BatchRow, DeliveryIntent, DeliveryRecord, Store, StoreError};
 use crate::transport::dropfolder::{self, HandedOver, Observed};
-use crate::transport::{GatewayClient, TransportError, sha256_hex};
+use crate::files::sha256_hex;
+use crate::transport::{GatewayClient, TransportError};
 
 /// Hands over a `written` batch, or decides a `delivering` one; returns the batch as it is now
 /// (`delivered`, `in_doubt`, or unchanged when nothing could be done yet).

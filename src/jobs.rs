@@ -146,7 +146,7 @@ pub enum ImportJobError {
 pub async fn import_inbox(store: &Store, cfg: &Config, actor: &str) -> Result<ImportRun, ImportJobError> {
     let dir = crate::scheduler::grants_inbox(cfg);
     std::fs::create_dir_all(&dir).map_err(|source| ImportJobError::Folder { what: "无法创建", path: dir.clone(), source })?;
-    let files = crate::returns::waiting_files(&dir).map_err(|source| ImportJobError::Folder { what: "无法读取", path: dir.clone(), source })?;
+    let files = crate::files::waiting_files(&dir).map_err(|source| ImportJobError::Folder { what: "无法读取", path: dir.clone(), source })?;
     let mut run = ImportRun { files: files.len(), ..Default::default() };
     for f in &files {
         match crate::intake::import_file(store, cfg, f, ImportOptions::default(), actor).await {
@@ -170,7 +170,7 @@ pub async fn import_inbox(store: &Store, cfg: &Config, actor: &str) -> Result<Im
                         reasons,
                     });
                 }
-                if let Err(e) = crate::scheduler::move_into(f, &dir.join("processed")) {
+                if let Err(e) = crate::files::move_to_unique_name(f, &dir.join("processed")) {
                     tracing::warn!(file = %f.display(), "imported, but could not be moved to grants/processed: {e}");
                 }
             }
@@ -190,8 +190,8 @@ pub async fn import_inbox(store: &Store, cfg: &Config, actor: &str) -> Result<Im
 /// A grant list that cannot be read: kept in quarantine with its reason, and on the audit trail
 /// (every file in is, also one that could not be read).
 async fn quarantine_grant_list(store: &Store, cfg: &Config, f: &std::path::Path, reason: &str, actor: &str) -> Result<(), ImportJobError> {
-    let sha = crate::transport::sha256_of_file(f).map_err(|source| ImportJobError::Folder { what: "无法读取", path: f.to_path_buf(), source })?;
-    let kept = crate::returns::quarantine::quarantine(f, &cfg.paths.quarantine, reason).map_err(|source| ImportJobError::Folder {
+    let sha = crate::files::sha256_of_file(f).map_err(|source| ImportJobError::Folder { what: "无法读取", path: f.to_path_buf(), source })?;
+    let kept = crate::files::quarantine(f, &cfg.paths.quarantine, reason).map_err(|source| ImportJobError::Folder {
         what: "无法隔离",
         path: f.to_path_buf(),
         source,

@@ -30,7 +30,7 @@ use anyhow::Context;
 use chrono::{DateTime, FixedOffset, Utc};
 use std::collections::HashMap;
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -101,20 +101,6 @@ pub fn next_after(schedule: &cron::Schedule, t: &DateTime<FixedOffset>) -> Optio
 /// inbox is a bank answer.
 pub fn grants_inbox(cfg: &Config) -> PathBuf {
     cfg.paths.inbox.join("grants")
-}
-
-/// Moves a done file into `dir`, never over an earlier one.
-pub(crate) fn move_into(path: &Path, dir: &Path) -> std::io::Result<PathBuf> {
-    std::fs::create_dir_all(dir)?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let mut target = dir.join(&name);
-    let mut n = 1;
-    while target.exists() {
-        target = dir.join(format!("{name}.{n}"));
-        n += 1;
-    }
-    std::fs::rename(path, &target)?;
-    Ok(target)
 }
 
 /// `import`: every grant list in `paths.inbox/grants/` ([`crate::jobs::import_inbox`]).

@@ -158,7 +158,7 @@ pub async fn run(store: &Store, account: &str, outbox: &Path) -> Result<VerifyRe
         let Some(name) = b.file_name.as_deref() else { continue };
         report.files_checked += 1;
         let path = outbox.join(name);
-        let problem = match (crate::transport::sha256_of_file(&path), b.sha256.as_deref()) {
+        let problem = match (crate::files::sha256_of_file(&path), b.sha256.as_deref()) {
             (Ok(actual), Some(recorded)) if actual == recorded => None,
             (Ok(actual), Some(recorded)) => Some(format!("发送目录中的 {name} 哈希 {actual} 与登记的 {recorded} 不符")),
             (Ok(_), None) => Some(format!("{name} 没有登记的哈希")),

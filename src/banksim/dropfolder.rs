@@ -12,7 +12,7 @@
 
 use std::fs;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// One file the front-end took.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,7 +49,7 @@ pub fn pick_up(dir: &Path) -> io::Result<Vec<PickedUp>> {
     for file_name in names {
         let source = dir.join(&file_name);
         let bytes = fs::read(&source)?;
-        fs::rename(&source, free_name(&picked_dir, &file_name))?;
+        crate::files::move_to_unique_name(&source, &picked_dir)?;
         tracing::debug!(file_name, bytes = bytes.len(), "simulator pickup: took file");
         taken.push(PickedUp { file_name, bytes });
     }
@@ -108,16 +108,6 @@ impl Drop for FrontEnd {
     fn drop(&mut self) {
         self.halt();
     }
-}
-
-fn free_name(dir: &Path, name: &str) -> PathBuf {
-    let mut candidate = dir.join(name);
-    let mut n = 0u32;
-    while candidate.exists() {
-        n += 1;
-        candidate = dir.join(format!("{name}.{n}"));
-    }
-    candidate
 }
 
 #[cfg(test)]

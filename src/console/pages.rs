@@ -541,7 +541,7 @@ pub async fn batch_file(State(app): State<App>, Extension(v): Extension<Viewer>,
         action: "batch.file_download",
         subject: &id,
         before: None,
-        after: Some(serde_json::json!({"file": name, "sha256": crate::transport::dropfolder::sha256_hex(&bytes)})),
+        after: Some(serde_json::json!({"file": name, "sha256": crate::files::sha256_hex(&bytes)})),
     };
     if let Err(e) = app.store.audit(&entry).await {
         return internal(e);

@@ -3,14 +3,15 @@
 //! one) and `rotate` (a data key version appended, the file replaced atomically).
 
 use std::fmt;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{Read, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
 
 use super::{KeyError, KeyRing};
+use crate::files::{Atomic, FsError};
 
 /// The environment variable holding the key file's content (not a path to it).
 pub const ENV_VAR: &str = "AIDPAY_DATA_KEY";
@@ -262,13 +263,13 @@ enum Mode {
     Replace,
 }
 
-/// Temporary file in the same folder (mode 0600) → write → fsync → into place (a hard link for a
-/// new file, which fails if the name exists; a rename for a replacement) → fsync the folder.
+/// [`crate::files::write_atomic_with`]: a temporary file in the same folder (mode 0600) → write →
+/// fsync → into place (a hard link for a new file, which fails if the name exists; a rename for a
+/// replacement, keeping the file's owner) → fsync the folder. A missing folder is made (0700).
 /// On any failure the temporary file is removed and the target is as it was.
 fn write_atomically(path: &Path, contents: &[u8], mode: Mode) -> Result<(), KeyError> {
     let shown = path.display().to_string();
     let failed = |reason: String| KeyError::Write { path: shown.clone(), reason };
-    let name = path.file_name().ok_or_else(|| failed("not a file name".into()))?;
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -276,50 +277,18 @@ fn write_atomically(path: &Path, contents: &[u8], mode: Mode) -> Result<(), KeyE
     if !dir.exists() {
         fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir).map_err(|e| failed(format!("cannot make the folder {}: {e}", dir.display())))?;
     }
-    let owner = match mode {
-        Mode::Replace => Some(fs::metadata(path).map_err(|e| failed(e.to_string()))?),
-        Mode::New => None,
+    let how = match mode {
+        Mode::Replace => {
+            // The file being replaced must be there (its owner is kept).
+            fs::metadata(path).map_err(|e| failed(e.to_string()))?;
+            Atomic::replace(0o600).keeping_owner()
+        }
+        Mode::New => Atomic::new_only(0o600),
     };
-    let mut tag = [0u8; 6];
-    getrandom::fill(&mut tag).map_err(|e| KeyError::Random(e.to_string()))?;
-    let tmp = dir.join(format!(".{}.tmp-{}-{}", name.to_string_lossy(), std::process::id(), hex::encode(tag)));
-    let result = (|| -> Result<(), KeyError> {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(|e| failed(format!("cannot create {}: {e}", tmp.display())))?;
-        // Exactly 0600, whatever the umask.
-        f.set_permissions(fs::Permissions::from_mode(0o600)).map_err(|e| failed(e.to_string()))?;
-        if let Some(meta) = &owner {
-            let mine = f.metadata().map_err(|e| failed(e.to_string()))?;
-            if (mine.uid(), mine.gid()) != (meta.uid(), meta.gid()) {
-                std::os::unix::fs::fchown(&f, Some(meta.uid()), Some(meta.gid()))
-                    .map_err(|e| failed(format!("cannot keep the file's owner {}:{}: {e}", meta.uid(), meta.gid())))?;
-            }
-        }
-        f.write_all(contents).map_err(|e| failed(e.to_string()))?;
-        f.sync_all().map_err(|e| failed(e.to_string()))?;
-        drop(f);
-        match mode {
-            Mode::Replace => fs::rename(&tmp, path).map_err(|e| failed(e.to_string()))?,
-            Mode::New => match fs::hard_link(&tmp, path) {
-                Ok(()) => {
-                    let _ = fs::remove_file(&tmp);
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(KeyError::Exists { path: shown.clone() }),
-                // A file system without hard links: rename, having looked once more.
-                Err(_) if fs::symlink_metadata(path).is_err() => fs::rename(&tmp, path).map_err(|e| failed(e.to_string()))?,
-                Err(_) => return Err(KeyError::Exists { path: shown.clone() }),
-            },
-        }
-        File::open(&dir).and_then(|d| d.sync_all()).map_err(|e| failed(format!("cannot flush the folder {}: {e}", dir.display())))
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    crate::files::write_atomic_with(path, how, |f, temp| f.write_all(contents).map_err(|e| FsError::new(temp, e))).map_err(|e| match e.source.kind() {
+        std::io::ErrorKind::AlreadyExists if mode == Mode::New => KeyError::Exists { path: shown.clone() },
+        _ => failed(e.to_string()),
+    })
 }
 
 #[cfg(test)]
@@ -327,6 +296,7 @@ mod tests {
     use super::super::purpose;
     use super::*;
     use std::collections::HashMap;
+    use std::os::unix::fs::PermissionsExt;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let m: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();

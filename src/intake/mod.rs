@@ -25,7 +25,6 @@ use crate::validation;
 use columns::HeaderMap;
 use row::RawRow;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::Path;
@@ -158,22 +157,6 @@ fn starts_with_zip_magic(path: &Path) -> std::io::Result<bool> {
     Ok(n == 4 && magic == *b"PK\x03\x04")
 }
 
-fn sha256_of(path: &Path) -> std::io::Result<(String, i64)> {
-    let mut f = std::fs::File::open(path)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut size = 0i64;
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        size += n as i64;
-        h.update(&buf[..n]);
-    }
-    Ok((hex::encode(h.finalize()), size))
-}
-
 /// Opens a grant list and reads its header: the source positioned at the first data row, and
 /// the header's columns. Sets the summary's format and encoding.
 fn open_list(path: &Path, opts: ImportOptions, summary: &mut FileSummary) -> Result<(Source, HeaderMap), SourceError> {
@@ -232,9 +215,8 @@ pub async fn import_file(store: &Store, cfg: &Config, path: &Path, opts: ImportO
     let src_err = |source: SourceError| ImportError::Source { file: file.clone(), source };
     let store_err = |source: StoreError| ImportError::Store { file: file.clone(), source };
 
-    let before = std::fs::metadata(path).map_err(|e| src_err(e.into()))?;
-    let (sha, size) = sha256_of(path).map_err(|e| src_err(e.into()))?;
-    let snapshot = crate::files::Snapshot { size: before.len(), modified: before.modified().ok(), sha256: sha.clone() };
+    let (snapshot, hashed) = crate::files::Snapshot::read(path, 0).map_err(|e| src_err(e.into()))?;
+    let (sha, size) = (hashed.sha256, hashed.size as i64);
     let mut summary = FileSummary { file: file.clone(), sha256: sha.clone(), ..Default::default() };
     let (source, header) = open_list(path, opts, &mut summary).map_err(src_err)?;
 

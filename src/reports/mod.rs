@@ -58,6 +58,12 @@ pub enum ReportError {
     Invalid(String),
 }
 
+impl From<crate::files::FsError> for ReportError {
+    fn from(e: crate::files::FsError) -> Self {
+        ReportError::Io { path: e.path, source: e.source }
+    }
+}
+
 impl From<rust_xlsxwriter::XlsxError> for ReportError {
     fn from(e: rust_xlsxwriter::XlsxError) -> Self {
         ReportError::Xlsx(e.to_string())

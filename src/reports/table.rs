@@ -48,12 +48,12 @@
 
 use super::ReportError;
 use crate::domain::Fen;
+use crate::files::Atomic;
 use rust_xlsxwriter::{Color, Format, FormatAlign, FormatBorder, Workbook};
 use std::borrow::Cow;
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A report table. Rows may have fewer cells than there are columns (the rest is empty), never
 /// more.
@@ -633,9 +633,6 @@ fn write_html_inner<W: Write>(table: &Table, out: &mut W) -> std::io::Result<()>
 // ---------------------------------------------------------------------------------------------
 // Writing a report file atomically
 
-/// Makes temporary names unique among concurrent writers of one process.
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
 /// A plain file stem: not empty, no path separator or control character, not starting with `.`.
 fn check_stem(stem: &str) -> Result<(), ReportError> {
     if stem.is_empty() || stem.starts_with('.') || stem.chars().any(|c| c == '/' || c == '\\' || c.is_control()) {
@@ -648,10 +645,10 @@ fn check_stem(stem: &str) -> Result<(), ReportError> {
 
 /// Writes `table` as `dir/stem.<ext>` and returns that path.
 ///
-/// Atomic: the bytes go to a hidden temporary file in the same directory (a rename is only
-/// atomic within one file system), which is synced and then renamed over the final name, so
-/// anyone opening the report sees the previous version or the whole new one, never half a file.
-/// An existing report of that name is replaced. On failure the temporary file is removed.
+/// Atomic ([`crate::files::write_atomic_with`]): the bytes go to a hidden temporary file in the
+/// same directory, which is synced and then renamed over the final name, so anyone opening the
+/// report sees the previous version or the whole new one, never half a file. An existing report
+/// of that name is replaced. On failure the temporary file is removed.
 pub fn write_report(table: &Table, format: ReportFormat, dir: &Path, stem: &str) -> Result<PathBuf, ReportError> {
     write_report_sheets(table, &[], format, dir, stem)
 }
@@ -666,18 +663,8 @@ pub fn write_report_sheets(table: &Table, more: &[Table], format: ReportFormat, 
     }
     let file_name = format!("{stem}.{}", format.extension());
     let final_path = dir.join(&file_name);
-    let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let temp_path = dir.join(format!(".{file_name}.{}-{n}.part", std::process::id()));
-
-    let result = write_temp(table, more, format, dir, &temp_path).and_then(|()| {
-        fs::rename(&temp_path, &final_path).map_err(|source| ReportError::Io { path: final_path.clone(), source })
-    });
-    if let Err(e) = result {
-        // Best effort: the temporary file is hidden and harmless, but untidy.
-        let _ = fs::remove_file(&temp_path);
-        return Err(e);
-    }
-    sync_dir(dir)?;
+    // Reports name students: created 0600 whatever the umask.
+    crate::files::write_atomic_with(&final_path, Atomic::replace(0o600), |file, temp| write_temp(table, more, format, dir, file, temp))?;
     Ok(final_path)
 }
 
@@ -687,62 +674,28 @@ pub fn write_file_atomically(dir: &Path, file_name: &str, write: impl FnOnce(&Pa
     check_stem(file_name)?;
     fs::create_dir_all(dir).map_err(|source| ReportError::Io { path: dir.to_path_buf(), source })?;
     let final_path = dir.join(file_name);
-    let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let temp_path = dir.join(format!(".{file_name}.{}-{n}.part", std::process::id()));
     // Reports name students: private whatever the umask (the writer made the file).
-    let result = write(&temp_path)
-        .and_then(|()| crate::files::make_private(&temp_path).map_err(|source| ReportError::Io { path: temp_path.clone(), source }))
-        .and_then(|()| fs::File::open(&temp_path).and_then(|f| f.sync_all()).map_err(|source| ReportError::Io { path: temp_path.clone(), source }))
-        .and_then(|()| fs::rename(&temp_path, &final_path).map_err(|source| ReportError::Io { path: final_path.clone(), source }));
-    if let Err(e) = result {
-        let _ = fs::remove_file(&temp_path);
-        return Err(e);
-    }
-    sync_dir(dir)?;
+    crate::files::write_atomic_with(&final_path, Atomic::replace(0o600), |_, temp| write(temp))?;
     Ok(final_path)
 }
 
-fn write_temp(table: &Table, more: &[Table], format: ReportFormat, dir: &Path, temp_path: &Path) -> Result<(), ReportError> {
+fn write_temp(table: &Table, more: &[Table], format: ReportFormat, dir: &Path, file: &mut fs::File, temp_path: &Path) -> Result<(), ReportError> {
     let io = |source| ReportError::Io { path: temp_path.to_path_buf(), source };
-    // Reports name students: created 0600 whatever the umask.
-    let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(temp_path).map_err(io)?;
-    crate::files::make_private(temp_path).map_err(io)?;
-    {
-        let mut out = BufWriter::new(&mut file);
-        let written = match format {
-            ReportFormat::Xlsx => {
-                let all: Vec<&Table> = std::iter::once(table).chain(more.iter()).collect();
-                build_workbook_sheets(&all, Some(dir))?.save_to_writer(&mut out).map_err(ReportError::from)
-            }
-            ReportFormat::Csv => write_csv(table, &mut out),
-            ReportFormat::Html => write_html_sheets(table, more, &mut out),
-        };
-        // A writer error carries no path; here we know it.
-        written.map_err(|e| match e {
-            ReportError::Write(source) => io(source),
-            other => other,
-        })?;
-        out.flush().map_err(io)?;
-    }
-    file.sync_all().map_err(io)
-}
-
-/// Makes the rename durable. On non-unix systems directories cannot be opened for syncing.
-fn sync_dir(dir: &Path) -> Result<(), ReportError> {
-    #[cfg(unix)]
-    fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|source| ReportError::Io { path: dir.to_path_buf(), source })?;
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
+    let mut out = BufWriter::new(file);
+    let written = match format {
+        ReportFormat::Xlsx => {
+            let all: Vec<&Table> = std::iter::once(table).chain(more.iter()).collect();
+            build_workbook_sheets(&all, Some(dir))?.save_to_writer(&mut out).map_err(ReportError::from)
+        }
+        ReportFormat::Csv => write_csv(table, &mut out),
+        ReportFormat::Html => write_html_sheets(table, more, &mut out),
+    };
+    // A writer error carries no path; here we know it.
+    written.map_err(|e| match e {
+        ReportError::Write(source) => io(source),
+        other => other,
+    })?;
+    out.flush().map_err(io)
 }
 
 #[cfg(test)]

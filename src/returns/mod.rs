@@ -13,7 +13,6 @@
 
 pub mod apply;
 mod camt;
-pub mod quarantine;
 mod read;
 
 pub use apply::{Answer, Applied};
@@ -21,11 +20,10 @@ pub use apply::{Answer, Applied};
 use crate::config::{BankFormat, Config, Transport};
 use crate::domain::FileOutcome;
 use crate::exceptions::{ExceptionKind, NewException};
+use crate::files::Hashed;
 use crate::store::{AuditEntry, FileRecord, Store, StoreError};
 use crate::transport::GatewayClient;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// What happened to one file (`ingest --json`).
@@ -71,26 +69,6 @@ pub enum ReadError {
     Store(#[from] StoreError),
 }
 
-fn sha256_of(path: &Path) -> std::io::Result<(String, i64, Vec<u8>)> {
-    let mut f = std::fs::File::open(path)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut head = Vec::new();
-    let mut size = 0i64;
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        if head.len() < 16 * 1024 {
-            head.extend_from_slice(&buf[..n.min(16 * 1024 - head.len())]);
-        }
-        size += n as i64;
-        h.update(&buf[..n]);
-    }
-    Ok((hex::encode(h.finalize()), size, head))
-}
-
 /// Where a file came from: an inbox file is moved once done (to `processed/`), a file named on
 /// the command line stays where it is unless it must be quarantined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,7 +81,6 @@ pub enum Origin {
 pub async fn ingest_file(store: &Store, cfg: &Config, path: &Path, origin: Origin, actor: &str) -> Result<IngestSummary, StoreError> {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let mut summary = IngestSummary { file: path.display().to_string(), ..Default::default() };
-    let snapshot: crate::files::Snapshot;
     // An inbox file another aidpay process works on (the daemon and a clerk's `ingest` at
     // once), or has already moved away, is theirs: skipped, and said so.
     let _claim = if origin == Origin::Inbox {
@@ -124,18 +101,16 @@ pub async fn ingest_file(store: &Store, cfg: &Config, path: &Path, origin: Origi
     } else {
         None
     };
-    let before = std::fs::metadata(path);
-    let (sha, size, head) = match before.and_then(|m| sha256_of(path).map(|x| (m, x))) {
-        Ok((m, x)) => {
-            snapshot = crate::files::Snapshot { size: m.len(), modified: m.modified().ok(), sha256: x.0.clone() };
-            x
-        }
+    // One read: the hash, the size and the head that tells the file's kind.
+    let (snapshot, Hashed { sha256: sha, size, head }) = match crate::files::Snapshot::read(path, 16 * 1024) {
+        Ok(x) => x,
         Err(e) => {
             summary.outcome = FileOutcome::Error;
             summary.error = Some(format!("{}: {e}", path.display()));
             return Ok(summary);
         }
     };
+    let size = size as i64;
     let mut tx = store.begin().await?;
     // Two processes given the same file: the second waits here, then finds it applied.
     tx.lock(&format!("file:{sha}")).await?;
@@ -229,7 +204,7 @@ pub async fn ingest_file(store: &Store, cfg: &Config, path: &Path, origin: Origi
             summary.outcome = FileOutcome::Quarantined;
             summary.error = Some(reason.clone());
             let mut kept_as = None;
-            match quarantine::quarantine(path, &cfg.paths.quarantine, &reason) {
+            match crate::files::quarantine(path, &cfg.paths.quarantine, &reason) {
                 Ok(to) => {
                     kept_as = to.file_name().map(|n| n.to_string_lossy().into_owned());
                     summary.quarantined_to = Some(to.display().to_string());
@@ -263,35 +238,21 @@ pub async fn ingest_file(store: &Store, cfg: &Config, path: &Path, origin: Origi
     Ok(summary)
 }
 
+/// A done inbox file into `inbox/processed/`, never over an earlier one of its name.
 fn move_processed(cfg: &Config, path: &Path) {
-    let dir = cfg.paths.inbox.join("processed");
-    let moved = std::fs::create_dir_all(&dir).and_then(|_| {
-        let target = dir.join(path.file_name().unwrap_or_default());
-        std::fs::rename(path, target)
-    });
-    if let Err(e) = moved {
+    if let Err(e) = crate::files::move_to_unique_name(path, &cfg.paths.inbox.join("processed")) {
         tracing::warn!(file = %path.display(), "could not move the file to inbox/processed: {e}");
     }
 }
 
-/// The files waiting in the inbox (not hidden, not temp files, not the processed folder).
+/// The bank answers waiting in the inbox ([`crate::files::waiting_files`]: not hidden, not temp
+/// files, not the `processed/` and `grants/` folders).
 pub fn inbox_files(cfg: &Config) -> std::io::Result<Vec<PathBuf>> {
-    waiting_files(&cfg.paths.inbox)
+    crate::files::waiting_files(&cfg.paths.inbox)
 }
 
-/// Files waiting in a folder: regular, not hidden, not `*.part` (a file still being copied in).
-pub fn waiting_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if entry.file_type()?.is_file() && !name.starts_with('.') && !name.ends_with(".part") {
-            out.push(entry.path());
-        }
-    }
-    out.sort();
-    Ok(out)
-}
+/// Where callers outside the crate have long found it (now [`crate::files::waiting_files`]).
+pub use crate::files::waiting_files;
 
 /// Fetches the result files the banks' gateways offer into the inbox (the ones not seen yet).
 pub async fn fetch_from_gateways(store: &Store, cfg: &Config) -> Result<Vec<PathBuf>, String> {
@@ -303,7 +264,7 @@ pub async fn fetch_from_gateways(store: &Store, cfg: &Config) -> Result<Vec<Path
         let client = GatewayClient::new(settings.clone()).map_err(|e| e.to_string())?;
         for name in client.list_results().await.map_err(|e| format!("{}: {e}", b.name))? {
             let bytes = client.fetch_result(&name).await.map_err(|e| format!("{}: {e}", b.name))?;
-            let sha = crate::transport::sha256_hex(&bytes);
+            let sha = crate::files::sha256_hex(&bytes);
             let seen = {
                 let mut tx = store.begin().await.map_err(|e| e.to_string())?;
                 let s = tx.file_seen_in(&sha).await.map_err(|e| e.to_string())?;
@@ -356,4 +317,34 @@ pub(crate) fn domestic_profiles(cfg: &Config) -> impl Iterator<Item = (&str, &cr
         BankFormat::Domestic(d) if d.result.is_some() => Some((b.name.as_str(), d.as_ref())),
         _ => None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config_in(dir: &Path) -> Config {
+        let text = format!(
+            "[database]\nurl = \"sqlite://{d}/t.db?mode=rwc\"\n[paths]\ninbox = \"{d}/inbox\"\noutbox = \"{d}/outbox\"\n\
+             quarantine = \"{d}/quarantine\"\nreports = \"{d}/reports\"\n[account]\nnumber = \"0012345\"\nname = \"测试\"\nbank = \"中国银行\"\n",
+            d = dir.display()
+        );
+        Config::from_toml(&text, &dir.join("aidpay.toml")).unwrap()
+    }
+
+    #[test]
+    fn a_processed_inbox_file_never_replaces_an_earlier_one_of_that_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config_in(dir.path());
+        std::fs::create_dir_all(&cfg.paths.inbox).unwrap();
+        let f = cfg.paths.inbox.join("answer.xml");
+        std::fs::write(&f, b"first").unwrap();
+        move_processed(&cfg, &f);
+        std::fs::write(&f, b"second").unwrap();
+        move_processed(&cfg, &f);
+        let mut kept: Vec<Vec<u8>> =
+            std::fs::read_dir(cfg.paths.inbox.join("processed")).unwrap().map(|e| std::fs::read(e.unwrap().path()).unwrap()).collect();
+        kept.sort();
+        assert_eq!(kept, vec![b"first".to_vec(), b"second".to_vec()], "both kept");
+    }
 }

@@ -2,14 +2,10 @@
 //!
 //! The front-end picks up any complete file it finds, at any moment. So the file must appear
 //! under its final name *all at once*, and must survive a power cut once we say it is delivered:
-//!
-//! 1. write the bytes to `.<name>.part` in the **same directory** (a pickup ignores names starting
-//!    with `.` or ending in `.part`; the same directory because `rename` is only atomic within one
-//!    file system, and `/tmp` is often another one, private under systemd);
-//! 2. `fsync` the temp file, so its *contents* are on disk before its name is;
-//! 3. restrict it to mode 0600 (payment files carry names and card numbers);
-//! 4. `rename` it to the final name: atomic, the front-end sees either nothing or the whole file;
-//! 5. `fsync` the directory, so the rename itself (a directory entry) is durable.
+//! the bytes go to a hidden temporary file in the **same directory** (a pickup ignores names
+//! starting with `.` or ending in `.part`), created 0600 (payment files carry names and card
+//! numbers) and `fsync`ed, then one `rename` gives the final name and the directory is `fsync`ed
+//! — [`crate::files::write_atomic`], whose pieces [`stage`] and [`hand_over`] use too.
 //!
 //! [`deliver`] is idempotent: after a crash the caller simply writes again. If the final file is
 //! already there with the same bytes, that is success; with different bytes it is a
@@ -22,8 +18,8 @@
 //! instant the bank can take it) and [`observe`] (after a crash: staged, waiting, or taken).
 
 use super::TransportError;
-use sha2::{Digest, Sha256};
-use std::fs::{self, OpenOptions};
+use crate::files::{self, sha256_hex};
+use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -41,35 +37,26 @@ pub fn deliver(dir: &Path, file_name: &str, bytes: &[u8]) -> Result<PathBuf, Tra
         return outcome;
     }
 
-    let temp_path = dir.join(format!(".{file_name}.part"));
-    if let Err(e) = write_synced(&temp_path, bytes) {
-        // Best effort: a leftover .part file is harmless (ignored by the pickup, truncated by
-        // the next attempt) but untidy.
-        let _ = fs::remove_file(&temp_path);
-        return Err(e);
-    }
-    if let Err(e) = fs::rename(&temp_path, &final_path) {
-        let _ = fs::remove_file(&temp_path);
-        return Err(TransportError::io(&final_path, e));
-    }
-    sync_dir(dir)?;
+    // What an attempt that crashed left (ignored by a pickup, harmless, but untidy): in a folder
+    // aidpay owns it is the one writer of the name.
+    remove_stale_staged(dir, file_name);
+    files::write_atomic(&final_path, bytes, 0o600)?;
     tracing::debug!(file = %final_path.display(), bytes = bytes.len(), "file written atomically");
     Ok(final_path)
 }
 
-/// Writes `bytes` to a hidden staged file in `dir` (`.<name>.<token>.part`, created 0600,
-/// synced) and returns its name. A pickup ignores it; nothing reaches the bank until
-/// [`hand_over`]. Each call stages under a new name, so two processes never share one.
+/// Writes `bytes` to a hidden staged file in `dir` (`.<name>.<pid>-<n>.part`, created 0600,
+/// synced: [`files::create_temp`]) and returns its name. A pickup ignores it; nothing reaches
+/// the bank until [`hand_over`]. Each call stages under a new name, so two processes never
+/// share one.
 pub fn stage(dir: &Path, file_name: &str, bytes: &[u8]) -> Result<String, TransportError> {
     check_file_name(file_name)?;
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    let staged = format!(".{file_name}.{}-{nanos}.part", std::process::id());
-    let path = dir.join(&staged);
-    if let Err(e) = write_synced(&path, bytes) {
+    let (path, mut file) = files::create_temp(dir, file_name, 0o600)?;
+    if let Err(e) = file.write_all(bytes).and_then(|()| file.sync_all()) {
         let _ = fs::remove_file(&path);
-        return Err(e);
+        return Err(TransportError::io(path, e));
     }
-    Ok(staged)
+    Ok(path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
 }
 
 /// What [`hand_over`] did.
@@ -95,7 +82,7 @@ pub fn hand_over(dir: &Path, staged: &str, file_name: &str) -> Result<HandedOver
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(HandedOver::StagedGone),
         Err(e) => return Err(TransportError::io(&final_path, e)),
     }
-    sync_dir(dir)?;
+    files::sync_dir(dir)?;
     tracing::info!(file = %final_path.display(), "handed over to the bank's drop folder");
     Ok(HandedOver::Now)
 }
@@ -151,28 +138,6 @@ pub fn remove_stale_staged(dir: &Path, file_name: &str) {
     }
 }
 
-/// Lower-case hex SHA-256 of `bytes`: the fingerprint recorded for every file sent or received.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
-/// Lower-case hex SHA-256 of a file's bytes, read in blocks (files of a province's term are
-/// hundreds of megabytes).
-pub fn sha256_of_file(path: &Path) -> std::io::Result<String> {
-    use std::io::Read;
-    let mut f = fs::File::open(path)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(hex::encode(h.finalize()))
-}
-
 fn check_file_name(name: &str) -> Result<(), TransportError> {
     let bad = name.is_empty()
         || name.starts_with('.')
@@ -190,47 +155,13 @@ fn check_file_name(name: &str) -> Result<(), TransportError> {
 fn compare_existing(path: &Path, bytes: &[u8]) -> Result<Option<Result<PathBuf, TransportError>>, TransportError> {
     match fs::read(path) {
         Ok(existing) if existing == bytes => {
-            tracing::info!(file = %path.display(), "already in drop folder with identical bytes");
+            tracing::info!(file = %path.display(), "already written with identical bytes: nothing to do");
             Ok(Some(Ok(path.to_path_buf())))
         }
         Ok(_) => Ok(Some(Err(TransportError::Conflict { path: path.to_path_buf() }))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(TransportError::io(path, e)),
     }
-}
-
-fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), TransportError> {
-    let io = |e| TransportError::io(path, e);
-    let mut options = OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        // Created 0600 from the start, so the bytes are never readable by others even briefly.
-        options.mode(0o600);
-    }
-    let mut file = options.open(path).map_err(io)?;
-    // A stale .part from a crash keeps its old mode through `open`; set it explicitly.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        file.set_permissions(fs::Permissions::from_mode(0o600)).map_err(io)?;
-    }
-    file.write_all(bytes).map_err(io)?;
-    file.sync_all().map_err(io)?;
-    Ok(())
-}
-
-/// Makes a rename inside `dir` durable. On non-unix systems directories cannot be opened for
-/// syncing; there it is a no-op.
-fn sync_dir(dir: &Path) -> Result<(), TransportError> {
-    #[cfg(unix)]
-    {
-        fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| TransportError::io(dir, e))?;
-    }
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
 }
 
 #[cfg(test)]
@@ -288,10 +219,5 @@ mod tests {
         let err = deliver(&missing, "a.txt", b"x").unwrap_err();
         assert!(matches!(err, TransportError::Io { .. }));
         assert!(err.to_string().contains("nope"), "{err}");
-    }
-
-    #[test]
-    fn sha256_hex_matches_the_known_vector() {
-        assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 }

@@ -19,7 +19,10 @@ pub mod gateway;
 
 use std::path::PathBuf;
 
-pub use dropfolder::{deliver, sha256_hex, sha256_of_file};
+/// The fingerprint of what is sent, where callers of transport have long found it (now
+/// [`crate::files::sha256_hex`]).
+pub use crate::files::sha256_hex;
+pub use dropfolder::deliver;
 pub use gateway::{GatewayClient, GatewaySettings, UploadReceipt};
 
 /// Everything that can go wrong handing a file to the bank or fetching its answer.
@@ -59,8 +62,9 @@ pub enum TransportError {
     #[error("bank gateway rejected the request with HTTP {status}: {body}")]
     Rejected { status: u16, body: String },
 
-    /// The drop folder already holds a *different* file of the same name. Nothing was written.
-    #[error("drop folder already holds a different file named {}", path.display())]
+    /// The folder (the outbox, the inbox or a bank's drop folder) already holds a *different*
+    /// file of the same name. Nothing was written.
+    #[error("the folder already holds a different file named {}", path.display())]
     Conflict { path: PathBuf },
 
     /// The gateway answered success, but not with what the protocol promises (e.g. bad JSON).
@@ -71,6 +75,12 @@ pub enum TransportError {
     /// URL that is not http(s), a client that cannot be built. Fix the input or the configuration.
     #[error("invalid transport request: {0}")]
     Invalid(String),
+}
+
+impl From<crate::files::FsError> for TransportError {
+    fn from(e: crate::files::FsError) -> Self {
+        TransportError::Io { path: e.path, source: e.source }
+    }
 }
 
 impl TransportError {

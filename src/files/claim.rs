@@ -1,16 +1,7 @@
-//! Files aidpay reads from folders others write to, and files it writes with personal data.
-//!
-//! - [`claim`]: one process at a time works on an inbox file (the daemon and a clerk's
-//!   `aidpay ingest` may list the same folder at once). An advisory `flock` on the file itself,
-//!   held until the work is done and the file moved away; it vanishes with the process.
-//! - [`Snapshot`]: what a file was when reading began (size, mtime, SHA-256), checked again
-//!   before anything read from it is committed: a file still being copied in is refused whole.
-//! - [`private_file`] / [`make_private`]: personal data (the store, reports, quarantined lists)
-//!   is created 0600 whatever the umask.
+//! Inbox files: one process at a time ([`claim`]), read whole and unchanged ([`Snapshot`]).
 
-use sha2::{Digest, Sha256};
+use super::hash::{Hashed, hash_file};
 use std::fs::File;
-use std::io::Read;
 use std::path::Path;
 use std::time::SystemTime;
 
@@ -60,18 +51,16 @@ pub struct Snapshot {
 impl Snapshot {
     /// Size and mtime, then the content's SHA-256 (streamed).
     pub fn take(path: &Path) -> std::io::Result<Snapshot> {
+        Snapshot::read(path, 0).map(|(s, _)| s)
+    }
+
+    /// As [`Snapshot::take`], also handing back what hashing read ([`Hashed`]: the bytes
+    /// counted and the first `head_len` of them), so a caller that needs the hash, the size or
+    /// the head reads the file once.
+    pub fn read(path: &Path, head_len: usize) -> std::io::Result<(Snapshot, Hashed)> {
         let meta = std::fs::metadata(path)?;
-        let mut f = File::open(path)?;
-        let mut h = Sha256::new();
-        let mut buf = vec![0u8; 256 * 1024];
-        loop {
-            let n = f.read(&mut buf)?;
-            if n == 0 {
-                break;
-            }
-            h.update(&buf[..n]);
-        }
-        Ok(Snapshot { size: meta.len(), modified: meta.modified().ok(), sha256: hex::encode(h.finalize()) })
+        let hashed = hash_file(path, head_len)?;
+        Ok((Snapshot { size: meta.len(), modified: meta.modified().ok(), sha256: hashed.sha256.clone() }, hashed))
     }
 
     /// Checks the file is still what it was: `Err` says what changed (in Chinese, then English),
@@ -100,73 +89,6 @@ impl Snapshot {
                 .into());
         }
         Ok(())
-    }
-}
-
-/// Creates (or truncates) `path` readable by its owner only (0600), whatever the umask.
-pub fn private_file(path: &Path) -> std::io::Result<File> {
-    let mut o = std::fs::OpenOptions::new();
-    o.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        o.mode(0o600);
-    }
-    let f = o.open(path)?;
-    make_private(path)?;
-    Ok(f)
-}
-
-/// Sets an existing file to 0600 (a file moved in keeps the mode it came with).
-pub fn make_private(path: &Path) -> std::io::Result<()> {
-    set_mode(path, 0o600)
-}
-
-/// Sets a file's permission bits (no-op off unix).
-pub fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
-    }
-    #[cfg(not(unix))]
-    let _ = (path, mode);
-    Ok(())
-}
-
-/// The id of a group named in /etc/group (or given as a number).
-pub fn group_id(name: &str) -> Option<u32> {
-    if let Ok(n) = name.parse() {
-        return Some(n);
-    }
-    let groups = std::fs::read_to_string("/etc/group").ok()?;
-    groups.lines().find_map(|l| {
-        let mut f = l.split(':');
-        (f.next()? == name).then_some(())?;
-        f.nth(1)?.parse().ok()
-    })
-}
-
-/// Makes a report file private: 0600, or 0640 and owned by `group` when one is configured.
-pub fn make_report_private(path: &Path, group: Option<&str>) -> std::io::Result<()> {
-    let Some(g) = group else { return make_private(path) };
-    let gid = group_id(g).ok_or_else(|| std::io::Error::other(format!("paths.reports_group: no such group '{g}'")))?;
-    #[cfg(unix)]
-    std::os::unix::fs::chown(path, None, Some(gid))?;
-    set_mode(path, 0o640)
-}
-
-/// Whether others than the owner and group may read the file (mode `o+r`).
-pub fn readable_by_others(path: &Path) -> bool {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o004 != 0)
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = path;
-        false
     }
 }
 

@@ -1,6 +1,6 @@
 //! Exceptions: raised idempotently (by `dedup_key`), listed for the work list.
 
-use super::{MAX_BINDS, Store, StoreError, StoreTx, now_text, state, state_opt, values_placeholders};
+use super::{Store, StoreError, StoreTx, now_text, state, state_opt, value_chunks};
 use crate::domain::{ExceptionKind, ExceptionStatus, NewException, Resolution, Severity};
 use serde::Serialize;
 use sqlx::{AssertSqlSafe, Row};
@@ -38,15 +38,12 @@ impl StoreTx {
     /// Raises exceptions; one whose `dedup_key` exists already is skipped. Returns how many are new.
     pub async fn insert_exceptions(&mut self, list: &[NewException]) -> Result<u64, StoreError> {
         let mut inserted = 0;
-        for chunk in list.chunks(MAX_BINDS / EXC_COLS) {
-            if chunk.is_empty() {
-                continue;
-            }
+        for (chunk, values) in value_chunks(self.backend, list, EXC_COLS) {
             let first = self.alloc_ids("exceptions", chunk.len() as i64).await?;
             let sql = format!(
                 "INSERT INTO exceptions (id, account_no, kind, severity, status, grant_id, payment_ref, reason_code, amount_fen, detail, \
                  dedup_key, created_at) VALUES {} ON CONFLICT (account_no, dedup_key) DO NOTHING",
-                values_placeholders(self.backend, chunk.len(), EXC_COLS)
+                values
             );
             let now = now_text();
             let mut q = sqlx::query(AssertSqlSafe(sql));

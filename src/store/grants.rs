@@ -1,6 +1,6 @@
 //! Grants: stored as imported, looked up by grant id and by student × program × period.
 
-use super::{MAX_BINDS, StoreError, StoreTx, in_placeholders, now_text, placeholder, state, values_placeholders};
+use super::{MAX_BINDS, StoreError, StoreTx, in_chunks, now_text, placeholder, state, values_placeholders};
 use crate::crypto::purpose;
 use crate::domain::grant::NewGrant;
 use crate::domain::{GrantStatus, PaymentStatus, Priority};
@@ -75,16 +75,13 @@ impl StoreTx {
     pub async fn known_grants(&mut self, ids: &[&str]) -> Result<HashMap<String, KnownGrant>, StoreError> {
         let mut out = HashMap::with_capacity(ids.len());
         let account = self.account_no().to_string();
-        for chunk in ids.chunks(MAX_BINDS / 2) {
-            if chunk.is_empty() {
-                continue;
-            }
+        for (chunk, list) in in_chunks(self.backend, ids, MAX_BINDS / 2, 2) {
             let sql = format!(
                 "SELECT g.grant_id, g.fingerprint, g.status, \
                  CASE WHEN EXISTS (SELECT 1 FROM payments p WHERE p.account_no = g.account_no AND p.grant_id = g.grant_id) THEN 1 ELSE 0 END \
                  FROM grants g WHERE g.account_no = {} AND g.grant_id IN ({})",
                 placeholder(self.backend, 1),
-                in_placeholders(self.backend, 2, chunk.len())
+                list
             );
             let mut q = sqlx::query(AssertSqlSafe(sql)).bind(account.clone());
             for id in chunk {
@@ -110,15 +107,12 @@ impl StoreTx {
             by_hash.insert(self.lookup(purpose::CARD_NUMBER, c)?, *c);
         }
         let hashes: Vec<&String> = by_hash.keys().collect();
-        for chunk in hashes.chunks(MAX_BINDS / 2) {
-            if chunk.is_empty() {
-                continue;
-            }
+        for (chunk, list) in in_chunks(self.backend, &hashes, MAX_BINDS / 2, 2) {
             let sql = format!(
                 "SELECT card_hash, grant_id, id_number, card_holder, stage FROM grants \
                  WHERE account_no = {} AND status <> 'cancelled' AND card_hash IN ({})",
                 placeholder(self.backend, 1),
-                in_placeholders(self.backend, 2, chunk.len())
+                list
             );
             let mut q = sqlx::query(AssertSqlSafe(sql)).bind(account.clone());
             for c in chunk {
@@ -154,14 +148,11 @@ impl StoreTx {
             by_hash.insert(self.lookup(purpose::ID_NUMBER, id)?, *id);
         }
         let hashes: Vec<&String> = by_hash.keys().collect();
-        for chunk in hashes.chunks(MAX_BINDS / 2) {
-            if chunk.is_empty() {
-                continue;
-            }
+        for (chunk, list) in in_chunks(self.backend, &hashes, MAX_BINDS / 2, 2) {
             let sql = format!(
                 "SELECT id_hash, program, period, grant_id FROM grants WHERE account_no = {} AND status <> 'cancelled' AND id_hash IN ({})",
                 placeholder(self.backend, 1),
-                in_placeholders(self.backend, 2, chunk.len())
+                list
             );
             let mut q = sqlx::query(AssertSqlSafe(sql)).bind(account.clone());
             for h in chunk {
@@ -189,15 +180,12 @@ impl StoreTx {
     /// (nothing refers to them yet); anything else is an error and nothing is removed.
     pub async fn remove_unattempted_grants(&mut self, ids: &[&str]) -> Result<(), StoreError> {
         let account = self.account_no().to_string();
-        for chunk in ids.chunks(MAX_BINDS / 2) {
-            if chunk.is_empty() {
-                continue;
-            }
+        for (chunk, list) in in_chunks(self.backend, ids, MAX_BINDS / 2, 2) {
             let sql = format!(
                 "DELETE FROM grants WHERE account_no = {} AND grant_id IN ({}) \
                  AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.account_no = grants.account_no AND p.grant_id = grants.grant_id)",
                 placeholder(self.backend, 1),
-                in_placeholders(self.backend, 2, chunk.len())
+                list
             );
             let mut q = sqlx::query(AssertSqlSafe(sql)).bind(account.clone());
             for id in chunk {

@@ -3,7 +3,7 @@
 //! The partial unique index `payments_one_live_per_grant` makes "never pay twice" a property of
 //! the database: whatever the code does, a grant cannot have two live attempts.
 
-use super::{MAX_BINDS, Store, StoreError, StoreTx, in_placeholders, now_text, state, state_list, values_placeholders};
+use super::{MAX_BINDS, Store, StoreError, StoreTx, in_chunks, now_text, state, state_list, values_placeholders};
 use crate::crypto::purpose;
 use crate::domain::{BatchStatus, GrantStatus, PaymentStatus};
 use sqlx::{AssertSqlSafe, Row};
@@ -170,12 +170,12 @@ impl StoreTx {
         // Per grant with payments: the last attempt number, and whether any is more than a
         // cancelled one (then re-issues come as payments, not from here).
         let mut attempts: HashMap<String, (i64, i64)> = HashMap::new();
-        for chunk in ids.chunks(MAX_BINDS / 2) {
+        for (chunk, list) in in_chunks(self.backend, &ids, MAX_BINDS / 2, 2) {
             let sql = format!(
                 "SELECT grant_id, CAST(MAX(attempt) AS BIGINT), CAST(SUM(CASE WHEN status <> 'cancelled' THEN 1 ELSE 0 END) AS BIGINT) \
                  FROM payments WHERE account_no = {} AND grant_id IN ({}) GROUP BY grant_id",
                 super::placeholder(self.backend, 1),
-                in_placeholders(self.backend, 2, chunk.len())
+                list
             );
             let mut q = sqlx::query(AssertSqlSafe(sql)).bind(account);
             for id in chunk {
@@ -254,14 +254,8 @@ impl StoreTx {
     /// holder's name); with `from`, only grants now in one of those states change.
     pub async fn set_grants_status(&mut self, ids: &[String], status: GrantStatus, from: &[GrantStatus]) -> Result<(), StoreError> {
         let from_sql = if from.is_empty() { String::new() } else { format!(" AND status IN ({})", state_list(from)) };
-        for chunk in ids.chunks(MAX_BINDS / 2) {
-            if chunk.is_empty() {
-                continue;
-            }
-            let sql = format!(
-                "UPDATE grants SET status = $1, updated_at = $2 WHERE account_no = $3{from_sql} AND grant_id IN ({})",
-                in_placeholders(self.backend, 4, chunk.len())
-            );
+        for (chunk, list) in in_chunks(self.backend, ids, MAX_BINDS / 2, 4) {
+            let sql = format!("UPDATE grants SET status = $1, updated_at = $2 WHERE account_no = $3{from_sql} AND grant_id IN ({})", list);
             let sql = if self.backend == super::Backend::Sqlite { sql.replace("$1", "?").replace("$2", "?").replace("$3", "?") } else { sql };
             let mut q = sqlx::query(AssertSqlSafe(sql)).bind(status.as_str()).bind(now_text()).bind(self.account_no().to_string());
             for id in chunk {
@@ -310,11 +304,11 @@ impl StoreTx {
 
     /// Puts payments waiting for a batch into one; all of them, or an error.
     pub async fn put_in_batch(&mut self, batch_id: &str, refs: &[String]) -> Result<(), StoreError> {
-        for chunk in refs.chunks(MAX_BINDS / 2) {
+        for (chunk, list) in in_chunks(self.backend, refs, MAX_BINDS / 2, 2) {
             let sql = format!(
                 "UPDATE payments SET batch_id = {} WHERE batch_id IS NULL AND payment_ref IN ({})",
                 if self.backend == super::Backend::Sqlite { "?" } else { "$1" },
-                in_placeholders(self.backend, 2, chunk.len())
+                list
             );
             let mut q = sqlx::query(AssertSqlSafe(sql)).bind(batch_id.to_string());
             for r in chunk {

@@ -1,7 +1,7 @@
 //! What reconciliation reads and marks: statements in order, entries not yet explained, the
 //! batches and payments they may belong to, and the account's position.
 
-use super::{MAX_BINDS, Store, StoreError, StoreTx, in_placeholders, now_text};
+use super::{MAX_BINDS, Store, StoreError, StoreTx, in_chunks, in_chunks_after, now_text};
 use crate::domain::PaymentStatus;
 use sqlx::{AssertSqlSafe, Row};
 use std::collections::HashMap;
@@ -161,7 +161,7 @@ impl StoreTx {
     /// Marks many entries, each with what it matched.
     pub async fn mark_entries(&mut self, marks: &[(i64, String)]) -> Result<(), StoreError> {
         // A CASE is checked arm by arm for every row, so the statements stay short.
-        for chunk in marks.chunks(500) {
+        for (chunk, list) in in_chunks_after(self.backend, marks, 500, |len| 2 * len + 1) {
             let mut sql = String::from("UPDATE statement_entries SET matched = CASE id");
             let mut n = 1;
             for _ in chunk {
@@ -171,7 +171,7 @@ impl StoreTx {
                 }
                 n += 2;
             }
-            sql.push_str(&format!(" END WHERE id IN ({})", in_placeholders(self.backend, n, chunk.len())));
+            sql.push_str(&format!(" END WHERE id IN ({})", list));
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for (id, matched) in chunk {
                 q = q.bind(*id).bind(matched.clone());
@@ -187,13 +187,10 @@ impl StoreTx {
     /// The details of many entries, by entry id, each in position order.
     pub async fn details_of_entries(&mut self, ids: &[i64]) -> Result<HashMap<i64, Vec<EntryDetail>>, StoreError> {
         let mut out: HashMap<i64, Vec<EntryDetail>> = HashMap::new();
-        for chunk in ids.chunks(MAX_BINDS / 2) {
-            if chunk.is_empty() {
-                continue;
-            }
+        for (chunk, list) in in_chunks(self.backend, ids, MAX_BINDS / 2, 1) {
             let sql = format!(
                 "SELECT entry_id, end_to_end_id, amount_fen, return_reason FROM statement_details WHERE entry_id IN ({}) ORDER BY entry_id, position",
-                in_placeholders(self.backend, 1, chunk.len())
+                list
             );
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for id in chunk {
@@ -209,11 +206,8 @@ impl StoreTx {
     /// Payments by reference (those that exist).
     pub async fn payments_money(&mut self, refs: &[String]) -> Result<HashMap<String, PaymentMoney>, StoreError> {
         let mut out = HashMap::new();
-        for chunk in refs.chunks(MAX_BINDS / 2) {
-            if chunk.is_empty() {
-                continue;
-            }
-            let sql = format!("{PAYMENT_MONEY} WHERE payment_ref IN ({})", in_placeholders(self.backend, 1, chunk.len()));
+        for (chunk, list) in in_chunks(self.backend, refs, MAX_BINDS / 2, 1) {
+            let sql = format!("{PAYMENT_MONEY} WHERE payment_ref IN ({})", list);
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for r in chunk {
                 q = q.bind(r.clone());
@@ -255,14 +249,11 @@ impl StoreTx {
     /// Return credits matched: the money of these payments is back.
     pub async fn set_credit_back(&mut self, refs: &[String]) -> Result<(), StoreError> {
         let now = now_text();
-        for chunk in refs.chunks(MAX_BINDS / 2) {
-            if chunk.is_empty() {
-                continue;
-            }
+        for (chunk, list) in in_chunks(self.backend, refs, MAX_BINDS / 2, 2) {
             let sql = format!(
                 "UPDATE payments SET money_out = 0, credit_back = 1, updated_at = {} WHERE payment_ref IN ({})",
                 if self.backend == super::Backend::Sqlite { "?" } else { "$1" },
-                in_placeholders(self.backend, 2, chunk.len())
+                list
             );
             let mut q = sqlx::query(AssertSqlSafe(sql)).bind(now.clone());
             for r in chunk {

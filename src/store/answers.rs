@@ -32,14 +32,14 @@ const EVENT_COLS: usize = 7;
 
 /// A row of `payment_ref, grant_id, batch_id, status, amount_fen, card_number, money_out`.
 fn payment_state(keys: Option<&crate::crypto::KeyRing>, row: &sqlx::any::AnyRow) -> Result<PaymentState, StoreError> {
-    let money_out: i64 = row.try_get(6)?;
+    let money_out: i64 = row.try_get("money_out")?;
     Ok(PaymentState {
-        payment_ref: row.try_get(0)?,
-        grant_id: row.try_get(1)?,
-        batch_id: row.try_get(2)?,
-        status: state(row, 3)?,
-        amount_fen: row.try_get(4)?,
-        card_number: super::keys::unseal(keys, purpose::CARD_NUMBER, row.try_get(5)?)?,
+        payment_ref: row.try_get("payment_ref")?,
+        grant_id: row.try_get("grant_id")?,
+        batch_id: row.try_get("batch_id")?,
+        status: state(row, "status")?,
+        amount_fen: row.try_get("amount_fen")?,
+        card_number: super::keys::unseal(keys, purpose::CARD_NUMBER, row.try_get("card_number")?)?,
         money_out: money_out != 0,
     })
 }
@@ -72,7 +72,7 @@ impl StoreTx {
     pub async fn batch_refs(&mut self, batch_id: &str) -> Result<Vec<String>, StoreError> {
         let rows =
             sqlx::query("SELECT payment_ref FROM payments WHERE batch_id = $1 ORDER BY payment_ref").bind(batch_id).fetch_all(&mut *self.tx).await?;
-        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+        rows.iter().map(|r| Ok(r.try_get("payment_ref")?)).collect()
     }
 
     /// The references of a batch's payments that have no final status yet.
@@ -82,7 +82,7 @@ impl StoreTx {
                 .bind(batch_id)
                 .fetch_all(&mut *self.tx)
                 .await?;
-        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+        rows.iter().map(|r| Ok(r.try_get("payment_ref")?)).collect()
     }
 
     /// Sets status, reason and money-out flag of many payments: one statement per distinct
@@ -170,7 +170,14 @@ impl Store {
             .fetch_all(&self.pool)
             .await?;
         rows.iter()
-            .map(|r| Ok(PaymentEvent { payment_ref: r.try_get(0)?, status: r.try_get(1)?, reason_code: r.try_get(2)?, reason_text: r.try_get(3)? }))
+            .map(|r| {
+                Ok(PaymentEvent {
+                    payment_ref: r.try_get("payment_ref")?,
+                    status: r.try_get("status")?,
+                    reason_code: r.try_get("reason_code")?,
+                    reason_text: r.try_get("reason_text")?,
+                })
+            })
             .collect()
     }
 
@@ -179,7 +186,7 @@ impl Store {
         let hash = super::keys::lookup(self.ring(), purpose::CARD_NUMBER, card_number)?;
         let row = sqlx::query("SELECT status FROM cards WHERE card_hash = $1").bind(hash).fetch_optional(&self.pool).await?;
         Ok(match row {
-            Some(r) => Some(state(&r, 0)?),
+            Some(r) => Some(state(&r, "status")?),
             None => None,
         })
     }

@@ -31,10 +31,10 @@ pub use audit::{AuditLine, ChainHead, GENESIS, canonical, line_hash};
 pub use console::{AuditRow, BatchTotal, ExceptionDetail, ExceptionListRow, ExceptionPage, ExceptionQuery, FilterChoices, PaidInMonth};
 pub use deliveries::{DeliveryIntent, DeliveryRecord};
 pub use exceptions::{ExceptionFilter, ExceptionRecord, ExceptionReportSource, ExceptionRow};
-pub use files::{AwaitingBatch, FileRecord};
+pub use files::{AwaitingBatch, FileRecord, RecordedFile};
 pub use grants::{CardUse, GrantAttempt, GrantRecord, KnownGrant, StoredGrant};
 pub use keys::{ClearValues, KeyOptions, KeyStatus, PassReport, load_keys};
-pub use metrics::RunTiming;
+pub use metrics::{RunTiming, SchoolTotal};
 pub use payments::{BatchLine, BatchRow, EligibleGrant, NewPayment, PaymentRow};
 pub use people::{Credentials, SessionRow, UserRow};
 pub use period::{PeriodEntry, PeriodEvent, PeriodException, PeriodGrant, PeriodPayment, PeriodStatement};
@@ -473,7 +473,7 @@ impl StoreTx {
             .bind(table)
             .fetch_one(&mut *self.tx)
             .await?;
-        let next: i64 = row.try_get(0)?;
+        let next: i64 = row.try_get("next_id")?;
         Ok(next - n)
     }
 

@@ -301,7 +301,7 @@ impl StoreTx {
         .fetch_optional(&mut *self.tx)
         .await?;
         Ok(match row {
-            Some(r) => Some(r.try_get(0)?),
+            Some(r) => Some(r.try_get("closing_fen")?),
             None => None,
         })
     }
@@ -352,14 +352,14 @@ impl StoreTx {
             q = q.bind(k.clone());
         }
         for r in q.fetch_all(&mut *self.tx).await? {
-            let identity: String = r.try_get(1)?;
-            keys.insert(r.try_get(2)?);
+            let identity: String = r.try_get("identity")?;
+            keys.insert(r.try_get("entry_key")?);
             *counts.entry(identity.clone()).or_default() += 1;
-            let status: String = r.try_get(4)?;
-            let kind: String = r.try_get(5)?;
+            let status: String = r.try_get("status")?;
+            let kind: String = r.try_get("kind")?;
             stored.entry(identity).or_default().push(Stored {
-                id: r.try_get(0)?,
-                booking_date: r.try_get(3)?,
+                id: r.try_get("id")?,
+                booking_date: r.try_get("booking_date")?,
                 booked: EntryStatus::parse(&status) == EntryStatus::Booked,
                 in_notification: kind == "notification",
                 refs: HashSet::new(),
@@ -375,7 +375,7 @@ impl StoreTx {
                 q = q.bind(*id);
             }
             for r in q.fetch_all(&mut *self.tx).await? {
-                details_of.entry(r.try_get(0)?).or_default().push(r.try_get(1)?);
+                details_of.entry(r.try_get("entry_id")?).or_default().push(r.try_get("end_to_end_id")?);
             }
         }
         for s in stored.values_mut().flatten() {
@@ -551,7 +551,7 @@ impl StoreTx {
             for r in chunk {
                 q = q.bind(r.clone());
             }
-            let found: Vec<String> = q.fetch_all(&mut *self.tx).await?.iter().map(|r| r.try_get(0)).collect::<Result<_, _>>()?;
+            let found: Vec<String> = q.fetch_all(&mut *self.tx).await?.iter().map(|r| r.try_get("payment_ref")).collect::<Result<_, _>>()?;
             self.set_credit_back(&found).await?;
             back.extend(found);
         }

@@ -46,7 +46,7 @@ pub enum Notice {
     /// A job failed `failures` runs in a row.
     JobFailed { job: String, failures: u32, detail: String },
     /// A batch reached its bank.
-    BatchDelivered { batch_id: String, bank: String, payments: i64, total: Fen, schools: Vec<(String, i64, i64)> },
+    BatchDelivered { batch_id: String, bank: String, payments: i64, total: Fen, schools: Vec<crate::store::SchoolTotal> },
     /// `aidpay run` started again after it had died without stopping.
     StartedAfterCrash { interrupted_runs: u64, last_seen: Option<String> },
     /// `aidpay run` is stopping (SIGTERM, or an error that ends it).
@@ -100,8 +100,8 @@ impl Notice {
                     format!("### aidpay 批次已交银行\n> 银行：**{bank}**\n> 批次：{batch_id}\n> 笔数：**{payments}** 笔\n> 金额：**{total}** 元\n");
                 if !schools.is_empty() {
                     md.push_str("\n| 学校 | 笔数 | 金额（元） |\n|---|---|---|\n");
-                    for (school, n, fen) in schools.iter().take(20) {
-                        md.push_str(&format!("| {school} | {n} | {} |\n", Fen(*fen)));
+                    for s in schools.iter().take(20) {
+                        md.push_str(&format!("| {} | {} | {} |\n", s.school_name, s.payments, Fen(s.amount_fen)));
                     }
                     if schools.len() > 20 {
                         md.push_str(&format!("\n另有 {} 所学校未列出。\n", schools.len() - 20));

@@ -487,7 +487,7 @@ async fn write_file(store: &Store, cfg: &Config, b: &BatchRow, actor: &str) -> R
     transport::deliver(&cfg.paths.outbox, &name, &bytes).map_err(|source| BatchError::Outbox { batch: b.batch_id.clone(), source })?;
     crash_point("after_file_written");
     let sha = crate::files::sha256_hex(&bytes);
-    let (file_id, _) = tx
+    let file_id = tx
         .record_file(&FileRecord {
             direction: "out",
             kind,
@@ -497,7 +497,8 @@ async fn write_file(store: &Store, cfg: &Config, b: &BatchRow, actor: &str) -> R
             status: crate::domain::FileStatus::Written,
             detail: Some(&b.batch_id),
         })
-        .await?;
+        .await?
+        .id;
     tx.mark_batch_written(&b.batch_id, file_id, &name).await?;
     tx.audit(&AuditEntry {
         actor,

@@ -222,7 +222,7 @@ pub async fn import_file(store: &Store, cfg: &Config, path: &Path, opts: ImportO
 
     let mut tx = store.begin().await.map_err(store_err)?;
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| file.clone());
-    let (file_id, _new) = tx
+    let file_id = tx
         .record_file(&FileRecord {
             direction: "in",
             kind: "grant_list",
@@ -233,7 +233,8 @@ pub async fn import_file(store: &Store, cfg: &Config, path: &Path, opts: ImportO
             detail: None,
         })
         .await
-        .map_err(store_err)?;
+        .map_err(store_err)?
+        .id;
 
     // Reading, parsing and the checks that need no store run on a thread of their own, a few
     // chunks ahead, while this task writes the previous chunk: the two overlap instead of

@@ -203,7 +203,7 @@ async fn check_balances(tx: &mut StoreTx, account: &str, out: &mut Outcome, rais
 async fn debit(tx: &mut StoreTx, cfg: &Config, e: &EntryRow, out: &mut Outcome, raised: &mut Vec<NewException>) -> Result<(), StoreError> {
     let account = cfg.account.number.as_str();
     let details = tx.entry_details(e.id).await?;
-    let detail_refs: Vec<String> = details.iter().filter_map(|d| d.0.clone()).collect();
+    let detail_refs: Vec<String> = details.iter().filter_map(|d| d.end_to_end_id.clone()).collect();
 
     // Which batch: the id the bank repeats, else the references in the details, else the amount.
     let mut batch = match &e.batch_ref {
@@ -280,11 +280,11 @@ async fn debit(tx: &mut StoreTx, cfg: &Config, e: &EntryRow, out: &mut Outcome, 
         let payments = tx.batch_money(&b.batch_id).await?;
         let wrong: Vec<String> = details
             .iter()
-            .filter(|(r, amount, _)| match r {
-                Some(r) => !payments.iter().any(|p| &p.payment_ref == r && amount.is_none_or(|a| a == p.amount_fen)),
+            .filter(|d| match &d.end_to_end_id {
+                Some(r) => !payments.iter().any(|p| &p.payment_ref == r && d.amount_fen.is_none_or(|a| a == p.amount_fen)),
                 None => false,
             })
-            .filter_map(|d| d.0.clone())
+            .filter_map(|d| d.end_to_end_id.clone())
             .collect();
         if !wrong.is_empty() {
             out.mismatches += 1;
@@ -331,7 +331,7 @@ impl Known {
     async fn load(tx: &mut StoreTx, entries: &[&EntryRow]) -> Result<Known, StoreError> {
         let ids: Vec<i64> = entries.iter().map(|e| e.id).collect();
         let details = tx.details_of_entries(&ids).await?;
-        let refs: Vec<String> = details.values().flatten().filter_map(|d| d.0.clone()).collect();
+        let refs: Vec<String> = details.values().flatten().filter_map(|d| d.end_to_end_id.clone()).collect();
         let payments = tx.payments_money(&refs).await?;
         Ok(Known { details, payments })
     }
@@ -373,7 +373,7 @@ async fn credit(
 ) -> Result<(), StoreError> {
     let account = cfg.account.number.as_str();
     let details = known.details.get(&e.id).map(Vec::as_slice).unwrap_or_default();
-    let refs: Vec<String> = details.iter().filter_map(|d| d.0.clone()).collect();
+    let refs: Vec<String> = details.iter().filter_map(|d| d.end_to_end_id.clone()).collect();
     let allocation = e.counterpart.as_ref().is_some_and(|c| cfg.reconcile.allocation_accounts.iter().any(|a| a == c));
     if allocation {
         matched.marks.push((e.id, "allocation".into()));

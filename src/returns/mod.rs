@@ -130,7 +130,7 @@ pub async fn ingest_file(store: &Store, cfg: &Config, path: &Path, origin: Origi
     let result = match (&kind, encoding_problem) {
         (_, Some(problem)) => Err(ReadError::Unreadable(problem)),
         (Some(k), None) => {
-            let (file_id, _) = tx
+            let file_id = tx
                 .record_file(&FileRecord {
                     direction: "in",
                     kind: &k.name(),
@@ -140,7 +140,8 @@ pub async fn ingest_file(store: &Store, cfg: &Config, path: &Path, origin: Origi
                     status: crate::domain::FileStatus::Applied,
                     detail: None,
                 })
-                .await?;
+                .await?
+                .id;
             read::apply_file(&mut tx, cfg, k, &read::Incoming { path, name: &name, file_id }, &mut summary).await
         }
         (None, None) if crate::formats::detect::neither_utf8_nor_gbk(&head) => Err(ReadError::Unreadable(

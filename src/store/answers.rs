@@ -1,7 +1,7 @@
 //! What the bank answered: payment statuses, their history, and the cards the bank reported
 //! closed or frozen.
 
-use super::{MAX_BINDS, Store, StoreError, StoreTx, in_placeholders, now_text, state, values_placeholders};
+use super::{MAX_BINDS, Store, StoreError, StoreTx, in_chunks, now_text, state, value_chunks};
 use crate::crypto::purpose;
 use crate::domain::{CardStatus, PaymentStatus};
 use sqlx::{AssertSqlSafe, Row};
@@ -32,14 +32,14 @@ const EVENT_COLS: usize = 7;
 
 /// A row of `payment_ref, grant_id, batch_id, status, amount_fen, card_number, money_out`.
 fn payment_state(keys: Option<&crate::crypto::KeyRing>, row: &sqlx::any::AnyRow) -> Result<PaymentState, StoreError> {
-    let money_out: i64 = row.try_get(6)?;
+    let money_out: i64 = row.try_get("money_out")?;
     Ok(PaymentState {
-        payment_ref: row.try_get(0)?,
-        grant_id: row.try_get(1)?,
-        batch_id: row.try_get(2)?,
-        status: state(row, 3)?,
-        amount_fen: row.try_get(4)?,
-        card_number: super::keys::unseal(keys, purpose::CARD_NUMBER, row.try_get(5)?)?,
+        payment_ref: row.try_get("payment_ref")?,
+        grant_id: row.try_get("grant_id")?,
+        batch_id: row.try_get("batch_id")?,
+        status: state(row, "status")?,
+        amount_fen: row.try_get("amount_fen")?,
+        card_number: super::keys::unseal(keys, purpose::CARD_NUMBER, row.try_get("card_number")?)?,
         money_out: money_out != 0,
     })
 }
@@ -48,16 +48,13 @@ impl StoreTx {
     /// The payments with these references that exist.
     pub async fn payments_by_refs(&mut self, refs: &[&str]) -> Result<HashMap<String, PaymentState>, StoreError> {
         let mut out = HashMap::with_capacity(refs.len());
-        for chunk in refs.chunks(MAX_BINDS / 2) {
-            if chunk.is_empty() {
-                continue;
-            }
+        for (chunk, list) in in_chunks(self.backend, refs, MAX_BINDS / 2, 2) {
             // Another district's payment is no payment of ours: its reference is unknown here.
             let sql = format!(
                 "SELECT payment_ref, grant_id, batch_id, status, amount_fen, card_number, money_out FROM payments \
                  WHERE account_no = {} AND payment_ref IN ({})",
                 super::placeholder(self.backend, 1),
-                in_placeholders(self.backend, 2, chunk.len())
+                list
             );
             let mut q = sqlx::query(AssertSqlSafe(sql)).bind(self.account_no().to_string());
             for r in chunk {
@@ -75,7 +72,7 @@ impl StoreTx {
     pub async fn batch_refs(&mut self, batch_id: &str) -> Result<Vec<String>, StoreError> {
         let rows =
             sqlx::query("SELECT payment_ref FROM payments WHERE batch_id = $1 ORDER BY payment_ref").bind(batch_id).fetch_all(&mut *self.tx).await?;
-        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+        rows.iter().map(|r| Ok(r.try_get("payment_ref")?)).collect()
     }
 
     /// The references of a batch's payments that have no final status yet.
@@ -85,7 +82,7 @@ impl StoreTx {
                 .bind(batch_id)
                 .fetch_all(&mut *self.tx)
                 .await?;
-        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+        rows.iter().map(|r| Ok(r.try_get("payment_ref")?)).collect()
     }
 
     /// Sets status, reason and money-out flag of many payments: one statement per distinct
@@ -99,7 +96,7 @@ impl StoreTx {
         for ((status, reason, out), refs) in groups {
             // Only an attempt that dies touches `live` (and so the one-live-per-grant index).
             let dies = !status.is_live();
-            for chunk in refs.chunks(MAX_BINDS / 2) {
+            for (chunk, list) in in_chunks(self.backend, &refs, MAX_BINDS / 2, 5) {
                 let mut first = match self.backend {
                     super::Backend::Sqlite => "status = ?, reason_code = ?, money_out = ?, updated_at = ?".to_string(),
                     super::Backend::Postgres => "status = $1, reason_code = $2, money_out = $3, updated_at = $4".to_string(),
@@ -107,7 +104,7 @@ impl StoreTx {
                 if dies {
                     first.push_str(", live = NULL");
                 }
-                let sql = format!("UPDATE payments SET {first} WHERE payment_ref IN ({})", in_placeholders(self.backend, 5, chunk.len()));
+                let sql = format!("UPDATE payments SET {first} WHERE payment_ref IN ({list})");
                 let mut q = sqlx::query(AssertSqlSafe(sql)).bind(status.as_str()).bind(reason.map(str::to_string)).bind(out as i64).bind(now.clone());
                 for r in chunk {
                     q = q.bind(r.to_string());
@@ -121,15 +118,10 @@ impl StoreTx {
     /// Appends reported statuses to the history.
     pub async fn insert_payment_events(&mut self, file_id: i64, events: &[PaymentEvent]) -> Result<(), StoreError> {
         let now = now_text();
-        for chunk in events.chunks(MAX_BINDS / EVENT_COLS) {
-            if chunk.is_empty() {
-                continue;
-            }
+        for (chunk, values) in value_chunks(self.backend, events, EVENT_COLS) {
             let first = self.alloc_ids("payment_events", chunk.len() as i64).await?;
-            let sql = format!(
-                "INSERT INTO payment_events (id, payment_ref, status, reason_code, reason_text, file_id, created_at) VALUES {}",
-                values_placeholders(self.backend, chunk.len(), EVENT_COLS)
-            );
+            let sql =
+                format!("INSERT INTO payment_events (id, payment_ref, status, reason_code, reason_text, file_id, created_at) VALUES {}", values);
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for (i, e) in chunk.iter().enumerate() {
                 q = q
@@ -178,7 +170,14 @@ impl Store {
             .fetch_all(&self.pool)
             .await?;
         rows.iter()
-            .map(|r| Ok(PaymentEvent { payment_ref: r.try_get(0)?, status: r.try_get(1)?, reason_code: r.try_get(2)?, reason_text: r.try_get(3)? }))
+            .map(|r| {
+                Ok(PaymentEvent {
+                    payment_ref: r.try_get("payment_ref")?,
+                    status: r.try_get("status")?,
+                    reason_code: r.try_get("reason_code")?,
+                    reason_text: r.try_get("reason_text")?,
+                })
+            })
             .collect()
     }
 
@@ -187,7 +186,7 @@ impl Store {
         let hash = super::keys::lookup(self.ring(), purpose::CARD_NUMBER, card_number)?;
         let row = sqlx::query("SELECT status FROM cards WHERE card_hash = $1").bind(hash).fetch_optional(&self.pool).await?;
         Ok(match row {
-            Some(r) => Some(state(&r, 0)?),
+            Some(r) => Some(state(&r, "status")?),
             None => None,
         })
     }

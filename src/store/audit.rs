@@ -133,8 +133,8 @@ impl StoreTx {
     /// transaction), chaining the lines from before migration 0005 first if they still wait.
     async fn take_head(&mut self) -> Result<ChainHead, StoreError> {
         let row = sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq, hash, legacy").fetch_one(&mut *self.tx).await?;
-        let mut head = ChainHead { seq: row.try_get(0)?, hash: row.try_get(1)? };
-        let legacy: i64 = row.try_get(2)?;
+        let mut head = ChainHead { seq: row.try_get("seq")?, hash: row.try_get("hash")? };
+        let legacy: i64 = row.try_get("legacy")?;
         if legacy > 0 {
             head = self.chain_legacy(head).await?;
         }
@@ -243,7 +243,7 @@ impl super::Store {
     /// no-op once done). A store opened by a command that only reads is chained too: the
     /// verify that follows must see a chain.
     pub(crate) async fn chain_legacy_audit(&self) -> Result<(), StoreError> {
-        let legacy: i64 = sqlx::query("SELECT legacy FROM audit_head WHERE id = 1").fetch_one(&self.pool).await?.try_get(0)?;
+        let legacy: i64 = sqlx::query("SELECT legacy FROM audit_head WHERE id = 1").fetch_one(&self.pool).await?.try_get("legacy")?;
         if legacy == 0 {
             return Ok(());
         }
@@ -255,7 +255,7 @@ impl super::Store {
     /// The chain head as the head row records it.
     pub async fn audit_head(&self) -> Result<ChainHead, StoreError> {
         let r = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(&self.pool).await?;
-        Ok(ChainHead { seq: r.try_get(0)?, hash: r.try_get(1)? })
+        Ok(ChainHead { seq: r.try_get("seq")?, hash: r.try_get("hash")? })
     }
 
     /// Lines in chain order after `after_seq`, at most `limit`; lines without a seq come last

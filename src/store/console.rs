@@ -131,12 +131,12 @@ impl Store {
             }
         }
         let join = " LEFT JOIN grants g ON g.account_no = e.account_no AND g.grant_id = e.grant_id";
-        let count_sql = format!("SELECT CAST(COUNT(*) AS BIGINT) FROM exceptions e{}{filter}", if needs_grant { join } else { "" });
+        let count_sql = format!("SELECT CAST(COUNT(*) AS BIGINT) AS n FROM exceptions e{}{filter}", if needs_grant { join } else { "" });
         let mut cq = sqlx::query(AssertSqlSafe(count_sql));
         for b in &binds {
             cq = cq.bind(b.clone());
         }
-        let total: i64 = cq.fetch_one(&self.pool).await?.try_get(0)?;
+        let total: i64 = cq.fetch_one(&self.pool).await?.try_get("n")?;
         let page_sql = format!(
             "SELECT e.id, e.kind, e.severity, e.status, e.grant_id, e.amount_fen, e.created_at, g.school_name, g.name, g.program, g.period \
              FROM exceptions e{join}{filter} ORDER BY e.id DESC LIMIT {} OFFSET {}",
@@ -265,11 +265,11 @@ impl Store {
                 filter.push_str(&format!(" AND {column} = ${}", binds.len()));
             }
         }
-        let mut cq = sqlx::query(AssertSqlSafe(format!("SELECT CAST(COUNT(*) AS BIGINT) FROM audit_log{filter}")));
+        let mut cq = sqlx::query(AssertSqlSafe(format!("SELECT CAST(COUNT(*) AS BIGINT) AS n FROM audit_log{filter}")));
         for b in &binds {
             cq = cq.bind(b.clone());
         }
-        let total: i64 = cq.fetch_one(&self.pool).await?.try_get(0)?;
+        let total: i64 = cq.fetch_one(&self.pool).await?.try_get("n")?;
         let sql = format!(
             "SELECT id, at, actor, action, subject, before_json, after_json FROM audit_log{filter} ORDER BY id DESC LIMIT {} OFFSET {}",
             limit.clamp(1, 500),

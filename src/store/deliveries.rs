@@ -45,11 +45,11 @@ impl StoreTx {
         if claimed == 0 {
             return Ok(false);
         }
-        let attempt: i64 = sqlx::query("SELECT CAST(COALESCE(MAX(attempt), 0) + 1 AS BIGINT) FROM deliveries WHERE batch_id = $1")
+        let attempt: i64 = sqlx::query("SELECT CAST(COALESCE(MAX(attempt), 0) + 1 AS BIGINT) AS next_attempt FROM deliveries WHERE batch_id = $1")
             .bind(i.batch_id.as_str())
             .fetch_one(&mut *self.tx)
             .await?
-            .try_get(0)?;
+            .try_get("next_attempt")?;
         sqlx::query(
             "INSERT INTO deliveries (batch_id, attempt, transport, target, file_name, staged_name, sha256, actor, started_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",

@@ -1,6 +1,6 @@
 //! Exceptions: raised idempotently (by `dedup_key`), listed for the work list.
 
-use super::{MAX_BINDS, Store, StoreError, StoreTx, now_text, state, state_opt, values_placeholders};
+use super::{Store, StoreError, StoreTx, now_text, state, state_opt, value_chunks};
 use crate::domain::{ExceptionKind, ExceptionStatus, NewException, Resolution, Severity};
 use serde::Serialize;
 use sqlx::{AssertSqlSafe, Row};
@@ -38,15 +38,12 @@ impl StoreTx {
     /// Raises exceptions; one whose `dedup_key` exists already is skipped. Returns how many are new.
     pub async fn insert_exceptions(&mut self, list: &[NewException]) -> Result<u64, StoreError> {
         let mut inserted = 0;
-        for chunk in list.chunks(MAX_BINDS / EXC_COLS) {
-            if chunk.is_empty() {
-                continue;
-            }
+        for (chunk, values) in value_chunks(self.backend, list, EXC_COLS) {
             let first = self.alloc_ids("exceptions", chunk.len() as i64).await?;
             let sql = format!(
                 "INSERT INTO exceptions (id, account_no, kind, severity, status, grant_id, payment_ref, reason_code, amount_fen, detail, \
                  dedup_key, created_at) VALUES {} ON CONFLICT (account_no, dedup_key) DO NOTHING",
-                values_placeholders(self.backend, chunk.len(), EXC_COLS)
+                values
             );
             let now = now_text();
             let mut q = sqlx::query(AssertSqlSafe(sql));
@@ -96,20 +93,20 @@ impl Store {
         let rows = q.fetch_all(&self.pool).await?;
         rows.iter()
             .map(|r| {
-                let amount: Option<i64> = r.try_get(7)?;
+                let amount: Option<i64> = r.try_get("amount_fen")?;
                 Ok(ExceptionRow {
-                    id: r.try_get(0)?,
-                    kind: state(r, 1)?,
-                    severity: state(r, 2)?,
-                    status: state(r, 3)?,
-                    grant_id: r.try_get(4)?,
-                    payment_ref: r.try_get(5)?,
-                    reason_code: r.try_get(6)?,
+                    id: r.try_get("id")?,
+                    kind: state(r, "kind")?,
+                    severity: state(r, "severity")?,
+                    status: state(r, "status")?,
+                    grant_id: r.try_get("grant_id")?,
+                    payment_ref: r.try_get("payment_ref")?,
+                    reason_code: r.try_get("reason_code")?,
                     amount: amount.map(|a| crate::domain::Fen(a).to_string()),
-                    detail: r.try_get(8)?,
-                    created_at: r.try_get(9)?,
-                    school_code: r.try_get(10)?,
-                    school_name: r.try_get(11)?,
+                    detail: r.try_get("detail")?,
+                    created_at: r.try_get("created_at")?,
+                    school_code: r.try_get("school_code")?,
+                    school_name: r.try_get("school_name")?,
                 })
             })
             .collect()
@@ -141,13 +138,13 @@ impl StoreTx {
         .await?;
         let Some(r) = row else { return Ok(None) };
         Ok(Some(ExceptionRecord {
-            id: r.try_get(0)?,
-            kind: state(&r, 1)?,
-            status: state(&r, 2)?,
-            grant_id: r.try_get(3)?,
-            payment_ref: r.try_get(4)?,
-            detail: r.try_get(5)?,
-            dedup_key: r.try_get(6)?,
+            id: r.try_get("id")?,
+            kind: state(&r, "kind")?,
+            status: state(&r, "status")?,
+            grant_id: r.try_get("grant_id")?,
+            payment_ref: r.try_get("payment_ref")?,
+            detail: r.try_get("detail")?,
+            dedup_key: r.try_get("dedup_key")?,
         }))
     }
 
@@ -218,14 +215,14 @@ impl StoreTx {
         let mut n = 0;
         for k in kinds {
             let count: i64 = sqlx::query(
-                "SELECT CAST(COUNT(*) AS BIGINT) FROM exceptions WHERE account_no = $1 AND grant_id = $2 AND kind = $3 AND status = 'open'",
+                "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM exceptions WHERE account_no = $1 AND grant_id = $2 AND kind = $3 AND status = 'open'",
             )
             .bind(self.account_no().to_string())
             .bind(grant_id)
             .bind(k.as_str())
             .fetch_one(&mut *self.tx)
             .await?
-            .try_get(0)?;
+            .try_get("n")?;
             n += count;
         }
         Ok(n)
@@ -260,7 +257,8 @@ pub struct ExceptionReportSource {
 }
 
 const REPORT_SELECT: &str = "SELECT e.id, e.kind, e.grant_id, g.school_name, g.name, g.id_number, g.program, g.period, \
-     COALESCE(p.card_number, g.card_number), e.amount_fen, e.reason_code, e.detail, e.created_at, f.name, g.source_line, \
+     COALESCE(p.card_number, g.card_number) AS card_number, e.amount_fen, e.reason_code, e.detail, e.created_at, f.name AS source_file, \
+     g.source_line, \
      e.resolution, e.note, e.resolved_by, e.resolved_at \
      FROM exceptions e LEFT JOIN grants g ON g.account_no = e.account_no AND g.grant_id = e.grant_id \
      LEFT JOIN payments p ON p.payment_ref = e.payment_ref LEFT JOIN files f ON f.id = g.source_file_id";
@@ -269,25 +267,25 @@ const REPORT_SELECT: &str = "SELECT e.id, e.kind, e.grant_id, g.school_name, g.n
 fn report_source(ring: Option<&crate::crypto::KeyRing>, r: &sqlx::any::AnyRow) -> Result<ExceptionReportSource, StoreError> {
     use crate::crypto::purpose;
     Ok(ExceptionReportSource {
-        id: r.try_get(0)?,
-        kind: state(r, 1)?,
-        grant_id: r.try_get(2)?,
-        school_name: r.try_get(3)?,
-        student: super::keys::unseal_opt(ring, purpose::STUDENT_NAME, r.try_get(4)?)?,
-        id_number: super::keys::unseal_opt(ring, purpose::ID_NUMBER, r.try_get(5)?)?,
-        program: r.try_get(6)?,
-        period: r.try_get(7)?,
-        card_number: super::keys::unseal_opt(ring, purpose::CARD_NUMBER, r.try_get(8)?)?,
-        amount_fen: r.try_get(9)?,
-        reason_code: r.try_get(10)?,
-        detail: r.try_get(11)?,
-        created_at: r.try_get(12)?,
-        source_file: r.try_get(13)?,
-        source_line: r.try_get(14)?,
-        resolution: state_opt(r, 15)?,
-        note: r.try_get(16)?,
-        resolved_by: r.try_get(17)?,
-        resolved_at: r.try_get(18)?,
+        id: r.try_get("id")?,
+        kind: state(r, "kind")?,
+        grant_id: r.try_get("grant_id")?,
+        school_name: r.try_get("school_name")?,
+        student: super::keys::unseal_opt(ring, purpose::STUDENT_NAME, r.try_get("name")?)?,
+        id_number: super::keys::unseal_opt(ring, purpose::ID_NUMBER, r.try_get("id_number")?)?,
+        program: r.try_get("program")?,
+        period: r.try_get("period")?,
+        card_number: super::keys::unseal_opt(ring, purpose::CARD_NUMBER, r.try_get("card_number")?)?,
+        amount_fen: r.try_get("amount_fen")?,
+        reason_code: r.try_get("reason_code")?,
+        detail: r.try_get("detail")?,
+        created_at: r.try_get("created_at")?,
+        source_file: r.try_get("source_file")?,
+        source_line: r.try_get("source_line")?,
+        resolution: state_opt(r, "resolution")?,
+        note: r.try_get("note")?,
+        resolved_by: r.try_get("resolved_by")?,
+        resolved_at: r.try_get("resolved_at")?,
     })
 }
 

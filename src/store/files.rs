@@ -17,6 +17,14 @@ pub struct FileRecord<'a> {
     pub detail: Option<&'a str>,
 }
 
+/// A file [`StoreTx::record_file`] recorded: its id, and whether it is new (`false`: the same
+/// content was on file already, under this id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordedFile {
+    pub id: i64,
+    pub new: bool,
+}
+
 impl StoreTx {
     /// The id of a file already recorded with this content, if any.
     pub async fn find_file(&mut self, direction: &str, kind: &str, sha256: &str) -> Result<Option<i64>, StoreError> {
@@ -28,15 +36,15 @@ impl StoreTx {
             .fetch_optional(&mut *self.tx)
             .await?;
         Ok(match row {
-            Some(r) => Some(r.try_get(0)?),
+            Some(r) => Some(r.try_get("id")?),
             None => None,
         })
     }
 
     /// Records a file and returns its id; a file with the same content returns the existing id.
-    pub async fn record_file(&mut self, f: &FileRecord<'_>) -> Result<(i64, bool), StoreError> {
+    pub async fn record_file(&mut self, f: &FileRecord<'_>) -> Result<RecordedFile, StoreError> {
         if let Some(id) = self.find_file(f.direction, f.kind, f.sha256).await? {
-            return Ok((id, false));
+            return Ok(RecordedFile { id, new: false });
         }
         let id = self.alloc_ids("files", 1).await?;
         sqlx::query(
@@ -55,7 +63,7 @@ impl StoreTx {
         .bind(now_text())
         .execute(&mut *self.tx)
         .await?;
-        Ok((id, true))
+        Ok(RecordedFile { id, new: true })
     }
 }
 
@@ -87,7 +95,7 @@ impl StoreTx {
 
     /// Records a quarantined file (once per content) with the latest reason.
     pub async fn record_quarantined(&mut self, name: &str, sha256: &str, size_bytes: i64, reason: &str) -> Result<i64, StoreError> {
-        let (id, new) = self
+        let RecordedFile { id, new } = self
             .record_file(&FileRecord {
                 direction: "in",
                 kind: "quarantined",
@@ -119,12 +127,12 @@ impl StoreTx {
         let mut out = Vec::new();
         for r in rows {
             let b = AwaitingBatch {
-                batch_id: r.try_get(0)?,
-                profile: r.try_get(1)?,
-                execution_date: r.try_get(2)?,
-                nb_of_txs: r.try_get(3)?,
-                ctrl_sum_fen: r.try_get(4)?,
-                file_name: r.try_get(5)?,
+                batch_id: r.try_get("batch_id")?,
+                profile: r.try_get("profile")?,
+                execution_date: r.try_get("execution_date")?,
+                nb_of_txs: r.try_get("nb_of_txs")?,
+                ctrl_sum_fen: r.try_get("ctrl_sum_fen")?,
+                file_name: r.try_get("file_name")?,
             };
             if profiles.iter().any(|p| p == &b.profile) {
                 out.push(b);

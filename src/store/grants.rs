@@ -1,6 +1,6 @@
 //! Grants: stored as imported, looked up by grant id and by student × program × period.
 
-use super::{MAX_BINDS, StoreError, StoreTx, in_placeholders, now_text, placeholder, state, values_placeholders};
+use super::{MAX_BINDS, StoreError, StoreTx, in_chunks, now_text, placeholder, state, values_placeholders};
 use crate::crypto::purpose;
 use crate::domain::grant::NewGrant;
 use crate::domain::{GrantStatus, PaymentStatus, Priority};
@@ -75,24 +75,24 @@ impl StoreTx {
     pub async fn known_grants(&mut self, ids: &[&str]) -> Result<HashMap<String, KnownGrant>, StoreError> {
         let mut out = HashMap::with_capacity(ids.len());
         let account = self.account_no().to_string();
-        for chunk in ids.chunks(MAX_BINDS / 2) {
-            if chunk.is_empty() {
-                continue;
-            }
+        for (chunk, list) in in_chunks(self.backend, ids, MAX_BINDS / 2, 2) {
             let sql = format!(
                 "SELECT g.grant_id, g.fingerprint, g.status, \
-                 CASE WHEN EXISTS (SELECT 1 FROM payments p WHERE p.account_no = g.account_no AND p.grant_id = g.grant_id) THEN 1 ELSE 0 END \
+                 CASE WHEN EXISTS (SELECT 1 FROM payments p WHERE p.account_no = g.account_no AND p.grant_id = g.grant_id) THEN 1 ELSE 0 END AS attempted \
                  FROM grants g WHERE g.account_no = {} AND g.grant_id IN ({})",
                 placeholder(self.backend, 1),
-                in_placeholders(self.backend, 2, chunk.len())
+                list
             );
             let mut q = sqlx::query(AssertSqlSafe(sql)).bind(account.clone());
             for id in chunk {
                 q = q.bind(*id);
             }
             for row in q.fetch_all(&mut *self.tx).await? {
-                let attempted: i64 = row.try_get(3)?;
-                out.insert(row.try_get(0)?, KnownGrant { fingerprint: row.try_get(1)?, status: state(&row, 2)?, attempted: attempted != 0 });
+                let attempted: i64 = row.try_get("attempted")?;
+                out.insert(
+                    row.try_get("grant_id")?,
+                    KnownGrant { fingerprint: row.try_get("fingerprint")?, status: state(&row, "status")?, attempted: attempted != 0 },
+                );
             }
         }
         Ok(out)
@@ -110,30 +110,27 @@ impl StoreTx {
             by_hash.insert(self.lookup(purpose::CARD_NUMBER, c)?, *c);
         }
         let hashes: Vec<&String> = by_hash.keys().collect();
-        for chunk in hashes.chunks(MAX_BINDS / 2) {
-            if chunk.is_empty() {
-                continue;
-            }
+        for (chunk, list) in in_chunks(self.backend, &hashes, MAX_BINDS / 2, 2) {
             let sql = format!(
                 "SELECT card_hash, grant_id, id_number, card_holder, stage FROM grants \
                  WHERE account_no = {} AND status <> 'cancelled' AND card_hash IN ({})",
                 placeholder(self.backend, 1),
-                in_placeholders(self.backend, 2, chunk.len())
+                list
             );
             let mut q = sqlx::query(AssertSqlSafe(sql)).bind(account.clone());
             for c in chunk {
                 q = q.bind((*c).clone());
             }
             for row in q.fetch_all(&mut *self.tx).await? {
-                let hash: String = row.try_get(0)?;
+                let hash: String = row.try_get("card_hash")?;
                 let Some(card) = by_hash.get(&hash) else {
                     continue;
                 };
                 let use_ = CardUse {
-                    grant_id: row.try_get(1)?,
-                    id_number: self.unseal(purpose::ID_NUMBER, row.try_get(2)?)?,
-                    holder: self.unseal(purpose::CARD_HOLDER, row.try_get(3)?)?,
-                    stage: row.try_get(4)?,
+                    grant_id: row.try_get("grant_id")?,
+                    id_number: self.unseal(purpose::ID_NUMBER, row.try_get("id_number")?)?,
+                    holder: self.unseal(purpose::CARD_HOLDER, row.try_get("card_holder")?)?,
+                    stage: row.try_get("stage")?,
                 };
                 out.entry(card.to_string()).or_default().push(use_);
             }
@@ -154,14 +151,11 @@ impl StoreTx {
             by_hash.insert(self.lookup(purpose::ID_NUMBER, id)?, *id);
         }
         let hashes: Vec<&String> = by_hash.keys().collect();
-        for chunk in hashes.chunks(MAX_BINDS / 2) {
-            if chunk.is_empty() {
-                continue;
-            }
+        for (chunk, list) in in_chunks(self.backend, &hashes, MAX_BINDS / 2, 2) {
             let sql = format!(
                 "SELECT id_hash, program, period, grant_id FROM grants WHERE account_no = {} AND status <> 'cancelled' AND id_hash IN ({})",
                 placeholder(self.backend, 1),
-                in_placeholders(self.backend, 2, chunk.len())
+                list
             );
             let mut q = sqlx::query(AssertSqlSafe(sql)).bind(account.clone());
             for h in chunk {
@@ -169,11 +163,11 @@ impl StoreTx {
             }
             let mut found: Vec<(String, String, String, String)> = Vec::new();
             for row in q.fetch_all(&mut *self.tx).await? {
-                let hash: String = row.try_get(0)?;
+                let hash: String = row.try_get("id_hash")?;
                 let Some(id) = by_hash.get(&hash) else {
                     continue;
                 };
-                found.push((row.try_get(3)?, id.to_string(), row.try_get(1)?, row.try_get(2)?));
+                found.push((row.try_get("grant_id")?, id.to_string(), row.try_get("program")?, row.try_get("period")?));
             }
             // The first grant id per student × program × period, across chunks as within one.
             found.sort();
@@ -189,15 +183,12 @@ impl StoreTx {
     /// (nothing refers to them yet); anything else is an error and nothing is removed.
     pub async fn remove_unattempted_grants(&mut self, ids: &[&str]) -> Result<(), StoreError> {
         let account = self.account_no().to_string();
-        for chunk in ids.chunks(MAX_BINDS / 2) {
-            if chunk.is_empty() {
-                continue;
-            }
+        for (chunk, list) in in_chunks(self.backend, ids, MAX_BINDS / 2, 2) {
             let sql = format!(
                 "DELETE FROM grants WHERE account_no = {} AND grant_id IN ({}) \
                  AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.account_no = grants.account_no AND p.grant_id = grants.grant_id)",
                 placeholder(self.backend, 1),
-                in_placeholders(self.backend, 2, chunk.len())
+                list
             );
             let mut q = sqlx::query(AssertSqlSafe(sql)).bind(account.clone());
             for id in chunk {
@@ -304,23 +295,23 @@ impl StoreTx {
         .await?;
         let Some(r) = row else { return Ok(None) };
         Ok(Some(StoredGrant {
-            grant_id: r.try_get(0)?,
-            name: self.unseal(purpose::STUDENT_NAME, r.try_get(1)?)?,
-            id_number: self.unseal(purpose::ID_NUMBER, r.try_get(2)?)?,
-            school_code: r.try_get(3)?,
-            school_name: r.try_get(4)?,
-            stage: r.try_get(5)?,
-            grade: r.try_get(6)?,
-            program: r.try_get(7)?,
-            tier: r.try_get(8)?,
-            priority: r.try_get(9)?,
-            period: r.try_get(10)?,
-            amount_fen: r.try_get(11)?,
-            card_holder: self.unseal(purpose::CARD_HOLDER, r.try_get(12)?)?,
-            card_number: self.unseal(purpose::CARD_NUMBER, r.try_get(13)?)?,
-            bank: r.try_get(14)?,
-            notice_end: r.try_get(15)?,
-            status: state(&r, 16)?,
+            grant_id: r.try_get("grant_id")?,
+            name: self.unseal(purpose::STUDENT_NAME, r.try_get("name")?)?,
+            id_number: self.unseal(purpose::ID_NUMBER, r.try_get("id_number")?)?,
+            school_code: r.try_get("school_code")?,
+            school_name: r.try_get("school_name")?,
+            stage: r.try_get("stage")?,
+            grade: r.try_get("grade")?,
+            program: r.try_get("program")?,
+            tier: r.try_get("tier")?,
+            priority: r.try_get("priority")?,
+            period: r.try_get("period")?,
+            amount_fen: r.try_get("amount_fen")?,
+            card_holder: self.unseal(purpose::CARD_HOLDER, r.try_get("card_holder")?)?,
+            card_number: self.unseal(purpose::CARD_NUMBER, r.try_get("card_number")?)?,
+            bank: r.try_get("bank")?,
+            notice_end: r.try_get("notice_end")?,
+            status: state(&r, "status")?,
         }))
     }
 }
@@ -328,12 +319,13 @@ impl StoreTx {
 impl super::Store {
     /// Grants by status, for `status` and tests.
     pub async fn count_grants_by_status(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        let rows =
-            sqlx::query("SELECT status, CAST(COUNT(*) AS BIGINT) FROM grants WHERE ($1 = '' OR account_no = $1) GROUP BY status ORDER BY status")
-                .bind(self.account.clone().unwrap_or_default())
-                .fetch_all(&self.pool)
-                .await?;
-        rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
+        let rows = sqlx::query(
+            "SELECT status, CAST(COUNT(*) AS BIGINT) AS n FROM grants WHERE ($1 = '' OR account_no = $1) GROUP BY status ORDER BY status",
+        )
+        .bind(self.account.clone().unwrap_or_default())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok((r.try_get("status")?, r.try_get("n")?))).collect()
     }
 
     /// One grant as stored.

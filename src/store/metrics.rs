@@ -24,56 +24,74 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|r| Ok(RunTiming { job: r.try_get(0)?, outcome: r.try_get(1)?, started_at: r.try_get(2)?, finished_at: r.try_get(3)? }))
+            .map(|r| {
+                Ok(RunTiming {
+                    job: r.try_get("job")?,
+                    outcome: r.try_get("outcome")?,
+                    started_at: r.try_get("started_at")?,
+                    finished_at: r.try_get("finished_at")?,
+                })
+            })
             .collect()
     }
 
     /// Open exceptions by kind (machine names).
     pub async fn count_open_exceptions_by_kind(&self) -> Result<Vec<(String, i64)>, StoreError> {
         let rows = sqlx::query(
-            "SELECT kind, CAST(COUNT(*) AS BIGINT) FROM exceptions WHERE status = 'open' AND ($1 = '' OR account_no = $1) GROUP BY kind ORDER BY kind",
+            "SELECT kind, CAST(COUNT(*) AS BIGINT) AS n FROM exceptions WHERE status = 'open' AND ($1 = '' OR account_no = $1) GROUP BY kind ORDER BY kind",
         )
         .bind(self.account.clone().unwrap_or_default())
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
+        rows.iter().map(|r| Ok((r.try_get("kind")?, r.try_get("n")?))).collect()
     }
 
     /// Payments still on their way (created, sent, accepted): how many and their sum in fen.
     pub async fn payments_in_flight(&self) -> Result<(i64, i64), StoreError> {
         let row = sqlx::query(
-            "SELECT CAST(COUNT(*) AS BIGINT), CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) FROM payments \
+            "SELECT CAST(COUNT(*) AS BIGINT) AS n, CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) AS amount_fen FROM payments \
              WHERE status IN ('created', 'sent', 'accepted') AND ($1 = '' OR account_no = $1)",
         )
         .bind(self.account.clone().unwrap_or_default())
         .fetch_one(&self.pool)
         .await?;
-        Ok((row.try_get(0)?, row.try_get(1)?))
+        Ok((row.try_get("n")?, row.try_get("amount_fen")?))
     }
 
     /// The last day a statement of the account covers (`YYYY-MM-DD`), if any came.
     pub async fn last_statement_date(&self, account: &str) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT MAX(to_date) FROM statements WHERE account_no = $1 AND kind = 'statement'")
+        let row = sqlx::query("SELECT MAX(to_date) AS to_date FROM statements WHERE account_no = $1 AND kind = 'statement'")
             .bind(account)
             .fetch_one(&self.pool)
             .await?;
-        Ok(row.try_get(0)?)
+        Ok(row.try_get("to_date")?)
     }
 }
 
+/// A batch's payments of one school.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchoolTotal {
+    pub school_name: String,
+    pub payments: i64,
+    pub amount_fen: i64,
+}
+
 impl Store {
-    /// A batch's payments per school: (school name, count, sum in fen), largest first — for the
-    /// "batch delivered" alert.
-    pub async fn batch_schools(&self, batch_id: &str) -> Result<Vec<(String, i64, i64)>, StoreError> {
+    /// A batch's payments per school, largest sum first — for the "batch delivered" alert.
+    pub async fn batch_schools(&self, batch_id: &str) -> Result<Vec<SchoolTotal>, StoreError> {
         let rows = sqlx::query(
-            "SELECT g.school_name, CAST(COUNT(*) AS BIGINT), CAST(COALESCE(SUM(p.amount_fen), 0) AS BIGINT) \
+            "SELECT g.school_name, CAST(COUNT(*) AS BIGINT) AS payments, CAST(COALESCE(SUM(p.amount_fen), 0) AS BIGINT) AS amount_fen \
              FROM payments p JOIN grants g ON g.grant_id = p.grant_id WHERE p.batch_id = $1 \
              GROUP BY g.school_name ORDER BY 3 DESC, 1",
         )
         .bind(batch_id)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?))).collect()
+        rows.iter()
+            .map(|r| {
+                Ok(SchoolTotal { school_name: r.try_get("school_name")?, payments: r.try_get("payments")?, amount_fen: r.try_get("amount_fen")? })
+            })
+            .collect()
     }
 }
 
@@ -87,6 +105,6 @@ impl Store {
         .bind(sha256)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+        rows.iter().map(|r| Ok(r.try_get("school_name")?)).collect()
     }
 }

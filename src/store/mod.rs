@@ -31,10 +31,10 @@ pub use audit::{AuditLine, ChainHead, GENESIS, canonical, line_hash};
 pub use console::{AuditRow, BatchTotal, ExceptionDetail, ExceptionListRow, ExceptionPage, ExceptionQuery, FilterChoices, PaidInMonth};
 pub use deliveries::{DeliveryIntent, DeliveryRecord};
 pub use exceptions::{ExceptionFilter, ExceptionRecord, ExceptionReportSource, ExceptionRow};
-pub use files::{AwaitingBatch, FileRecord};
+pub use files::{AwaitingBatch, FileRecord, RecordedFile};
 pub use grants::{CardUse, GrantAttempt, GrantRecord, KnownGrant, StoredGrant};
 pub use keys::{ClearValues, KeyOptions, KeyStatus, PassReport, load_keys};
-pub use metrics::RunTiming;
+pub use metrics::{RunTiming, SchoolTotal};
 pub use payments::{BatchLine, BatchRow, EligibleGrant, NewPayment, PaymentRow};
 pub use people::{Credentials, SessionRow, UserRow};
 pub use period::{PeriodEntry, PeriodEvent, PeriodException, PeriodGrant, PeriodPayment, PeriodStatement};
@@ -473,7 +473,7 @@ impl StoreTx {
             .bind(table)
             .fetch_one(&mut *self.tx)
             .await?;
-        let next: i64 = row.try_get(0)?;
+        let next: i64 = row.try_get("next_id")?;
         Ok(next - n)
     }
 
@@ -520,6 +520,25 @@ pub(crate) fn in_placeholders(backend: Backend, from: usize, n: usize) -> String
         push_placeholder(&mut s, backend, i);
     }
     s
+}
+
+/// A long list of values cut for `IN (…)` lists: chunks of at most `per` values, each with its
+/// list of placeholders numbered from `first` (the statement's other parameters take `1..first`).
+/// The one loop behind every "these ids, however many" statement; an empty list gives none.
+pub(crate) fn in_chunks<T>(backend: Backend, items: &[T], per: usize, first: usize) -> impl Iterator<Item = (&[T], String)> {
+    in_chunks_after(backend, items, per, move |_| first)
+}
+
+/// [`in_chunks`] for a statement whose parameters before the list depend on the chunk's length
+/// (`first(len)` is the number of the list's first placeholder).
+pub(crate) fn in_chunks_after<T>(backend: Backend, items: &[T], per: usize, first: impl Fn(usize) -> usize) -> impl Iterator<Item = (&[T], String)> {
+    items.chunks(per).map(move |c| (c, in_placeholders(backend, first(c.len()), c.len())))
+}
+
+/// Rows cut for multi-row inserts of `cols` values each: chunks that stay under [`MAX_BINDS`],
+/// each with its `VALUES` placeholders ([`values_placeholders`]); no rows give none.
+pub(crate) fn value_chunks<T>(backend: Backend, rows: &[T], cols: usize) -> impl Iterator<Item = (&[T], String)> {
+    rows.chunks(MAX_BINDS / cols).map(move |c| (c, values_placeholders(backend, c.len(), cols)))
 }
 
 /// The placeholder of parameter `n`: `$n` on PostgreSQL, `?` on SQLite. On SQLite every
@@ -582,5 +601,19 @@ mod tests {
         assert_eq!(values_placeholders(Backend::Postgres, 2, 3), "($1,$2,$3),($4,$5,$6)");
         assert_eq!(values_placeholders(Backend::Sqlite, 2, 2), "(?,?),(?,?)");
         assert_eq!(in_placeholders(Backend::Postgres, 3, 2), "$3,$4");
+    }
+
+    #[test]
+    fn chunks_with_their_lists() {
+        let ids = [1, 2, 3, 4, 5];
+        let got: Vec<(&[i32], String)> = in_chunks(Backend::Postgres, &ids, 2, 3).collect();
+        assert_eq!(got, vec![(&ids[0..2], "$3,$4".to_string()), (&ids[2..4], "$3,$4".to_string()), (&ids[4..], "$3".to_string())]);
+        let got: Vec<String> = in_chunks_after(Backend::Postgres, &ids, 3, |n| 2 * n + 1).map(|(_, l)| l).collect();
+        assert_eq!(got, vec!["$7,$8,$9", "$5,$6"]);
+        assert_eq!(in_chunks(Backend::Sqlite, &ids, 5, 2).map(|(_, l)| l).collect::<Vec<_>>(), vec!["?,?,?,?,?"]);
+        assert_eq!(in_chunks(Backend::Sqlite, &[] as &[i32], 5, 1).count(), 0);
+        let rows: Vec<u8> = vec![0; MAX_BINDS / 3 + 1];
+        let got: Vec<(usize, usize)> = value_chunks(Backend::Sqlite, &rows, 3).map(|(c, v)| (c.len(), v.matches('(').count())).collect();
+        assert_eq!(got, vec![(MAX_BINDS / 3, MAX_BINDS / 3), (1, 1)]);
     }
 }

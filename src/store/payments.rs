@@ -3,7 +3,7 @@
 //! The partial unique index `payments_one_live_per_grant` makes "never pay twice" a property of
 //! the database: whatever the code does, a grant cannot have two live attempts.
 
-use super::{MAX_BINDS, Store, StoreError, StoreTx, in_placeholders, now_text, state, state_list, values_placeholders};
+use super::{MAX_BINDS, Store, StoreError, StoreTx, in_chunks, now_text, state, state_list, values_placeholders};
 use crate::crypto::purpose;
 use crate::domain::{BatchStatus, GrantStatus, PaymentStatus};
 use sqlx::{AssertSqlSafe, Row};
@@ -91,34 +91,34 @@ pub(super) const BATCH_SELECT: &str = "SELECT batch_id, account_no, profile, exe
 fn payment_row(keys: Option<&crate::crypto::KeyRing>, r: &sqlx::any::AnyRow) -> Result<PaymentRow, StoreError> {
     use super::keys::unseal;
     Ok(PaymentRow {
-        payment_ref: r.try_get(0)?,
-        grant_id: r.try_get(1)?,
-        attempt: r.try_get(2)?,
-        profile: r.try_get(3)?,
-        batch_id: r.try_get(4)?,
-        amount_fen: r.try_get(5)?,
-        card_number: unseal(keys, purpose::CARD_NUMBER, r.try_get(6)?)?,
-        card_holder: unseal(keys, purpose::CARD_HOLDER, r.try_get(7)?)?,
-        bank: r.try_get(8)?,
-        remittance: r.try_get(9)?,
-        status: state(r, 10)?,
+        payment_ref: r.try_get("payment_ref")?,
+        grant_id: r.try_get("grant_id")?,
+        attempt: r.try_get("attempt")?,
+        profile: r.try_get("profile")?,
+        batch_id: r.try_get("batch_id")?,
+        amount_fen: r.try_get("amount_fen")?,
+        card_number: unseal(keys, purpose::CARD_NUMBER, r.try_get("card_number")?)?,
+        card_holder: unseal(keys, purpose::CARD_HOLDER, r.try_get("card_holder")?)?,
+        bank: r.try_get("bank")?,
+        remittance: r.try_get("remittance")?,
+        status: state(r, "status")?,
     })
 }
 
 pub(super) fn batch_row(r: &sqlx::any::AnyRow) -> Result<BatchRow, StoreError> {
     Ok(BatchRow {
-        batch_id: r.try_get(0)?,
-        account_no: r.try_get(1)?,
-        profile: r.try_get(2)?,
-        execution_date: r.try_get(3)?,
-        format: r.try_get(4)?,
-        nb_of_txs: r.try_get(5)?,
-        ctrl_sum_fen: r.try_get(6)?,
-        status: state(r, 7)?,
-        file_name: r.try_get(8)?,
-        file_id: r.try_get(9)?,
-        bank_ref: r.try_get(10)?,
-        created_at: r.try_get(11)?,
+        batch_id: r.try_get("batch_id")?,
+        account_no: r.try_get("account_no")?,
+        profile: r.try_get("profile")?,
+        execution_date: r.try_get("execution_date")?,
+        format: r.try_get("format")?,
+        nb_of_txs: r.try_get("nb_of_txs")?,
+        ctrl_sum_fen: r.try_get("ctrl_sum_fen")?,
+        status: state(r, "status")?,
+        file_name: r.try_get("file_name")?,
+        file_id: r.try_get("file_id")?,
+        bank_ref: r.try_get("bank_ref")?,
+        created_at: r.try_get("created_at")?,
     })
 }
 
@@ -152,14 +152,14 @@ impl StoreTx {
             .iter()
             .map(|r| {
                 Ok(EligibleGrant {
-                    grant_id: r.try_get(0)?,
+                    grant_id: r.try_get("grant_id")?,
                     attempt: 1,
-                    amount_fen: r.try_get(1)?,
-                    card_number: self.unseal(purpose::CARD_NUMBER, r.try_get(2)?)?,
-                    card_holder: self.unseal(purpose::CARD_HOLDER, r.try_get(3)?)?,
-                    bank: r.try_get(4)?,
-                    period: r.try_get(5)?,
-                    program: r.try_get(6)?,
+                    amount_fen: r.try_get("amount_fen")?,
+                    card_number: self.unseal(purpose::CARD_NUMBER, r.try_get("card_number")?)?,
+                    card_holder: self.unseal(purpose::CARD_HOLDER, r.try_get("card_holder")?)?,
+                    bank: r.try_get("bank")?,
+                    period: r.try_get("period")?,
+                    program: r.try_get("program")?,
                 })
             })
             .collect::<Result<_, StoreError>>()?;
@@ -170,19 +170,20 @@ impl StoreTx {
         // Per grant with payments: the last attempt number, and whether any is more than a
         // cancelled one (then re-issues come as payments, not from here).
         let mut attempts: HashMap<String, (i64, i64)> = HashMap::new();
-        for chunk in ids.chunks(MAX_BINDS / 2) {
+        for (chunk, list) in in_chunks(self.backend, &ids, MAX_BINDS / 2, 2) {
             let sql = format!(
-                "SELECT grant_id, CAST(MAX(attempt) AS BIGINT), CAST(SUM(CASE WHEN status <> 'cancelled' THEN 1 ELSE 0 END) AS BIGINT) \
+                "SELECT grant_id, CAST(MAX(attempt) AS BIGINT) AS last_attempt, \
+                 CAST(SUM(CASE WHEN status <> 'cancelled' THEN 1 ELSE 0 END) AS BIGINT) AS not_cancelled \
                  FROM payments WHERE account_no = {} AND grant_id IN ({}) GROUP BY grant_id",
                 super::placeholder(self.backend, 1),
-                in_placeholders(self.backend, 2, chunk.len())
+                list
             );
             let mut q = sqlx::query(AssertSqlSafe(sql)).bind(account);
             for id in chunk {
                 q = q.bind(*id);
             }
             for r in q.fetch_all(&mut *self.tx).await? {
-                attempts.insert(r.try_get::<String, _>(0)?, (r.try_get(1)?, r.try_get(2)?));
+                attempts.insert(r.try_get::<String, _>("grant_id")?, (r.try_get("last_attempt")?, r.try_get("not_cancelled")?));
             }
         }
         let eligible = grants
@@ -202,14 +203,14 @@ impl StoreTx {
     /// Valid grants still waiting for their notice to end.
     pub async fn count_waiting(&mut self, account: &str, today: &str) -> Result<i64, StoreError> {
         let row = sqlx::query(
-            "SELECT CAST(COUNT(*) AS BIGINT) FROM grants g WHERE g.account_no = $1 AND g.status = 'valid' AND g.notice_end >= $2 \
+            "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM grants g WHERE g.account_no = $1 AND g.status = 'valid' AND g.notice_end >= $2 \
              AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.account_no = g.account_no AND p.grant_id = g.grant_id AND p.status <> 'cancelled')",
         )
         .bind(account)
         .bind(today)
         .fetch_one(&mut *self.tx)
         .await?;
-        Ok(row.try_get(0)?)
+        Ok(row.try_get("n")?)
     }
 
     /// Creates payments (status `created`), already in a batch or (`None`) waiting for one.
@@ -254,14 +255,8 @@ impl StoreTx {
     /// holder's name); with `from`, only grants now in one of those states change.
     pub async fn set_grants_status(&mut self, ids: &[String], status: GrantStatus, from: &[GrantStatus]) -> Result<(), StoreError> {
         let from_sql = if from.is_empty() { String::new() } else { format!(" AND status IN ({})", state_list(from)) };
-        for chunk in ids.chunks(MAX_BINDS / 2) {
-            if chunk.is_empty() {
-                continue;
-            }
-            let sql = format!(
-                "UPDATE grants SET status = $1, updated_at = $2 WHERE account_no = $3{from_sql} AND grant_id IN ({})",
-                in_placeholders(self.backend, 4, chunk.len())
-            );
+        for (chunk, list) in in_chunks(self.backend, ids, MAX_BINDS / 2, 4) {
+            let sql = format!("UPDATE grants SET status = $1, updated_at = $2 WHERE account_no = $3{from_sql} AND grant_id IN ({})", list);
             let sql = if self.backend == super::Backend::Sqlite { sql.replace("$1", "?").replace("$2", "?").replace("$3", "?") } else { sql };
             let mut q = sqlx::query(AssertSqlSafe(sql)).bind(status.as_str()).bind(now_text()).bind(self.account_no().to_string());
             for id in chunk {
@@ -283,7 +278,7 @@ impl StoreTx {
         .bind(limit)
         .fetch_all(&mut *self.tx)
         .await?;
-        rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
+        rows.iter().map(|r| Ok((r.try_get("payment_ref")?, r.try_get("amount_fen")?))).collect()
     }
 
     /// Creates a batch.
@@ -310,11 +305,11 @@ impl StoreTx {
 
     /// Puts payments waiting for a batch into one; all of them, or an error.
     pub async fn put_in_batch(&mut self, batch_id: &str, refs: &[String]) -> Result<(), StoreError> {
-        for chunk in refs.chunks(MAX_BINDS / 2) {
+        for (chunk, list) in in_chunks(self.backend, refs, MAX_BINDS / 2, 2) {
             let sql = format!(
                 "UPDATE payments SET batch_id = {} WHERE batch_id IS NULL AND payment_ref IN ({})",
                 if self.backend == super::Backend::Sqlite { "?" } else { "$1" },
-                in_placeholders(self.backend, 2, chunk.len())
+                list
             );
             let mut q = sqlx::query(AssertSqlSafe(sql)).bind(batch_id.to_string());
             for r in chunk {
@@ -392,12 +387,12 @@ impl StoreTx {
         rows.iter()
             .map(|r| {
                 Ok(BatchLine {
-                    payment_ref: r.try_get(0)?,
-                    amount_fen: r.try_get(1)?,
-                    card_number: self.unseal(purpose::CARD_NUMBER, r.try_get(2)?)?,
-                    card_holder: self.unseal(purpose::CARD_HOLDER, r.try_get(3)?)?,
-                    bank: r.try_get(4)?,
-                    remittance: r.try_get(5)?,
+                    payment_ref: r.try_get("payment_ref")?,
+                    amount_fen: r.try_get("amount_fen")?,
+                    card_number: self.unseal(purpose::CARD_NUMBER, r.try_get("card_number")?)?,
+                    card_holder: self.unseal(purpose::CARD_HOLDER, r.try_get("card_holder")?)?,
+                    bank: r.try_get("bank")?,
+                    remittance: r.try_get("remittance")?,
                 })
             })
             .collect()
@@ -407,7 +402,7 @@ impl StoreTx {
     pub async fn file_sha256(&mut self, file_id: i64) -> Result<Option<String>, StoreError> {
         let row = sqlx::query("SELECT sha256 FROM files WHERE id = $1").bind(file_id).fetch_optional(&mut *self.tx).await?;
         Ok(match row {
-            Some(r) => Some(r.try_get(0)?),
+            Some(r) => Some(r.try_get("sha256")?),
             None => None,
         })
     }
@@ -427,12 +422,12 @@ impl StoreTx {
     /// in doubt or delivered.
     pub async fn committed_not_debited(&mut self, account: &str) -> Result<i64, StoreError> {
         let row = sqlx::query(
-            "SELECT CAST(COALESCE(SUM(ctrl_sum_fen), 0) AS BIGINT) FROM batches WHERE account_no = $1 AND status IN ('written', 'delivering', 'in_doubt', 'delivered')",
+            "SELECT CAST(COALESCE(SUM(ctrl_sum_fen), 0) AS BIGINT) AS total_fen FROM batches WHERE account_no = $1 AND status IN ('written', 'delivering', 'in_doubt', 'delivered')",
         )
         .bind(account)
         .fetch_one(&mut *self.tx)
         .await?;
-        Ok(row.try_get(0)?)
+        Ok(row.try_get("total_fen")?)
     }
 }
 
@@ -453,11 +448,12 @@ impl Store {
 
     /// Payments by status, for `status`.
     pub async fn count_payments_by_status(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        let rows =
-            sqlx::query("SELECT status, CAST(COUNT(*) AS BIGINT) FROM payments WHERE ($1 = '' OR account_no = $1) GROUP BY status ORDER BY status")
-                .bind(self.account.clone().unwrap_or_default())
-                .fetch_all(&self.pool)
-                .await?;
-        rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
+        let rows = sqlx::query(
+            "SELECT status, CAST(COUNT(*) AS BIGINT) AS n FROM payments WHERE ($1 = '' OR account_no = $1) GROUP BY status ORDER BY status",
+        )
+        .bind(self.account.clone().unwrap_or_default())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok((r.try_get("status")?, r.try_get("n")?))).collect()
     }
 }

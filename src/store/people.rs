@@ -145,12 +145,12 @@ impl StoreTx {
 
     /// How many enabled users of a role there are.
     pub async fn count_users(&mut self, role: Role) -> Result<i64, StoreError> {
-        Ok(sqlx::query("SELECT CAST(COUNT(*) AS BIGINT) FROM users WHERE account_no = $1 AND role = $2 AND disabled = 0")
+        Ok(sqlx::query("SELECT CAST(COUNT(*) AS BIGINT) AS n FROM users WHERE account_no = $1 AND role = $2 AND disabled = 0")
             .bind(self.account_no().to_string())
             .bind(role.as_str())
             .fetch_one(&mut *self.tx)
             .await?
-            .try_get(0)?)
+            .try_get("n")?)
     }
 
     /// Starts a session (the token's hash and the CSRF token), at `now` (Unix seconds).

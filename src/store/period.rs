@@ -103,25 +103,25 @@ impl Store {
         rows.iter()
             .map(|r| {
                 Ok(PeriodPayment {
-                    payment_ref: r.try_get(0)?,
-                    grant_id: r.try_get(1)?,
-                    attempt: r.try_get(2)?,
-                    amount_fen: r.try_get(3)?,
-                    status: state(r, 4)?,
-                    reason_code: r.try_get(5)?,
-                    card_number: r.try_get(6)?,
-                    created_at: r.try_get(7)?,
-                    updated_at: r.try_get(8)?,
-                    batch_id: r.try_get(9)?,
-                    id_number: r.try_get(10)?,
-                    name: r.try_get(11)?,
-                    school_code: r.try_get(12)?,
-                    school_name: r.try_get(13)?,
-                    program: r.try_get(14)?,
-                    stage: r.try_get(15)?,
-                    tier: r.try_get(16)?,
-                    priority: r.try_get(17)?,
-                    period: r.try_get(18)?,
+                    payment_ref: r.try_get("payment_ref")?,
+                    grant_id: r.try_get("grant_id")?,
+                    attempt: r.try_get("attempt")?,
+                    amount_fen: r.try_get("amount_fen")?,
+                    status: state(r, "status")?,
+                    reason_code: r.try_get("reason_code")?,
+                    card_number: r.try_get("card_number")?,
+                    created_at: r.try_get("created_at")?,
+                    updated_at: r.try_get("updated_at")?,
+                    batch_id: r.try_get("batch_id")?,
+                    id_number: r.try_get("id_number")?,
+                    name: r.try_get("name")?,
+                    school_code: r.try_get("school_code")?,
+                    school_name: r.try_get("school_name")?,
+                    program: r.try_get("program")?,
+                    stage: r.try_get("stage")?,
+                    tier: r.try_get("tier")?,
+                    priority: r.try_get("priority")?,
+                    period: r.try_get("period")?,
                 })
             })
             .collect()
@@ -136,7 +136,14 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|r| Ok(PeriodEvent { payment_ref: r.try_get(0)?, status: r.try_get(1)?, reason_code: r.try_get(2)?, created_at: r.try_get(3)? }))
+            .map(|r| {
+                Ok(PeriodEvent {
+                    payment_ref: r.try_get("payment_ref")?,
+                    status: r.try_get("status")?,
+                    reason_code: r.try_get("reason_code")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
             .collect()
     }
 
@@ -152,12 +159,12 @@ impl Store {
         rows.iter()
             .map(|r| {
                 Ok(PeriodEntry {
-                    booking_date: r.try_get(0)?,
-                    credit: r.try_get::<i64, _>(1)? == 1,
-                    amount_fen: r.try_get(2)?,
-                    matched: r.try_get(3)?,
-                    counterpart: r.try_get(4)?,
-                    info: r.try_get(5)?,
+                    booking_date: r.try_get("booking_date")?,
+                    credit: r.try_get::<i64, _>("credit")? == 1,
+                    amount_fen: r.try_get("amount_fen")?,
+                    matched: r.try_get("matched")?,
+                    counterpart: r.try_get("counterpart")?,
+                    info: r.try_get("info")?,
                 })
             })
             .collect()
@@ -175,11 +182,11 @@ impl Store {
         rows.iter()
             .map(|r| {
                 Ok(PeriodStatement {
-                    statement_id: r.try_get(0)?,
-                    from_date: r.try_get(1)?,
-                    to_date: r.try_get(2)?,
-                    opening_fen: r.try_get(3)?,
-                    closing_fen: r.try_get(4)?,
+                    statement_id: r.try_get("statement_id")?,
+                    from_date: r.try_get("from_date")?,
+                    to_date: r.try_get("to_date")?,
+                    opening_fen: r.try_get("opening_fen")?,
+                    closing_fen: r.try_get("closing_fen")?,
                 })
             })
             .collect()
@@ -190,7 +197,9 @@ impl Store {
             .bind(account)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(|r| Ok(PeriodException { kind: r.try_get(0)?, created_at: r.try_get(1)?, resolved_at: r.try_get(2)? })).collect()
+        rows.iter()
+            .map(|r| Ok(PeriodException { kind: r.try_get("kind")?, created_at: r.try_get("created_at")?, resolved_at: r.try_get("resolved_at")? }))
+            .collect()
     }
 
     /// Grants of the account; only those of `school` when it is given, only those of `term`
@@ -209,21 +218,21 @@ impl Store {
         rows.iter()
             .map(|r| {
                 Ok(PeriodGrant {
-                    grant_id: r.try_get(0)?,
-                    id_number: r.try_get(1)?,
-                    name: r.try_get(2)?,
-                    school_code: r.try_get(3)?,
-                    school_name: r.try_get(4)?,
-                    stage: r.try_get(5)?,
-                    grade: r.try_get(6)?,
-                    program: r.try_get(7)?,
-                    tier: r.try_get(8)?,
-                    priority: r.try_get(9)?,
-                    period: r.try_get(10)?,
-                    amount_fen: r.try_get(11)?,
-                    card_number: r.try_get(12)?,
-                    status: state(r, 13)?,
-                    created_at: r.try_get(14)?,
+                    grant_id: r.try_get("grant_id")?,
+                    id_number: r.try_get("id_number")?,
+                    name: r.try_get("name")?,
+                    school_code: r.try_get("school_code")?,
+                    school_name: r.try_get("school_name")?,
+                    stage: r.try_get("stage")?,
+                    grade: r.try_get("grade")?,
+                    program: r.try_get("program")?,
+                    tier: r.try_get("tier")?,
+                    priority: r.try_get("priority")?,
+                    period: r.try_get("period")?,
+                    amount_fen: r.try_get("amount_fen")?,
+                    card_number: r.try_get("card_number")?,
+                    status: state(r, "status")?,
+                    created_at: r.try_get("created_at")?,
                 })
             })
             .collect()

@@ -1,7 +1,7 @@
 //! What reconciliation reads and marks: statements in order, entries not yet explained, the
 //! batches and payments they may belong to, and the account's position.
 
-use super::{MAX_BINDS, Store, StoreError, StoreTx, in_placeholders, now_text};
+use super::{MAX_BINDS, Store, StoreError, StoreTx, in_chunks, in_chunks_after, now_text};
 use crate::domain::PaymentStatus;
 use sqlx::{AssertSqlSafe, Row};
 use std::collections::HashMap;
@@ -42,10 +42,26 @@ pub struct EntryRow {
     pub info: Option<String>,
 }
 
-/// A payment as reconciliation sees it.
-/// One detail of an entry: (end-to-end reference, amount in fen, return reason).
-pub type EntryDetail = (Option<String>, Option<i64>, Option<String>);
+/// One detail of an entry (a transaction the bank lists under it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EntryDetail {
+    /// The end-to-end reference: one of our payment references, when the bank repeats it.
+    pub end_to_end_id: Option<String>,
+    pub amount_fen: Option<i64>,
+    pub return_reason: Option<String>,
+}
 
+impl EntryDetail {
+    fn from_row(r: &sqlx::any::AnyRow) -> Result<Self, StoreError> {
+        Ok(EntryDetail {
+            end_to_end_id: r.try_get("end_to_end_id")?,
+            amount_fen: r.try_get("amount_fen")?,
+            return_reason: r.try_get("return_reason")?,
+        })
+    }
+}
+
+/// A payment as reconciliation sees it.
 #[derive(Debug, Clone)]
 pub struct PaymentMoney {
     pub payment_ref: String,
@@ -64,18 +80,18 @@ const PAYMENT_MONEY: &str =
     "SELECT payment_ref, grant_id, batch_id, status, amount_fen, money_out, credit_back, updated_at, account_no FROM payments";
 
 fn payment_money(r: &sqlx::any::AnyRow) -> Result<PaymentMoney, StoreError> {
-    let out: i64 = r.try_get(5)?;
-    let back: i64 = r.try_get(6)?;
+    let out: i64 = r.try_get("money_out")?;
+    let back: i64 = r.try_get("credit_back")?;
     Ok(PaymentMoney {
-        payment_ref: r.try_get(0)?,
-        grant_id: r.try_get(1)?,
-        batch_id: r.try_get(2)?,
-        status: super::state(r, 3)?,
-        amount_fen: r.try_get(4)?,
+        payment_ref: r.try_get("payment_ref")?,
+        grant_id: r.try_get("grant_id")?,
+        batch_id: r.try_get("batch_id")?,
+        status: super::state(r, "status")?,
+        amount_fen: r.try_get("amount_fen")?,
         money_out: out != 0,
         credit_back: back != 0,
-        updated_at: r.try_get(7)?,
-        account_no: r.try_get(8)?,
+        updated_at: r.try_get("updated_at")?,
+        account_no: r.try_get("account_no")?,
     })
 }
 
@@ -101,16 +117,16 @@ impl StoreTx {
         rows.iter()
             .map(|r| {
                 Ok(StatementRow {
-                    statement_id: r.try_get(0)?,
-                    from_date: r.try_get(1)?,
-                    to_date: r.try_get(2)?,
-                    opening_fen: r.try_get(3)?,
-                    closing_fen: r.try_get(4)?,
-                    credits_fen: r.try_get(5)?,
-                    debits_fen: r.try_get(6)?,
-                    currency: r.try_get(7)?,
-                    not_booked: r.try_get(8)?,
-                    warnings: r.try_get(9)?,
+                    statement_id: r.try_get("statement_id")?,
+                    from_date: r.try_get("from_date")?,
+                    to_date: r.try_get("to_date")?,
+                    opening_fen: r.try_get("opening_fen")?,
+                    closing_fen: r.try_get("closing_fen")?,
+                    credits_fen: r.try_get("credits_fen")?,
+                    debits_fen: r.try_get("debits_fen")?,
+                    currency: r.try_get("currency")?,
+                    not_booked: r.try_get("not_booked")?,
+                    warnings: r.try_get("warnings")?,
                 })
             })
             .collect()
@@ -128,26 +144,25 @@ impl StoreTx {
         .await?;
         rows.iter()
             .map(|r| {
-                let credit: i64 = r.try_get(4)?;
+                let credit: i64 = r.try_get("credit")?;
                 Ok(EntryRow {
-                    id: r.try_get(0)?,
-                    statement_id: r.try_get(1)?,
-                    entry_key: r.try_get(2)?,
-                    booking_date: r.try_get(3)?,
+                    id: r.try_get("id")?,
+                    statement_id: r.try_get("statement_id")?,
+                    entry_key: r.try_get("entry_key")?,
+                    booking_date: r.try_get("booking_date")?,
                     credit: credit != 0,
-                    amount_fen: r.try_get(5)?,
-                    batch_ref: r.try_get(6)?,
-                    counterpart: super::keys::unseal_opt(self.keys.as_deref(), crate::crypto::purpose::COUNTERPART, r.try_get(7)?)?,
-                    bank_tx_code: r.try_get(8)?,
-                    info: r.try_get(9)?,
-                    bank_ref: r.try_get(10)?,
-                    identified_by: r.try_get(11)?,
+                    amount_fen: r.try_get("amount_fen")?,
+                    batch_ref: r.try_get("batch_ref")?,
+                    counterpart: super::keys::unseal_opt(self.keys.as_deref(), crate::crypto::purpose::COUNTERPART, r.try_get("counterpart")?)?,
+                    bank_tx_code: r.try_get("bank_tx_code")?,
+                    info: r.try_get("info")?,
+                    bank_ref: r.try_get("bank_ref")?,
+                    identified_by: r.try_get("identified_by")?,
                 })
             })
             .collect()
     }
 
-    /// The per-transaction details of an entry: (end-to-end id, amount, return reason).
     /// The details of one entry, in position order.
     pub async fn entry_details(&mut self, entry_id: i64) -> Result<Vec<EntryDetail>, StoreError> {
         Ok(self.details_of_entries(&[entry_id]).await?.remove(&entry_id).unwrap_or_default())
@@ -161,7 +176,7 @@ impl StoreTx {
     /// Marks many entries, each with what it matched.
     pub async fn mark_entries(&mut self, marks: &[(i64, String)]) -> Result<(), StoreError> {
         // A CASE is checked arm by arm for every row, so the statements stay short.
-        for chunk in marks.chunks(500) {
+        for (chunk, list) in in_chunks_after(self.backend, marks, 500, |len| 2 * len + 1) {
             let mut sql = String::from("UPDATE statement_entries SET matched = CASE id");
             let mut n = 1;
             for _ in chunk {
@@ -171,7 +186,7 @@ impl StoreTx {
                 }
                 n += 2;
             }
-            sql.push_str(&format!(" END WHERE id IN ({})", in_placeholders(self.backend, n, chunk.len())));
+            sql.push_str(&format!(" END WHERE id IN ({})", list));
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for (id, matched) in chunk {
                 q = q.bind(*id).bind(matched.clone());
@@ -187,20 +202,17 @@ impl StoreTx {
     /// The details of many entries, by entry id, each in position order.
     pub async fn details_of_entries(&mut self, ids: &[i64]) -> Result<HashMap<i64, Vec<EntryDetail>>, StoreError> {
         let mut out: HashMap<i64, Vec<EntryDetail>> = HashMap::new();
-        for chunk in ids.chunks(MAX_BINDS / 2) {
-            if chunk.is_empty() {
-                continue;
-            }
+        for (chunk, list) in in_chunks(self.backend, ids, MAX_BINDS / 2, 1) {
             let sql = format!(
                 "SELECT entry_id, end_to_end_id, amount_fen, return_reason FROM statement_details WHERE entry_id IN ({}) ORDER BY entry_id, position",
-                in_placeholders(self.backend, 1, chunk.len())
+                list
             );
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for id in chunk {
                 q = q.bind(*id);
             }
             for r in q.fetch_all(&mut *self.tx).await? {
-                out.entry(r.try_get(0)?).or_default().push((r.try_get(1)?, r.try_get(2)?, r.try_get(3)?));
+                out.entry(r.try_get("entry_id")?).or_default().push(EntryDetail::from_row(&r)?);
             }
         }
         Ok(out)
@@ -209,11 +221,8 @@ impl StoreTx {
     /// Payments by reference (those that exist).
     pub async fn payments_money(&mut self, refs: &[String]) -> Result<HashMap<String, PaymentMoney>, StoreError> {
         let mut out = HashMap::new();
-        for chunk in refs.chunks(MAX_BINDS / 2) {
-            if chunk.is_empty() {
-                continue;
-            }
-            let sql = format!("{PAYMENT_MONEY} WHERE payment_ref IN ({})", in_placeholders(self.backend, 1, chunk.len()));
+        for (chunk, list) in in_chunks(self.backend, refs, MAX_BINDS / 2, 1) {
+            let sql = format!("{PAYMENT_MONEY} WHERE payment_ref IN ({})", list);
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for r in chunk {
                 q = q.bind(r.clone());
@@ -255,14 +264,11 @@ impl StoreTx {
     /// Return credits matched: the money of these payments is back.
     pub async fn set_credit_back(&mut self, refs: &[String]) -> Result<(), StoreError> {
         let now = now_text();
-        for chunk in refs.chunks(MAX_BINDS / 2) {
-            if chunk.is_empty() {
-                continue;
-            }
+        for (chunk, list) in in_chunks(self.backend, refs, MAX_BINDS / 2, 2) {
             let sql = format!(
                 "UPDATE payments SET money_out = 0, credit_back = 1, updated_at = {} WHERE payment_ref IN ({})",
                 if self.backend == super::Backend::Sqlite { "?" } else { "$1" },
-                in_placeholders(self.backend, 2, chunk.len())
+                list
             );
             let mut q = sqlx::query(AssertSqlSafe(sql)).bind(now.clone());
             for r in chunk {
@@ -285,7 +291,7 @@ impl StoreTx {
         let mut done = 0;
         loop {
             let upto: Option<String> = sqlx::query(
-                "SELECT MAX(grant_id) FROM (SELECT grant_id FROM grants WHERE account_no = $1 AND status = 'valid' AND grant_id > $2 \
+                "SELECT MAX(grant_id) AS upto FROM (SELECT grant_id FROM grants WHERE account_no = $1 AND status = 'valid' AND grant_id > $2 \
                  ORDER BY grant_id LIMIT $3) AS r",
             )
             .bind(account)
@@ -293,7 +299,7 @@ impl StoreTx {
             .bind(range)
             .fetch_one(&mut *self.tx)
             .await?
-            .try_get(0)?;
+            .try_get("upto")?;
             let Some(upto) = upto else { break };
             done += sqlx::query(
                 "UPDATE grants SET status = 'paid', updated_at = $1 WHERE account_no = $2 AND status = 'valid' \
@@ -326,14 +332,14 @@ impl Store {
         let balance = tx.latest_balance(account).await?;
         let mut sums = [0i64; 4];
         let queries = [
-            "SELECT CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) FROM statement_entries WHERE account_no = $1 AND matched = 'allocation'",
-            "SELECT CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) FROM statement_entries WHERE account_no = $1 AND credit = 0 AND matched LIKE 'batch:%'",
-            "SELECT CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) FROM statement_entries WHERE account_no = $1 AND credit = 1 AND matched LIKE 'return:%'",
-            "SELECT CAST(COALESCE(SUM(p.amount_fen), 0) AS BIGINT) FROM payments p LEFT JOIN batches b ON b.batch_id = p.batch_id \
+            "SELECT CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) AS total_fen FROM statement_entries WHERE account_no = $1 AND matched = 'allocation'",
+            "SELECT CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) AS total_fen FROM statement_entries WHERE account_no = $1 AND credit = 0 AND matched LIKE 'batch:%'",
+            "SELECT CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) AS total_fen FROM statement_entries WHERE account_no = $1 AND credit = 1 AND matched LIKE 'return:%'",
+            "SELECT CAST(COALESCE(SUM(p.amount_fen), 0) AS BIGINT) AS total_fen FROM payments p LEFT JOIN batches b ON b.batch_id = p.batch_id \
              WHERE p.account_no = $1 AND (p.status IN ('created', 'sent', 'accepted') OR (p.status = 'settled' AND (b.status IS NULL OR b.status <> 'debited')))",
         ];
         for (sum, sql) in sums.iter_mut().zip(queries) {
-            *sum = sqlx::query(sql).bind(account).fetch_one(&mut *tx.tx).await?.try_get(0)?;
+            *sum = sqlx::query(sql).bind(account).fetch_one(&mut *tx.tx).await?.try_get("total_fen")?;
         }
         tx.commit().await?;
         let [allocations_in_fen, paid_out_fen, returned_fen, in_flight_fen] = sums;
@@ -369,17 +375,17 @@ impl Store {
         .await?;
         rows.iter()
             .map(|r| {
-                let credit: i64 = r.try_get(1)?;
+                let credit: i64 = r.try_get("credit")?;
                 Ok(ReportEntry {
-                    booking_date: r.try_get(0)?,
+                    booking_date: r.try_get("booking_date")?,
                     credit: credit != 0,
-                    amount_fen: r.try_get(2)?,
-                    entry_key: r.try_get(3)?,
-                    batch_ref: r.try_get(4)?,
-                    matched: r.try_get(5)?,
-                    info: r.try_get(6)?,
-                    bank_ref: r.try_get(7)?,
-                    status: super::EntryStatus::parse(&r.try_get::<String, _>(8)?),
+                    amount_fen: r.try_get("amount_fen")?,
+                    entry_key: r.try_get("entry_key")?,
+                    batch_ref: r.try_get("batch_ref")?,
+                    matched: r.try_get("matched")?,
+                    info: r.try_get("info")?,
+                    bank_ref: r.try_get("bank_ref")?,
+                    status: super::EntryStatus::parse(&r.try_get::<String, _>("status")?),
                 })
             })
             .collect()
@@ -396,7 +402,7 @@ impl Store {
         .bind(account)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
+        rows.iter().map(|r| Ok((r.try_get("statement_id")?, r.try_get("created_at")?))).collect()
     }
 
     /// The account's statements in date order.

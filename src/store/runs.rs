@@ -107,11 +107,8 @@ impl Store {
 
     /// The highest exception id so far (0 when there is none).
     pub async fn max_exception_id(&self) -> Result<i64, StoreError> {
-        let row = sqlx::query("SELECT CAST(COALESCE(MAX(id), 0) AS BIGINT) FROM exceptions WHERE ($1 = '' OR account_no = $1)")
-            .bind(self.account.clone().unwrap_or_default())
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(row.try_get(0)?)
+        let row = sqlx::query("SELECT CAST(COALESCE(MAX(id), 0) AS BIGINT) AS last_id FROM exceptions WHERE ($1 = '' OR account_no = $1)").bind(self.account.clone().unwrap_or_default()).fetch_one(&self.pool).await?;
+        Ok(row.try_get("last_id")?)
     }
 
     /// Exceptions raised after `id` (still open), oldest first.
@@ -121,10 +118,16 @@ impl Store {
             .bind(self.account.clone().unwrap_or_default())
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(|r| Ok(NewExceptionRef { id: r.try_get(0)?, kind: r.try_get(1)? })).collect()
+        rows.iter().map(|r| Ok(NewExceptionRef { id: r.try_get("id")?, kind: r.try_get("kind")? })).collect()
     }
 }
 
 fn run_of(r: &sqlx::any::AnyRow) -> Result<JobRun, StoreError> {
-    Ok(JobRun { job: r.try_get(0)?, started_at: r.try_get(1)?, finished_at: r.try_get(2)?, outcome: state_opt(r, 3)?, detail: r.try_get(4)? })
+    Ok(JobRun {
+        job: r.try_get("job")?,
+        started_at: r.try_get("started_at")?,
+        finished_at: r.try_get("finished_at")?,
+        outcome: state_opt(r, "outcome")?,
+        detail: r.try_get("detail")?,
+    })
 }

@@ -35,7 +35,7 @@
 //! statement (camt.053) that repeats it: the statement is the account's record, and its report
 //! lists every entry it carries.
 
-use super::{MAX_BINDS, StoreError, StoreTx, in_placeholders, now_text, values_placeholders};
+use super::{MAX_BINDS, StoreError, StoreTx, in_chunks, in_placeholders, now_text, value_chunks, values_placeholders};
 use sqlx::{AssertSqlSafe, Row};
 use std::collections::{HashMap, HashSet};
 
@@ -301,7 +301,7 @@ impl StoreTx {
         .fetch_optional(&mut *self.tx)
         .await?;
         Ok(match row {
-            Some(r) => Some(r.try_get(0)?),
+            Some(r) => Some(r.try_get("closing_fen")?),
             None => None,
         })
     }
@@ -352,14 +352,14 @@ impl StoreTx {
             q = q.bind(k.clone());
         }
         for r in q.fetch_all(&mut *self.tx).await? {
-            let identity: String = r.try_get(1)?;
-            keys.insert(r.try_get(2)?);
+            let identity: String = r.try_get("identity")?;
+            keys.insert(r.try_get("entry_key")?);
             *counts.entry(identity.clone()).or_default() += 1;
-            let status: String = r.try_get(4)?;
-            let kind: String = r.try_get(5)?;
+            let status: String = r.try_get("status")?;
+            let kind: String = r.try_get("kind")?;
             stored.entry(identity).or_default().push(Stored {
-                id: r.try_get(0)?,
-                booking_date: r.try_get(3)?,
+                id: r.try_get("id")?,
+                booking_date: r.try_get("booking_date")?,
                 booked: EntryStatus::parse(&status) == EntryStatus::Booked,
                 in_notification: kind == "notification",
                 refs: HashSet::new(),
@@ -368,14 +368,14 @@ impl StoreTx {
         }
         let ids: Vec<i64> = stored.values().flatten().map(|s| s.id).collect();
         let mut details_of: HashMap<i64, Vec<Option<String>>> = HashMap::new();
-        for ids in ids.chunks(MAX_BINDS) {
-            let sql = format!("SELECT entry_id, end_to_end_id FROM statement_details WHERE entry_id IN ({})", in_placeholders(self.backend, 1, ids.len()));
+        for (ids, list) in in_chunks(self.backend, &ids, MAX_BINDS, 1) {
+            let sql = format!("SELECT entry_id, end_to_end_id FROM statement_details WHERE entry_id IN ({})", list);
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for id in ids {
                 q = q.bind(*id);
             }
             for r in q.fetch_all(&mut *self.tx).await? {
-                details_of.entry(r.try_get(0)?).or_default().push(r.try_get(1)?);
+                details_of.entry(r.try_get("entry_id")?).or_default().push(r.try_get("end_to_end_id")?);
             }
         }
         for s in stored.values_mut().flatten() {
@@ -516,13 +516,10 @@ impl StoreTx {
     async fn insert_details(&mut self, entries: &[(i64, &EntryRecord)]) -> Result<(), StoreError> {
         let details: Vec<(i64, i64, &DetailRecord)> =
             entries.iter().flat_map(|(id, e)| e.details.iter().enumerate().map(move |(j, d)| (*id, j as i64, d))).collect();
-        for dchunk in details.chunks(MAX_BINDS / DETAIL_COLS) {
-            if dchunk.is_empty() {
-                continue;
-            }
+        for (dchunk, values) in value_chunks(self.backend, &details, DETAIL_COLS) {
             let sql = format!(
                 "INSERT INTO statement_details (entry_id, position, end_to_end_id, amount_fen, return_reason, counterpart) VALUES {}",
-                values_placeholders(self.backend, dchunk.len(), DETAIL_COLS)
+                values
             );
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for (id, pos, d) in dchunk {
@@ -544,20 +541,17 @@ impl StoreTx {
     /// same database) are never touched. Returns the references whose money was out until now.
     pub async fn money_back(&mut self, account: &str, refs: &[String]) -> Result<Vec<String>, StoreError> {
         let mut back = Vec::new();
-        for chunk in refs.chunks(MAX_BINDS / 2) {
-            if chunk.is_empty() {
-                continue;
-            }
+        for (chunk, list) in in_chunks(self.backend, refs, MAX_BINDS / 2, 2) {
             let sql = format!(
                 "SELECT payment_ref FROM payments WHERE account_no = {} AND money_out = 1 AND status IN ('rejected', 'returned') AND payment_ref IN ({})",
                 if self.backend == super::Backend::Sqlite { "?" } else { "$1" },
-                in_placeholders(self.backend, 2, chunk.len())
+                list
             );
             let mut q = sqlx::query(AssertSqlSafe(sql)).bind(account.to_string());
             for r in chunk {
                 q = q.bind(r.clone());
             }
-            let found: Vec<String> = q.fetch_all(&mut *self.tx).await?.iter().map(|r| r.try_get(0)).collect::<Result<_, _>>()?;
+            let found: Vec<String> = q.fetch_all(&mut *self.tx).await?.iter().map(|r| r.try_get("payment_ref")).collect::<Result<_, _>>()?;
             self.set_credit_back(&found).await?;
             back.extend(found);
         }

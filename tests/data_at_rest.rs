@@ -220,3 +220,90 @@ async fn a_wrong_or_missing_key_is_refused_at_start_and_nothing_is_written() {
     let v = env.json_async(&["batch"], 0).await;
     assert!(v["payments_created"].as_u64().unwrap() > 0, "{v}");
 }
+
+/// HMAC-SHA-256 of a look-up hash in full (64 hex digits), as stores before migration 0010 kept
+/// it, computed here from the key file's hash key and the documented message.
+fn full_lookup_hash(key_file: &std::path::Path, purpose: &str, value: &str) -> String {
+    use hmac::{KeyInit, Mac};
+    let text = std::fs::read_to_string(key_file).unwrap();
+    let hex_key = text.lines().find_map(|l| l.trim().strip_prefix("aidpay-hash-key ")).expect("a hash key line").trim();
+    let mut m = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(&hex::decode(hex_key).unwrap()).unwrap();
+    m.update(b"aidpay-lookup\0");
+    m.update(&(purpose.len() as u32).to_be_bytes());
+    m.update(purpose.as_bytes());
+    m.update(value.as_bytes());
+    hex::encode(m.finalize().into_bytes())
+}
+
+/// Issue 18's benchmark: look-up hashes are 128 bits (32 hex digits, the HMAC's first half), and a
+/// store that holds the full 64-digit hashes of before migration 0010 keeps matching after it —
+/// the same card for another holder is still `card_shared`, the same student and program still
+/// `duplicate_grant`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lookup_hashes_are_128_bits_and_older_full_hashes_still_match_after_migration_0010() {
+    const HEAD: &str = "资助编号,姓名,身份证号,学校代码,学校名称,学段,年级,资助项目,资助档次,重点保障类别,学期,金额,持卡人,卡号,开户银行,公示截止日期\n";
+    const ID: &str = "130102200909131867";
+    const CARD: &str = "6217007149709400941";
+    let env = TestEnv::new().await;
+    let first = env.path("first.csv");
+    std::fs::write(&first, format!("{HEAD}H-1,徐一诺,{ID},1103001,区第一高级中学,高中,高一,国家助学金,一般困难,,2026秋,750,徐一诺,{CARD},中国建设银行,2026-10-20\n")).unwrap();
+    let s = import_one(&env, &first, &[], 0);
+    assert_eq!((s["imported"].as_u64(), s["held"].as_u64()), (Some(1), Some(0)), "{s}");
+
+    let key = env.key_file();
+    let card_full = full_lookup_hash(&key, "card_number", CARD);
+    let id_full = full_lookup_hash(&key, "id_number", ID);
+    let store = env.store().await;
+    let hashes = |sql: &'static str| {
+        let pool = store.pool().clone();
+        async move { sqlx::query(sql).fetch_all(&pool).await.unwrap().iter().map(|r| r.get::<String, _>(0)).collect::<Vec<_>>() }
+    };
+    assert_eq!(hashes("SELECT card_hash FROM grants").await, vec![card_full[..32].to_string()]);
+    assert_eq!(hashes("SELECT id_hash FROM grants").await, vec![id_full[..32].to_string()]);
+    assert_eq!(hashes("SELECT card_hash FROM cards").await, vec![card_full[..32].to_string()]);
+
+    // Back to what an earlier release wrote, and migration 0010 not yet run.
+    for sql in [
+        format!("UPDATE grants SET card_hash = '{card_full}', id_hash = '{id_full}'"),
+        format!("UPDATE cards SET card_hash = '{card_full}'"),
+        "DELETE FROM _sqlx_migrations WHERE version = 10".to_string(),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(store.pool()).await.unwrap();
+    }
+    store.close().await;
+
+    // Another student on the same card (another holder), and the same student again.
+    let second = env.path("second.csv");
+    std::fs::write(
+        &second,
+        format!(
+            "{HEAD}H-2,罗欣怡,130105200907223353,1103001,区第一高级中学,高中,高一,国家助学金,一般困难,,2026秋,750,罗欣怡,{CARD},中国建设银行,2026-10-20\n\
+             H-3,徐一诺,{ID},1103001,区第一高级中学,高中,高一,国家助学金,一般困难,,2026秋,750,徐一诺,6217003554950597671,中国建设银行,2026-10-20\n"
+        ),
+    )
+    .unwrap();
+    let s = import_one(&env, &second, &[], 0);
+    assert_eq!((s["imported"].as_u64(), s["held"].as_u64()), (Some(2), Some(2)), "{s}");
+    let kinds: Vec<String> = env.json_async(&["exceptions", "list"], 0).await
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| format!("{} {}", e["grant_id"].as_str().unwrap_or(""), e["kind"].as_str().unwrap_or("")))
+        .collect();
+    assert!(kinds.contains(&"H-2 card_shared".to_string()) && kinds.contains(&"H-3 duplicate_grant".to_string()), "{kinds:?}");
+
+    let store = env.store().await;
+    let lengths = sqlx::query(
+        "SELECT CAST(MAX(length(card_hash)) AS BIGINT), CAST(MAX(length(id_hash)) AS BIGINT), CAST(MIN(length(card_hash)) AS BIGINT) FROM grants",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert_eq!((lengths.get::<i64, _>(0), lengths.get::<i64, _>(1), lengths.get::<i64, _>(2)), (32, 32, 32));
+    assert_eq!(hashes_len(&store).await, 32);
+    store.close().await;
+}
+
+async fn hashes_len(store: &aidpay::store::Store) -> i64 {
+    sqlx::query("SELECT CAST(MAX(length(card_hash)) AS BIGINT) FROM cards").fetch_one(store.pool()).await.unwrap().get::<i64, _>(0)
+}

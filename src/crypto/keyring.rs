@@ -73,6 +73,21 @@ fn associated_data(version: u32, purpose: &str) -> Vec<u8> {
     ad
 }
 
+/// How many bytes of the HMAC-SHA-256 a look-up hash keeps: 16 (128 bits), written as 32 hex
+/// digits. See [`KeyRing::lookup_hash`] for why that is enough.
+pub const LOOKUP_HASH_BYTES: usize = 16;
+
+/// A fresh random nonce from the thread's CSPRNG (`rand::rng()`: ChaCha12 seeded from the
+/// operating system, and reseeded from it every 64 KiB of output). XChaCha20's 192-bit nonce
+/// is what makes random nonces safe at all: the chance that two of 2⁴⁰ values share one is
+/// about 2⁻¹¹³. What a nonce must be is unpredictable-enough-never-to-repeat, not secret, and a
+/// CSPRNG gives that as well as the kernel does — without a `getrandom` system call for every
+/// value (six per imported grant, a few million for a province's term).
+fn fresh_nonce(nonce: &mut [u8]) {
+    use rand::RngCore as _;
+    rand::rng().fill_bytes(nonce);
+}
+
 impl KeyRing {
     /// A new ring from the operating system's random number generator: a hash key and data key
     /// version 1.
@@ -212,7 +227,7 @@ impl KeyRing {
         let key = &self.data[&version];
         let mut buf = Vec::with_capacity(NONCE_LEN + plaintext.len() + TAG_LEN);
         buf.resize(NONCE_LEN, 0);
-        getrandom::fill(&mut buf[..NONCE_LEN]).map_err(|e| CryptoError::Random(e.to_string()))?;
+        fresh_nonce(&mut buf[..NONCE_LEN]);
         buf.extend_from_slice(plaintext.as_bytes());
         let (nonce, body) = buf.split_at_mut(NONCE_LEN);
         let nonce = XNonce::try_from(&*nonce).expect("24 bytes");
@@ -255,18 +270,29 @@ impl KeyRing {
     }
 
     /// The look-up hash of `value` for equality look-ups: HMAC-SHA-256 under the hash key of
-    /// `"aidpay-lookup\0" ‖ len(purpose) as 4 bytes big-endian ‖ purpose ‖ value`, as 64
-    /// lower-case hex digits. Deterministic (that is its point), the same under every data key
-    /// version, and different per purpose (an ID number and a card number with the same digits do
-    /// not match). Hash the canonical form: `CardNumber::as_str`, `IdNumber::as_str`,
-    /// `normalize_name`.
+    /// `"aidpay-lookup\0" ‖ len(purpose) as 4 bytes big-endian ‖ purpose ‖ value`, its first
+    /// [`LOOKUP_HASH_BYTES`] (16) bytes as 32 lower-case hex digits. Deterministic (that is its
+    /// point), the same under every data key version, and different per purpose (an ID number
+    /// and a card number with the same digits do not match). Hash the canonical form:
+    /// `CardNumber::as_str`, `IdNumber::as_str`, `normalize_name`.
+    ///
+    /// **Why 128 bits are enough.** The hash does two things. (1) It must not let someone with
+    /// the store but not the hash key find the number: that rests on the key (HMAC is a PRF), and
+    /// a truncated PRF output is still a PRF output — fewer bits tell an attacker less, not more
+    /// (HMAC-SHA-256-128 is the truncation RFC 2104 §5 and RFC 4868 allow). (2) Two different
+    /// numbers must not collide, or a card would look shared or a student enrolled twice: among
+    /// 10⁸ values (a hundred provinces' terms) the chance of any collision is about
+    /// 10¹⁶ / 2¹²⁹ ≈ 10⁻²³. The full 256 bits (64 hex digits, as before migration 0010) only made
+    /// every index entry and row 32 bytes longer: at a million grants the three hash indexes
+    /// (`grants_student_hash`, `grants_card_hash`, `cards`) are written in random order, and
+    /// their size against SQLite's page cache is what the import's time went on.
     pub fn lookup_hash(&self, purpose: &str, value: &str) -> String {
         let mut m = self.hasher.clone();
         m.update(b"aidpay-lookup\0");
         m.update(&u32::try_from(purpose.len()).unwrap_or(u32::MAX).to_be_bytes());
         m.update(purpose.as_bytes());
         m.update(value.as_bytes());
-        hex::encode(m.finalize().into_bytes())
+        hex::encode(&m.finalize().into_bytes()[..LOOKUP_HASH_BYTES])
     }
 
     /// True when `stored` is not under the current version: a clear value, an older version, or
@@ -359,12 +385,36 @@ mod tests {
         assert!(a[3..].bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
     }
 
+    /// Nonces come from a per-thread CSPRNG now (not one `getrandom` call each): still never
+    /// repeated, across values and across threads.
+    #[test]
+    fn nonces_never_repeat_across_values_and_threads() {
+        let r = std::sync::Arc::new(ring());
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let r = r.clone();
+                std::thread::spawn(move || {
+                    (0..25_000)
+                        .map(|_| URL_SAFE_NO_PAD.decode(&r.encrypt("6222021234567890123", purpose::CARD_NUMBER).unwrap()[3..]).unwrap()[..NONCE_LEN].to_vec())
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut all = std::collections::HashSet::new();
+        for t in threads {
+            for n in t.join().unwrap() {
+                assert!(all.insert(n), "a nonce repeated");
+            }
+        }
+        assert_eq!(all.len(), 100_000);
+    }
+
     #[test]
     fn the_same_value_hashes_alike_and_purposes_differ() {
         let r = ring();
         let h = r.lookup_hash(purpose::CARD_NUMBER, "6222021234567890123");
         assert_eq!(h, r.lookup_hash(purpose::CARD_NUMBER, "6222021234567890123"));
-        assert_eq!(h.len(), 64);
+        assert_eq!(h.len(), 2 * LOOKUP_HASH_BYTES);
         assert!(h.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)));
         assert_ne!(h, r.lookup_hash(purpose::CARD_NUMBER, "6222021234567890124"));
         assert_ne!(h, r.lookup_hash(purpose::ID_NUMBER, "6222021234567890123"));
@@ -383,7 +433,9 @@ mod tests {
         let r = KeyRing::from_key_file(&text, &origin()).unwrap();
         assert_eq!(
             r.lookup_hash(purpose::CARD_NUMBER, "6222021234567890123"),
-            "16bd0cda689b5292972c1cb0748cefaa6263afbbf623ebc2177a23b7aaeee6a3"
+            // The first 16 bytes of the full HMAC 16bd…6a3 (what stores before migration 0010 held:
+            // that migration keeps their first 32 hex digits, so their look-ups still match).
+            &"16bd0cda689b5292972c1cb0748cefaa6263afbbf623ebc2177a23b7aaeee6a3"[..32]
         );
         assert_eq!(r.hash_key_id(), "b434e724a3993849");
         assert_eq!(r.data_key_id(1).unwrap(), "047ada1be4c68018");

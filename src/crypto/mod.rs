@@ -20,7 +20,8 @@
 //! - **Associated data.** The caller names what a value *is* (`"card_number"`, see [`purpose`]);
 //!   that name is authenticated with the ciphertext but not stored. A card-number ciphertext
 //!   copied into the ID-number column, or into a name, does not decrypt there.
-//! - **Look-up hash: HMAC-SHA-256** with a key of its own ([`KeyRing::lookup_hash`]). Equality
+//! - **Look-up hash: HMAC-SHA-256, truncated to 128 bits** (32 hex digits; why that is enough:
+//!   [`KeyRing::lookup_hash`]), with a key of its own. Equality
 //!   look-ups (the same student twice, a card shared between holders, the card in a bank's
 //!   answer) compare hashes, never clear values, and the ciphertext cannot serve (its random
 //!   nonce makes two encryptions of one number differ). A card number has little entropy: a

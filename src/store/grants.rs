@@ -219,8 +219,10 @@ impl StoreTx {
                  source_file_id, source_line, created_at, updated_at, id_hash, card_hash) VALUES {}",
                 values_placeholders(self.backend, chunk.len(), GRANT_COLS)
             );
+            // Each card's look-up hash once: for the grant row and for the cards below.
+            let card_hashes: Vec<String> = chunk.iter().map(|r| self.lookup(purpose::CARD_NUMBER, &r.grant.card_number)).collect::<Result<_, _>>()?;
             let mut q = sqlx::query(AssertSqlSafe(sql));
-            for r in chunk {
+            for (r, card_hash) in chunk.iter().zip(&card_hashes) {
                 let g = r.grant;
                 q = q
                     .bind(g.grant_id.clone())
@@ -247,20 +249,19 @@ impl StoreTx {
                     .bind(now.clone())
                     .bind(now.clone())
                     .bind(self.lookup(purpose::ID_NUMBER, &g.id_number)?)
-                    .bind(self.lookup(purpose::CARD_NUMBER, &g.card_number)?);
+                    .bind(card_hash.clone());
             }
             q.execute(&mut *self.tx).await?;
 
             // Register the cards of valid grants (the first holder name seen is kept).
-            let cards: Vec<&GrantRecord> = chunk.iter().filter(|r| r.status == GrantStatus::Valid).collect();
+            let cards: Vec<(&GrantRecord, &String)> = chunk.iter().zip(&card_hashes).filter(|(r, _)| r.status == GrantStatus::Valid).collect();
             if !cards.is_empty() {
                 // One row per card: a statement may not name the same conflict key twice on PostgreSQL.
                 let mut seen = std::collections::HashSet::new();
                 let mut uniq = Vec::with_capacity(cards.len());
-                for r in cards {
-                    let h = self.lookup(purpose::CARD_NUMBER, &r.grant.card_number)?;
-                    if seen.insert(h.clone()) {
-                        uniq.push((h, r));
+                for (r, h) in cards {
+                    if seen.insert(h) {
+                        uniq.push((h.clone(), r));
                     }
                 }
                 let sql = format!(

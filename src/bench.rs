@@ -253,9 +253,7 @@ pub async fn run(n: u64, dir: &Path, database_url: Option<&str>, keep: bool) -> 
     std::fs::write(&config_path, BENCH_CONFIG.replace("DBURL", &url).replace("DIR", &dir.display().to_string()))?;
     let cfg = Config::load_with_env(Some(&config_path), Some(HashMap::new()))?;
     cfg.ensure_paths()?;
-    let store = Store::connect(&cfg.database_url(), cfg.database.max_connections, &crate::store::KeyOptions { isolated: true, ..cfg.key_options() })
-        .await?
-        .scoped(&cfg.account.number);
+    let store = Store::open_with(&cfg, &crate::store::KeyOptions { isolated: true, ..cfg.key_options() }).await?;
     let backend = if url.starts_with("sqlite") { "sqlite" } else { "postgres" }.to_string();
     let csv = dir.join("grants.csv");
     write_grants(&csv, n).context("writing the synthetic grants")?;

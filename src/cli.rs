@@ -312,10 +312,7 @@ pub enum ExceptionsCommand {
 pub async fn open(config: Option<&std::path::Path>) -> anyhow::Result<(Config, Store)> {
     let cfg = Config::load(config)?;
     cfg.ensure_paths().context("creating the configured folders")?;
-    let store = Store::connect(&cfg.database_url(), cfg.database.max_connections, &cfg.key_options())
-        .await
-        .with_context(|| format!("opening the store {}", crate::config::redact_url(&cfg.database.url)))?
-        .scoped(&cfg.account.number);
+    let store = Store::open(&cfg).await.with_context(|| format!("opening the store {}", crate::config::redact_url(&cfg.database.url)))?;
     Ok((cfg, store))
 }
 
@@ -323,8 +320,8 @@ pub async fn open(config: Option<&std::path::Path>) -> anyhow::Result<(Config, S
 /// created, and a store that is not there is an error naming it and the configuration read.
 pub async fn open_existing(config: Option<&std::path::Path>) -> anyhow::Result<(Config, Store)> {
     let cfg = Config::load(config)?;
-    let store = match Store::connect_existing(&cfg.database_url(), cfg.database.max_connections, &cfg.key_options()).await {
-        Ok(s) => s.scoped(&cfg.account.number),
+    let store = match Store::open_existing(&cfg).await {
+        Ok(s) => s,
         Err(e @ crate::store::StoreError::Missing(_)) => anyhow::bail!(
             "{e} (configuration {} read, database.url = {}); check the configuration, or create the store with a first \
              `aidpay import`, `batch`, `ingest` or `run`. 存储不存在，请检查配置文件",
@@ -472,7 +469,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let payments = store.count_payments_by_status().await?;
             let open = store.list_exceptions(&ExceptionFilter { status: Some(crate::domain::ExceptionStatus::Open), ..Default::default() }).await?;
             let position: crate::reconcile::PositionOut = store.position(&cfg.account.number).await?.into();
-            let jobs = job_status(&cfg, &store).await?;
+            let jobs = crate::scheduler::job_status(&cfg, &store).await?;
             let last_alert = store.runs_of(crate::alerts::ALERT_JOB, 1).await?.into_iter().next();
             let warnings = store_warnings(&cfg);
             for w in &warnings {
@@ -749,37 +746,6 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
             let _ = tokio::signal::ctrl_c().await;
         }
     }
-}
-
-/// One job in `status`: its schedule, last run and next run.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct JobStatus {
-    pub job: String,
-    /// The cron expression, or `off`.
-    pub schedule: String,
-    pub last_run: Option<crate::store::JobRun>,
-    /// The next tick from now (China time), whether or not a daemon is running.
-    pub next_run: Option<String>,
-}
-
-/// Every scheduled job's status.
-pub async fn job_status(cfg: &Config, store: &Store) -> anyhow::Result<Vec<JobStatus>> {
-    let last = store.last_runs().await?;
-    let now = crate::scheduler::wall_clock();
-    Ok(cfg
-        .schedules
-        .iter()
-        .map(|s| JobStatus {
-            job: s.job.to_string(),
-            schedule: s.expr.clone(),
-            last_run: last.iter().find(|r| r.job == s.job).cloned(),
-            next_run: s
-                .schedule
-                .as_ref()
-                .and_then(|sch| crate::scheduler::next_after(sch, &now))
-                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, false)),
-        })
-        .collect())
 }
 
 /// `import FILE…`: each file on its own; exit 1 if any file could not be imported at all.

@@ -44,10 +44,11 @@ pub async fn run(dir: Option<PathBuf>, json: bool) -> anyhow::Result<ExitCode> {
         .replace("sqlite://var/aidpay.db?mode=rwc", &format!("sqlite://{}?mode=rwc", var.join("aidpay.db").display()))
         .replace("= \"var/", &format!("= \"{}/", var.display()));
     std::fs::write(&config_path, config_text)?;
-    let cfg = Config::load_with_env(Some(&config_path), Some(HashMap::new()))?;
+    let mut cfg = Config::load_with_env(Some(&config_path), Some(HashMap::new()))?;
+    // A throw-away store for one process: two connections are plenty.
+    cfg.database.max_connections = 2;
     cfg.ensure_paths()?;
-    let store =
-        Store::connect(&cfg.database_url(), 2, &crate::store::KeyOptions { isolated: true, ..cfg.key_options() }).await?.scoped(&cfg.account.number);
+    let store = Store::open_with(&cfg, &crate::store::KeyOptions { isolated: true, ..cfg.key_options() }).await?;
 
     if !json {
         println!("== aidpay 演示，目录 {} ==", dir.display());

@@ -102,7 +102,7 @@ pub fn status(
     payments: &[(String, i64)],
     open: &[ExceptionRow],
     position: &crate::reconcile::PositionOut,
-    jobs: &[crate::cli::JobStatus],
+    jobs: &[crate::scheduler::JobStatus],
     last_alert: Option<&crate::store::JobRun>,
     warnings: &[String],
     keys: &crate::store::KeyStatus,

@@ -103,6 +103,33 @@ pub fn grants_inbox(cfg: &Config) -> PathBuf {
     cfg.paths.inbox.join("grants")
 }
 
+/// One job in `status`: its schedule, last run and next run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct JobStatus {
+    pub job: String,
+    /// The cron expression, or `off`.
+    pub schedule: String,
+    pub last_run: Option<crate::store::JobRun>,
+    /// The next tick from now (China time), whether or not a daemon is running.
+    pub next_run: Option<String>,
+}
+
+/// Every scheduled job's status.
+pub async fn job_status(cfg: &Config, store: &Store) -> Result<Vec<JobStatus>, crate::store::StoreError> {
+    let last = store.last_runs().await?;
+    let now = wall_clock();
+    Ok(cfg
+        .schedules
+        .iter()
+        .map(|s| JobStatus {
+            job: s.job.to_string(),
+            schedule: s.expr.clone(),
+            last_run: last.iter().find(|r| r.job == s.job).cloned(),
+            next_run: s.schedule.as_ref().and_then(|sch| next_after(sch, &now)).map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, false)),
+        })
+        .collect())
+}
+
 /// `import`: every grant list in `paths.inbox/grants/` ([`crate::jobs::import_inbox`]).
 pub async fn try_run_import(ctx: &JobCtx) -> anyhow::Result<JobOutcome> {
     let run = crate::jobs::import_inbox(&ctx.store, &ctx.cfg, &ctx.actor).await?;
@@ -254,10 +281,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
     let Some(mut lock) = take_lock(&cfg, &mut shutdown).await? else {
         return Ok(());
     };
-    let store = Store::connect(&cfg.database_url(), cfg.database.max_connections, &cfg.key_options())
-        .await
-        .with_context(|| format!("opening the store {}", crate::config::redact_url(&cfg.database.url)))?
-        .scoped(&cfg.account.number);
+    let store = Store::open(&cfg).await.with_context(|| format!("opening the store {}", crate::config::redact_url(&cfg.database.url)))?;
     // The daemon's own life is a `job_runs` row (job `daemon`): still `running` at the next
     // start means the last one died without stopping.
     let crashed = store.runs_of(DAEMON_JOB, 1).await?.into_iter().next().filter(|r| r.outcome == Some(RunOutcome::Running));

@@ -115,7 +115,7 @@ pub async fn dashboard(State(app): State<App>, Extension(v): Extension<Viewer>) 
         Err(e) => return internal(e),
     };
     let awaiting_me = if v.person.role.may_decide() { pending.iter().filter(|a| a.proposed_by != v.person.username).count() } else { 0 };
-    let jobs = match crate::cli::job_status(&app.cfg, store).await {
+    let jobs = match crate::scheduler::job_status(&app.cfg, store).await {
         Ok(j) => j
             .into_iter()
             .map(|j| {

@@ -101,6 +101,24 @@ pub const BULK_ROWS: u64 = 10_000;
 pub const MAX_BINDS: usize = 30_000;
 
 impl Store {
+    /// The store a configuration names, for its special account: created when new (SQLite file,
+    /// folder, data key), migrated, scoped to `[account] number`. Every command that changes the
+    /// store, the daemon and the console open it so.
+    pub async fn open(cfg: &crate::config::Config) -> Result<Store, StoreError> {
+        Store::open_with(cfg, &cfg.key_options()).await
+    }
+
+    /// [`Store::open`] with other key options: the demo and the bench take only the key file
+    /// beside their throw-away store ([`KeyOptions::isolated`]).
+    pub async fn open_with(cfg: &crate::config::Config, keys: &KeyOptions) -> Result<Store, StoreError> {
+        Ok(Store::connect(&cfg.database_url(), cfg.database.max_connections, keys).await?.scoped(&cfg.account.number))
+    }
+
+    /// The store a configuration names, which must exist already (commands that only read).
+    pub async fn open_existing(cfg: &crate::config::Config) -> Result<Store, StoreError> {
+        Ok(Store::connect_existing(&cfg.database_url(), cfg.database.max_connections, &cfg.key_options()).await?.scoped(&cfg.account.number))
+    }
+
     /// Connects, creating a SQLite file (and its folder) when missing, checks the data key
     /// against the store (see `keys.rs`: a new, empty store gets a key file beside it), applies
     /// migrations, and encrypts a store of an earlier release in place.
@@ -110,7 +128,7 @@ impl Store {
             ensure_sqlite_folder(raw)?;
             create_private(sqlite_path(raw)).map_err(|source| StoreError::Folder { url: raw.to_string(), source })?;
         }
-        Store::open(raw, max_connections, keys, true).await
+        Store::open_url(raw, max_connections, keys, true).await
     }
 
     /// Connects to a store that must exist already, for commands that only read: a missing
@@ -125,7 +143,7 @@ impl Store {
             }
             // Opened read-write but never created.
             let url = raw.replace("mode=rwc", "mode=rw");
-            return Store::open(&url, max_connections, keys, false).await;
+            return Store::open_url(&url, max_connections, keys, false).await;
         }
         sqlx::any::install_default_drivers();
         probe(raw, Backend::Postgres).await?;
@@ -135,10 +153,10 @@ impl Store {
         if !has_schema {
             return Err(StoreError::Missing(format!("the database {} holds no aidpay store", crate::config::redact_url(raw))));
         }
-        Store::open(raw, max_connections, keys, false).await
+        Store::open_url(raw, max_connections, keys, false).await
     }
 
-    async fn open(raw: &str, max_connections: u32, key_options: &KeyOptions, writable: bool) -> Result<Store, StoreError> {
+    async fn open_url(raw: &str, max_connections: u32, key_options: &KeyOptions, writable: bool) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
         let backend = if raw.starts_with("sqlite:") { Backend::Sqlite } else { Backend::Postgres };
         probe(raw, backend).await?;

@@ -3,15 +3,21 @@
 //! turned into a [`Config`] whose standards and stages are parsed. A mistake stops start-up with the
 //! key that is wrong and why.
 
+mod schedules;
+mod standards;
+
+pub use schedules::parse_cron;
+pub use standards::{Standards, TierRule};
+
 use crate::domain::{Fen, Stage, Tier};
 use crate::formats::domestic::DomesticProfile;
 use crate::formats::pain001::Pain001Version;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::time::Duration;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// Where the configuration is looked for when `--config` is not given.
 pub const DEFAULT_PATHS: [&str; 2] = ["config/aidpay.toml", "/etc/aidpay/aidpay.toml"];
@@ -594,13 +600,17 @@ fn check_banks(raw: BTreeMap<String, BankSettings>, account: &str) -> Result<Vec
             return Err(invalid(key("max_lines"), "must be at least 1"));
         }
         let transport = match b.transport.trim() {
-            "dropfolder" => Transport::DropFolder(
-                b.drop_dir.ok_or_else(|| invalid(key("drop_dir"), "transport = \"dropfolder\" needs drop_dir"))?,
-            ),
+            "dropfolder" => Transport::DropFolder(b.drop_dir.ok_or_else(|| invalid(key("drop_dir"), "transport = \"dropfolder\" needs drop_dir"))?),
             "gateway" => {
                 let url = b.gateway_url.ok_or_else(|| invalid(key("gateway_url"), "transport = \"gateway\" needs gateway_url"))?;
                 let key_secret = b.gateway_key.ok_or_else(|| {
-                    invalid(key("gateway_key"), format!("missing: set AIDPAY_BANKS__{}__GATEWAY_KEY in the environment or the systemd credential gateway_key_{name}", name.to_uppercase()))
+                    invalid(
+                        key("gateway_key"),
+                        format!(
+                            "missing: set AIDPAY_BANKS__{}__GATEWAY_KEY in the environment or the systemd credential gateway_key_{name}",
+                            name.to_uppercase()
+                        ),
+                    )
                 })?;
                 Transport::Gateway(crate::transport::GatewaySettings {
                     base_url: url,
@@ -623,7 +633,9 @@ fn check_banks(raw: BTreeMap<String, BankSettings>, account: &str) -> Result<Vec
             Some(named) => {
                 return Err(invalid(
                     key("statements_without_account"),
-                    format!("'{named}' is not this configuration's special account ({account}); statements naming no account can only be taken as account.number's"),
+                    format!(
+                        "'{named}' is not this configuration's special account ({account}); statements naming no account can only be taken as account.number's"
+                    ),
                 ));
             }
         };
@@ -738,47 +750,6 @@ fn check_alerts(a: AlertSettings) -> Result<Option<Alerts>, ConfigError> {
     }))
 }
 
-/// Which tiers a standard applies to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TierRule {
-    Only(Tier),
-    Any,
-}
-
-/// The standards table (资助标准), looked up by program × stage × tier × period.
-#[derive(Debug, Default, Clone)]
-pub struct Standards {
-    // (program, stage, tier rule, period or "") → amount
-    table: HashMap<(String, Stage, TierRule, String), Fen>,
-}
-
-impl Standards {
-    /// The standard for a grant: a period-specific entry wins over a general one, a tier-specific
-    /// one over `*`.
-    pub fn lookup(&self, program: &str, stage: Stage, tier: Tier, period: &str) -> Option<(Fen, TierRule)> {
-        for p in [period, ""] {
-            for rule in [TierRule::Only(tier), TierRule::Any] {
-                if let Some(f) = self.table.get(&(program.to_string(), stage, rule, p.to_string())) {
-                    return Some((*f, rule));
-                }
-            }
-        }
-        None
-    }
-
-    pub fn insert(&mut self, program: &str, stage: Stage, tier: TierRule, period: &str, amount: Fen) {
-        self.table.insert((program.to_string(), stage, tier, period.to_string()), amount);
-    }
-
-    pub fn len(&self) -> usize {
-        self.table.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.table.is_empty()
-    }
-}
-
 /// The validation rules intake applies, taken from the configuration.
 #[derive(Debug, Clone)]
 pub struct Rules {
@@ -883,70 +854,6 @@ impl fmt::Debug for Alerts {
     }
 }
 
-/// A cron expression as `aidpay run` takes it: 6 or 7 fields (seconds first, as the `cron` crate
-/// wants), or the usual 5 fields of crontab(5), to which `0 ` (second zero) is prepended. `off`
-/// or an empty text switch the job off. Returns the expression used and the schedule.
-///
-/// In 5 fields the weekday means what crontab(5) says — 0 and 7 are Sunday, 1 is Monday — while
-/// the `cron` crate counts 1 = Sunday; so a 5-field weekday is written out as day names
-/// (`0 2 * * 1` → `0 0 2 * * MON`). 6 and 7 fields are the `cron` crate's, as documented.
-pub fn parse_cron(expr: &str) -> Result<(String, Option<cron::Schedule>), String> {
-    let e = expr.trim();
-    if e.is_empty() || e.eq_ignore_ascii_case("off") {
-        return Ok(("off".into(), None));
-    }
-    let full = match e.split_whitespace().count() {
-        5 => {
-            let mut f: Vec<&str> = e.split_whitespace().collect();
-            let weekday = crontab_weekdays(f[4]).map_err(|why| format!("'{e}': weekday field '{}': {why}", f[4]))?;
-            f[4] = &weekday;
-            format!("0 {}", f.join(" "))
-        }
-        6 | 7 => e.split_whitespace().collect::<Vec<_>>().join(" "),
-        n => return Err(format!("'{e}' has {n} fields; write 5 (min hour day month weekday), 6 or 7 (seconds first), or \"off\"")),
-    };
-    let s = <cron::Schedule as std::str::FromStr>::from_str(&full).map_err(|err| format!("'{e}' is not a cron expression: {err}"))?;
-    Ok((full, Some(s)))
-}
-
-const DAY_NAMES: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
-
-/// A crontab(5) weekday field (`*`, `1`, `1-5`, `0,6`, `*/2`, `mon-fri`, `7`) as day names.
-fn crontab_weekdays(field: &str) -> Result<String, String> {
-    if field == "*" || field == "?" {
-        return Ok(field.into());
-    }
-    let day = |t: &str| -> Result<usize, String> {
-        if let Ok(n) = t.parse::<usize>() {
-            return if n <= 7 { Ok(n % 7) } else { Err(format!("{n} is not a weekday (0–7, 0 and 7 are Sunday)")) };
-        }
-        DAY_NAMES.iter().position(|d| d.eq_ignore_ascii_case(t)).ok_or_else(|| format!("'{t}' is not a weekday"))
-    };
-    let mut days = [false; 7];
-    for item in field.split(',') {
-        let (range, step) = match item.split_once('/') {
-            Some((r, s)) => (r, s.parse::<usize>().ok().filter(|s| *s > 0).ok_or_else(|| format!("'{s}' is not a step"))?),
-            None => (item, 1),
-        };
-        let (from, to) = match range {
-            "*" => (0, 6),
-            r => match r.split_once('-') {
-                // 7 as a range's end is Sunday at the end of the week (`5-7`: Friday to Sunday).
-                Some((a, b)) => (day(a)?, if b == "7" { 7 } else { day(b)? }),
-                None if step > 1 => (day(r)?, 6),
-                None => (day(r)?, day(r)?),
-            },
-        };
-        if from > to {
-            return Err(format!("'{range}' runs backwards"));
-        }
-        for d in (from..=to).step_by(step) {
-            days[d % 7] = true;
-        }
-    }
-    Ok(DAY_NAMES.iter().zip(days).filter(|(_, on)| *on).map(|(n, _)| *n).collect::<Vec<_>>().join(","))
-}
-
 /// Secrets from systemd credentials (`LoadCredential=`): files under `$CREDENTIALS_DIRECTORY`,
 /// read only where the environment has not set the value. `gateway_key_<bank>` (or `gateway_key`
 /// for every gateway bank), `database_password`, `alert_webhook` (each also as `aidpay_<name>`).
@@ -994,11 +901,7 @@ impl Config {
     pub fn load_with_env(path: Option<&Path>, env: Option<HashMap<String, String>>) -> Result<Config, ConfigError> {
         let path = match path {
             Some(p) => p.to_path_buf(),
-            None => DEFAULT_PATHS
-                .iter()
-                .map(PathBuf::from)
-                .find(|p| p.exists())
-                .ok_or_else(|| ConfigError::NotFound(DEFAULT_PATHS.join(", ")))?,
+            None => DEFAULT_PATHS.iter().map(PathBuf::from).find(|p| p.exists()).ok_or_else(|| ConfigError::NotFound(DEFAULT_PATHS.join(", ")))?,
         };
         let shown = path.display().to_string();
         if !path.exists() {
@@ -1020,12 +923,7 @@ impl Config {
         // serde converts the ones that are numbers.
         let builder = config::Config::builder()
             .add_source(config::File::from(path.clone()).format(config::FileFormat::Toml))
-            .add_source(
-                config::Environment::with_prefix("AIDPAY")
-                    .prefix_separator("_")
-                    .separator("__")
-                    .source(Some(env)),
-            );
+            .add_source(config::Environment::with_prefix("AIDPAY").prefix_separator("_").separator("__").source(Some(env)));
         // The SMTP password never sits in the file (readable by whoever reads the configuration).
         let file_only = config::Config::builder().add_source(config::File::from(path.clone()).format(config::FileFormat::Toml)).build();
         if let Ok(f) = &file_only
@@ -1036,10 +934,8 @@ impl Config {
                 format!("{shown} must not hold the password: set AIDPAY_ALERTS__SMTP_PASSWORD or the credential alert_smtp_password"),
             ));
         }
-        let mut settings: Settings = builder
-            .build()
-            .and_then(|c| c.try_deserialize())
-            .map_err(|source| ConfigError::Load { path: shown.clone(), source })?;
+        let mut settings: Settings =
+            builder.build().and_then(|c| c.try_deserialize()).map_err(|source| ConfigError::Load { path: shown.clone(), source })?;
         if let Some(dir) = credentials.filter(|d| !d.as_os_str().is_empty()) {
             apply_credentials(&mut settings, &dir)?;
         }
@@ -1103,13 +999,14 @@ impl Config {
             let tier = if st.tier.trim() == "*" {
                 TierRule::Any
             } else {
-                TierRule::Only(Tier::parse(&st.tier).ok_or_else(|| {
-                    invalid(key("tier"), format!("'{}' is not a tier (一般困难, 困难, 特别困难 or *)", st.tier))
-                })?)
+                TierRule::Only(
+                    Tier::parse(&st.tier)
+                        .ok_or_else(|| invalid(key("tier"), format!("'{}' is not a tier (一般困难, 困难, 特别困难 or *)", st.tier)))?,
+                )
             };
             let amount = Fen::parse_yuan(&st.amount).map_err(|e| invalid(key("amount"), e.to_string()))?;
             let period = st.period.as_deref().unwrap_or("").trim();
-            if standards.table.contains_key(&(st.program.trim().to_string(), stage, tier, period.to_string())) {
+            if standards.contains(st.program.trim(), stage, tier, period) {
                 return Err(invalid(key("program"), "this program × stage × tier × period is listed twice"));
             }
             standards.insert(st.program.trim(), stage, tier, period, amount);
@@ -1118,8 +1015,7 @@ impl Config {
         if s.returns.no_answer_days < 1 {
             return Err(invalid("returns.no_answer_days", "must be at least 1"));
         }
-        let reasons = crate::domain::reason::ReasonTable::with_overrides(s.returns.reasons)
-            .map_err(|e| invalid("returns.reasons", e.to_string()))?;
+        let reasons = crate::domain::reason::ReasonTable::with_overrides(s.returns.reasons).map_err(|e| invalid("returns.reasons", e.to_string()))?;
         if s.reconcile.return_days < 1 || s.reconcile.debit_match_days < 0 {
             return Err(invalid("reconcile.return_days", "must be at least 1 (and debit_match_days at least 0)"));
         }
@@ -1133,7 +1029,10 @@ impl Config {
         }
         let metrics_listen = match s.metrics.listen.as_deref().map(str::trim) {
             None | Some("") => None,
-            Some(l) => Some(l.parse::<std::net::SocketAddr>().map_err(|_| invalid("metrics.listen", format!("'{l}' is not an address and port, e.g. 127.0.0.1:9187")))?),
+            Some(l) => Some(
+                l.parse::<std::net::SocketAddr>()
+                    .map_err(|_| invalid("metrics.listen", format!("'{l}' is not an address and port, e.g. 127.0.0.1:9187")))?,
+            ),
         };
         if s.reports.format().is_none() {
             return Err(invalid("reports.period_format", format!("'{}' is not xlsx, html or csv", s.reports.period_format)));
@@ -1272,11 +1171,7 @@ amount = "500"
     #[test]
     fn environment_overrides_keep_strings_and_parse_numbers() {
         let f = write(BASE);
-        let c = Config::load_with_env(
-            Some(f.path()),
-            env(&[("AIDPAY_ACCOUNT__NUMBER", "0099"), ("AIDPAY_DATABASE__MAX_CONNECTIONS", "8")]),
-        )
-        .unwrap();
+        let c = Config::load_with_env(Some(f.path()), env(&[("AIDPAY_ACCOUNT__NUMBER", "0099"), ("AIDPAY_DATABASE__MAX_CONNECTIONS", "8")])).unwrap();
         assert_eq!(c.account.number, "0099");
         assert_eq!(c.database.max_connections, 8);
     }
@@ -1399,16 +1294,15 @@ amount = "500"
         assert!(shown.contains("qyapi.weixin.qq.com"), "the host may be shown");
 
         // The environment wins over a credential.
-        let c = Config::load_with_env(
-            Some(f.path()),
-            env(&[("CREDENTIALS_DIRECTORY", dir), ("AIDPAY_BANKS__ICBC__GATEWAY_KEY", "from-env")]),
-        )
-        .unwrap();
+        let c =
+            Config::load_with_env(Some(f.path()), env(&[("CREDENTIALS_DIRECTORY", dir), ("AIDPAY_BANKS__ICBC__GATEWAY_KEY", "from-env")])).unwrap();
         let Transport::Gateway(g) = &c.bank("icbc").unwrap().transport else { panic!("gateway") };
         assert_eq!(g.key.expose_secret(), "from-env");
 
         // A bad webhook URL is refused without being shown.
-        let e = Config::load_with_env(Some(f.path()), env(&[("CREDENTIALS_DIRECTORY", dir), ("AIDPAY_ALERTS__WEBHOOK_URL", "qyapi?key=robot-secret")])).unwrap_err();
+        let e =
+            Config::load_with_env(Some(f.path()), env(&[("CREDENTIALS_DIRECTORY", dir), ("AIDPAY_ALERTS__WEBHOOK_URL", "qyapi?key=robot-secret")]))
+                .unwrap_err();
         assert!(e.to_string().contains("alerts.webhook_url") && !e.to_string().contains("robot-secret"), "{e}");
     }
 }

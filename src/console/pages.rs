@@ -522,11 +522,11 @@ pub async fn batches(State(app): State<App>, Extension(v): Extension<Viewer>) ->
 /// A batch's file as it went to the bank. It carries full card numbers (the bank needs them), so
 /// every download goes on the audit trail with who took it.
 pub async fn batch_file(State(app): State<App>, Extension(v): Extension<Viewer>, Path(id): Path<String>) -> Response {
-    let list = match app.store.account_batches(1000).await {
+    let batch = match app.store.account_batch(&id).await {
         Ok(b) => b,
         Err(e) => return internal(e),
     };
-    let Some(name) = list.into_iter().find(|b| b.batch_id == id).and_then(|b| b.file_name) else {
+    let Some(name) = batch.and_then(|b| b.file_name) else {
         return error_page(StatusCode::NOT_FOUND, &format!("批次 {id} 没有文件"));
     };
     let path = app.cfg.paths.outbox.join(&name);

@@ -3,8 +3,8 @@
 //! the dashboard charts. Read-only, scoped to the handle's special account, and bounded: every
 //! list is paged or limited, so a page costs the same at 100 exceptions and at 100,000.
 
-use super::{Backend, Store, StoreError, state, state_opt};
-use crate::domain::{ExceptionKind, ExceptionStatus, Resolution, Severity};
+use super::{Backend, ExceptionRow, Store, StoreError, state};
+use crate::domain::{ExceptionKind, ExceptionStatus};
 use serde::Serialize;
 use sqlx::{AssertSqlSafe, Row};
 
@@ -22,45 +22,10 @@ pub struct ExceptionQuery {
     pub limit: i64,
 }
 
-/// One line of the work list page.
-#[derive(Debug, Clone, Serialize)]
-pub struct ExceptionListRow {
-    pub id: i64,
-    pub kind: ExceptionKind,
-    pub severity: Severity,
-    pub status: ExceptionStatus,
-    pub grant_id: Option<String>,
-    pub amount_fen: Option<i64>,
-    pub created_at: String,
-    pub school_name: Option<String>,
-    pub student_name: Option<String>,
-    pub program: Option<String>,
-    pub period: Option<String>,
-}
-
-/// One exception in full, for its page.
-#[derive(Debug, Clone, Serialize)]
-pub struct ExceptionDetail {
-    pub id: i64,
-    pub kind: ExceptionKind,
-    pub severity: Severity,
-    pub status: ExceptionStatus,
-    pub grant_id: Option<String>,
-    pub payment_ref: Option<String>,
-    pub reason_code: Option<String>,
-    pub amount_fen: Option<i64>,
-    pub detail: String,
-    pub resolution: Option<Resolution>,
-    pub note: Option<String>,
-    pub resolved_by: Option<String>,
-    pub resolved_at: Option<String>,
-    pub created_at: String,
-}
-
 /// A page of the work list and how many lines the filters match in all.
 #[derive(Debug, Clone, Serialize)]
 pub struct ExceptionPage {
-    pub rows: Vec<ExceptionListRow>,
+    pub rows: Vec<ExceptionRow>,
     pub total: i64,
 }
 
@@ -137,67 +102,24 @@ impl Store {
             cq = cq.bind(b.clone());
         }
         let total: i64 = cq.fetch_one(&self.pool).await?.try_get("n")?;
-        let page_sql = format!(
-            "SELECT e.id, e.kind, e.severity, e.status, e.grant_id, e.amount_fen, e.created_at, g.school_name, g.name, g.program, g.period \
-             FROM exceptions e{join}{filter} ORDER BY e.id DESC LIMIT {} OFFSET {}",
-            q.limit.clamp(1, 500),
-            q.offset.max(0)
-        );
+        let page_sql =
+            format!("{}{filter} ORDER BY e.id DESC LIMIT {} OFFSET {}", super::exceptions::EXCEPTION_SELECT, q.limit.clamp(1, 500), q.offset.max(0));
         let mut pq = sqlx::query(AssertSqlSafe(page_sql));
         for b in binds {
             pq = pq.bind(b);
         }
-        let rows = pq
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|r| {
-                Ok(ExceptionListRow {
-                    id: r.try_get("id")?,
-                    kind: state(r, "kind")?,
-                    severity: state(r, "severity")?,
-                    status: state(r, "status")?,
-                    grant_id: r.try_get("grant_id")?,
-                    amount_fen: r.try_get("amount_fen")?,
-                    created_at: r.try_get("created_at")?,
-                    school_name: r.try_get("school_name")?,
-                    // Sealed at rest like the ID and card numbers beside it.
-                    student_name: super::keys::unseal_opt(self.ring(), crate::crypto::purpose::STUDENT_NAME, r.try_get("name")?)?,
-                    program: r.try_get("program")?,
-                    period: r.try_get("period")?,
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
+        let rows = pq.fetch_all(&self.pool).await?.iter().map(|r| ExceptionRow::from_row(self.ring(), r)).collect::<Result<Vec<_>, StoreError>>()?;
         Ok(ExceptionPage { rows, total })
     }
 
     /// One exception of this account, or `None` (another district's does not exist here).
-    pub async fn exception_detail(&self, id: i64) -> Result<Option<ExceptionDetail>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, kind, severity, status, grant_id, payment_ref, reason_code, amount_fen, detail, resolution, note, resolved_by, \
-             resolved_at, created_at FROM exceptions WHERE id = $1 AND ($2 = '' OR account_no = $2)",
-        )
-        .bind(id)
-        .bind(self.account_key())
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(r) = row else { return Ok(None) };
-        Ok(Some(ExceptionDetail {
-            id: r.try_get("id")?,
-            kind: state(&r, "kind")?,
-            severity: state(&r, "severity")?,
-            status: state(&r, "status")?,
-            grant_id: r.try_get("grant_id")?,
-            payment_ref: r.try_get("payment_ref")?,
-            reason_code: r.try_get("reason_code")?,
-            amount_fen: r.try_get("amount_fen")?,
-            detail: r.try_get("detail")?,
-            resolution: state_opt(&r, "resolution")?,
-            note: r.try_get("note")?,
-            resolved_by: r.try_get("resolved_by")?,
-            resolved_at: r.try_get("resolved_at")?,
-            created_at: r.try_get("created_at")?,
-        }))
+    pub async fn exception_detail(&self, id: i64) -> Result<Option<ExceptionRow>, StoreError> {
+        let sql = format!("{} WHERE e.id = $1 AND ($2 = '' OR e.account_no = $2)", super::exceptions::EXCEPTION_SELECT);
+        let row = sqlx::query(AssertSqlSafe(sql)).bind(id).bind(self.account_key()).fetch_optional(&self.pool).await?;
+        Ok(match row {
+            Some(r) => Some(ExceptionRow::from_row(self.ring(), &r)?),
+            None => None,
+        })
     }
 
     /// Open exceptions by kind, most first.
@@ -292,6 +214,13 @@ impl Store {
         );
         let rows = sqlx::query(AssertSqlSafe(sql)).bind(self.account_key()).fetch_all(&self.pool).await?;
         rows.iter().map(|r| Ok(super::payments::batch_row(r)?)).collect()
+    }
+
+    /// One batch of this account, or `None` (another district's does not exist here).
+    pub async fn account_batch(&self, batch_id: &str) -> Result<Option<super::BatchRow>, StoreError> {
+        let sql = format!("{} WHERE batch_id = $1 AND ($2 = '' OR account_no = $2)", super::payments::BATCH_SELECT);
+        let row = sqlx::query(AssertSqlSafe(sql)).bind(batch_id).bind(self.account_key()).fetch_optional(&self.pool).await?;
+        row.map(|r| super::payments::batch_row(&r)).transpose()
     }
 
     /// The money of `batch_ids` per school and program.

@@ -7,7 +7,9 @@ use sqlx::{AssertSqlSafe, Row};
 
 const EXC_COLS: usize = 12;
 
-/// An exception as listed (`exceptions list --json`, INTERFACES.md), plus the school it concerns.
+/// An exception as listed (`exceptions list --json`, INTERFACES.md), plus the school it concerns
+/// and, once resolved, how, by whom and when — the one row the work list, the console's pages and
+/// the command line read.
 #[derive(Debug, Clone, Serialize)]
 pub struct ExceptionRow {
     pub id: i64,
@@ -23,6 +25,60 @@ pub struct ExceptionRow {
     pub created_at: String,
     pub school_code: Option<String>,
     pub school_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolution: Option<Resolution>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolved_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolved_at: Option<String>,
+    /// The amount in fen, for sums (the JSON carries `amount`).
+    #[serde(skip)]
+    pub amount_fen: Option<i64>,
+    /// The student, program and term of its grant, for the console's work list. Not in the JSON:
+    /// scripts get the grant id.
+    #[serde(skip)]
+    pub student_name: Option<String>,
+    #[serde(skip)]
+    pub program: Option<String>,
+    #[serde(skip)]
+    pub period: Option<String>,
+}
+
+/// Every column of an [`ExceptionRow`]: the exception and its grant.
+pub(super) const EXCEPTION_SELECT: &str = "SELECT e.id, e.kind, e.severity, e.status, e.grant_id, e.payment_ref, e.reason_code, e.amount_fen, \
+     e.detail, e.created_at, e.resolution, e.note, e.resolved_by, e.resolved_at, g.school_code, g.school_name, g.name AS student_name, \
+     g.program, g.period FROM exceptions e LEFT JOIN grants g ON g.account_no = e.account_no AND g.grant_id = e.grant_id";
+
+impl ExceptionRow {
+    /// A row of [`EXCEPTION_SELECT`]; the student's name is sealed at rest like the ID and card
+    /// numbers beside it.
+    pub(super) fn from_row(ring: Option<&crate::crypto::KeyRing>, r: &sqlx::any::AnyRow) -> Result<ExceptionRow, StoreError> {
+        let amount_fen: Option<i64> = r.try_get("amount_fen")?;
+        Ok(ExceptionRow {
+            id: r.try_get("id")?,
+            kind: state(r, "kind")?,
+            severity: state(r, "severity")?,
+            status: state(r, "status")?,
+            grant_id: r.try_get("grant_id")?,
+            payment_ref: r.try_get("payment_ref")?,
+            reason_code: r.try_get("reason_code")?,
+            amount: amount_fen.map(|a| crate::domain::Fen(a).to_string()),
+            detail: r.try_get("detail")?,
+            created_at: r.try_get("created_at")?,
+            school_code: r.try_get("school_code")?,
+            school_name: r.try_get("school_name")?,
+            resolution: state_opt(r, "resolution")?,
+            note: r.try_get("note")?,
+            resolved_by: r.try_get("resolved_by")?,
+            resolved_at: r.try_get("resolved_at")?,
+            amount_fen,
+            student_name: super::keys::unseal_opt(ring, crate::crypto::purpose::STUDENT_NAME, r.try_get("student_name")?)?,
+            program: r.try_get("program")?,
+            period: r.try_get("period")?,
+        })
+    }
 }
 
 /// Which exceptions to list.
@@ -71,10 +127,7 @@ impl StoreTx {
 impl Store {
     /// The work list, oldest first.
     pub async fn list_exceptions(&self, f: &ExceptionFilter) -> Result<Vec<ExceptionRow>, StoreError> {
-        let mut sql = String::from(
-            "SELECT e.id, e.kind, e.severity, e.status, e.grant_id, e.payment_ref, e.reason_code, e.amount_fen, e.detail, \
-             e.created_at, g.school_code, g.school_name FROM exceptions e LEFT JOIN grants g ON g.account_no = e.account_no AND g.grant_id = e.grant_id WHERE 1 = 1",
-        );
+        let mut sql = format!("{EXCEPTION_SELECT} WHERE 1 = 1");
         let mut binds: Vec<String> = Vec::new();
         let account = self.account.clone();
         let kind = f.kind.map(|k| k.as_str().to_string());
@@ -91,25 +144,7 @@ impl Store {
             q = q.bind(b);
         }
         let rows = q.fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|r| {
-                let amount: Option<i64> = r.try_get("amount_fen")?;
-                Ok(ExceptionRow {
-                    id: r.try_get("id")?,
-                    kind: state(r, "kind")?,
-                    severity: state(r, "severity")?,
-                    status: state(r, "status")?,
-                    grant_id: r.try_get("grant_id")?,
-                    payment_ref: r.try_get("payment_ref")?,
-                    reason_code: r.try_get("reason_code")?,
-                    amount: amount.map(|a| crate::domain::Fen(a).to_string()),
-                    detail: r.try_get("detail")?,
-                    created_at: r.try_get("created_at")?,
-                    school_code: r.try_get("school_code")?,
-                    school_name: r.try_get("school_name")?,
-                })
-            })
-            .collect()
+        rows.iter().map(|r| ExceptionRow::from_row(self.ring(), r)).collect()
     }
 }
 

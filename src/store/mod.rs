@@ -28,7 +28,7 @@ mod verify;
 pub use answers::{PaymentEvent, PaymentState};
 pub use approvals::{ApprovalRow, DecisionRefused, NewApproval};
 pub use audit::{AuditLine, ChainHead, GENESIS, canonical, line_hash};
-pub use console::{AuditRow, BatchTotal, ExceptionDetail, ExceptionListRow, ExceptionPage, ExceptionQuery, FilterChoices, PaidInMonth};
+pub use console::{AuditRow, BatchTotal, ExceptionPage, ExceptionQuery, FilterChoices, PaidInMonth};
 pub use deliveries::{DeliveryIntent, DeliveryRecord};
 pub use exceptions::{ExceptionFilter, ExceptionRecord, ExceptionReportSource, ExceptionRow};
 pub use files::{AwaitingBatch, FileRecord, RecordedFile};

@@ -56,12 +56,12 @@ pub async fn render(store: &Store, cfg: &Config) -> anyhow::Result<String> {
     let alert_failures = Counter::<u64>::default();
     for r in store.run_timings().await? {
         if r.job == crate::alerts::ALERT_JOB {
-            if r.outcome == "error" {
+            if r.outcome == crate::domain::RunOutcome::Error {
                 alert_failures.inc();
             }
             continue;
         }
-        let l = labels(&[("job", &r.job), ("outcome", &r.outcome)]);
+        let l = labels(&[("job", &r.job), ("outcome", r.outcome.as_str())]);
         runs.get_or_create(&l).inc();
         if let Some(s) = r.finished_at.as_deref().and_then(|f| seconds(&r.started_at, f)) {
             durations.get_or_create(&l).observe(s);

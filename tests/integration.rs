@@ -27,6 +27,7 @@ mod package;
 mod period;
 mod reconcile;
 mod returns;
+mod shape;
 mod soak;
 mod statements;
 mod upgrade;

@@ -8,7 +8,7 @@ use sqlx::Row;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunTiming {
     pub job: String,
-    pub outcome: String,
+    pub outcome: crate::domain::RunOutcome,
     pub started_at: String,
     pub finished_at: Option<String>,
 }
@@ -27,7 +27,7 @@ impl Store {
             .map(|r| {
                 Ok(RunTiming {
                     job: r.try_get("job")?,
-                    outcome: r.try_get("outcome")?,
+                    outcome: super::state(r, "outcome")?,
                     started_at: r.try_get("started_at")?,
                     finished_at: r.try_get("finished_at")?,
                 })

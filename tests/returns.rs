@@ -147,7 +147,7 @@ async fn unreadable_files_are_quarantined_and_nothing_is_applied() {
     let junk = env.path("junk.bin");
     std::fs::write(&junk, b"\x00\x01 not a bank file").unwrap();
 
-    for (path, word) in [(&truncated, ""), (&with_entity, "DOCTYPE"), (&junk, "not a known bank file")] {
+    for (path, word) in [(&truncated, ""), (&with_entity, "DOCTYPE"), (&junk, "不是可识别的银行文件")] {
         let v = env.json_async(&["ingest", path.to_str().unwrap()], 0).await;
         let f = &v["files"][0];
         assert_eq!(f["outcome"], "quarantined", "{v}");

@@ -203,7 +203,7 @@ async fn only_the_special_accounts_money_counts() {
     let foreign = ingest(&env, &copy(&env, &iso("camt053-v02-foreign-account-return.xml"), "foreign.xml"), &[]).await;
     assert_eq!(foreign["outcome"], "quarantined", "{foreign}");
     let why = foreign["error"].as_str().unwrap();
-    assert!(why.contains(NEIGHBOUR) && why.contains(&format!("not the special account {ACCOUNT}")), "{why}");
+    assert!(why.contains(NEIGHBOUR) && why.contains(&format!("不是本专户 {ACCOUNT}")), "{why}");
     assert_eq!(n(&foreign, "entries"), 0);
     assert_eq!(money(&env, "AP000000000003").await, (1, 0), "its money is NOT back");
     let refused = reissue(&env, id).await;
@@ -220,7 +220,7 @@ async fn only_the_special_accounts_money_counts() {
     let none = ingest(&env, &copy(&env, &iso("camt053-v08-excerpt-without-account.xml"), "excerpt.xml"), &[]).await;
     assert_eq!(none["outcome"], "quarantined");
     let why = none["error"].as_str().unwrap();
-    assert!(why.contains("names no account") && why.contains("statements_without_account"), "{why}");
+    assert!(why.contains("未注明账号") && why.contains("statements_without_account"), "{why}");
     let store = env.store().await;
     let statements: i64 = sqlx::query("SELECT CAST(COUNT(*) AS BIGINT) FROM statements").fetch_one(store.pool()).await.unwrap().get(0);
     assert_eq!(statements, 1, "only the special account's own statement is stored");
@@ -338,7 +338,7 @@ async fn lenient_where_the_money_facts_are_clear_strict_where_one_is_missing() {
     let v = ingest(&env, &iso("camt053-v02-balance-without-sign.xml"), &[]).await;
     assert_eq!(v["outcome"], "applied", "{v}");
     let warnings = v["warnings"].as_array().unwrap();
-    assert!(warnings.len() == 2 && warnings[0].as_str().unwrap().contains("no CdtDbtInd"), "{v}");
+    assert!(warnings.len() == 2 && warnings[0].as_str().unwrap().contains("没有 CdtDbtInd"), "{v}");
     let store = env.store().await;
     let kept: Option<String> = sqlx::query("SELECT warnings FROM statements WHERE statement_id = $1")
         .bind(format!("{ACCOUNT}-20261125-B"))
@@ -346,7 +346,7 @@ async fn lenient_where_the_money_facts_are_clear_strict_where_one_is_missing() {
         .await
         .unwrap()
         .get(0);
-    assert!(kept.unwrap_or_default().contains("read as stated"), "the warning is kept on the statement");
+    assert!(kept.unwrap_or_default().contains("按原样读取"), "the warning is kept on the statement");
     let v = ingest(&env, &iso("camt053-v02-signed-summary.xml"), &[]).await;
     assert_eq!((v["outcome"].as_str(), n(&v, "entries")), (Some("applied"), 2), "{v}");
     let r = env.json_async(&["reconcile"], 0).await;
@@ -357,7 +357,7 @@ async fn lenient_where_the_money_facts_are_clear_strict_where_one_is_missing() {
     std::fs::write(&broken, text).unwrap();
     let v = ingest(&env, &broken, &[]).await;
     assert_eq!(v["outcome"], "quarantined", "{v}");
-    assert!(v["error"].as_str().unwrap().contains("CdtDbtInd is missing"), "{v}");
+    assert!(v["error"].as_str().unwrap().contains("缺少 CdtDbtInd"), "{v}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -428,17 +428,17 @@ async fn utf16_and_other_encodings_are_refused_by_their_encoding() {
     let v = ingest(&env, &copy(&env, &iso("camt053-v02-utf16le-bom.xml"), "utf16.xml"), &[]).await;
     assert_eq!(v["outcome"], "quarantined", "{v}");
     let why = v["error"].as_str().unwrap();
-    assert!(why.contains("UTF-16") && why.contains("iconv -f UTF-16 -t UTF-8") && !why.contains("not a known bank file"), "{why}");
+    assert!(why.contains("UTF-16") && why.contains("iconv -f UTF-16 -t UTF-8") && !why.contains("不是可识别的银行文件"), "{why}");
     let text = std::fs::read_to_string(iso("camt053-v02-shared-references.xml")).unwrap();
     let be: Vec<u8> = text.encode_utf16().flat_map(u16::to_be_bytes).collect();
     let path = env.path("utf16be.xml");
     std::fs::write(&path, be).unwrap();
     let why = ingest(&env, &path, &[]).await["error"].as_str().unwrap().to_string();
-    assert!(why.contains("UTF-16 (big-endian, without a byte-order mark") && why.contains("iconv -f UTF-16BE"), "{why}");
+    assert!(why.contains("UTF-16 编码（大端序，无字节顺序标记 BOM") && why.contains("iconv -f UTF-16BE"), "{why}");
     let latin1 = env.path("latin1.txt");
     std::fs::write(&latin1, b"Zahlung \xe9\xff\xfe\xff fertig\n").unwrap();
     let why = ingest(&env, &latin1, &[]).await["error"].as_str().unwrap().to_string();
-    assert!(why.contains("neither UTF-8 nor GBK"), "{why}");
+    assert!(why.contains("既不是 UTF-8 也不是 GBK"), "{why}");
     // Converted, it reads.
     let converted = env.path("converted.xml");
     std::fs::write(&converted, text).unwrap();
@@ -471,8 +471,8 @@ async fn every_real_sample_is_refused_naming_its_account_or_currency_or_stored_w
         assert_eq!(v["outcome"], "quarantined", "{rel}: {v}");
         let why = v["error"].as_str().unwrap().to_string();
         match account {
-            Some(a) => assert!(why.contains(a) && why.contains("not the special account"), "{rel}: {why}"),
-            None => assert!(why.contains("names no account"), "{rel}: {why}"),
+            Some(a) => assert!(why.contains(a) && why.contains("不是本专户"), "{rel}: {why}"),
+            None => assert!(why.contains("未注明账号"), "{rel}: {why}"),
         }
         // Its own account number but our currency: refused naming the currency.
         let own_number = account.unwrap_or("CH0000EXCERPT");
@@ -590,7 +590,7 @@ async fn the_simulator_behaves_like_these_banks() {
     let path = env.path("sim-unnamed.xml");
     std::fs::write(&path, camt053_as(&unnamed, Camt053Version::V02, &now(), &BankHabits { without_account: true, ..Default::default() })).unwrap();
     let v = ingest(&env, &path, &[]).await;
-    assert!(v["error"].as_str().unwrap().contains("names no account"), "{v}");
+    assert!(v["error"].as_str().unwrap().contains("未注明账号"), "{v}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

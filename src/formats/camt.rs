@@ -344,7 +344,7 @@ pub fn read<R: BufRead, E>(
                         return Err(ReadError::WrongMessage {
                             path: x.path(),
                             expected: EXPECTED,
-                            found: format!("an XML document with root element {}", x.name()),
+                            found: format!("根元素为 {} 的 XML 文件", xml::quoted(x.name())),
                         });
                     }
                     continue;
@@ -375,7 +375,7 @@ pub fn read<R: BufRead, E>(
                         if e.details.len() >= MAX_DETAILS_PER_ENTRY {
                             return Err(x
                                 .invalid(format!(
-                                    "more than {MAX_DETAILS_PER_ENTRY} transaction details in one entry"
+                                    "一笔分录中的交易明细（TxDtls）超过 {MAX_DETAILS_PER_ENTRY} 条"
                                 ))
                                 .into());
                         }
@@ -403,8 +403,8 @@ pub fn read<R: BufRead, E>(
                     if s.reported {
                         return Err(x
                             .invalid(
-                                "a balance after the first entry; the schema puts every Bal before \
-                                 the entries, and this statement was already reported",
+                                "余额（Bal）出现在第一笔分录之后；按报文规范所有余额都在分录之前，\
+                                 而此对账单已开始读取分录",
                             )
                             .into());
                     }
@@ -467,8 +467,7 @@ pub fn read<R: BufRead, E>(
     Ok(summary)
 }
 
-const EXPECTED: &str = "a camt.053 statement (BkToCstmrStmt) or camt.054 notification \
-                        (BkToCstmrDbtCdtNtfctn)";
+const EXPECTED: &str = "camt.053 对账单（BkToCstmrStmt）或 camt.054 通知（BkToCstmrDbtCdtNtfctn）";
 
 fn message_kind(local: &str) -> Option<CamtKind> {
     match local {
@@ -545,13 +544,13 @@ impl StatementState {
                 let missing = |element| XmlError::Missing {
                     path: x.path(),
                     element,
-                    why: "a balance needs its type, amount and sign",
+                    why: "余额须有类型、金额和借贷标记",
                 };
                 let code = done.code.ok_or_else(|| missing("Tp/CdOrPrtry/Cd"))?;
                 let (amount, ccy) = done.amount.ok_or_else(|| missing("Amt"))?;
                 let currency = match ccy.or_else(|| info.currency.clone()) {
                     Some(c) => c,
-                    None => return Err(x.invalid("the balance's Amt has no Ccy attribute")),
+                    None => return Err(x.invalid("余额的 Amt 没有 Ccy 属性（币种）")),
                 };
                 // A balance without its sign: read as stated (the amount as written, a credit
                 // balance), and said so. Its amount and type are still required.
@@ -559,7 +558,7 @@ impl StatementState {
                 let credit = done.credit.unwrap_or(true);
                 if !sign_given {
                     info.warnings.push(format!(
-                        "{}: balance {code} {amount} {currency} has no CdtDbtInd; read as stated (a credit balance)",
+                        "{}：余额 {code} {amount} {currency} 没有 CdtDbtInd（借贷标记）；按原样读取（视为贷方余额）",
                         x.path()
                     ));
                 }
@@ -611,16 +610,16 @@ impl StatementState {
             let count = |warnings: &mut Vec<String>| match x.count() {
                 Ok(n) => Some(n),
                 Err(e) => {
-                    warnings.push(format!("{e}; the summary count is ignored"));
+                    warnings.push(format!("{e}；汇总笔数不予采用"));
                     None
                 }
             };
             let sum = |warnings: &mut Vec<String>| match x.decimal().map_err(|e| e.to_string()).and_then(|d| {
-                signed_fen(d).ok_or_else(|| format!("{}: {d} is not a whole number of fen", x.path()))
+                signed_fen(d).ok_or_else(|| format!("{}：{d} 不是整分金额", x.path()))
             }) {
                 Ok(f) => Some(f),
                 Err(e) => {
-                    warnings.push(format!("{e}; the summary sum is ignored"));
+                    warnings.push(format!("{e}；汇总金额不予采用"));
                     None
                 }
             };
@@ -631,7 +630,7 @@ impl StatementState {
             } else if x.at(s, &["TxsSummry", "TtlNtries", "TtlNetNtry", "CdtDbtInd"]) || x.at(s, &["TxsSummry", "TtlNtries", "CdtDbtInd"]) {
                 match x.credit_debit() {
                     Ok(c) => self.net.get_or_insert((None, None)).1 = Some(c),
-                    Err(e) => warnings.push(format!("{e}; the summary's net sign is ignored")),
+                    Err(e) => warnings.push(format!("{e}；汇总净额的借贷方向不予采用")),
                 }
             } else if x.at(s, &["TxsSummry", "TtlNtries"]) {
                 if let Some((Some(amount), credit)) = self.net.take() {
@@ -782,13 +781,13 @@ impl EntryState {
         let missing = |element| XmlError::Missing {
             path: x.path(),
             element,
-            why: "an entry needs its amount and its credit/debit indicator",
+            why: "分录须有金额和借贷标记（CdtDbtInd）",
         };
         let (amount, ccy) = self.amount.ok_or_else(|| missing("Amt"))?;
         let credit = self.credit.ok_or_else(|| missing("CdtDbtInd"))?;
         let currency = match ccy.or_else(|| s.info.currency.clone()) {
             Some(c) => c,
-            None => return Err(x.invalid("the entry's Amt has no Ccy attribute")),
+            None => return Err(x.invalid("分录的 Amt 没有 Ccy 属性（币种）")),
         };
         let bank_tx_code = match (&self.domain, &self.family, &self.sub_family) {
             (Some(d), Some(f), Some(sf)) => Some(format!("{d}/{f}/{sf}")),
@@ -1473,16 +1472,16 @@ mod tests {
         };
         let e = read_all(wrap("<CdtDbtInd>DBIT</CdtDbtInd>").as_bytes()).unwrap_err();
         assert!(
-            e.to_string().contains("Stmt[1]/Ntry[1]: Amt is missing"),
+            e.to_string().contains("Stmt[1]/Ntry[1]：缺少 Amt"),
             "{e}"
         );
         let e = read_all(wrap("<Amt Ccy='CNY'>1.00</Amt>").as_bytes()).unwrap_err();
-        assert!(e.to_string().contains("CdtDbtInd is missing"), "{e}");
+        assert!(e.to_string().contains("缺少 CdtDbtInd"), "{e}");
         let e = read_all(wrap("<Amt Ccy='CNY'>1.001</Amt><CdtDbtInd>DBIT</CdtDbtInd>").as_bytes())
             .unwrap_err();
         assert!(
             e.to_string()
-                .contains("Ntry[1]/Amt: \"1.001\" has a non-zero third decimal"),
+                .contains("Ntry[1]/Amt：`1.001` 的第三位小数不是零"),
             "{e}"
         );
         let e = read_all(wrap("<Amt Ccy='CNY'>1</Amt><CdtDbtInd>CREDIT</CdtDbtInd>").as_bytes())
@@ -1506,7 +1505,7 @@ mod tests {
         let e = read_all(late.as_bytes()).unwrap_err();
         assert!(
             e.to_string()
-                .contains("Stmt[1]/Bal[1]: a balance after the first entry"),
+                .contains("Stmt[1]/Bal[1]：余额（Bal）出现在第一笔分录之后"),
             "{e}"
         );
 
@@ -1624,12 +1623,12 @@ mod tests {
         let s = &statements[0];
         assert_eq!(s.balance(&["OPBD"]).map(|b| (b.amount, b.credit, b.sign_given)), Some((Fen(14_760_000), true, false)));
         assert_eq!(s.warnings.len(), 2, "{:?}", s.warnings);
-        assert!(s.warnings[0].contains("Bal[1]") && s.warnings[0].contains("no CdtDbtInd"), "{:?}", s.warnings);
+        assert!(s.warnings[0].contains("Bal[1]") && s.warnings[0].contains("没有 CdtDbtInd"), "{:?}", s.warnings);
         assert_balances_add_up(s, &entries, "OPBD", "CLBD");
         // An entry without its sign is still refused: that money fact is missing.
         let e = read_all(&b"<Document><BkToCstmrStmt><Stmt><Ntry><Amt Ccy='CNY'>1.00</Amt><Sts>BOOK</Sts></Ntry></Stmt></BkToCstmrStmt></Document>"[..])
             .unwrap_err();
-        assert!(e.to_string().contains("CdtDbtInd is missing"), "{e}");
+        assert!(e.to_string().contains("缺少 CdtDbtInd"), "{e}");
     }
 
     #[test]

@@ -230,26 +230,26 @@ pub fn encoding_problem(head: &[u8]) -> Option<String> {
     let what = match &found {
         Encoding::Utf8 | Encoding::Legacy => return None,
         Encoding::Utf16 { big_endian, bom } => format!(
-            "the file is UTF-16 ({}, {})",
-            if *big_endian { "big-endian" } else { "little-endian" },
-            if *bom { "with a byte-order mark" } else { "without a byte-order mark: a zero byte beside every character" }
+            "文件为 UTF-16 编码（{}，{}）",
+            if *big_endian { "大端序" } else { "小端序" },
+            if *bom { "带字节顺序标记 BOM" } else { "无字节顺序标记 BOM：每个字符旁都有一个零字节" }
         ),
         Encoding::Utf32 { big_endian, bom } => format!(
-            "the file is UTF-32 ({}, {})",
-            if *big_endian { "big-endian" } else { "little-endian" },
-            if *bom { "with a byte-order mark" } else { "without a byte-order mark" }
+            "文件为 UTF-32 编码（{}，{}）",
+            if *big_endian { "大端序" } else { "小端序" },
+            if *bom { "带字节顺序标记 BOM" } else { "无字节顺序标记 BOM" }
         ),
-        Encoding::Ebcdic => "the file is EBCDIC (a mainframe's encoding)".to_string(),
-        Encoding::DeclaredXml(e) => format!("the XML declaration says encoding=\"{e}\""),
+        Encoding::Ebcdic => "文件为 EBCDIC 编码（大型主机使用的编码）".to_string(),
+        Encoding::DeclaredXml(e) => format!("XML 声明的编码为 encoding=\"{e}\""),
     };
     let from = match &found {
         Encoding::Utf16 { bom: true, .. } => "UTF-16".to_string(),
         other => other.iconv_name(),
     };
     Some(format!(
-        "{what}; aidpay reads ISO 20022 files in UTF-8 only (and domestic result files in their profile's encoding): \
-         convert it, e.g. `iconv -f {from} -t UTF-8 FILE > FILE.utf8` (for XML also change the declaration to encoding=\"UTF-8\"), \
-         and ingest the converted file (文件编码不是 UTF-8，请转换后重新导入)"
+        "{what}；ISO 20022 文件只读取 UTF-8 编码（国内结果文件按其银行配置的编码读取）：请先转换，\
+         例如 `iconv -f {from} -t UTF-8 FILE > FILE.utf8`（XML 文件还须把声明改为 encoding=\"UTF-8\"），\
+         再导入转换后的文件"
     ))
 }
 
@@ -296,17 +296,13 @@ fn kind_of_namespace(ns: &str) -> Option<FileKind> {
 /// A human description of a message element, for "this is X, not Y" errors.
 pub fn describe_message_element(local: &str) -> String {
     match local {
-        "CstmrPmtStsRpt" => "a pain.002 payment status report (CstmrPmtStsRpt)".to_string(),
-        "BkToCstmrStmt" => "a camt.053 account statement (BkToCstmrStmt)".to_string(),
-        "BkToCstmrDbtCdtNtfctn" => {
-            "a camt.054 debit/credit notification (BkToCstmrDbtCdtNtfctn)".to_string()
-        }
-        "BkToCstmrAcctRpt" => "a camt.052 account report (BkToCstmrAcctRpt)".to_string(),
-        "CstmrCdtTrfInitn" => {
-            "a pain.001 credit transfer initiation (CstmrCdtTrfInitn)".to_string()
-        }
-        "" => "an empty Document".to_string(),
-        other => format!("an unknown message ({other})"),
+        "CstmrPmtStsRpt" => "pain.002 支付状态报告（CstmrPmtStsRpt）".to_string(),
+        "BkToCstmrStmt" => "camt.053 对账单（BkToCstmrStmt）".to_string(),
+        "BkToCstmrDbtCdtNtfctn" => "camt.054 借贷记通知（BkToCstmrDbtCdtNtfctn）".to_string(),
+        "BkToCstmrAcctRpt" => "camt.052 账户报告（BkToCstmrAcctRpt）".to_string(),
+        "CstmrCdtTrfInitn" => "pain.001 付款指令（CstmrCdtTrfInitn）".to_string(),
+        "" => "空的 Document".to_string(),
+        other => format!("未知报文（{}）", super::xml::quoted(other)),
     }
 }
 
@@ -564,7 +560,7 @@ mod tests {
             assert!(why.contains(advice) && why.contains("UTF-8"), "{why}");
         }
         let fixture = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/bank/iso/camt053-v02-utf16le-bom.xml")).unwrap();
-        assert!(encoding_problem(&fixture).unwrap().starts_with("the file is UTF-16 (little-endian, with a byte-order mark)"));
+        assert!(encoding_problem(&fixture).unwrap().starts_with("文件为 UTF-16 编码（小端序，带字节顺序标记 BOM）"));
         // What aidpay reads: UTF-8 (BOM or not), ASCII, GBK result files.
         for ok in [&b"\xEF\xBB\xBF<Document>"[..], b"<?xml version='1.0' encoding='utf-8'?><D/>", "<D>资助</D>".as_bytes(), b"H,1,2\n"] {
             assert_eq!(encoding_problem(ok), None);

@@ -254,8 +254,8 @@ pub fn read<R: BufRead, E>(
                         other => {
                             return Err(ReadError::WrongMessage {
                                 path: x.path(),
-                                expected: "a pain.002 payment status report (Document/CstmrPmtStsRpt)",
-                                found: format!("an XML document with root element {other}"),
+                                expected: "pain.002 支付状态报告（Document/CstmrPmtStsRpt）",
+                                found: format!("根元素为 {} 的 XML 文件", super::xml::quoted(other)),
                             });
                         }
                     }
@@ -268,7 +268,7 @@ pub fn read<R: BufRead, E>(
                     }
                     return Err(ReadError::WrongMessage {
                         path: x.path(),
-                        expected: "a pain.002 payment status report (CstmrPmtStsRpt)",
+                        expected: "pain.002 支付状态报告（CstmrPmtStsRpt）",
                         found: describe_message_element(x.name()),
                     });
                 };
@@ -395,7 +395,7 @@ pub fn read<R: BufRead, E>(
     if m.is_none() {
         return Err(ReadError::WrongMessage {
             path: "Document".to_string(),
-            expected: "a pain.002 payment status report (CstmrPmtStsRpt)",
+            expected: "pain.002 支付状态报告（CstmrPmtStsRpt）",
             found: describe_message_element(""),
         });
     }
@@ -484,7 +484,7 @@ fn amount_with_currency<R: BufRead>(x: &XmlCursor<R>) -> Result<(Fen, String), X
     let amount = x.amount()?;
     match x.attr("Ccy").map(str::trim).filter(|c| !c.is_empty()) {
         Some(ccy) => Ok((amount, ccy.to_string())),
-        None => Err(x.invalid("the amount has no Ccy attribute (currency)")),
+        None => Err(x.invalid("金额没有 Ccy 属性（币种）")),
     }
 }
 
@@ -744,7 +744,7 @@ mod tests {
     fn truncated_and_doctype_fixtures_are_refused() {
         let e = read_all(fixture("pain002-truncated.xml")).unwrap_err();
         let msg = e.to_string();
-        assert!(msg.contains("truncated"), "{msg}");
+        assert!(msg.contains("被截断"), "{msg}");
         assert!(msg.contains("TxInfAndSts[3]"), "{msg}");
 
         let mut seen = 0;
@@ -754,7 +754,7 @@ mod tests {
         })
         .unwrap_err();
         let msg = e.to_string();
-        assert!(msg.contains("DOCTYPE") && msg.contains("entity"), "{msg}");
+        assert!(msg.contains("DOCTYPE") && msg.contains("实体"), "{msg}");
         assert_eq!(seen, 0, "refused before any transaction");
     }
 
@@ -793,11 +793,11 @@ mod tests {
         let e = read_all(doc(r#"<InstdAmt Ccy="CNY">1000.505</InstdAmt>"#).as_bytes()).unwrap_err();
         assert!(
             e.to_string().starts_with(
-                "Document/CstmrPmtStsRpt/OrgnlPmtInfAndSts[1]/TxInfAndSts[1]/OrgnlTxRef/Amt/InstdAmt: "
+                "Document/CstmrPmtStsRpt/OrgnlPmtInfAndSts[1]/TxInfAndSts[1]/OrgnlTxRef/Amt/InstdAmt："
             ),
             "{e}"
         );
-        assert!(e.to_string().contains("third decimal"), "{e}");
+        assert!(e.to_string().contains("第三位小数不是零"), "{e}");
         let e = read_all(doc("<InstdAmt>5.00</InstdAmt>").as_bytes()).unwrap_err();
         assert!(e.to_string().contains("Ccy"), "{e}");
     }
@@ -828,9 +828,9 @@ mod tests {
         let e = read_all(&b"<Document><BkToCstmrStmt/></Document>"[..]).unwrap_err();
         assert!(e.to_string().contains("camt.053"), "{e}");
         let e = read_all(&b"<CMS><eb/></CMS>"[..]).unwrap_err();
-        assert!(e.to_string().contains("root element CMS"), "{e}");
+        assert!(e.to_string().contains("根元素为 `CMS`"), "{e}");
         let e = read_all(&b"<Document/>"[..]).unwrap_err();
-        assert!(e.to_string().contains("empty Document"), "{e}");
+        assert!(e.to_string().contains("空的 Document"), "{e}");
     }
 
     #[test]

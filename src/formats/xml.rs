@@ -73,10 +73,12 @@ const MAX_NAMES: usize = 8_192;
 const MAX_CHILD_NAMES: usize = 64;
 
 /// Why an XML document could not be read. Every variant says where: the element path or the
-/// byte offset in the input.
+/// byte offset in the input. The texts are Chinese (finance staff read them in `ingest`, the
+/// quarantine's `.reason.txt`, `status` and the alerts); element paths, codes and values stay as
+/// they are, and a library's own error is appended last as the technical cause (`技术原因：…`).
 #[derive(Debug, thiserror::Error)]
 pub enum XmlError {
-    #[error("byte {pos}: not well-formed XML{}: {source}", at(.path))]
+    #[error("第 {pos} 字节{}：XML 格式错误；技术原因：{source}", at(.path))]
     Syntax {
         pos: u64,
         path: String,
@@ -85,34 +87,31 @@ pub enum XmlError {
     },
 
     #[error(
-        "byte {pos}: the document has a DOCTYPE (document type declaration); DOCTYPE and entity \
-         declarations are refused (XXE and entity-expansion protection), and ISO 20022 files \
-         never need one"
+        "第 {pos} 字节：文件含有 DOCTYPE（文档类型声明）；为防范 XXE 与实体膨胀攻击，含 DOCTYPE 或实体声明的文件\
+         一律拒收，ISO 20022 文件从不需要它"
     )]
     Doctype { pos: u64 },
 
     #[error(
-        "{path}: reference &{name}; to an undeclared entity; only the five predefined XML \
-         entities and character references are read (DOCTYPE and entity declarations are refused)"
+        "{path}：引用了未声明的实体 `&{name};`；只读取 XML 的五个预定义实体和字符引用（DOCTYPE 与实体声明一律拒收）"
     )]
     UnknownEntity { path: String, name: String },
 
     #[error(
-        "byte {pos}: the XML declaration says encoding=\"{encoding}\"; only UTF-8 is read — \
-         convert the file first (e.g. iconv -f {encoding} -t UTF-8)"
+        "第 {pos} 字节：XML 声明的编码为 encoding=\"{encoding}\"，只读取 UTF-8 编码的文件；请先转换\
+         （例如 `iconv -f {encoding} -t UTF-8`）"
     )]
     Encoding { pos: u64, encoding: String },
 
     #[error(
-        "the file starts with a UTF-16 byte-order mark; only UTF-8 is read — convert it first \
-         (e.g. iconv -f UTF-16 -t UTF-8)"
+        "文件以 UTF-16 字节顺序标记（BOM）开头，只读取 UTF-8 编码的文件；请先转换（例如 `iconv -f UTF-16 -t UTF-8`）"
     )]
     Utf16,
 
-    #[error("the input ends at byte {pos} inside {path}: the document is truncated")]
+    #[error("文件在第 {pos} 字节处、{path} 之内结束：文件不完整（被截断）")]
     Truncated { pos: u64, path: String },
 
-    #[error("the input ends at byte {pos} in the middle of markup{} ({source}): the document is truncated", at(.path))]
+    #[error("文件在第 {pos} 字节处、一个标记的中间结束{}：文件不完整（被截断）；技术原因：{source}", at(.path))]
     TruncatedInMarkup {
         pos: u64,
         path: String,
@@ -120,32 +119,32 @@ pub enum XmlError {
         source: quick_xml::Error,
     },
 
-    #[error("the input has no root element (empty, or only a declaration and comments)")]
+    #[error("文件没有根元素（为空，或只有声明和注释）")]
     NoRoot,
 
-    #[error("byte {pos}: {what} after the root element {root} closed; a document has one root")]
+    #[error("第 {pos} 字节：根元素 {root} 结束之后还有{what}；一个文件只能有一个根元素")]
     AfterRoot {
         pos: u64,
         root: String,
         what: &'static str,
     },
 
-    #[error("byte {pos}: text before the root element; this does not look like an XML document")]
+    #[error("第 {pos} 字节：根元素之前有文字；这不像是 XML 文件")]
     TextBeforeRoot { pos: u64 },
 
-    #[error("{path}: nested deeper than {MAX_DEPTH} elements")]
+    #[error("{path}：元素嵌套超过 {MAX_DEPTH} 层")]
     TooDeep { path: String },
 
-    #[error("{path}: text longer than {MAX_TEXT} bytes")]
+    #[error("{path}：文字长度超过 {MAX_TEXT} 字节")]
     TextTooLong { path: String },
 
-    #[error("byte {pos}: more than {MAX_NAMES} distinct element names")]
+    #[error("第 {pos} 字节：不同的元素名超过 {MAX_NAMES} 个")]
     TooManyNames { pos: u64 },
 
-    #[error("{path}: {reason}")]
+    #[error("{path}：{reason}")]
     Invalid { path: String, reason: String },
 
-    #[error("{path}: {element} is missing; {why}")]
+    #[error("{path}：缺少 {element}；{why}")]
     Missing {
         path: String,
         element: &'static str,
@@ -157,8 +156,14 @@ fn at(path: &str) -> String {
     if path.is_empty() {
         String::new()
     } else {
-        format!(" in {path}")
+        format!("（位于 {path}）")
     }
+}
+
+/// A value read from a file, for messages: in backquotes, control characters escaped, so the
+/// reader sees exactly what the file says (and the English scanner of the tests knows it for data).
+pub fn quoted(value: &str) -> String {
+    format!("`{}`", value.escape_debug())
 }
 
 /// Why a whole-message read stopped: the XML, the wrong kind of message, or the caller's own
@@ -171,14 +176,14 @@ pub enum ReadError<E> {
     #[error(transparent)]
     Xml(#[from] XmlError),
 
-    #[error("{path}: this is {found}, not {expected}")]
+    #[error("{path}：这是 {found}，不是 {expected}")]
     WrongMessage {
         path: String,
         expected: &'static str,
         found: String,
     },
 
-    #[error("stopped by the caller at {path}: {cause}")]
+    #[error("读到 {path} 时中止：{cause}")]
     Callback { path: String, cause: E },
 }
 
@@ -309,7 +314,7 @@ impl<R: BufRead> XmlCursor<R> {
                         return Err(XmlError::AfterRoot {
                             pos: self.reader.buffer_position(),
                             root: self.st.root_name.clone(),
-                            what: "an element",
+                            what: "元素",
                         });
                     }
                     if self.st.depth >= MAX_DEPTH {
@@ -406,7 +411,7 @@ impl<R: BufRead> XmlCursor<R> {
                         return Err(XmlError::AfterRoot {
                             pos: self.reader.buffer_position(),
                             root: self.st.root_name.clone(),
-                            what: "a closing tag",
+                            what: "结束标记",
                         });
                     }
                     self.st.pending_pop = true;
@@ -426,7 +431,7 @@ impl<R: BufRead> XmlCursor<R> {
                             return Err(XmlError::AfterRoot {
                                 pos: self.reader.buffer_position(),
                                 root: self.st.root_name.clone(),
-                                what: "text",
+                                what: "文字",
                             });
                         }
                         return Err(XmlError::TextBeforeRoot {
@@ -712,23 +717,19 @@ pub fn parse_amount(text: &str) -> Result<Fen, String> {
     let d = parse_decimal(text)?;
     let t = text.trim();
     if t.starts_with('-') && !d.is_zero() {
-        return Err(format!(
-            "{t:?} is negative; amounts carry their sign in CdtDbtInd"
-        ));
+        return Err(format!("{} 是负数；金额的正负由 CdtDbtInd 表示", quoted(t)));
     }
     // Decided on the text, not on a rounded decimal: `0.000000000000000000000000000001` has a
     // non-zero digit that a 28-digit decimal would silently lose.
     if let Some((_, fraction)) = t.split_once('.')
         && fraction.bytes().skip(2).any(|b| b != b'0')
     {
-        return Err(format!(
-            "{t:?} has a non-zero third decimal; amounts are whole fen"
-        ));
+        return Err(format!("{} 的第三位小数不是零；金额须精确到分", quoted(t)));
     }
     d.checked_mul(Decimal::ONE_HUNDRED)
         .and_then(|fen| i64::try_from(fen.trunc()).ok())
         .map(|fen| Fen(fen.abs()))
-        .ok_or_else(|| format!("{t:?} is too large an amount"))
+        .ok_or_else(|| format!("{} 金额过大", quoted(t)))
 }
 
 /// Parses a plain decimal (`DecimalNumber`): digits with at most one `.`, nothing else.
@@ -749,12 +750,12 @@ pub fn parse_decimal(text: &str) -> Result<Decimal, String> {
         && digits != ".";
     if !plain {
         return Err(if t.is_empty() {
-            "the amount is empty".to_string()
+            "金额为空".to_string()
         } else {
-            format!("{t:?} is not a decimal number")
+            format!("{} 不是十进制数", quoted(t))
         });
     }
-    Decimal::from_str(t).map_err(|_| format!("{t:?} is not a decimal number in range"))
+    Decimal::from_str(t).map_err(|_| format!("{} 超出十进制数的范围", quoted(t)))
 }
 
 /// Parses an `ISODate` (`2026-11-25`, also with a zone suffix `2026-11-25+08:00`) or takes the
@@ -768,17 +769,17 @@ pub fn parse_date(text: &str) -> Result<NaiveDate, String> {
             rest.is_empty() || rest.starts_with(['T', 'Z', '+', '-'])
         })
         .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
-        .ok_or_else(|| format!("{t:?} is not a date (YYYY-MM-DD)"))
+        .ok_or_else(|| format!("{} 不是日期（应为 YYYY-MM-DD，年-月-日）", quoted(t)))
 }
 
 /// Parses a count: ASCII digits only (leading zeros allowed: ING writes `<ElctrncSeqNb>03`).
 pub fn parse_count(text: &str) -> Result<u64, String> {
     let t = text.trim();
     if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("{t:?} is not a whole number"));
+        return Err(format!("{} 不是整数", quoted(t)));
     }
     t.parse::<u64>()
-        .map_err(|_| format!("{t:?} is too large a number"))
+        .map_err(|_| format!("{} 数值过大", quoted(t)))
 }
 
 /// Parses a `CreditDebitCode`.
@@ -786,7 +787,7 @@ pub fn parse_credit_debit(text: &str) -> Result<bool, String> {
     match text.trim() {
         "CRDT" => Ok(true),
         "DBIT" => Ok(false),
-        other => Err(format!("{other:?} is neither CRDT nor DBIT")),
+        other => Err(format!("{} 既不是 CRDT（贷记）也不是 DBIT（借记）", quoted(other))),
     }
 }
 
@@ -795,7 +796,7 @@ pub fn parse_bool(text: &str) -> Result<bool, String> {
     match text.trim() {
         "true" | "1" => Ok(true),
         "false" | "0" => Ok(false),
-        other => Err(format!("{other:?} is not a boolean (true/false)")),
+        other => Err(format!("{} 不是布尔值（应为 `true` 或 `false`）", quoted(other))),
     }
 }
 
@@ -923,7 +924,7 @@ mod tests {
         assert!(matches!(e, XmlError::Doctype { .. }), "{e}");
         assert!(e.to_string().contains("DOCTYPE"));
         let e = events("<D><A>&nbsp;</A></D>").unwrap_err();
-        assert!(e.to_string().contains("D/A: reference &nbsp;"), "{e}");
+        assert!(e.to_string().contains("D/A：引用了未声明的实体 `&nbsp;`"), "{e}");
         let e = events("<?xml version='1.0' encoding='GBK'?><D/>").unwrap_err();
         assert!(e.to_string().contains("encoding=\"GBK\""), "{e}");
         assert!(events("<?xml version='1.0' encoding='utf-8'?><D/>").is_ok());
@@ -953,7 +954,7 @@ mod tests {
         let e = events("<D><R><Tx><Id>a</Id><Amt Ccy=").unwrap_err();
         assert!(matches!(e, XmlError::TruncatedInMarkup { .. }), "{e}");
         assert!(
-            e.to_string().contains("D/R/Tx[1]") && e.to_string().contains("truncated"),
+            e.to_string().contains("D/R/Tx[1]") && e.to_string().contains("被截断"),
             "{e}"
         );
         let e = events("<D><A></B></D>").unwrap_err();
@@ -1013,7 +1014,7 @@ mod tests {
         assert!(
             parse_amount("10.005")
                 .unwrap_err()
-                .contains("third decimal")
+                .contains("第三位小数不是零")
         );
         assert!(parse_amount("-1.00").is_err());
         assert!(parse_amount("1e3").is_err());

@@ -258,21 +258,21 @@ impl CsvSource {
                 if let Some(c) = cut {
                     row.cut = Some((
                         c.field,
-                        format!("这一行超过 {} KiB，单元格过长，未读完 (the row is longer than {MAX_RECORD_BYTES} bytes)", MAX_RECORD_BYTES / 1024),
+                        format!("这一行超过 {} KiB，单元格过长，未读完", MAX_RECORD_BYTES / 1024),
                     ));
                 }
                 for (i, cell) in self.record.iter().enumerate() {
                     if cell.contains('\u{FFFD}') {
                         row.problems.push((
                             i,
-                            format!("bytes that are not valid {} (wrong encoding? try --encoding)", encoding_label(self.encoding)),
+                            format!("含有不是有效 {} 编码的字节（编码不对？可用 --encoding 指定）", encoding_label(self.encoding)),
                         ));
                     }
                     row.cells.push(cell.to_string());
                 }
                 Some(Ok(row))
             }
-            Err(e) => Some(Err(SourceError::Csv(e.to_string()))),
+            Err(e) => Some(Err(SourceError::Csv(format!("文件无法按 CSV 读取；技术原因：{e}")))),
         }
     }
 

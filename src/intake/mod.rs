@@ -35,11 +35,11 @@ const CHUNK_ROWS: usize = 1000;
 /// A problem reading the file itself (as opposed to one row of it).
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
-    #[error("{0}")]
+    #[error("读取文件失败；技术原因：{0}")]
     Io(#[from] std::io::Error),
-    #[error("CSV: {0}")]
+    #[error("{0}")]
     Csv(String),
-    #[error("XLSX: {0}")]
+    #[error("XLSX：{0}")]
     Xlsx(String),
     #[error("{0}")]
     Header(#[from] columns::HeaderError),
@@ -172,7 +172,7 @@ fn open_list(path: &Path, opts: ImportOptions, summary: &mut FileSummary) -> Res
     if header_cells.iter().any(|h| h.contains('\u{FFFD}')) {
         let enc = summary.encoding.clone().unwrap_or_default();
         return Err(SourceError::Encoding(format!(
-            "the header row is not readable as {enc}; wrong encoding? (try --encoding gbk or --encoding utf-8)"
+            "表头行无法按 {enc} 编码读取；编码不对？（可用 --encoding gbk 或 --encoding utf-8 指定）"
         )));
     }
     let header = HeaderMap::from_headers(header_cells)?;
@@ -249,7 +249,7 @@ pub async fn import_file(store: &Store, cfg: &Config, path: &Path, opts: ImportO
     }
     // The reader has stopped (it only returns once the channel is done); a panic in it is a bug,
     // reported as such instead of a half import.
-    reader.await.map_err(|e| src_err(SourceError::Io(std::io::Error::other(format!("reading stopped: {e}")))))?;
+    reader.await.map_err(|e| src_err(SourceError::Io(std::io::Error::other(e.to_string()))))?;
     // What was read is what the file is, from start to end: else nothing of it is applied.
     crate::files::pause_point("import_before_commit");
     snapshot.unchanged(path).map_err(|why| ImportError::Changed { file: file.clone(), why })?;

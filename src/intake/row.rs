@@ -57,7 +57,7 @@ impl Cells<'_> {
         let max = max_chars(c);
         let n = text.chars().count();
         if n > max {
-            return Err(self.err(c, format!("超过 {max} 个字符（此单元格有 {n} 个字符），请检查 (longer than {max} characters)")));
+            return Err(self.err(c, format!("超过 {max} 个字符（此单元格有 {n} 个字符），请检查")));
         }
         Ok(text.to_string())
     }

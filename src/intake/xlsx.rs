@@ -65,7 +65,7 @@ fn check_extent<RS: std::io::Read + std::io::Seek>(book: &mut calamine::Xlsx<RS>
         let (r, c) = cell.get_position();
         if r >= MAX_ROWS || c >= MAX_COLUMNS {
             return Err(format!(
-                "a cell at row {}, column {} lies beyond Excel's {MAX_ROWS} rows × {MAX_COLUMNS} columns",
+                "第 {} 行第 {} 列有一个单元格，超出了 Excel 的 {MAX_ROWS} 行 × {MAX_COLUMNS} 列范围",
                 r as u64 + 1,
                 c as u64 + 1
             ));
@@ -80,7 +80,7 @@ fn check_extent<RS: std::io::Read + std::io::Seek>(book: &mut calamine::Xlsx<RS>
     let (height, width) = ((rows.1 - rows.0) as u64 + 1, (cols.1 - cols.0) as u64 + 1);
     if height * width > n * MAX_SPARSENESS + RANGE_MARGIN {
         return Err(format!(
-            "the sheet's {n} cells are spread over {height} rows × {width} columns; delete the stray cells far from the table"
+            "工作表的 {n} 个单元格分布在 {height} 行 × {width} 列的范围内；请删除远离表格的零散单元格后重新报送"
         ));
     }
     Ok(())
@@ -118,8 +118,7 @@ fn check_runs(path: &Path) -> Result<(), String> {
                     run += 1;
                     if run > MAX_XML_RUN {
                         return Err(format!(
-                            "工作簿的 {name} 中有一段超过 {} KiB 的文字或标记（某个单元格过长），文件未导入 \
-                             ({name} holds a cell or tag longer than {MAX_XML_RUN} bytes)",
+                            "工作簿的 {name} 中有一段超过 {} KiB 的文字或标记（某个单元格过长），文件未导入",
                             MAX_XML_RUN / 1024
                         ));
                     }
@@ -133,7 +132,7 @@ fn check_runs(path: &Path) -> Result<(), String> {
 impl XlsxSource {
     pub fn open(path: &Path) -> Result<XlsxSource, SourceError> {
         check_runs(path).map_err(SourceError::Xlsx)?;
-        let mut book = calamine::open_workbook_auto(path).map_err(|e| SourceError::Xlsx(e.to_string()))?;
+        let mut book = calamine::open_workbook_auto(path).map_err(|e| SourceError::Xlsx(format!("工作簿无法打开；技术原因：{e}")))?;
         if let calamine::Sheets::Xlsx(xlsx) = &mut book
             && let Some(first) = xlsx.sheet_names().first().cloned()
         {
@@ -141,8 +140,8 @@ impl XlsxSource {
         }
         let range = book
             .worksheet_range_at(0)
-            .ok_or_else(|| SourceError::Xlsx("the workbook has no worksheet".into()))?
-            .map_err(|e| SourceError::Xlsx(e.to_string()))?;
+            .ok_or_else(|| SourceError::Xlsx("工作簿中没有工作表".into()))?
+            .map_err(|e| SourceError::Xlsx(format!("工作表无法读取；技术原因：{e}")))?;
         let first_row = range.start().map(|(r, _)| r as u64).unwrap_or(0);
         let first_col = range.start().map(|(_, c)| c as usize).unwrap_or(0);
         let mut header = Vec::new();

@@ -49,36 +49,34 @@ struct Current {
     pending: Vec<EntryRecord>,
 }
 
-fn word(kind: CamtKind) -> (&'static str, &'static str) {
+fn word(kind: CamtKind) -> &'static str {
     match kind {
-        CamtKind::Statement => ("statement", "对账单"),
-        CamtKind::Notification => ("notification", "通知"),
+        CamtKind::Statement => "对账单",
+        CamtKind::Notification => "通知",
     }
 }
 
 /// The special account this statement is for, or why it is refused.
 fn whose(cfg: &Config, info: &StatementInfo, sid: &str, warnings: &mut Vec<String>) -> Result<String, ReadError> {
     let ours = cfg.account.number.as_str();
-    let (en, zh) = word(info.kind);
+    let zh = word(info.kind);
     match info.account.as_deref() {
         Some(a) if same_account(a, ours) => {}
         Some(a) => {
             return Err(ReadError::Unreadable(format!(
-                "{en} {sid} is for account {a}, not the special account {ours} (account.number): only the special account's \
-                 money is counted, nothing of this file was applied ({zh}账号 {a} 不是本专户 {ours}，未导入)"
+                "{zh} {sid} 的账号 {a} 不是本专户 {ours}（account.number）：只计入本专户的资金，此文件未导入任何内容"
             )));
         }
         None => match cfg.banks.iter().find(|b| b.statements_without_account.is_some()) {
             Some(b) => warnings.push(format!(
-                "{en} {sid} names no account (no Acct/Id); taken as the special account {ours}'s, as bank profile {} says \
-                 (banks.{}.statements_without_account)",
+                "{zh} {sid} 未注明账号（无 Acct/Id）；按银行配置 {} 的设置（banks.{}.statements_without_account）视为本专户 {ours} 的{zh}",
                 b.name, b.name
             )),
             None => {
                 return Err(ReadError::Unreadable(format!(
-                    "{en} {sid} names no account (no Acct/Id), so it cannot be told to be the special account {ours}'s: \
-                     nothing of this file was applied. If this bank sends excerpts without an account, set \
-                     statements_without_account = \"{ours}\" in its bank profile [banks.<name>] ({zh}未注明账号，未导入)"
+                    "{zh} {sid} 未注明账号（无 Acct/Id），无法确认是本专户 {ours} 的{zh}：此文件未导入任何内容。\
+                     如该银行发送的对账单本就不注明账号，请在其银行配置中设置 `statements_without_account = \"{ours}\"`\
+                     （`[banks.<name>]`）"
                 )));
             }
         },
@@ -91,8 +89,7 @@ fn whose(cfg: &Config, info: &StatementInfo, sid: &str, warnings: &mut Vec<Strin
         .or_else(|| info.balances.iter().map(|b| b.currency.as_str()).find(|c| !c.eq_ignore_ascii_case(ccy)));
     if let Some(c) = foreign {
         return Err(ReadError::Unreadable(format!(
-            "{en} {sid} of account {} is in {c}, but the special account is kept in {ccy} (account.currency): {c} amounts are \
-             never taken as {ccy}, nothing of this file was applied ({zh}币种 {c} 与专户币种 {ccy} 不符，未导入)",
+            "账号 {} 的{zh} {sid} 币种为 {c}，而本专户以 {ccy} 记账（account.currency）：{c} 金额从不当作 {ccy}，此文件未导入任何内容",
             info.account.as_deref().unwrap_or(ours)
         )));
     }
@@ -114,7 +111,7 @@ fn reference(e: &Entry, statement: &str, position: i64) -> (String, IdentifiedBy
 /// Reads a camt.053 or camt.054 and stores it inside `tx`; an `Unreadable` error means the
 /// caller rolls back and quarantines the file.
 pub(super) async fn ingest(tx: &mut StoreTx, cfg: &Config, path: &Path, file_id: i64, s: &mut IngestSummary) -> Result<(), ReadError> {
-    let file = std::fs::File::open(path).map_err(|e| ReadError::Unreadable(e.to_string()))?;
+    let file = std::fs::File::open(path).map_err(|e| ReadError::Unreadable(format!("读取文件失败；技术原因：{e}")))?;
     // One file's entries at a time per account: telling repeats from new entries reads what is
     // stored, so two processes storing two files of the same account take turns (PostgreSQL).
     tx.lock(&format!("statements:{}", cfg.account.number)).await?;
@@ -125,7 +122,7 @@ pub(super) async fn ingest(tx: &mut StoreTx, cfg: &Config, path: &Path, file_id:
             let flush = matches!(ev, CamtEvent::Statement(_));
             chunk.push(ev);
             if flush || chunk.len() >= 500 {
-                sender.blocking_send(std::mem::replace(&mut chunk, Vec::with_capacity(500))).map_err(|_| "the store side stopped")?;
+                sender.blocking_send(std::mem::replace(&mut chunk, Vec::with_capacity(500))).map_err(|_| "写入数据库的一端已停止")?;
             }
             Ok::<(), &'static str>(())
         });
@@ -192,25 +189,24 @@ pub(super) async fn ingest(tx: &mut StoreTx, cfg: &Config, path: &Path, file_id:
                 }
                 CamtEvent::Entry(e) => {
                     let Some(c) = current.as_mut() else {
-                        outcome = Err(ReadError::Unreadable("an entry outside any statement".into()));
+                        outcome = Err(ReadError::Unreadable("有一笔分录不属于任何对账单或通知".into()));
                         break 'read;
                     };
                     c.position += 1;
                     c.listed += 1;
                     s.entries_read += 1;
                     if !e.currency.eq_ignore_ascii_case(&ccy) {
-                        let (en, zh) = if c.kind == "statement" { ("statement", "对账单") } else { ("notification", "通知") };
+                        let zh = if c.kind == "statement" { "对账单" } else { "通知" };
                         outcome = Err(ReadError::Unreadable(format!(
-                            "entry {} of {en} {} is {} {}, but the special account is kept in {ccy} (account.currency): nothing of \
-                             this file was applied ({zh}中有 {} 币种的分录，与专户币种 {ccy} 不符，未导入)",
-                            c.position, c.id, e.amount, e.currency, e.currency
+                            "{zh} {} 的第 {} 笔分录为 {} {}，而本专户以 {ccy} 记账（account.currency）：此文件未导入任何内容",
+                            c.id, c.position, e.amount, e.currency
                         )));
                         break 'read;
                     }
                     let status = match e.status.as_deref() {
                         Some(code) => EntryStatus::from_iso(code),
                         None => {
-                            c.sums.warnings.push(format!("entry {} ({} {}) has no Sts; read as booked", c.position, e.amount, e.currency));
+                            c.sums.warnings.push(format!("第 {} 笔分录（{} {}）没有 Sts（状态）；按已记账读取", c.position, e.amount, e.currency));
                             EntryStatus::Booked
                         }
                     };
@@ -271,7 +267,7 @@ pub(super) async fn ingest(tx: &mut StoreTx, cfg: &Config, path: &Path, file_id:
         let _ = reader.await;
         return outcome;
     }
-    reader.await.map_err(|e| ReadError::Unreadable(e.to_string()))?.map_err(ReadError::Unreadable)?;
+    reader.await.map_err(|e| ReadError::Unreadable(format!("读取中断；技术原因：{e}")))?.map_err(ReadError::Unreadable)?;
     if let Some(done) = current.take() {
         finish(tx, done, &mut claimed, &mut stored, s).await?;
     }
@@ -294,7 +290,7 @@ async fn finish(tx: &mut StoreTx, mut c: Current, claimed: &mut HashSet<i64>, st
     if let Some(n) = c.summary_entries
         && n != c.listed
     {
-        c.sums.warnings.push(format!("TxsSummry/TtlNtries/NbOfNtries says {n} entries, the {} lists {}", c.kind, c.listed));
+        c.sums.warnings.push(format!("TxsSummry/TtlNtries/NbOfNtries 写明 {n} 笔分录，而{}列出 {} 笔", if c.kind == "statement" { "对账单" } else { "通知" }, c.listed));
     }
     for w in &c.sums.warnings {
         s.warnings.push(format!("{}: {w}", c.id));

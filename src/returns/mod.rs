@@ -145,13 +145,12 @@ pub async fn ingest_file(store: &Store, cfg: &Config, path: &Path, origin: Origi
             read::apply_file(&mut tx, cfg, k, &read::Incoming { path, name: &name, file_id }, &mut summary).await
         }
         (None, None) if crate::formats::detect::neither_utf8_nor_gbk(&head) => Err(ReadError::Unreadable(
-            "not a known bank file, and its bytes are text in neither UTF-8 nor GBK (Latin-1 or Big5, say): if it is a bank \
-             answer, convert it to UTF-8 (e.g. `iconv -f ISO-8859-1 -t UTF-8 FILE > FILE.utf8`) or configure its bank \
-             profile's encoding (文件编码既不是 UTF-8 也不是 GBK)"
+            "不是可识别的银行文件，且文件编码既不是 UTF-8 也不是 GBK（例如 Latin-1 或 Big5）：如果这是银行回执，\
+             请先转换为 UTF-8（例如 `iconv -f ISO-8859-1 -t UTF-8 FILE > FILE.utf8`），或在其银行配置中设置文件编码"
                 .into(),
         )),
         (None, None) => Err(ReadError::Unreadable(
-            "not a known bank file: neither pain.002, camt.053, camt.054 nor a result file of a configured bank profile".into(),
+            "不是可识别的银行文件：既不是 pain.002、camt.053、camt.054，也不是已配置银行的结果文件".into(),
         )),
     };
     // What was read is what the file is, from start to end: else nothing of it is applied, and
@@ -210,7 +209,7 @@ pub async fn ingest_file(store: &Store, cfg: &Config, path: &Path, origin: Origi
                     kept_as = to.file_name().map(|n| n.to_string_lossy().into_owned());
                     summary.quarantined_to = Some(to.display().to_string());
                 }
-                Err(e) => summary.error = Some(format!("{reason}; and it could not be quarantined: {e}")),
+                Err(e) => summary.error = Some(format!("{reason}；且无法移入隔离区；技术原因：{e}")),
             }
             // What the file would have counted is not what was applied: nothing was.
             summary.entries = 0;

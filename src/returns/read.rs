@@ -75,16 +75,16 @@ async fn domestic(tx: &mut StoreTx, cfg: &Config, profile_name: &str, path: &Pat
     let profile = super::domestic_profiles(cfg)
         .find(|(n, _)| *n == profile_name)
         .map(|(_, p)| p)
-        .ok_or_else(|| unreadable(format!("bank profile {profile_name} is gone")))?;
-    let bytes = std::fs::read(path).map_err(|e| unreadable(e.to_string()))?;
+        .ok_or_else(|| unreadable(format!("银行配置 {profile_name} 已不存在")))?;
+    let bytes = std::fs::read(path).map_err(|e| unreadable(format!("读取文件失败；技术原因：{e}")))?;
     let reader = ResultReader::new(profile, &cfg.reasons, &bytes[..]).map_err(|e| unreadable(e.to_string()))?;
     // A bank that answers by row number needs the batch's references in file order.
     let by_row = profile.result.as_ref().is_some_and(|r| r.detail.iter().any(|c| c == "seq") && !r.detail.iter().any(|c| c == "end_to_end_id"));
     let reader = if by_row {
-        let batch = reader.header().batch_id.clone().ok_or_else(|| unreadable("the result file names no batch".into()))?;
+        let batch = reader.header().batch_id.clone().ok_or_else(|| unreadable("结果文件没有写明批次号".into()))?;
         let refs = tx.batch_refs(&batch).await?;
         if refs.is_empty() {
-            return Err(unreadable(format!("the result file answers batch {batch}, which we never sent")));
+            return Err(unreadable(format!("结果文件答复的批次 {batch} 不是本系统发出的")));
         }
         reader.with_references(refs)
     } else {
@@ -136,14 +136,14 @@ fn answer_of(t: crate::formats::pain002::TxStatus) -> Answer {
 async fn pain002(tx: &mut StoreTx, cfg: &Config, incoming: &Incoming<'_>, s: &mut IngestSummary) -> Result<(), ReadError> {
     use crate::formats::pain002;
     let file_id = incoming.file_id;
-    let file = std::fs::File::open(incoming.path).map_err(|e| ReadError::Unreadable(e.to_string()))?;
+    let file = std::fs::File::open(incoming.path).map_err(|e| ReadError::Unreadable(format!("读取文件失败；技术原因：{e}")))?;
     let (sender, mut receiver) = tokio::sync::mpsc::channel::<Vec<Answer>>(4);
     let reader = tokio::task::spawn_blocking(move || {
         let mut chunk = Vec::with_capacity(CHUNK);
         let report = pain002::read(std::io::BufReader::with_capacity(256 * 1024, file), |t| {
             chunk.push(answer_of(t));
             if chunk.len() >= CHUNK {
-                sender.blocking_send(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK))).map_err(|_| "the store side stopped")?;
+                sender.blocking_send(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK))).map_err(|_| "写入数据库的一端已停止")?;
             }
             Ok::<(), &'static str>(())
         });
@@ -157,7 +157,7 @@ async fn pain002(tx: &mut StoreTx, cfg: &Config, incoming: &Incoming<'_>, s: &mu
         seen.extend(chunk.iter().map(|a| a.reference.clone()));
         add(s, apply::apply(tx, file_id, &chunk).await?);
     }
-    let report = reader.await.map_err(|e| ReadError::Unreadable(e.to_string()))?.map_err(ReadError::Unreadable)?;
+    let report = reader.await.map_err(|e| ReadError::Unreadable(format!("读取中断；技术原因：{e}")))?.map_err(ReadError::Unreadable)?;
     if names_nothing(&report) {
         file_rejected(tx, cfg, incoming, &report, s).await?;
         return Ok(());

@@ -69,23 +69,23 @@ pub struct ResultHeader {
 /// Why a result file, or one line of it, cannot be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ResultError {
-    #[error("bank profile: {0}")]
+    #[error("银行配置有误：{0}")]
     Profile(String),
-    #[error("bank profile has no result section")]
+    #[error("银行配置中没有结果文件（result）一节")]
     NoResultSection,
-    #[error("reading the result file: {0}")]
+    #[error("读取结果文件失败；技术原因：{0}")]
     Io(#[from] std::io::Error),
-    #[error("the result file ends after {found} lines, inside its {expected} header lines")]
+    #[error("结果文件只有 {found} 行，在其 {expected} 行表头之内就结束了")]
     MissingHeader { expected: usize, found: u64 },
-    #[error("line {line}: not valid {encoding} text (truncated or wrong encoding)")]
+    #[error("第 {line} 行：不是有效的 {encoding} 文字（文件被截断或编码不对）")]
     Encoding { line: u64, encoding: &'static str },
-    #[error("line {line}: {found} columns where {expected} are expected; column `{column}` is missing")]
+    #[error("第 {line} 行：有 {found} 列，应为 {expected} 列；缺少 `{column}` 列")]
     MissingColumn { line: u64, column: &'static str, expected: usize, found: usize },
-    #[error("line {line}: {found} columns where {expected} are expected")]
+    #[error("第 {line} 行：有 {found} 列，应为 {expected} 列")]
     ExtraColumns { line: u64, expected: usize, found: usize },
-    #[error("line {line}, column `{column}`: `{value}` {reason}")]
+    #[error("第 {line} 行 `{column}` 列：`{value}` {reason}")]
     Field { line: u64, column: &'static str, value: String, reason: &'static str },
-    #[error("line {line}: the bank answers by row number ({seq}) and the batch's references were not given")]
+    #[error("第 {line} 行：银行按行号（{seq}）答复，但没有给出该批次的支付参考号")]
     NoReferences { line: u64, seq: u64 },
 }
 
@@ -215,14 +215,14 @@ impl<R> ResultReader<'_, R> {
                             line,
                             column: "seq",
                             value: seq.to_string(),
-                            reason: "is not a line of the batch",
+                            reason: "不是该批次中的一行",
                         });
                     }
                 }
             }
             // `Layout::new` insists on one of the two columns.
             (None, None) => {
-                return Err(ResultError::Profile("result: needs an `end_to_end_id` or a `seq` column".to_string()));
+                return Err(ResultError::Profile("结果文件（result）一节须有 `end_to_end_id` 列或 `seq` 列".to_string()));
             }
         };
         let reason_code = match p.status {
@@ -374,12 +374,12 @@ impl<'p> Layout<'p> {
             match col {
                 ResultColumn::EndToEndId => {
                     if value.is_empty() {
-                        return Err(bad(col, value, "is empty"));
+                        return Err(bad(col, value, "为空"));
                     }
                     p.end_to_end_id = some(value);
                 }
                 ResultColumn::Seq => {
-                    p.seq = Some(value.parse::<u64>().map_err(|_| bad(col, value, "is not a line number"))?);
+                    p.seq = Some(value.parse::<u64>().map_err(|_| bad(col, value, "不是行号"))?);
                 }
                 ResultColumn::CardNumber => p.card_number = some(value),
                 ResultColumn::Holder => p.holder = some(value),
@@ -398,7 +398,7 @@ impl<'p> Layout<'p> {
                     } else if is(&s.pending_values) {
                         LineStatus::Pending
                     } else {
-                        return Err(bad(col, value, "is not a status this profile knows"));
+                        return Err(bad(col, value, "不是该银行配置认识的状态"));
                     };
                 }
                 ResultColumn::Reason => p.reason_text = some(value),
@@ -415,7 +415,7 @@ impl<'p> Layout<'p> {
             let bad = |reason: &'static str| ResultError::Field { line, column: col.name(), value: value.to_string(), reason };
             match col {
                 ResultHeaderColumn::BatchId => h.batch_id = (!value.is_empty()).then(|| value.to_string()),
-                ResultHeaderColumn::Count => h.count = Some(value.parse::<u64>().map_err(|_| bad("is not a count"))?),
+                ResultHeaderColumn::Count => h.count = Some(value.parse::<u64>().map_err(|_| bad("不是笔数"))?),
                 ResultHeaderColumn::Total => h.total = Some(parse_amount(value, self.unit).map_err(bad)?),
                 ResultHeaderColumn::Skip => {}
             }
@@ -450,8 +450,8 @@ fn decode_line<'a>(encoding: &'static Encoding, raw: &'a [u8], buf: &'a mut Stri
 /// An amount exactly, as integer fen: `1000.50` / `1,000.50` / `1000` in yuan, `100050` in fen.
 /// No sign, no exponent, at most two decimals (further zeros allowed). Never through a float.
 pub fn parse_amount(text: &str, unit: AmountUnit) -> Result<Fen, &'static str> {
-    const NOT: &str = "is not a plain amount";
-    const BIG: &str = "is too large";
+    const NOT: &str = "不是普通金额数字";
+    const BIG: &str = "金额过大";
     let digits = |s: &str, allow_commas: bool| -> Result<i64, &'static str> {
         let mut n: i64 = 0;
         let mut any = false;
@@ -483,7 +483,7 @@ pub fn parse_amount(text: &str, unit: AmountUnit) -> Result<Fen, &'static str> {
                 return Err(NOT);
             }
             if frac.iter().skip(2).any(|b| *b != b'0') {
-                return Err("has more than two decimals");
+                return Err("小数超过两位");
             }
             let tenths = frac.first().map_or(0, |b| i64::from(b - b'0'));
             let hundredths = frac.get(1).map_or(0, |b| i64::from(b - b'0'));
@@ -589,7 +589,7 @@ mod tests {
             other => panic!("expected line 5 to miss its status, got {other:?}"),
         }
         match &lines[7] {
-            Err(e @ ResultError::Encoding { line: 10, .. }) => assert!(e.to_string().contains("line 10")),
+            Err(e @ ResultError::Encoding { line: 10, .. }) => assert!(e.to_string().contains("第 10 行")),
             other => panic!("expected the cut last line to be an encoding error, got {other:?}"),
         }
         assert_eq!(lines.iter().filter(|l| l.is_ok()).count(), 6);
@@ -604,7 +604,7 @@ mod tests {
         assert!(matches!(&lines[2], Err(ResultError::Field { line: 4, column: "status", .. })), "{:?}", lines[2]);
         assert!(matches!(&lines[3], Err(ResultError::ExtraColumns { line: 5, .. })), "{:?}", lines[3]);
         assert!(matches!(&lines[4], Err(ResultError::Field { line: 6, column: "end_to_end_id", .. })), "{:?}", lines[4]);
-        assert!(errors[0].contains("line 3") && errors[0].contains("amount"));
+        assert!(errors[0].contains("第 3 行") && errors[0].contains("amount"));
     }
 
     #[test]

@@ -229,23 +229,12 @@ impl Alerter {
         let Some(last) = new.last().map(|e| e.id) else { return Ok(0) };
         let text = message(&new);
         let msg = Message { title: format!("aidpay 新增 {} 条异常", new.len()), markdown: format!("### aidpay 新增异常\n{text}") };
-        let started = crate::scheduler::wall_clock_text();
-        let sent = self.send(&msg).await;
-        let finished = crate::scheduler::wall_clock_text();
-        let (outcome, detail) = match &sent {
-            Ok(()) => (RunOutcome::Ok, format!("up_to={last}; {}之后: {text}", job_label(job))),
-            Err(e) => (RunOutcome::Error, format!("未送达（异常 #{}–#{last}，{}之后）: {e}", new[0].id, job_label(job))),
-        };
-        store
-            .record_run(&JobRun {
-                job: ALERT_JOB.into(),
-                started_at: started,
-                finished_at: Some(finished),
-                outcome: Some(outcome),
-                detail: Some(detail),
-            })
-            .await?;
-        sent?;
+        let first = new[0].id;
+        self.send_recorded(store, &msg, |sent| match sent {
+            Ok(()) => format!("up_to={last}; {}之后: {text}", job_label(job)),
+            Err(e) => format!("未送达（异常 #{first}–#{last}，{}之后）: {e}", job_label(job)),
+        })
+        .await?;
         tracing::info!(to = %self.host(), new_exceptions = new.len(), "alert sent to finance staff");
         *mark = last;
         Ok(new.len())
@@ -255,13 +244,23 @@ impl Alerter {
     pub async fn notify(&self, store: &Store, notice: &Notice) -> Result<(), AlertError> {
         let _one_at_a_time = self.mark.lock().await;
         let msg = notice.message();
+        self.send_recorded(store, &msg, |sent| match sent {
+            Ok(()) => format!("{}: {}", notice.kind(), msg.title),
+            Err(e) => format!("未送达（{}: {}）: {e}", notice.kind(), msg.title),
+        })
+        .await?;
+        tracing::info!(to = %self.host(), notice = notice.kind(), "alert sent to finance staff");
+        Ok(())
+    }
+
+    /// Sends `msg` and records the attempt in `job_runs` (`alert`, `ok` or `error`, with the
+    /// detail `say` words for it), then returns how the sending went.
+    async fn send_recorded(&self, store: &Store, msg: &Message, say: impl FnOnce(&Result<(), AlertError>) -> String) -> Result<(), AlertError> {
         let started = crate::scheduler::wall_clock_text();
-        let sent = self.send(&msg).await;
+        let sent = self.send(msg).await;
         let finished = crate::scheduler::wall_clock_text();
-        let (outcome, detail) = match &sent {
-            Ok(()) => (RunOutcome::Ok, format!("{}: {}", notice.kind(), msg.title)),
-            Err(e) => (RunOutcome::Error, format!("未送达（{}: {}）: {e}", notice.kind(), msg.title)),
-        };
+        let outcome = if sent.is_ok() { RunOutcome::Ok } else { RunOutcome::Error };
+        let detail = say(&sent);
         store
             .record_run(&JobRun {
                 job: ALERT_JOB.into(),
@@ -271,9 +270,7 @@ impl Alerter {
                 detail: Some(detail),
             })
             .await?;
-        sent?;
-        tracing::info!(to = %self.host(), notice = notice.kind(), "alert sent to finance staff");
-        Ok(())
+        sent
     }
 
     /// Every configured channel, each with its retries; the first failure is returned after

@@ -127,20 +127,13 @@ impl Table {
         let n = self.columns.len();
         for (i, row) in self.rows.iter().enumerate() {
             if row.len() > n {
-                return Err(ReportError::Invalid(format!(
-                    "row {} has {} cells but the table has {n} columns",
-                    i + 1,
-                    row.len()
-                )));
+                return Err(ReportError::Invalid(format!("row {} has {} cells but the table has {n} columns", i + 1, row.len())));
             }
         }
         if let Some(t) = &self.totals
             && t.len() > n
         {
-            return Err(ReportError::Invalid(format!(
-                "the totals row has {} cells but the table has {n} columns",
-                t.len()
-            )));
+            return Err(ReportError::Invalid(format!("the totals row has {} cells but the table has {n} columns", t.len())));
         }
         Ok(())
     }
@@ -237,21 +230,14 @@ fn column_widths(table: &Table) -> Vec<f64> {
             widths[i] = widths[i].max(w);
         }
     }
-    table
-        .columns
-        .iter()
-        .zip(widths)
-        .map(|(c, w)| c.width.unwrap_or_else(|| (w as f64 + 2.0).clamp(MIN_WIDTH, MAX_WIDTH)))
-        .collect()
+    table.columns.iter().zip(widths).map(|(c, w)| c.width.unwrap_or_else(|| (w as f64 + 2.0).clamp(MIN_WIDTH, MAX_WIDTH))).collect()
 }
 
 /// A worksheet name from the title: Excel forbids `[]:*?/\`, a leading or trailing `'` and more
 /// than 31 characters.
 fn sheet_name(title: &str) -> String {
-    let cleaned: String = title
-        .chars()
-        .map(|c| if matches!(c, '[' | ']' | ':' | '*' | '?' | '/' | '\\') || c.is_control() { ' ' } else { c })
-        .collect();
+    let cleaned: String =
+        title.chars().map(|c| if matches!(c, '[' | ']' | ':' | '*' | '?' | '/' | '\\') || c.is_control() { ' ' } else { c }).collect();
     let name: String = cleaned.trim().trim_matches('\'').trim().chars().take(31).collect();
     let name = name.trim_end().to_string();
     if name.is_empty() { "报表".to_string() } else { name }
@@ -303,11 +289,7 @@ impl KindFormats {
 impl Formats {
     fn new() -> Formats {
         Formats {
-            title: Format::new()
-                .set_bold()
-                .set_font_size(16)
-                .set_align(FormatAlign::Center)
-                .set_align(FormatAlign::VerticalCenter),
+            title: Format::new().set_bold().set_font_size(16).set_align(FormatAlign::Center).set_align(FormatAlign::VerticalCenter),
             subtitle: Format::new().set_align(FormatAlign::Center).set_align(FormatAlign::VerticalCenter),
             header: Format::new()
                 .set_bold()
@@ -360,8 +342,8 @@ fn fill_sheet(ws: &mut rust_xlsxwriter::Worksheet, table: &Table, formats: &Form
     ws.set_print_fit_to_pages(1, 0); // one page wide, as many tall as needed
 
     let ncols = table.columns.len();
-    let last_col = u16::try_from(ncols.saturating_sub(1))
-        .map_err(|_| ReportError::Invalid(format!("{ncols} columns are more than a worksheet holds")))?;
+    let last_col =
+        u16::try_from(ncols.saturating_sub(1)).map_err(|_| ReportError::Invalid(format!("{ncols} columns are more than a worksheet holds")))?;
     // Column widths before any row: constant-memory mode streams rows as they come.
     for (i, w) in widths.iter().enumerate() {
         let col = u16::try_from(i).map_err(|_| ReportError::Invalid(format!("column {i} is beyond a worksheet")))?;
@@ -409,13 +391,7 @@ fn fill_sheet(ws: &mut rust_xlsxwriter::Worksheet, table: &Table, formats: &Form
     Ok(header_row)
 }
 
-fn write_xlsx_row(
-    ws: &mut rust_xlsxwriter::Worksheet,
-    r: u32,
-    table: &Table,
-    row: &[Cell],
-    f: &KindFormats,
-) -> Result<(), ReportError> {
+fn write_xlsx_row(ws: &mut rust_xlsxwriter::Worksheet, r: u32, table: &Table, row: &[Cell], f: &KindFormats) -> Result<(), ReportError> {
     for (i, (col, cell)) in table.padded(row).enumerate() {
         let c = i as u16; // fits: checked against the column count in build_workbook
         match cell {
@@ -445,11 +421,7 @@ pub const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// A text cell as CSV carries it: with a `'` in front if Excel would take it for a formula.
 fn csv_text(s: &str) -> Cow<'_, [u8]> {
-    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        Cow::Owned(format!("'{s}").into_bytes())
-    } else {
-        Cow::Borrowed(s.as_bytes())
-    }
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) { Cow::Owned(format!("'{s}").into_bytes()) } else { Cow::Borrowed(s.as_bytes()) }
 }
 
 fn csv_cell(cell: &Cell) -> Cow<'_, [u8]> {
@@ -579,25 +551,26 @@ pub fn html_page_start<W: Write>(out: &mut W, title: &str, extra_style: &str) ->
 /// One table of a multi-table page: its title as `<h2>`, its subtitle, the table.
 pub fn html_table_section<W: Write>(out: &mut W, table: &Table) -> Result<(), ReportError> {
     table.check()?;
-    let mut inner = || -> std::io::Result<()> {
-        writeln!(out, "<h2>{}</h2>", escape_html(&table.title))?;
-        if let Some(sub) = &table.subtitle {
-            writeln!(out, "<p class=\"subtitle\">{}</p>", escape_html(sub))?;
-        }
-        out.write_all(b"<table>\n<thead><tr>")?;
-        for c in &table.columns {
-            write!(out, "<th>{}</th>", escape_html(&c.header))?;
-        }
-        out.write_all(b"</tr></thead>\n<tbody>\n")?;
-        for row in &table.rows {
-            write_html_row(out, table, row, "")?;
-        }
-        if let Some(totals) = &table.totals {
-            write_html_row(out, table, totals, " class=\"totals\"")?;
-        }
-        out.write_all(b"</tbody>\n</table>\n")
-    };
-    inner().map_err(ReportError::Write)
+    writeln!(out, "<h2>{}</h2>", escape_html(&table.title)).and_then(|_| write_html_table(out, table)).map_err(ReportError::Write)
+}
+
+/// A table's subtitle and the table itself: header, rows, totals.
+fn write_html_table<W: Write>(out: &mut W, table: &Table) -> std::io::Result<()> {
+    if let Some(sub) = &table.subtitle {
+        writeln!(out, "<p class=\"subtitle\">{}</p>", escape_html(sub))?;
+    }
+    out.write_all(b"<table>\n<thead><tr>")?;
+    for c in &table.columns {
+        write!(out, "<th>{}</th>", escape_html(&c.header))?;
+    }
+    out.write_all(b"</tr></thead>\n<tbody>\n")?;
+    for row in &table.rows {
+        write_html_row(out, table, row, "")?;
+    }
+    if let Some(totals) = &table.totals {
+        write_html_row(out, table, totals, " class=\"totals\"")?;
+    }
+    out.write_all(b"</tbody>\n</table>\n")
 }
 
 /// HTML-escapes text for a page built outside this module.
@@ -613,21 +586,8 @@ fn write_html_inner<W: Write>(table: &Table, out: &mut W) -> std::io::Result<()>
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <title>{title}</title>\n<style>\n{HTML_STYLE}</style>\n</head>\n<body>\n<h1>{title}</h1>\n"
     )?;
-    if let Some(sub) = &table.subtitle {
-        writeln!(out, "<p class=\"subtitle\">{}</p>", escape_html(sub))?;
-    }
-    out.write_all(b"<table>\n<thead><tr>")?;
-    for c in &table.columns {
-        write!(out, "<th>{}</th>", escape_html(&c.header))?;
-    }
-    out.write_all(b"</tr></thead>\n<tbody>\n")?;
-    for row in &table.rows {
-        write_html_row(out, table, row, "")?;
-    }
-    if let Some(totals) = &table.totals {
-        write_html_row(out, table, totals, " class=\"totals\"")?;
-    }
-    out.write_all(b"</tbody>\n</table>\n</body>\n</html>\n")
+    write_html_table(out, table)?;
+    out.write_all(b"</body>\n</html>\n")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -636,9 +596,7 @@ fn write_html_inner<W: Write>(table: &Table, out: &mut W) -> std::io::Result<()>
 /// A plain file stem: not empty, no path separator or control character, not starting with `.`.
 fn check_stem(stem: &str) -> Result<(), ReportError> {
     if stem.is_empty() || stem.starts_with('.') || stem.chars().any(|c| c == '/' || c == '\\' || c.is_control()) {
-        return Err(ReportError::Invalid(format!(
-            "report file name {stem:?} must be a plain name without path separators, not starting with '.'"
-        )));
+        return Err(ReportError::Invalid(format!("report file name {stem:?} must be a plain name without path separators, not starting with '.'")));
     }
     Ok(())
 }
@@ -775,8 +733,7 @@ mod tests {
         let text = std::str::from_utf8(&buf[3..]).unwrap();
         assert!(text.starts_with("编号,说明,金额,日期\r\n"));
         assert!(text.ends_with("合计,,1234567.84,\r\n"));
-        let records: Vec<csv::StringRecord> =
-            csv::Reader::from_reader(&buf[3..]).records().collect::<Result<_, _>>().unwrap();
+        let records: Vec<csv::StringRecord> = csv::Reader::from_reader(&buf[3..]).records().collect::<Result<_, _>>().unwrap();
         assert_eq!(records.len(), 3);
         assert_eq!(&records[0][1], "'=1+1");
         assert_eq!(&records[0][2], "1234567.89");
@@ -829,8 +786,7 @@ mod tests {
         assert_eq!(rows[5][2], Data::Float(1_234_567.84));
 
         let mut book: Xlsx<_> = open_workbook(&path).unwrap();
-        let merged: Vec<_> =
-            book.merge_cells_by_sheet_name("测试报表").unwrap().into_iter().map(|d| (d.start, d.end)).collect();
+        let merged: Vec<_> = book.merge_cells_by_sheet_name("测试报表").unwrap().into_iter().map(|d| (d.start, d.end)).collect();
         assert!(merged.contains(&((0, 0), (0, 3))), "{merged:?}");
     }
 
@@ -843,8 +799,7 @@ mod tests {
             let again = write_report(&sample(), format, dir.path(), "报表-2026").unwrap();
             assert_eq!(p, again);
         }
-        let mut names: Vec<String> =
-            fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        let mut names: Vec<String> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
         names.sort();
         assert_eq!(names, vec!["报表-2026.csv", "报表-2026.html", "报表-2026.xlsx"]);
         let (_, rows) = read_sheet(&dir.path().join("报表-2026.xlsx"));
@@ -855,10 +810,7 @@ mod tests {
     fn write_report_refuses_path_like_stems() {
         let dir = tempfile::tempdir().unwrap();
         for stem in ["", "../x", "a/b", ".hidden", "a\\b"] {
-            assert!(
-                matches!(write_report(&sample(), ReportFormat::Csv, dir.path(), stem), Err(ReportError::Invalid(_))),
-                "{stem}"
-            );
+            assert!(matches!(write_report(&sample(), ReportFormat::Csv, dir.path(), stem), Err(ReportError::Invalid(_))), "{stem}");
         }
         let missing = dir.path().join("nope");
         assert!(matches!(write_report(&sample(), ReportFormat::Html, &missing, "x"), Err(ReportError::Io { .. })));
@@ -870,14 +822,8 @@ mod tests {
         let t = Table {
             title: "大表".to_string(),
             subtitle: None,
-            columns: vec![
-                Column::new("编号", ColumnKind::Integer),
-                Column::new("姓名", ColumnKind::Text),
-                Column::new("金额", ColumnKind::Money),
-            ],
-            rows: (0..rows)
-                .map(|i| vec![Cell::Int(i), Cell::Text(format!("学生{i}")), Cell::Money(Fen(i * 7 + 1))])
-                .collect(),
+            columns: vec![Column::new("编号", ColumnKind::Integer), Column::new("姓名", ColumnKind::Text), Column::new("金额", ColumnKind::Money)],
+            rows: (0..rows).map(|i| vec![Cell::Int(i), Cell::Text(format!("学生{i}")), Cell::Money(Fen(i * 7 + 1))]).collect(),
             totals: Some(vec![Cell::text("合计"), Cell::Empty, Cell::Money(Fen((0..rows).map(|i| i * 7 + 1).sum()))]),
         };
         let dir = tempfile::tempdir().unwrap();

@@ -139,6 +139,29 @@ impl ExceptionKind {
         }
     }
 
+    /// Found at intake about the grant itself (its card, holder, ID number, amount or tier, or a
+    /// card change to confirm): corrected data answers it, and it holds the grant.
+    pub fn is_about_the_grant(self) -> bool {
+        use ExceptionKind::*;
+        matches!(
+            self,
+            InvalidCard | HolderMismatch | UnencodableName | InvalidIdNumber | AmountOffStandard | PriorityNotTopTier | CardShared | CardChanged
+        )
+    }
+
+    /// A finding that holds its grant: the grant is paid only once none is open. A re-issue or a
+    /// release waits for all of them; findings about a bank's answer (amount or account
+    /// mismatches) do not hold it.
+    pub fn holds_grant(self) -> bool {
+        use ExceptionKind::*;
+        self.is_about_the_grant() || matches!(self, DuplicateGrant | BankRejected | BankReturned)
+    }
+
+    /// Every kind that [holds](ExceptionKind::holds_grant) its grant.
+    pub fn holding() -> Vec<ExceptionKind> {
+        ExceptionKind::ALL.into_iter().filter(|k| k.holds_grant()).collect()
+    }
+
     /// 问题: the problem in the words finance staff use.
     pub fn label_zh(self) -> &'static str {
         use ExceptionKind::*;
@@ -324,6 +347,30 @@ impl NewException {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn findings_about_the_grant_hold_it_and_bank_mismatches_do_not() {
+        use ExceptionKind::*;
+        let mut holding = ExceptionKind::holding();
+        holding.sort();
+        let mut expected = vec![
+            InvalidCard,
+            CardChanged,
+            HolderMismatch,
+            UnencodableName,
+            InvalidIdNumber,
+            AmountOffStandard,
+            PriorityNotTopTier,
+            CardShared,
+            DuplicateGrant,
+            BankRejected,
+            BankReturned,
+        ];
+        expected.sort();
+        assert_eq!(holding, expected);
+        assert!(!AmountMismatch.holds_grant() && !AccountMismatch.holds_grant() && !NoAnswer.holds_grant());
+        assert!(CardChanged.is_about_the_grant() && !DuplicateGrant.is_about_the_grant());
+    }
 
     #[test]
     fn the_dedup_key_starts_with_the_kind() {

@@ -127,31 +127,6 @@ use ExceptionKind as K;
 
 /// Exceptions a re-issue or a cancellation answers for the same grant.
 const PAYMENT_KINDS: [ExceptionKind; 4] = [K::BankRejected, K::BankReturned, K::NoAnswer, K::UnencodableName];
-const INTAKE_KINDS: [ExceptionKind; 8] = [
-    K::InvalidCard,
-    K::HolderMismatch,
-    K::UnencodableName,
-    K::InvalidIdNumber,
-    K::AmountOffStandard,
-    K::PriorityNotTopTier,
-    K::CardShared,
-    K::CardChanged,
-];
-/// Findings that hold a grant (it is paid only once none is open): a re-issue or a release waits
-/// for all of them; findings about a bank's answer (amount or account mismatches) do not hold it.
-const HOLDING_KINDS: [ExceptionKind; 11] = [
-    K::InvalidCard,
-    K::CardChanged,
-    K::HolderMismatch,
-    K::UnencodableName,
-    K::InvalidIdNumber,
-    K::AmountOffStandard,
-    K::PriorityNotTopTier,
-    K::CardShared,
-    K::DuplicateGrant,
-    K::BankRejected,
-    K::BankReturned,
-];
 /// Held grants whose finding `--accept` cannot explain away: the bank could not pay it as it is.
 const NOT_ACCEPTABLE: [(ExceptionKind, &str); 3] = [
     (K::InvalidCard, "卡号未通过校验，不能按原样发放：请用 --reissue --card 更正卡号，或 --cancel 取消"),
@@ -279,7 +254,7 @@ pub async fn apply(tx: &mut StoreTx, cfg: &Config, ex: &ExceptionRecord, action:
 
     match action {
         Action::Accept => {
-            let holds = ex.grant_id.is_some() && (INTAKE_KINDS.contains(&ex.kind) || ex.kind == ExceptionKind::DuplicateGrant);
+            let holds = ex.grant_id.is_some() && (ex.kind.is_about_the_grant() || ex.kind == ExceptionKind::DuplicateGrant);
             let dead = ex.grant_id.is_some() && matches!(ex.kind, K::BankRejected | K::BankReturned);
             if let Some((_, why)) = NOT_ACCEPTABLE.iter().find(|(k, _)| *k == ex.kind) {
                 return Err(ResolveError::Refused(why.to_string()));
@@ -364,7 +339,7 @@ async fn release_if_clear(tx: &mut StoreTx, gid: &str, actor: &str) -> Result<St
     let Some(grant) = tx.grant(gid).await? else {
         return Ok(accepted_words(None));
     };
-    let open = tx.open_exceptions_of_grant(gid, &HOLDING_KINDS).await?;
+    let open = tx.open_exceptions_of_grant(gid, &ExceptionKind::holding()).await?;
     if open > 0 {
         return Ok(format!("已接受；资助 {gid} 仍有 {open} 条异常待处理，暂不发放"));
     }
@@ -474,10 +449,10 @@ async fn reissue(
     }
     // Findings this re-issue does not answer keep the grant held.
     let mut kinds: Vec<ExceptionKind> = PAYMENT_KINDS.to_vec();
-    kinds.extend(INTAKE_KINDS);
+    kinds.extend(ExceptionKind::ALL.into_iter().filter(|k| k.is_about_the_grant()));
     tx.resolve_grant_exceptions(gid, &kinds, resolution, note, actor).await?;
     tx.resolve_exception(id, resolution, note, actor).await?;
-    let still_open = tx.open_exceptions_of_grant(gid, &HOLDING_KINDS).await?;
+    let still_open = tx.open_exceptions_of_grant(gid, &ExceptionKind::holding()).await?;
     if still_open > 0 {
         return Err(ResolveError::Refused(format!("资助 {gid} 还有 {still_open} 条其他异常未处理（如重复资助），请先处理后再重新发放")));
     }

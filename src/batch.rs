@@ -217,9 +217,9 @@ pub async fn assign_refs(tx: &mut StoreTx, payments: &mut [NewPayment]) -> Resul
     if payments.is_empty() {
         return Ok(());
     }
-    let first = tx.alloc_ids("payments", payments.len() as i64).await?;
-    for (i, p) in payments.iter_mut().enumerate() {
-        p.payment_ref = format!("AP{:012}", first + i as i64);
+    let ids = tx.alloc_ids("payments", payments.len() as i64).await?;
+    for (p, id) in payments.iter_mut().zip(ids.iter()) {
+        p.payment_ref = format!("AP{id:012}");
     }
     Ok(())
 }
@@ -376,7 +376,7 @@ impl<'a> BatchCutter<'a> {
 
     /// A new batch of a profile, numbered `B<date><seq>`.
     async fn batch_row(&self, tx: &mut StoreTx, profile: &BankProfile, nb_of_txs: i64, ctrl_sum_fen: i64) -> Result<BatchRow, BatchError> {
-        let seq = tx.alloc_ids("batches", 1).await?;
+        let seq = tx.alloc_id("batches").await?;
         Ok(BatchRow {
             batch_id: format!("B{}{:06}", self.today.format("%Y%m%d"), seq),
             account_no: self.cfg.account.number.clone(),

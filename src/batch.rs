@@ -120,12 +120,15 @@ pub async fn run_cycle(store: &Store, cfg: &Config, actor: &str) -> Result<Cycle
     let mut tx = store.begin().await?;
     let created = tx.batches_in(&cfg.account.number, &[BatchStatus::Created]).await?;
     tx.commit().await?;
+    let progress = crate::progress::Progress::bar("写批次文件", "笔", created.iter().map(|b| b.nb_of_txs.max(0) as u64).sum());
     for b in created {
         if let Err(e) = write_file(store, cfg, &b, actor).await {
             tracing::error!(batch = %b.batch_id, "{e}");
             outcome.batches.push(summary(&b, Some(e.to_string())));
         }
+        progress.inc(b.nb_of_txs.max(0) as u64);
     }
+    drop(progress);
 
     // Batches whose hand-over a crash interrupted are decided first, then the new ones go out.
     let mut tx = store.begin().await?;

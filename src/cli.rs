@@ -346,6 +346,7 @@ pub async fn open_existing(config: Option<&std::path::Path>) -> anyhow::Result<(
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Import { encoding, ref files } => {
+            crate::progress::enable(cli.json);
             let (cfg, store) = open(cli.config.as_deref()).await?;
             let code = import(&cfg, &store, files, ImportOptions { encoding }, cli.json).await;
             store.close().await;
@@ -367,6 +368,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Batch => {
+            crate::progress::enable(cli.json);
             let (cfg, store) = open(cli.config.as_deref()).await?;
             let outcome = crate::batch::run_cycle(&store, &cfg, &crate::actor()).await?;
             output::batch(&outcome, cli.json)?;

@@ -120,12 +120,15 @@ pub async fn run_cycle(store: &Store, cfg: &Config, actor: &str) -> Result<Cycle
     let mut tx = store.begin().await?;
     let created = tx.batches_in(&cfg.account.number, &[BatchStatus::Created]).await?;
     tx.commit().await?;
+    let progress = crate::progress::Progress::bar("写批次文件", "笔", created.iter().map(|b| b.nb_of_txs.max(0) as u64).sum());
     for b in created {
         if let Err(e) = write_file(store, cfg, &b, actor).await {
             tracing::error!(batch = %b.batch_id, "{e}");
             outcome.batches.push(summary(&b, Some(e.to_string())));
         }
+        progress.inc(b.nb_of_txs.max(0) as u64);
     }
+    drop(progress);
 
     // Batches whose hand-over a crash interrupted are decided first, then the new ones go out.
     let mut tx = store.begin().await?;
@@ -217,9 +220,9 @@ pub async fn assign_refs(tx: &mut StoreTx, payments: &mut [NewPayment]) -> Resul
     if payments.is_empty() {
         return Ok(());
     }
-    let first = tx.alloc_ids("payments", payments.len() as i64).await?;
-    for (i, p) in payments.iter_mut().enumerate() {
-        p.payment_ref = format!("AP{:012}", first + i as i64);
+    let ids = tx.alloc_ids("payments", payments.len() as i64).await?;
+    for (p, id) in payments.iter_mut().zip(ids.iter()) {
+        p.payment_ref = format!("AP{id:012}");
     }
     Ok(())
 }
@@ -376,7 +379,7 @@ impl<'a> BatchCutter<'a> {
 
     /// A new batch of a profile, numbered `B<date><seq>`.
     async fn batch_row(&self, tx: &mut StoreTx, profile: &BankProfile, nb_of_txs: i64, ctrl_sum_fen: i64) -> Result<BatchRow, BatchError> {
-        let seq = tx.alloc_ids("batches", 1).await?;
+        let seq = tx.alloc_id("batches").await?;
         Ok(BatchRow {
             batch_id: format!("B{}{:06}", self.today.format("%Y%m%d"), seq),
             account_no: self.cfg.account.number.clone(),

@@ -370,3 +370,95 @@ pub async fn run(n: u64, dir: &Path, database_url: Option<&str>, keep: bool) -> 
         kept: keep,
     })
 }
+
+/// `bench --districts K`: districts side by side on one PostgreSQL database (issue 20).
+#[derive(Debug, Clone, Serialize)]
+pub struct DistrictsReport {
+    pub grants_per_district: u64,
+    pub districts: u64,
+    /// One district's import and batch cycle, alone on the database.
+    pub alone_seconds: f64,
+    /// K other districts' import and batch cycles, all started at once: until the last is done.
+    pub together_seconds: f64,
+    /// Each of those districts' own import and batch, in seconds.
+    pub each_seconds: Vec<f64>,
+    /// `together_seconds / alone_seconds` (issue 20 asks at most 1.3 for two districts).
+    pub ratio: f64,
+    pub dir: String,
+}
+
+/// One district of the districts bench: its configuration and its grants' CSV.
+struct District {
+    cfg: Config,
+    csv: std::path::PathBuf,
+}
+
+/// Writes district `d`'s configuration and `n` grants of its own (students and cards of no other
+/// district) under `dir/d<d>`; every district uses the key file district 0's first start made.
+fn district(dir: &Path, url: &str, d: u64, n: u64) -> anyhow::Result<District> {
+    let own = dir.join(format!("d{d}"));
+    std::fs::create_dir_all(&own)?;
+    let mut text = BENCH_CONFIG
+        .replace("DBURL", url)
+        .replace("DIR", &own.display().to_string())
+        .replace("130100000012345678", &format!("1301000000123456{:02}", 78 + d));
+    if d > 0 {
+        text.push_str(&format!("[security]\ndata_key_file = \"{}\"\n", dir.join("d0/var/data_key").display()));
+    }
+    let path = own.join("bench.toml");
+    std::fs::write(&path, text)?;
+    let cfg = Config::load_with_env(Some(&path), Some(HashMap::new()))?;
+    cfg.ensure_paths()?;
+    let csv = own.join("grants.csv");
+    write_grants_from(&csv, d * n, n).context("writing the synthetic grants")?;
+    Ok(District { cfg, csv })
+}
+
+/// Opens district `d`'s store (its own pool, as its own daemon would have), imports its grants
+/// and runs one batch cycle; the seconds it took.
+async fn import_and_batch(dist: &District, n: u64) -> anyhow::Result<f64> {
+    let cfg = &dist.cfg;
+    let store = Store::connect(&cfg.database_url(), cfg.database.max_connections, &crate::store::KeyOptions { isolated: true, ..cfg.key_options() })
+        .await?
+        .scoped(&cfg.account.number);
+    let t = Instant::now();
+    let imported = crate::intake::import_file(&store, cfg, &dist.csv, ImportOptions::default(), "bench").await?;
+    anyhow::ensure!(imported.imported == n && imported.held == 0, "import: {imported:?}");
+    let cycle = crate::batch::run_cycle(&store, cfg, "bench").await?;
+    anyhow::ensure!(cycle.payments_created == n, "batch: {} payments", cycle.payments_created);
+    let seconds = t.elapsed().as_secs_f64();
+    store.close().await;
+    tracing::info!(account = %cfg.account.number, seconds = format!("{seconds:.2}"), "bench district: import and batch");
+    Ok(seconds)
+}
+
+/// One district alone, then `k` others at once, each importing and batching `n` grants, on the
+/// given (empty) PostgreSQL database. The districts together run on a database already holding
+/// the first one's rows, which can only make them slower.
+pub async fn districts(n: u64, k: u64, dir: &Path, database_url: &str, keep: bool) -> anyhow::Result<DistrictsReport> {
+    anyhow::ensure!(database_url.starts_with("postgres"), "--districts compares districts on one PostgreSQL database: give --database-url");
+    anyhow::ensure!(k >= 1, "--districts: at least 1");
+    std::fs::create_dir_all(dir)?;
+    let mut all: Vec<District> = (0..=k).map(|d| district(dir, database_url, d, n)).collect::<anyhow::Result<_>>()?;
+    let first = all.remove(0);
+    let alone = import_and_batch(&first, n).await?;
+    let t = Instant::now();
+    let tasks: Vec<_> = all.into_iter().map(|d| tokio::spawn(async move { import_and_batch(&d, n).await })).collect();
+    let mut each = Vec::new();
+    for task in tasks {
+        each.push(task.await??);
+    }
+    let together = t.elapsed().as_secs_f64();
+    if !keep {
+        std::fs::remove_dir_all(dir).with_context(|| format!("removing the bench folder {}", dir.display()))?;
+    }
+    Ok(DistrictsReport {
+        grants_per_district: n,
+        districts: k,
+        alone_seconds: alone,
+        together_seconds: together,
+        each_seconds: each,
+        ratio: together / alone,
+        dir: dir.display().to_string(),
+    })
+}

@@ -82,6 +82,10 @@ pub enum Command {
         /// Keep the bench's store and files (removed when done otherwise)
         #[arg(long)]
         keep: bool,
+        /// Districts side by side instead (PostgreSQL): one district's import and batch of
+        /// --grants alone, then K other districts' at once on the same database
+        #[arg(long, value_name = "K", requires = "database_url")]
+        districts: Option<u64>,
     },
     /// The daemon: every job on its schedule ([schedule]) until SIGTERM or SIGINT; serves the
     /// console too when [console] listen is set
@@ -339,6 +343,7 @@ pub async fn open_existing(config: Option<&std::path::Path>) -> anyhow::Result<(
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Import { encoding, ref files } => {
+            crate::progress::enable(cli.json);
             let (cfg, store) = open(cli.config.as_deref()).await?;
             let code = import(&cfg, &store, files, ImportOptions { encoding }, cli.json).await;
             store.close().await;
@@ -360,6 +365,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Batch => {
+            crate::progress::enable(cli.json);
             let (cfg, store) = open(cli.config.as_deref()).await?;
             let outcome = crate::batch::run_cycle(&store, &cfg, &crate::actor()).await?;
             output::batch(&outcome, cli.json)?;
@@ -480,8 +486,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             store.close().await;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Bench { grants, dir, database_url, keep } => {
+        Command::Bench { grants, dir, database_url, keep, districts } => {
             let dir = dir.unwrap_or_else(|| std::env::temp_dir().join(format!("aidpay-bench-{}", crate::clock::now().format("%Y%m%d-%H%M%S"))));
+            if let (Some(k), Some(url)) = (districts, database_url.as_deref()) {
+                let report = crate::bench::districts(grants, k, &dir, url, keep).await?;
+                output::bench_districts(&report, cli.json)?;
+                return Ok(ExitCode::SUCCESS);
+            }
             let report = crate::bench::run(grants, &dir, database_url.as_deref(), keep).await?;
             output::bench(&report, cli.json)?;
             Ok(ExitCode::SUCCESS)

@@ -29,6 +29,7 @@
 //! - [`verify`]: the invariants (every grant has one owner, one live payment at most, batch sums,
 //!   file hashes) checked against the store;
 //! - [`cli`] and [`output`]: the command line the thin binary runs, human text or `--json`;
+//!   [`progress`]: bars on a terminal for `import` and `batch`;
 //! - [`demo`]: a whole cycle on a throw-away store; [`bench`]: a province's term, stage by stage;
 //! - [`scheduler`] (`aidpay run`, the daemon), with [`lock`] (one daemon per special account),
 //!   [`systemd`] (sd_notify) and [`alerts`] (new exceptions to finance staff).
@@ -56,6 +57,7 @@ pub mod lock;
 pub mod metrics;
 pub mod output;
 pub mod people;
+pub mod progress;
 pub mod reconcile;
 pub mod reports;
 pub mod returns;

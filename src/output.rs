@@ -454,6 +454,20 @@ pub fn bench(r: &crate::bench::Report, json: bool) -> std::io::Result<()> {
     Ok(())
 }
 
+/// `bench --districts K`.
+pub fn bench_districts(r: &crate::bench::DistrictsReport, json: bool) -> std::io::Result<()> {
+    if json {
+        return print_json(&serde_json::to_value(r)?);
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "aidpay bench: districts side by side, import and batch of {} grants each (PostgreSQL)", r.grants_per_district)?;
+    writeln!(out, "one district alone      {:>8.2} s", r.alone_seconds)?;
+    let each: Vec<String> = r.each_seconds.iter().map(|s| format!("{s:.2}")).collect();
+    writeln!(out, "{} districts at once     {:>8.2} s  (each: {} s)", r.districts, r.together_seconds, each.join(", "))?;
+    writeln!(out, "ratio                   {:>8.2}", r.ratio)?;
+    Ok(())
+}
+
 /// `audit verify`.
 pub fn audit_verify(r: &crate::audit::AuditVerify, json: bool) -> std::io::Result<()> {
     if json {

@@ -204,3 +204,42 @@ fn share_data_key(a: &crate::util::TestEnv, b: &mut crate::util::TestEnv) {
     let key = if crate::util::backend() == "postgres" { a.path("var/data_key") } else { a.path("var/aidpay.db.data_key") };
     b.set_env("AIDPAY_SECURITY__DATA_KEY_FILE", key.to_str().unwrap());
 }
+
+/// Issue 20: two districts' writers on one PostgreSQL database never wait for each other's ids.
+/// A transaction that has taken ids and is still open (an import of 500,000 grants, say) must not
+/// hold the next district's transaction up; the ids of both stay distinct. On SQLite a writer
+/// holds the database's one write lock anyway, so there the ids are only checked to be distinct.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn districts_take_ids_without_waiting_for_each_other() {
+    let env = TestEnv::new().await;
+    let a = env.store().await.scoped("130100000012345678");
+    let b = env.store().await.scoped("130200000087654321");
+    let mut ta = a.begin().await.unwrap();
+    let ids_a = ta.alloc_ids("exceptions", 3).await.unwrap();
+    let file_a = ta.alloc_id("files").await.unwrap();
+    let (ids_b, file_b) = if backend() == "postgres" {
+        let mut tb = b.begin().await.unwrap();
+        let taken = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            let ids = tb.alloc_ids("exceptions", 3).await.unwrap();
+            (ids, tb.alloc_id("files").await.unwrap())
+        })
+        .await
+        .expect("district B took its ids while district A's transaction was still open");
+        tb.commit().await.unwrap();
+        ta.commit().await.unwrap();
+        taken
+    } else {
+        ta.commit().await.unwrap();
+        let mut tb = b.begin().await.unwrap();
+        let ids = tb.alloc_ids("exceptions", 3).await.unwrap();
+        let file = tb.alloc_id("files").await.unwrap();
+        tb.commit().await.unwrap();
+        (ids, file)
+    };
+    let mut all: Vec<i64> = ids_a.iter().chain(ids_b.iter()).collect();
+    assert_eq!(all.len(), 6);
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), 6, "exception ids are unique across districts: {ids_a:?} {ids_b:?}");
+    assert_ne!(file_a, file_b);
+}

@@ -119,3 +119,23 @@ async fn a_store_from_the_last_release_upgrades_in_place() {
     let g = env.store().await.grant("OLD-3").await.unwrap().unwrap();
     assert_eq!((g.card_number.as_str(), g.id_number.as_str(), g.name.as_str()), ("6216610200016587011", "130102200909131867", "张三"));
 }
+
+/// Issue 20: the upgrade hands out ids past the release's counters, on PostgreSQL from the
+/// sequences migration 0011 made (starting where `id_counters` stood), on SQLite from the
+/// counters themselves: no new row meets an old one's id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ids_after_the_upgrade_start_past_the_release_counters() {
+    let env = TestEnv::new().await;
+    release_store(&env).await;
+    env.json_async(&["keys", "init"], 0).await;
+    let store = env.store().await.scoped("130100000012345678");
+    let mut tx = store.begin().await.unwrap();
+    for table in ["files", "exceptions", "audit_log", "statement_entries", "payment_events", "payments", "batches"] {
+        let ids: Vec<i64> = tx.alloc_ids(table, 3).await.unwrap().iter().collect();
+        // The start encrypted the release's rows in place, which may have taken ids already.
+        assert!(ids[0] >= 10 && ids == vec![ids[0], ids[0] + 1, ids[0] + 2], "{table}: {ids:?}");
+    }
+    // The counter migration 0004 added (approvals) moves on from where it stood.
+    assert!(tx.alloc_id("approvals").await.unwrap() >= 1);
+    tx.commit().await.unwrap();
+}

@@ -242,11 +242,14 @@ pub async fn import_file(store: &Store, cfg: &Config, path: &Path, opts: ImportO
     let (sender, mut chunks) = tokio::sync::mpsc::channel(2);
     let rules = cfg.rules.clone();
     let reader = tokio::task::spawn_blocking(move || read_chunks(source, header, rules, sender));
+    let progress = crate::progress::Progress::counter(&format!("导入 {name}"), "行");
     while let Some(chunk) = chunks.recv().await {
         let chunk = chunk.map_err(src_err)?;
         let cx = ChunkCtx { cfg, file_id, file_name: &name, actor };
         apply_chunk(&mut tx, &cx, &chunk, &mut summary).await.map_err(store_err)?;
+        progress.set(summary.rows);
     }
+    drop(progress);
     // The reader has stopped (it only returns once the channel is done); a panic in it is a bug,
     // reported as such instead of a half import.
     reader.await.map_err(|e| src_err(SourceError::Io(std::io::Error::other(e.to_string()))))?;

@@ -130,13 +130,13 @@ impl StoreTx {
     pub async fn insert_payment_events(&mut self, file_id: i64, events: &[PaymentEvent]) -> Result<(), StoreError> {
         let now = now_text();
         for (chunk, values) in value_chunks(self.backend, events, EVENT_COLS) {
-            let first = self.alloc_ids("payment_events", chunk.len() as i64).await?;
+            let ids: Vec<i64> = self.alloc_ids("payment_events", chunk.len() as i64).await?.iter().collect();
             let sql =
                 format!("INSERT INTO payment_events (id, payment_ref, status, reason_code, reason_text, file_id, created_at) VALUES {}", values);
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for (i, e) in chunk.iter().enumerate() {
                 q = q
-                    .bind(first + i as i64)
+                    .bind(ids[i])
                     .bind(e.payment_ref.clone())
                     .bind(e.status.clone())
                     .bind(e.reason_code.clone())

@@ -94,7 +94,7 @@ impl StoreTx {
         if let Some(open) = self.pending_approval_for(&a.subject).await? {
             return Ok(Err(open.id));
         }
-        let id = self.alloc_ids("approvals", 1).await?;
+        let id = self.alloc_id("approvals").await?;
         sqlx::query(
             "INSERT INTO approvals (id, account_no, kind, subject, grant_id, proposed_by, proposed_at, before_json, after_json, payload_sha256, status) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending')",

@@ -188,7 +188,7 @@ impl StoreTx {
         let pending = std::mem::take(&mut self.pending_audit);
         let mut head = self.take_head().await?;
         let account = self.account_no().to_string();
-        let first_id = self.alloc_ids("audit_log", pending.len() as i64).await?;
+        let ids: Vec<i64> = self.alloc_ids("audit_log", pending.len() as i64).await?.iter().collect();
         for (i, p) in pending.iter().enumerate() {
             let seq = head.seq + 1;
             let hash = line_hash(seq, &p.at, &account, &p.actor, &p.action, &p.subject, p.before.as_deref(), p.after.as_deref(), &head.hash);
@@ -196,7 +196,7 @@ impl StoreTx {
                 "INSERT INTO audit_log (id, seq, at, account_no, actor, action, subject, before_json, after_json, prev_hash, hash) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             )
-            .bind(first_id + i as i64)
+            .bind(ids[i])
             .bind(seq)
             .bind(&p.at)
             .bind(&account)

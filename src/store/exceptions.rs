@@ -95,7 +95,7 @@ impl StoreTx {
     pub async fn insert_exceptions(&mut self, list: &[NewException]) -> Result<u64, StoreError> {
         let mut inserted = 0;
         for (chunk, values) in value_chunks(self.backend, list, EXC_COLS) {
-            let first = self.alloc_ids("exceptions", chunk.len() as i64).await?;
+            let ids: Vec<i64> = self.alloc_ids("exceptions", chunk.len() as i64).await?.iter().collect();
             let sql = format!(
                 "INSERT INTO exceptions (id, account_no, kind, severity, status, grant_id, payment_ref, reason_code, amount_fen, detail, \
                  dedup_key, created_at) VALUES {} ON CONFLICT (account_no, dedup_key) DO NOTHING",
@@ -105,7 +105,7 @@ impl StoreTx {
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for (i, e) in chunk.iter().enumerate() {
                 q = q
-                    .bind(first + i as i64)
+                    .bind(ids[i])
                     .bind(self.account.clone().unwrap_or_default())
                     .bind(e.kind.as_str())
                     .bind(e.kind.severity().as_str())

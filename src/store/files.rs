@@ -46,7 +46,7 @@ impl StoreTx {
         if let Some(id) = self.find_file(f.direction, f.kind, f.sha256).await? {
             return Ok(RecordedFile { id, new: false });
         }
-        let id = self.alloc_ids("files", 1).await?;
+        let id = self.alloc_id("files").await?;
         sqlx::query(
             "INSERT INTO files (id, account_no, direction, kind, name, sha256, size_bytes, status, detail, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",

@@ -3,7 +3,8 @@
 //! One code path for both backends through sqlx's `Any` driver: SQLite (a file, the embedded
 //! default) and PostgreSQL. To keep one SQL text valid on both, the rules are: `$N` placeholders
 //! only; columns are BIGINT or TEXT (money in fen, times as text written by aidpay); aggregates are
-//! wrapped in `CAST(… AS BIGINT)`; ids come from `id_counters`, not backend auto-increment.
+//! wrapped in `CAST(… AS BIGINT)`; ids come from `id_counters` (SQLite) or one sequence per counter
+//! (PostgreSQL), not backend auto-increment ([`StoreTx::alloc_ids`]).
 //!
 //! Callers work inside a [`StoreTx`]: one file imported, one batch created — all or nothing.
 
@@ -51,6 +52,27 @@ use std::time::Duration;
 
 /// The embedded migrations, applied at every start (already applied ones are skipped).
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations");
+
+/// Migrations whose PostgreSQL text differs from the portable one (SQLite has no sequences):
+/// on PostgreSQL the text in `migrations/postgres/` is applied instead under the same version.
+/// sqlx records the checksum of the text it applied, so each backend keeps seeing its own text.
+const POSTGRES_TEXT: &[(i64, &str)] = &[(11, include_str!("migrations/postgres/0011_id_sequences.sql"))];
+
+/// The migrations for `backend` ([`POSTGRES_TEXT`]).
+pub(crate) fn migrator(backend: Backend) -> sqlx::migrate::Migrator {
+    use sqlx::SqlSafeStr;
+    let migrations = MIGRATOR
+        .migrations
+        .iter()
+        .map(|m| match POSTGRES_TEXT.iter().find(|(v, _)| *v == m.version) {
+            Some((_, sql)) if backend == Backend::Postgres => {
+                sqlx::migrate::Migration::new(m.version, m.description.clone(), m.migration_type, sql.into_sql_str(), m.no_tx)
+            }
+            _ => m.clone(),
+        })
+        .collect();
+    sqlx::migrate::Migrator::with_migrations(migrations)
+}
 
 /// What went wrong talking to the database.
 #[derive(Debug, thiserror::Error)]
@@ -198,7 +220,7 @@ impl Store {
             .await?;
         // The key is checked before the migrations write anything.
         let keys = keys::prepare(&pool, key_options, writable).await?;
-        MIGRATOR.run(&pool).await?;
+        migrator(backend).run(&pool).await?;
         let store = Store { pool, backend, account: None, keys };
         store.chain_legacy_audit().await?;
         if let Some(ring) = store.ring().filter(|_| writable) {
@@ -490,16 +512,57 @@ impl StoreTx {
         Ok(())
     }
 
-    /// Takes `n` consecutive ids for `table` and returns the first. Inside the caller's
-    /// transaction, so a rolled-back import gives its ids back.
-    pub async fn alloc_ids(&mut self, table: &'static str, n: i64) -> Result<i64, StoreError> {
-        let row = sqlx::query("UPDATE id_counters SET next_id = next_id + $1 WHERE name = $2 RETURNING next_id")
-            .bind(n)
-            .bind(table)
-            .fetch_one(&mut *self.tx)
-            .await?;
-        let next: i64 = row.try_get("next_id")?;
-        Ok(next - n)
+    /// Takes `n` ids for `table`: unique across every process and district of the store, in
+    /// increasing order, in one or more runs of consecutive values (gaps are fine).
+    ///
+    /// SQLite: from `id_counters`, inside the caller's transaction — which holds the database's
+    /// one write lock anyway — so a rolled-back import gives its ids back and they come as one run.
+    ///
+    /// PostgreSQL: from the counter's SEQUENCE `id_seq_<table>` (migration 0011). The counter
+    /// row was a row lock every importing and batching transaction of every district took and
+    /// held until it committed, so two districts' imports ran one after the other. `nextval`
+    /// is not transactional and holds no lock past the call: ids of a rolled-back transaction
+    /// are lost (a gap), and two districts taking ids at the same moment may interleave, hence
+    /// the runs. One statement whatever `n`: the values, folded into runs by the database.
+    pub async fn alloc_ids(&mut self, table: &'static str, n: i64) -> Result<Ids, StoreError> {
+        if n <= 0 {
+            return Ok(Ids { runs: Vec::new() });
+        }
+        match self.backend {
+            Backend::Sqlite => {
+                let row = sqlx::query("UPDATE id_counters SET next_id = next_id + $1 WHERE name = $2 RETURNING next_id")
+                    .bind(n)
+                    .bind(table)
+                    .fetch_one(&mut *self.tx)
+                    .await?;
+                let next: i64 = row.try_get("next_id")?;
+                Ok(Ids { runs: vec![(next - n, n)] })
+            }
+            Backend::Postgres => {
+                let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT CAST(MIN(v) AS BIGINT) AS first, CAST(COUNT(*) AS BIGINT) AS n FROM \
+                     (SELECT v, v - ROW_NUMBER() OVER (ORDER BY v) AS run FROM \
+                      (SELECT nextval('{}') AS v FROM generate_series(1, $1)) AS taken) AS numbered \
+                     GROUP BY run ORDER BY first",
+                    sequence_name(table)?
+                )))
+                .bind(n)
+                .fetch_all(&mut *self.tx)
+                .await?;
+                let runs = rows.iter().map(|r| Ok((r.try_get("first")?, r.try_get("n")?))).collect::<Result<Vec<(i64, i64)>, sqlx::Error>>()?;
+                let ids = Ids { runs };
+                if ids.len() as i64 != n {
+                    return Err(StoreError::Invalid(format!("{table}: {} ids taken of {n}", ids.len())));
+                }
+                Ok(ids)
+            }
+        }
+    }
+
+    /// Takes one id for `table` ([`StoreTx::alloc_ids`]).
+    pub async fn alloc_id(&mut self, table: &'static str) -> Result<i64, StoreError> {
+        let ids = self.alloc_ids(table, 1).await?;
+        ids.iter().next().ok_or_else(|| StoreError::Invalid(format!("{table}: no id taken")))
     }
 
     /// Appends a line to the audit trail — the only way one is written. The line is chained
@@ -508,6 +571,37 @@ impl StoreTx {
         self.queue_audit(e);
         Ok(())
     }
+}
+
+/// Ids from [`StoreTx::alloc_ids`]: increasing, in runs of consecutive values `(first, count)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ids {
+    runs: Vec<(i64, i64)>,
+}
+
+impl Ids {
+    /// How many ids.
+    pub fn len(&self) -> usize {
+        self.runs.iter().map(|&(_, n)| n as usize).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The ids in increasing order.
+    pub fn iter(&self) -> impl Iterator<Item = i64> + '_ {
+        self.runs.iter().flat_map(|&(first, n)| first..first + n)
+    }
+}
+
+/// The PostgreSQL sequence of an id counter (migration 0011). A counter added later needs its
+/// sequence in the same migration that adds its `id_counters` row (`migrations/postgres/`).
+fn sequence_name(table: &str) -> Result<String, StoreError> {
+    if table.is_empty() || !table.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+        return Err(StoreError::Invalid(format!("no id counter may be called {table:?}")));
+    }
+    Ok(format!("id_seq_{table}"))
 }
 
 /// `($1, $2, …), ($k+1, …)` for a multi-row insert of `rows` rows of `cols` values.

@@ -454,7 +454,7 @@ impl StoreTx {
         }
 
         if !fresh.is_empty() {
-            let first = self.alloc_ids("statement_entries", fresh.len() as i64).await?;
+            let ids: Vec<i64> = self.alloc_ids("statement_entries", fresh.len() as i64).await?.iter().collect();
             let sql = format!(
                 "INSERT INTO statement_entries (id, account_no, statement_id, entry_key, identity, identified_by, bank_ref, position, status, \
                  booking_date, credit, reversal, amount_fen, batch_ref, batch_nb_of_txs, batch_total_fen, bank_tx_code, counterpart, info, matched) \
@@ -464,7 +464,7 @@ impl StoreTx {
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for (i, (e, key)) in fresh.iter().enumerate() {
                 q = q
-                    .bind(first + i as i64)
+                    .bind(ids[i])
                     .bind(account.to_string())
                     .bind(statement_id.to_string())
                     .bind(key.clone())
@@ -487,10 +487,8 @@ impl StoreTx {
             }
             q.execute(&mut *self.tx).await?;
             done.new += fresh.len() as u64;
-            for (i, _) in fresh.iter().enumerate() {
-                claimed.insert(first + i as i64);
-            }
-            let with_ids: Vec<(i64, &EntryRecord)> = fresh.iter().enumerate().map(|(i, (e, _))| (first + i as i64, *e)).collect();
+            claimed.extend(ids.iter().copied());
+            let with_ids: Vec<(i64, &EntryRecord)> = fresh.iter().enumerate().map(|(i, (e, _))| (ids[i], *e)).collect();
             self.insert_details(&with_ids).await?;
         }
         self.insert_details(&add_details).await?;

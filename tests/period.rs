@@ -318,6 +318,10 @@ async fn period_figures_equal_the_scenarios_own_sums_to_the_fen() {
         assert_eq!(range.rows().count() as i64, grants + 4, "title, subtitle, header, one row per grant, totals");
         assert!(cells.iter().any(|c| c == "发放成功") && cells.iter().any(|c| c.contains("****")), "{cells:?}");
         assert!(!cells.iter().any(|c| c.len() >= 16 && c.chars().all(|d| d.is_ascii_digit())), "no full card number");
+        // Names, ID and card numbers are sealed at rest: the ledger opens them, then masks.
+        assert!(!cells.iter().any(|c| c.contains("v1:")), "a sealed value in the ledger: {cells:?}");
+        let id_mask = |c: &str| c.len() == 18 && c[..6].chars().all(|d| d.is_ascii_digit()) && &c[6..14] == "********";
+        assert!(cells.iter().any(|c| id_mask(c)), "ID numbers masked as 123456********789X: {cells:?}");
     }
     let all = env.json_async(&["report", "ledger", "--period", "2026秋"], 0).await;
     {

@@ -2,7 +2,9 @@
 //! one special account, summed in Rust (src/reports/period.rs), so the figures come from one
 //! place and a test can check them against its own sums.
 
+use super::keys::unseal;
 use super::{Store, StoreError, state};
+use crate::crypto::purpose;
 use crate::domain::{GrantStatus, PaymentStatus};
 use sqlx::Row;
 
@@ -100,6 +102,8 @@ impl Store {
         .bind(account)
         .fetch_all(&self.pool)
         .await?;
+        // Card and ID numbers and names are sealed at rest; the reports mask what they show.
+        let ring = self.ring();
         rows.iter()
             .map(|r| {
                 Ok(PeriodPayment {
@@ -109,12 +113,12 @@ impl Store {
                     amount_fen: r.try_get("amount_fen")?,
                     status: state(r, "status")?,
                     reason_code: r.try_get("reason_code")?,
-                    card_number: r.try_get("card_number")?,
+                    card_number: unseal(ring, purpose::CARD_NUMBER, r.try_get("card_number")?)?,
                     created_at: r.try_get("created_at")?,
                     updated_at: r.try_get("updated_at")?,
                     batch_id: r.try_get("batch_id")?,
-                    id_number: r.try_get("id_number")?,
-                    name: r.try_get("name")?,
+                    id_number: unseal(ring, purpose::ID_NUMBER, r.try_get("id_number")?)?,
+                    name: unseal(ring, purpose::STUDENT_NAME, r.try_get("name")?)?,
                     school_code: r.try_get("school_code")?,
                     school_name: r.try_get("school_name")?,
                     program: r.try_get("program")?,
@@ -215,12 +219,13 @@ impl Store {
         .bind(term.unwrap_or(""))
         .fetch_all(&self.pool)
         .await?;
+        let ring = self.ring();
         rows.iter()
             .map(|r| {
                 Ok(PeriodGrant {
                     grant_id: r.try_get("grant_id")?,
-                    id_number: r.try_get("id_number")?,
-                    name: r.try_get("name")?,
+                    id_number: unseal(ring, purpose::ID_NUMBER, r.try_get("id_number")?)?,
+                    name: unseal(ring, purpose::STUDENT_NAME, r.try_get("name")?)?,
                     school_code: r.try_get("school_code")?,
                     school_name: r.try_get("school_name")?,
                     stage: r.try_get("stage")?,
@@ -230,7 +235,7 @@ impl Store {
                     priority: r.try_get("priority")?,
                     period: r.try_get("period")?,
                     amount_fen: r.try_get("amount_fen")?,
-                    card_number: r.try_get("card_number")?,
+                    card_number: unseal(ring, purpose::CARD_NUMBER, r.try_get("card_number")?)?,
                     status: state(r, "status")?,
                     created_at: r.try_get("created_at")?,
                 })

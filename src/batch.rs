@@ -204,6 +204,7 @@ pub fn plan_payment(cfg: &Config, g: &EligibleGrant, attempt: i64) -> Result<Res
         card_holder: g.card_holder.clone(),
         bank: g.bank.clone(),
         remittance: profile.remittance_for(&g.period, &g.program),
+        sealed: g.sealed.clone(),
     };
     if let BankFormat::Domestic(d) = &profile.format {
         // The reference is not given yet; one of the final length stands in for the check.

@@ -86,6 +86,9 @@ pub enum Command {
         /// --grants alone, then K other districts' at once on the same database
         #[arg(long, value_name = "K", requires = "database_url")]
         districts: Option<u64>,
+        /// SQLite's page cache for the whole pool, in MB ([database] page_cache_mb)
+        #[arg(long, value_name = "MB", default_value_t = crate::config::DEFAULT_PAGE_CACHE_MB)]
+        page_cache_mb: u32,
     },
     /// The daemon: every job on its schedule ([schedule]) until SIGTERM or SIGINT; serves the
     /// console too when [console] listen is set
@@ -486,14 +489,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             store.close().await;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Bench { grants, dir, database_url, keep, districts } => {
+        Command::Bench { grants, dir, database_url, keep, districts, page_cache_mb } => {
             let dir = dir.unwrap_or_else(|| std::env::temp_dir().join(format!("aidpay-bench-{}", crate::clock::now().format("%Y%m%d-%H%M%S"))));
             if let (Some(k), Some(url)) = (districts, database_url.as_deref()) {
                 let report = crate::bench::districts(grants, k, &dir, url, keep).await?;
                 output::bench_districts(&report, cli.json)?;
                 return Ok(ExitCode::SUCCESS);
             }
-            let report = crate::bench::run(grants, &dir, database_url.as_deref(), keep).await?;
+            let report = crate::bench::run(grants, &dir, database_url.as_deref(), keep, page_cache_mb).await?;
             output::bench(&report, cli.json)?;
             Ok(ExitCode::SUCCESS)
         }
@@ -587,7 +590,7 @@ async fn keys(config: Option<&std::path::Path>, action: KeysCommand, json: bool)
                 }
             };
             let url = cfg.database_url();
-            let mut store = Store::connect(&url, cfg.database.max_connections, &opts)
+            let mut store = Store::connect(&url, crate::store::PoolSize::of(&cfg.database), &opts)
                 .await
                 .with_context(|| format!("opening the store {}", crate::config::redact_url(&cfg.database.url)))?;
             let ring_version = store.ring().map(|r| r.current_version()).unwrap_or(0);

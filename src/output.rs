@@ -433,7 +433,7 @@ pub fn bench(r: &crate::bench::Report, json: bool) -> std::io::Result<()> {
         return print_json(&serde_json::to_value(r)?);
     }
     let mut out = std::io::stdout().lock();
-    writeln!(out, "aidpay bench: {} grants on {} ({})", r.grants, r.backend, r.dir)?;
+    writeln!(out, "aidpay bench: {} grants on {} ({}), page cache {} MB", r.grants, r.backend, r.dir, r.page_cache_mb)?;
     writeln!(out, "{:<12} {:>10} {:>10} {:>12} {:>10}", "stage", "rows", "seconds", "rows/s", "peak MB")?;
     for s in &r.stages {
         writeln!(out, "{:<12} {:>10} {:>10.2} {:>12.0} {:>10.1}", s.stage, s.rows, s.seconds, s.rows_per_second, s.peak_mb)?;

@@ -93,6 +93,45 @@ async fn no_card_or_id_number_in_the_store_file_its_wal_or_a_dump() {
     assert_eq!(std::fs::metadata(env.key_file()).unwrap().permissions().mode() & 0o777, 0o600);
 }
 
+/// The batch copies a grant's sealed card and holder into its payment row, and the import its
+/// sealed card into the cards row, instead of encrypting them once more (two encryptions and a
+/// hash per payment): the same stored text, still opening to the same numbers in the bank file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payments_and_cards_carry_their_grants_sealed_card_as_it_is() {
+    let env = TestEnv::new().await;
+    import_one(&env, &fixture("grants/utf8.csv"), &[], 0);
+    let batch = env.json_async(&["batch"], 0).await;
+    assert!(batch["payments_created"].as_i64().unwrap_or(0) > 5, "{batch}");
+    let store = env.store().await;
+    let pairs = sqlx::query(
+        "SELECT CAST(COUNT(*) AS BIGINT) AS n, \
+         CAST(COALESCE(SUM(CASE WHEN p.card_number = g.card_number AND p.card_holder = g.card_holder AND p.card_hash = g.card_hash \
+         THEN 1 ELSE 0 END), 0) AS BIGINT) AS same FROM payments p JOIN grants g ON g.account_no = p.account_no AND g.grant_id = p.grant_id",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    let (n, same): (i64, i64) = (pairs.get("n"), pairs.get("same"));
+    assert!(n > 5 && same == n, "{same} of {n} payments carry their grant's sealed card");
+    let cards = sqlx::query(
+        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM cards c WHERE NOT EXISTS \
+         (SELECT 1 FROM grants g WHERE g.card_hash = c.card_hash AND g.card_number = c.card_number)",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(cards.get::<i64, _>("n"), 0, "every card row holds a grant's sealed card");
+    store.close().await;
+    // Copied, not re-made: the bank's files still carry the numbers in full.
+    let numbers = numbers_in(&[fixture("grants/utf8.csv")]);
+    let mut in_files = Vec::new();
+    for e in std::fs::read_dir(env.path("var/outbox")).unwrap() {
+        in_files.extend(std::fs::read(e.unwrap().path()).unwrap());
+    }
+    assert!(!found_in(&in_files, &numbers).is_empty(), "the bank files carry the full card numbers");
+    assert_eq!(env.json_async(&["verify"], 0).await["ok"], true);
+}
+
 /// (values under version `v`, values not under any version) over every sealed column.
 async fn versions(env: &TestEnv, v: u32) -> (i64, i64) {
     let store = env.store().await;

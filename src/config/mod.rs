@@ -473,10 +473,21 @@ pub struct DatabaseSettings {
     pub password: Option<SecretString>,
     #[serde(default = "default_max_connections")]
     pub max_connections: u32,
+    /// SQLite's page cache for the whole pool, in MB, shared out evenly among the connections
+    /// (`store::PoolSize`). Default 64.
+    #[serde(default = "default_page_cache_mb")]
+    pub page_cache_mb: u32,
 }
 
 fn default_max_connections() -> u32 {
     4
+}
+
+/// `[database] page_cache_mb` when unset.
+pub const DEFAULT_PAGE_CACHE_MB: u32 = 64;
+
+fn default_page_cache_mb() -> u32 {
+    DEFAULT_PAGE_CACHE_MB
 }
 
 impl fmt::Debug for DatabaseSettings {
@@ -486,6 +497,7 @@ impl fmt::Debug for DatabaseSettings {
             .field("url", &redact_url(&self.url))
             .field("password", &self.password.as_ref().map(|_| "[REDACTED]"))
             .field("max_connections", &self.max_connections)
+            .field("page_cache_mb", &self.page_cache_mb)
             .finish()
     }
 }
@@ -963,6 +975,9 @@ impl Config {
         if s.database.max_connections == 0 {
             return Err(invalid("database.max_connections", "must be at least 1"));
         }
+        if s.database.page_cache_mb == 0 {
+            return Err(invalid("database.page_cache_mb", "must be at least 1 (MB, for the whole pool)"));
+        }
         if let Some(g) = &s.paths.reports_group
             && crate::files::group_id(g).is_none()
         {
@@ -1174,6 +1189,17 @@ amount = "500"
         let c = Config::load_with_env(Some(f.path()), env(&[("AIDPAY_ACCOUNT__NUMBER", "0099"), ("AIDPAY_DATABASE__MAX_CONNECTIONS", "8")])).unwrap();
         assert_eq!(c.account.number, "0099");
         assert_eq!(c.database.max_connections, 8);
+    }
+
+    #[test]
+    fn the_page_cache_is_a_budget_for_the_whole_pool() {
+        let f = write(BASE);
+        let c = Config::load_with_env(Some(f.path()), env(&[])).unwrap();
+        assert_eq!(c.database.page_cache_mb, DEFAULT_PAGE_CACHE_MB);
+        let c = Config::load_with_env(Some(f.path()), env(&[("AIDPAY_DATABASE__PAGE_CACHE_MB", "96")])).unwrap();
+        assert_eq!(c.database.page_cache_mb, 96);
+        let e = Config::load_with_env(Some(f.path()), env(&[("AIDPAY_DATABASE__PAGE_CACHE_MB", "0")])).unwrap_err();
+        assert!(e.to_string().contains("database.page_cache_mb"), "{e}");
     }
 
     #[test]

@@ -469,6 +469,8 @@ async fn reissue(
             bank: corrected.bank.clone(),
             period: corrected.period.clone(),
             program: corrected.program.clone(),
+            // The corrected card is in clear here: the payment row seals it.
+            sealed: None,
         };
         let mut p = match plan_payment(cfg, &eligible, attempt)? {
             Ok(p) => vec![p],

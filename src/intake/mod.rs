@@ -20,7 +20,7 @@ use crate::domain::card::mask_card;
 use crate::domain::grant::NewGrant;
 use crate::domain::id_number::mask_id;
 use crate::exceptions::{ExceptionKind, NewException};
-use crate::store::{AuditEntry, CardUse, FileRecord, GrantRecord, KnownGrant, Store, StoreError, StoreTx, StoredGrant};
+use crate::store::{AuditEntry, CardUse, FileRecord, GrantRecord, KnownGrant, SealedGrant, Sealer, Store, StoreError, StoreTx, StoredGrant};
 use crate::validation;
 use columns::HeaderMap;
 use row::RawRow;
@@ -196,7 +196,7 @@ pub fn read_grant_list(
         if raw.is_blank() {
             continue;
         }
-        let read = read_row(&header, rules, &raw);
+        let read = read_row(&header, rules, &raw, None);
         summary.rows += 1;
         match &read.parsed {
             Ok(c) => each(read.line, Ok((&c.grant, &c.violations))),
@@ -236,12 +236,14 @@ pub async fn import_file(store: &Store, cfg: &Config, path: &Path, opts: ImportO
         .map_err(store_err)?
         .id;
 
-    // Reading, parsing and the checks that need no store run on a thread of their own, a few
-    // chunks ahead, while this task writes the previous chunk: the two overlap instead of
-    // taking turns. The channel is bounded, so memory stays at a few chunks.
+    // Reading, parsing, the checks that need no store and sealing the personal data run on a
+    // thread of their own, a few chunks ahead, while this task writes the previous chunk: the
+    // two overlap instead of taking turns. The channel is bounded, so memory stays at a few
+    // chunks.
     let (sender, mut chunks) = tokio::sync::mpsc::channel(2);
     let rules = cfg.rules.clone();
-    let reader = tokio::task::spawn_blocking(move || read_chunks(source, header, rules, sender));
+    let sealer = store.sealer();
+    let reader = tokio::task::spawn_blocking(move || read_chunks(source, header, rules, sealer, sender));
     let progress = crate::progress::Progress::counter(&format!("导入 {name}"), "行");
     while let Some(chunk) = chunks.recv().await {
         let chunk = chunk.map_err(src_err)?;
@@ -294,12 +296,19 @@ struct Checked {
     grant: NewGrant,
     fingerprint: String,
     violations: Vec<validation::Violation>,
+    /// Its personal data sealed for the store, when a [`Sealer`] was given.
+    sealed: Option<SealedGrant>,
 }
 
-/// One data row parsed and checked against the rules that need no store.
-fn read_row(header: &HeaderMap, rules: &crate::config::Rules, raw: &RawRow) -> ReadRow {
-    let parsed =
-        row::parse_row(header, raw).map(|grant| Checked { fingerprint: grant.fingerprint(), violations: validation::check(&grant, rules), grant });
+/// One data row parsed and checked against the rules that need no store; with a sealer, its
+/// personal data also sealed for the insert.
+fn read_row(header: &HeaderMap, rules: &crate::config::Rules, raw: &RawRow, sealer: Option<&Sealer>) -> ReadRow {
+    let parsed = row::parse_row(header, raw).map(|grant| Checked {
+        fingerprint: grant.fingerprint(),
+        violations: validation::check(&grant, rules),
+        sealed: sealer.and_then(|s| s.grant(&grant)),
+        grant,
+    });
     ReadRow { line: raw.line, parsed }
 }
 
@@ -309,6 +318,7 @@ fn read_chunks(
     mut source: Source,
     header: HeaderMap,
     rules: crate::config::Rules,
+    sealer: Sealer,
     sender: tokio::sync::mpsc::Sender<Result<Vec<ReadRow>, SourceError>>,
 ) {
     let mut chunk = Vec::with_capacity(CHUNK_ROWS);
@@ -323,7 +333,7 @@ fn read_chunks(
         if raw.is_blank() {
             continue;
         }
-        chunk.push(read_row(&header, &rules, &raw));
+        chunk.push(read_row(&header, &rules, &raw, Some(&sealer)));
         if chunk.len() >= CHUNK_ROWS && sender.blocking_send(Ok(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK_ROWS)))).is_err() {
             return;
         }
@@ -373,7 +383,7 @@ async fn apply_chunk(tx: &mut StoreTx, cx: &ChunkCtx<'_>, chunk: &[ReadRow], sum
         summary.rows += 1;
         let mut changed_card: Option<String> = None;
         let at = format!("{} 第 {line} 行", cx.file_name);
-        let Checked { grant: g, fingerprint, violations } = match parsed {
+        let Checked { grant: g, fingerprint, violations, sealed } = match parsed {
             Err(e) => {
                 summary.rejected += 1;
                 if summary.errors.len() < cfg.max_listed_errors {
@@ -458,7 +468,7 @@ async fn apply_chunk(tx: &mut StoreTx, cx: &ChunkCtx<'_>, chunk: &[ReadRow], sum
         taken.entry(key).or_insert_with(|| g.grant_id.clone());
         known.insert(g.grant_id.clone(), KnownGrant { fingerprint: fingerprint.clone(), status, attempted: false });
         fresh.insert(g.grant_id.as_str(), g);
-        records.push(GrantRecord { grant: g, status, fingerprint: fingerprint.clone(), line: *line });
+        records.push(GrantRecord { grant: g, status, fingerprint: fingerprint.clone(), line: *line, sealed: sealed.as_ref() });
     }
     if !superseded.is_empty() {
         let ids: Vec<&str> = superseded.iter().map(|(id, _)| *id).collect();

@@ -1,10 +1,10 @@
 //! What the bank answered: payment statuses, their history, and the cards the bank reported
 //! closed or frozen.
 
-use super::{MAX_BINDS, Store, StoreError, StoreTx, in_chunks, now_text, state, value_chunks};
+use super::{MAX_BINDS, Store, StoreError, StoreTx, built, in_chunks, now_text, state, value_chunks};
 use crate::crypto::purpose;
 use crate::domain::{CardStatus, PaymentStatus};
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::Row;
 use std::collections::HashMap;
 
 /// A payment's state as the answer matcher needs it.
@@ -62,7 +62,7 @@ impl StoreTx {
     pub async fn payments_by_refs(&mut self, refs: &[&str]) -> Result<HashMap<String, PaymentState>, StoreError> {
         let mut out = HashMap::with_capacity(refs.len());
         for (chunk, _) in in_chunks(self.backend, refs, MAX_BINDS / 2, 1) {
-            let mut q = sqlx::query(AssertSqlSafe(payments_by_refs_sql(self.backend, chunk.len())));
+            let mut q = built(payments_by_refs_sql(self.backend, chunk.len()));
             for r in chunk {
                 q = q.bind(*r);
             }
@@ -116,7 +116,7 @@ impl StoreTx {
                     first.push_str(", live = NULL");
                 }
                 let sql = format!("UPDATE payments SET {first} WHERE payment_ref IN ({list})");
-                let mut q = sqlx::query(AssertSqlSafe(sql)).bind(status.as_str()).bind(reason.map(str::to_string)).bind(out as i64).bind(now.clone());
+                let mut q = built(sql).bind(status.as_str()).bind(reason.map(str::to_string)).bind(out as i64).bind(now.clone());
                 for r in chunk {
                     q = q.bind(r.to_string());
                 }
@@ -133,7 +133,7 @@ impl StoreTx {
             let ids: Vec<i64> = self.alloc_ids("payment_events", chunk.len() as i64).await?.iter().collect();
             let sql =
                 format!("INSERT INTO payment_events (id, payment_ref, status, reason_code, reason_text, file_id, created_at) VALUES {}", values);
-            let mut q = sqlx::query(AssertSqlSafe(sql));
+            let mut q = built(sql);
             for (i, e) in chunk.iter().enumerate() {
                 q = q
                     .bind(ids[i])
@@ -215,7 +215,7 @@ mod tests {
         let pool = sqlx::any::AnyPoolOptions::new().max_connections(1).connect("sqlite::memory:").await.unwrap();
         super::super::MIGRATOR.run(&pool).await.unwrap();
         let n = 5_000;
-        let mut q = sqlx::query(AssertSqlSafe(format!("EXPLAIN QUERY PLAN {}", payments_by_refs_sql(super::super::Backend::Sqlite, n))));
+        let mut q = built(format!("EXPLAIN QUERY PLAN {}", payments_by_refs_sql(super::super::Backend::Sqlite, n)));
         for i in 0..n {
             q = q.bind(format!("AP{i:012}"));
         }

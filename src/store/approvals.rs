@@ -4,7 +4,7 @@
 //! the deciding user exists, is enabled, is a reviewer and is not the proposer — in the `UPDATE`'s
 //! own `WHERE` — and the table's CHECK refuses a decision by the proposer whatever writes it.
 
-use super::{Store, StoreError, StoreTx, now_text};
+use super::{Store, StoreError, StoreTx, built, now_text};
 use crate::domain::{ApprovalKind, ApprovalStatus, Role};
 use serde::Serialize;
 use sqlx::Row;
@@ -117,7 +117,7 @@ impl StoreTx {
     /// The pending proposal about a subject (a batch id, an exception's number), if any.
     pub async fn pending_approval_for(&mut self, subject: &str) -> Result<Option<ApprovalRow>, StoreError> {
         let sql = format!("SELECT {COLS} FROM approvals WHERE account_no = $1 AND subject = $2 AND status = 'pending'");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let row = built(sql)
             .bind(self.account_no().to_string())
             .bind(subject)
             .fetch_optional(&mut *self.tx)
@@ -128,7 +128,7 @@ impl StoreTx {
     /// The latest approved proposal about a subject (a batch's approval, checked before it goes out).
     pub async fn approved_for(&mut self, subject: &str) -> Result<Option<ApprovalRow>, StoreError> {
         let sql = format!("SELECT {COLS} FROM approvals WHERE account_no = $1 AND subject = $2 AND status = 'approved' ORDER BY id DESC LIMIT 1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let row = built(sql)
             .bind(self.account_no().to_string())
             .bind(subject)
             .fetch_optional(&mut *self.tx)
@@ -138,7 +138,7 @@ impl StoreTx {
 
     pub async fn approval(&mut self, id: i64) -> Result<Option<ApprovalRow>, StoreError> {
         let sql = format!("SELECT {COLS} FROM approvals WHERE account_no = $1 AND id = $2");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(self.account_no().to_string()).bind(id).fetch_optional(&mut *self.tx).await?;
+        let row = built(sql).bind(self.account_no().to_string()).bind(id).fetch_optional(&mut *self.tx).await?;
         row.as_ref().map(|r| approval_row(self.keys.as_deref(), r)).transpose()
     }
 
@@ -209,7 +209,7 @@ impl Store {
         let sql = format!(
             "SELECT {COLS} FROM approvals WHERE account_no = $1 AND ($2 = 1 OR status = 'pending') ORDER BY id DESC LIMIT $3"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let rows = built(sql)
             .bind(self.account.clone().unwrap_or_default())
             .bind(all as i64)
             .bind(limit)

@@ -16,7 +16,7 @@
 //! head, and commits. So the head is held only for the last statements of a transaction, and a
 //! transaction that rolls back leaves no line and no gap.
 
-use super::{Backend, StoreError, StoreTx};
+use super::{Backend, StoreError, StoreTx, built};
 use sqlx::Row;
 
 /// The prev_hash of line 1.
@@ -261,9 +261,9 @@ impl super::Store {
     /// Lines in chain order after `after_seq`, at most `limit`; lines without a seq come last
     /// (ordered by id), so a walk sees them too.
     pub async fn audit_lines(&self, after_seq: i64, limit: i64) -> Result<Vec<AuditLine>, StoreError> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let rows = built(format!(
             "SELECT {LINE_COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2"
-        )))
+        ))
         .bind(after_seq)
         .bind(limit)
         .fetch_all(&self.pool)
@@ -273,7 +273,7 @@ impl super::Store {
 
     /// Lines that have no place in the chain (written around it).
     pub async fn audit_lines_unchained(&self, limit: i64) -> Result<Vec<AuditLine>, StoreError> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {LINE_COLUMNS} FROM audit_log WHERE seq IS NULL ORDER BY id LIMIT $1")))
+        let rows = built(format!("SELECT {LINE_COLUMNS} FROM audit_log WHERE seq IS NULL ORDER BY id LIMIT $1"))
             .bind(limit)
             .fetch_all(&self.pool)
             .await?;
@@ -288,7 +288,7 @@ impl super::Store {
                 "SELECT {LINE_COLUMNS} FROM audit_log WHERE at >= $1 AND at < $2 AND ($3 = '' OR account_no = $3 OR account_no = '') ORDER BY seq"
             ),
         };
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(from).bind(to).bind(account).fetch_all(&self.pool).await?;
+        let rows = built(sql).bind(from).bind(to).bind(account).fetch_all(&self.pool).await?;
         rows.iter().map(line_from_row).collect()
     }
 }

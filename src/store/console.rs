@@ -3,10 +3,10 @@
 //! the dashboard charts. Read-only, scoped to the handle's special account, and bounded: every
 //! list is paged or limited, so a page costs the same at 100 exceptions and at 100,000.
 
-use super::{Backend, ExceptionRow, Store, StoreError, state};
+use super::{Backend, ExceptionRow, Store, StoreError, built, state};
 use crate::domain::{ExceptionKind, ExceptionStatus};
 use serde::Serialize;
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::Row;
 
 /// Which exceptions a page of the work list shows (every filter optional).
 #[derive(Debug, Clone, Default)]
@@ -97,14 +97,14 @@ impl Store {
         }
         let join = " LEFT JOIN grants g ON g.account_no = e.account_no AND g.grant_id = e.grant_id";
         let count_sql = format!("SELECT CAST(COUNT(*) AS BIGINT) AS n FROM exceptions e{}{filter}", if needs_grant { join } else { "" });
-        let mut cq = sqlx::query(AssertSqlSafe(count_sql));
+        let mut cq = built(count_sql);
         for b in &binds {
             cq = cq.bind(b.clone());
         }
         let total: i64 = cq.fetch_one(&self.pool).await?.try_get("n")?;
         let page_sql =
             format!("{}{filter} ORDER BY e.id DESC LIMIT {} OFFSET {}", super::exceptions::EXCEPTION_SELECT, q.limit.clamp(1, 500), q.offset.max(0));
-        let mut pq = sqlx::query(AssertSqlSafe(page_sql));
+        let mut pq = built(page_sql);
         for b in binds {
             pq = pq.bind(b);
         }
@@ -115,7 +115,7 @@ impl Store {
     /// One exception of this account, or `None` (another district's does not exist here).
     pub async fn exception_detail(&self, id: i64) -> Result<Option<ExceptionRow>, StoreError> {
         let sql = format!("{} WHERE e.id = $1 AND ($2 = '' OR e.account_no = $2)", super::exceptions::EXCEPTION_SELECT);
-        let row = sqlx::query(AssertSqlSafe(sql)).bind(id).bind(self.account_key()).fetch_optional(&self.pool).await?;
+        let row = built(sql).bind(id).bind(self.account_key()).fetch_optional(&self.pool).await?;
         Ok(match row {
             Some(r) => Some(ExceptionRow::from_row(self.ring(), &r)?),
             None => None,
@@ -151,7 +151,7 @@ impl Store {
             let pool = self.pool.clone();
             async move {
                 let sql = format!("SELECT DISTINCT {column} AS v FROM grants WHERE ($1 = '' OR account_no = $1) ORDER BY v LIMIT 200");
-                let rows = sqlx::query(AssertSqlSafe(sql)).bind(acct).fetch_all(&pool).await?;
+                let rows = built(sql).bind(acct).fetch_all(&pool).await?;
                 rows.iter().map(|r| r.try_get::<String, _>("v")).collect::<Result<Vec<_>, sqlx::Error>>()
             }
         };
@@ -170,7 +170,7 @@ impl Store {
             "SELECT id, at, actor, action, subject, before_json, after_json FROM audit_log WHERE subject IN ({list}) ORDER BY id LIMIT {}",
             limit.clamp(1, 1000)
         );
-        let mut q = sqlx::query(AssertSqlSafe(sql));
+        let mut q = built(sql);
         for s in subjects {
             q = q.bind(s.clone());
         }
@@ -187,7 +187,7 @@ impl Store {
                 filter.push_str(&format!(" AND {column} = ${}", binds.len()));
             }
         }
-        let mut cq = sqlx::query(AssertSqlSafe(format!("SELECT CAST(COUNT(*) AS BIGINT) AS n FROM audit_log{filter}")));
+        let mut cq = built(format!("SELECT CAST(COUNT(*) AS BIGINT) AS n FROM audit_log{filter}"));
         for b in &binds {
             cq = cq.bind(b.clone());
         }
@@ -197,7 +197,7 @@ impl Store {
             limit.clamp(1, 500),
             offset.max(0)
         );
-        let mut q = sqlx::query(AssertSqlSafe(sql));
+        let mut q = built(sql);
         for b in binds {
             q = q.bind(b);
         }
@@ -212,14 +212,14 @@ impl Store {
             super::payments::BATCH_SELECT,
             limit.clamp(1, 1000)
         );
-        let rows = sqlx::query(AssertSqlSafe(sql)).bind(self.account_key()).fetch_all(&self.pool).await?;
+        let rows = built(sql).bind(self.account_key()).fetch_all(&self.pool).await?;
         rows.iter().map(|r| Ok(super::payments::batch_row(r)?)).collect()
     }
 
     /// One batch of this account, or `None` (another district's does not exist here).
     pub async fn account_batch(&self, batch_id: &str) -> Result<Option<super::BatchRow>, StoreError> {
         let sql = format!("{} WHERE batch_id = $1 AND ($2 = '' OR account_no = $2)", super::payments::BATCH_SELECT);
-        let row = sqlx::query(AssertSqlSafe(sql)).bind(batch_id).bind(self.account_key()).fetch_optional(&self.pool).await?;
+        let row = built(sql).bind(batch_id).bind(self.account_key()).fetch_optional(&self.pool).await?;
         row.map(|r| super::payments::batch_row(&r)).transpose()
     }
 
@@ -234,7 +234,7 @@ impl Store {
              FROM payments p JOIN grants g ON g.account_no = p.account_no AND g.grant_id = p.grant_id \
              WHERE p.batch_id IN ({list}) GROUP BY p.batch_id, g.school_name, g.program ORDER BY p.batch_id, g.school_name, g.program"
         );
-        let mut q = sqlx::query(AssertSqlSafe(sql));
+        let mut q = built(sql);
         for b in batch_ids {
             q = q.bind(b.clone());
         }
@@ -265,7 +265,7 @@ impl Store {
              JOIN batches b ON b.batch_id = p.batch_id JOIN grants g ON g.account_no = p.account_no AND g.grant_id = p.grant_id \
              WHERE ($1 = '' OR p.account_no = $1) AND p.status IN ('accepted', 'settled') GROUP BY {month}, g.program ORDER BY month, g.program"
         );
-        let rows = sqlx::query(AssertSqlSafe(sql)).bind(self.account_key()).fetch_all(&self.pool).await?;
+        let rows = built(sql).bind(self.account_key()).fetch_all(&self.pool).await?;
         rows.iter().map(|r| Ok(PaidInMonth { month: r.try_get("month")?, program: r.try_get("program")?, total_fen: r.try_get("total")? })).collect()
     }
 

@@ -1,9 +1,9 @@
 //! Exceptions: raised idempotently (by `dedup_key`), listed for the work list.
 
-use super::{Store, StoreError, StoreTx, now_text, state, state_opt, value_chunks};
+use super::{Store, StoreError, StoreTx, built, now_text, state, state_opt, value_chunks};
 use crate::domain::{ExceptionKind, ExceptionStatus, NewException, Resolution, Severity};
 use serde::Serialize;
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::Row;
 
 const EXC_COLS: usize = 12;
 
@@ -102,7 +102,7 @@ impl StoreTx {
                 values
             );
             let now = now_text();
-            let mut q = sqlx::query(AssertSqlSafe(sql));
+            let mut q = built(sql);
             for (i, e) in chunk.iter().enumerate() {
                 q = q
                     .bind(ids[i])
@@ -139,7 +139,7 @@ impl Store {
             }
         }
         sql.push_str(" ORDER BY e.id");
-        let mut q = sqlx::query(AssertSqlSafe(sql));
+        let mut q = built(sql);
         for b in binds {
             q = q.bind(b);
         }
@@ -328,7 +328,7 @@ impl Store {
     /// Open exceptions with what the report shows; the card is the payment's when there is one.
     pub async fn exception_report_rows(&self) -> Result<Vec<ExceptionReportSource>, StoreError> {
         let sql = format!("{REPORT_SELECT} WHERE e.status = 'open' AND ($1 = '' OR e.account_no = $1) ORDER BY g.school_name, e.id");
-        let rows = sqlx::query(AssertSqlSafe(sql)).bind(self.account.clone().unwrap_or_default()).fetch_all(&self.pool).await?;
+        let rows = built(sql).bind(self.account.clone().unwrap_or_default()).fetch_all(&self.pool).await?;
         rows.iter().map(|r| report_source(self.ring(), r)).collect()
     }
 
@@ -338,7 +338,7 @@ impl Store {
         let sql = format!(
             "{REPORT_SELECT} WHERE e.status = 'resolved' AND e.resolved_at >= $2 AND ($1 = '' OR e.account_no = $1) ORDER BY e.resolved_at, e.id"
         );
-        let rows = sqlx::query(AssertSqlSafe(sql)).bind(self.account.clone().unwrap_or_default()).bind(since).fetch_all(&self.pool).await?;
+        let rows = built(sql).bind(self.account.clone().unwrap_or_default()).bind(since).fetch_all(&self.pool).await?;
         rows.iter().map(|r| report_source(self.ring(), r)).collect()
     }
 }

@@ -1,10 +1,9 @@
 //! Grants: stored as imported, looked up by grant id and by student × program × period.
 
-use super::{MAX_BINDS, StoreError, StoreTx, in_chunks, now_text, placeholder, state, values_placeholders};
+use super::{MAX_BINDS, Store, StoreError, StoreTx, built, in_chunks, now_text, placeholder, state, values_placeholders};
 use crate::crypto::purpose;
 use crate::domain::grant::NewGrant;
 use crate::domain::{GrantStatus, PaymentStatus, Priority};
-use sqlx::AssertSqlSafe;
 use sqlx::Row;
 use std::collections::HashMap;
 
@@ -16,6 +15,51 @@ pub struct GrantRecord<'a> {
     pub status: GrantStatus,
     pub fingerprint: String,
     pub line: u64,
+    /// Its personal data sealed ahead, off the store's path ([`Sealer`]); else sealed here.
+    pub sealed: Option<&'a SealedGrant>,
+}
+
+/// A grant's personal data as the grants row stores it: name, ID number, holder and card sealed
+/// under the current data key, and the ID's and card's look-up hashes.
+#[derive(Debug)]
+pub struct SealedGrant {
+    name: String,
+    id_number: String,
+    card_holder: String,
+    card_number: String,
+    id_hash: String,
+    card_hash: String,
+}
+
+/// Seals grants ahead of their insert, on any thread: an import's reading thread seals each
+/// chunk while the store writes the one before, so the encryption (four values and two hashes
+/// a row) no longer waits its turn with SQLite. A store without a key gives `None`, and then
+/// [`StoreTx::insert_grants`] seals — and refuses — as it always did.
+#[derive(Clone)]
+pub struct Sealer {
+    keys: Option<std::sync::Arc<crate::crypto::KeyRing>>,
+}
+
+impl Sealer {
+    pub fn grant(&self, g: &NewGrant) -> Option<SealedGrant> {
+        let ring = self.keys.as_deref()?;
+        let seal = |purpose: &str, clear: &str| ring.encrypt(clear, purpose).ok();
+        Some(SealedGrant {
+            name: seal(purpose::STUDENT_NAME, &g.name)?,
+            id_number: seal(purpose::ID_NUMBER, &g.id_number)?,
+            card_holder: seal(purpose::CARD_HOLDER, &g.card_holder)?,
+            card_number: seal(purpose::CARD_NUMBER, &g.card_number)?,
+            id_hash: ring.lookup_hash(purpose::ID_NUMBER, &g.id_number),
+            card_hash: ring.lookup_hash(purpose::CARD_NUMBER, &g.card_number),
+        })
+    }
+}
+
+impl Store {
+    /// A [`Sealer`] with this store's data key.
+    pub fn sealer(&self) -> Sealer {
+        Sealer { keys: self.keys.clone() }
+    }
 }
 
 /// A grant as stored (the fields a conflict report compares).
@@ -83,7 +127,7 @@ impl StoreTx {
                 placeholder(self.backend, 1),
                 list
             );
-            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(account.clone());
+            let mut q = built(sql).bind(account.clone());
             for id in chunk {
                 q = q.bind(*id);
             }
@@ -117,7 +161,7 @@ impl StoreTx {
                 placeholder(self.backend, 1),
                 list
             );
-            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(account.clone());
+            let mut q = built(sql).bind(account.clone());
             for c in chunk {
                 q = q.bind((*c).clone());
             }
@@ -157,7 +201,7 @@ impl StoreTx {
                 placeholder(self.backend, 1),
                 list
             );
-            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(account.clone());
+            let mut q = built(sql).bind(account.clone());
             for h in chunk {
                 q = q.bind((*h).clone());
             }
@@ -190,7 +234,7 @@ impl StoreTx {
                 placeholder(self.backend, 1),
                 list
             );
-            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(account.clone());
+            let mut q = built(sql).bind(account.clone());
             for id in chunk {
                 q = q.bind(*id);
             }
@@ -219,16 +263,30 @@ impl StoreTx {
                  source_file_id, source_line, created_at, updated_at, id_hash, card_hash) VALUES {}",
                 values_placeholders(self.backend, chunk.len(), GRANT_COLS)
             );
-            // Each card's look-up hash once: for the grant row and for the cards below.
-            let card_hashes: Vec<String> = chunk.iter().map(|r| self.lookup(purpose::CARD_NUMBER, &r.grant.card_number)).collect::<Result<_, _>>()?;
-            let mut q = sqlx::query(AssertSqlSafe(sql));
-            for (r, card_hash) in chunk.iter().zip(&card_hashes) {
+            // Sealed ahead where the import could (see `Sealer`), else here, once per row: the
+            // grant row's card and holder also go into the cards row below.
+            let mut fresh = Vec::new();
+            for r in chunk.iter().filter(|r| r.sealed.is_none()) {
+                let g = r.grant;
+                fresh.push(SealedGrant {
+                    name: self.seal(purpose::STUDENT_NAME, &g.name)?,
+                    id_number: self.seal(purpose::ID_NUMBER, &g.id_number)?,
+                    card_holder: self.seal(purpose::CARD_HOLDER, &g.card_holder)?,
+                    card_number: self.seal(purpose::CARD_NUMBER, &g.card_number)?,
+                    id_hash: self.lookup(purpose::ID_NUMBER, &g.id_number)?,
+                    card_hash: self.lookup(purpose::CARD_NUMBER, &g.card_number)?,
+                });
+            }
+            let mut fresh = fresh.iter();
+            let sealed: Vec<&SealedGrant> = chunk.iter().map(|r| r.sealed.or_else(|| fresh.next()).expect("one sealed per row")).collect();
+            let mut q = built(sql);
+            for (r, p) in chunk.iter().zip(&sealed) {
                 let g = r.grant;
                 q = q
                     .bind(g.grant_id.clone())
                     .bind(account_no.to_string())
-                    .bind(self.seal(purpose::STUDENT_NAME, &g.name)?)
-                    .bind(self.seal(purpose::ID_NUMBER, &g.id_number)?)
+                    .bind(p.name.clone())
+                    .bind(p.id_number.clone())
                     .bind(g.school_code.clone())
                     .bind(g.school_name.clone())
                     .bind(g.stage.label())
@@ -238,8 +296,8 @@ impl StoreTx {
                     .bind(Priority::join(&g.priority))
                     .bind(g.period.clone())
                     .bind(g.amount.0)
-                    .bind(self.seal(purpose::CARD_HOLDER, &g.card_holder)?)
-                    .bind(self.seal(purpose::CARD_NUMBER, &g.card_number)?)
+                    .bind(p.card_holder.clone())
+                    .bind(p.card_number.clone())
                     .bind(g.bank.clone())
                     .bind(g.notice_end.to_string())
                     .bind(r.status.as_str())
@@ -248,32 +306,34 @@ impl StoreTx {
                     .bind(r.line as i64)
                     .bind(now.clone())
                     .bind(now.clone())
-                    .bind(self.lookup(purpose::ID_NUMBER, &g.id_number)?)
-                    .bind(card_hash.clone());
+                    .bind(p.id_hash.clone())
+                    .bind(p.card_hash.clone());
             }
             q.execute(&mut *self.tx).await?;
 
-            // Register the cards of valid grants (the first holder name seen is kept).
-            let cards: Vec<(&GrantRecord, &String)> = chunk.iter().zip(&card_hashes).filter(|(r, _)| r.status == GrantStatus::Valid).collect();
+            // Register the cards of valid grants (the first holder name seen is kept), with the
+            // grant row's sealed card and holder: the cards row seals them for the same purposes.
+            let cards: Vec<(&GrantRecord, &SealedGrant)> =
+                chunk.iter().zip(sealed.iter().copied()).filter(|(r, _)| r.status == GrantStatus::Valid).collect();
             if !cards.is_empty() {
                 // One row per card: a statement may not name the same conflict key twice on PostgreSQL.
                 let mut seen = std::collections::HashSet::new();
                 let mut uniq = Vec::with_capacity(cards.len());
-                for (r, h) in cards {
-                    if seen.insert(h) {
-                        uniq.push((h.clone(), r));
+                for (r, p) in cards {
+                    if seen.insert(&p.card_hash) {
+                        uniq.push((r, p));
                     }
                 }
                 let sql = format!(
                     "INSERT INTO cards (card_hash, card_number, holder_name, bank, first_seen) VALUES {} ON CONFLICT (card_hash) DO NOTHING",
                     values_placeholders(self.backend, uniq.len(), 5)
                 );
-                let mut q = sqlx::query(AssertSqlSafe(sql));
-                for (h, r) in uniq {
+                let mut q = built(sql);
+                for (r, p) in uniq {
                     q = q
-                        .bind(h)
-                        .bind(self.seal(purpose::CARD_NUMBER, &r.grant.card_number)?)
-                        .bind(self.seal(purpose::CARD_HOLDER, &r.grant.card_holder)?)
+                        .bind(p.card_hash.clone())
+                        .bind(p.card_number.clone())
+                        .bind(p.card_holder.clone())
                         .bind(r.grant.bank.clone())
                         .bind(now.clone());
                 }

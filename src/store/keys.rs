@@ -28,9 +28,9 @@
 //! store this way, `aidpay keys rotate` re-encrypts under a new version. The old versions stay in
 //! the key file, so every value stays readable throughout.
 
-use super::{Backend, Store, StoreError, now_text};
+use super::{Backend, Store, StoreError, built, now_text};
 use crate::crypto::{self, KeyError, KeyRing, KeySource, purpose};
-use sqlx::{AnyPool, AssertSqlSafe, Row};
+use sqlx::{AnyPool, Row};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -447,7 +447,7 @@ impl Store {
         let mut n = 0;
         for t in &TABLES {
             let sql = format!("SELECT CAST(COUNT(*) AS BIGINT) FROM {} WHERE {}", t.name, needs_work(t, v));
-            n += sqlx::query(AssertSqlSafe(sql)).fetch_one(&self.pool).await?.try_get::<i64, _>(0)?;
+            n += built(sql).fetch_one(&self.pool).await?.try_get::<i64, _>(0)?;
         }
         n += sqlx::query("SELECT CAST(COUNT(*) AS BIGINT) FROM aid_cards").fetch_one(&self.pool).await?.try_get::<i64, _>(0)?;
         Ok(n)
@@ -522,7 +522,7 @@ impl Store {
             let mut last: Vec<KeyVal> = vec![if t.int_key { KeyVal::Int(i64::MIN) } else { KeyVal::Text(String::new()) }; t.key.len()];
             loop {
                 let mut tx = self.begin().await?;
-                let mut q = sqlx::query(AssertSqlSafe(select.clone()));
+                let mut q = built(select.clone());
                 for k in &last {
                     q = match k {
                         KeyVal::Text(t) => q.bind(t.clone()),
@@ -558,7 +558,7 @@ impl Store {
                         }
                         values.push(Some(new));
                     }
-                    let mut q = sqlx::query(AssertSqlSafe(update.clone()));
+                    let mut q = built(update.clone());
                     for v in values.into_iter().chain(hashes.into_iter().map(Some)) {
                         q = q.bind(v);
                     }

@@ -33,10 +33,10 @@ pub use console::{AuditRow, BatchTotal, ExceptionPage, ExceptionQuery, FilterCho
 pub use deliveries::{DeliveryIntent, DeliveryRecord};
 pub use exceptions::{ExceptionFilter, ExceptionRecord, ExceptionReportSource, ExceptionRow};
 pub use files::{AwaitingBatch, FileRecord, RecordedFile};
-pub use grants::{CardUse, GrantAttempt, GrantRecord, KnownGrant, StoredGrant};
+pub use grants::{CardUse, GrantAttempt, GrantRecord, KnownGrant, SealedGrant, Sealer, StoredGrant};
 pub use keys::{ClearValues, KeyOptions, KeyStatus, PassReport, load_keys};
 pub use metrics::{RunTiming, SchoolTotal};
-pub use payments::{BatchLine, BatchRow, EligibleGrant, NewPayment, PaymentRow};
+pub use payments::{BatchLine, BatchRow, EligibleGrant, NewPayment, PaymentRow, SealedCard};
 pub use people::{Credentials, SessionRow, UserRow};
 pub use period::{PeriodEntry, PeriodEvent, PeriodException, PeriodGrant, PeriodPayment, PeriodStatement};
 pub use reconcile::{EntryDetail, EntryRow, PaymentMoney, Position, ReportEntry, StatementRow};
@@ -122,6 +122,42 @@ pub const BULK_ROWS: u64 = 10_000;
 /// Binds per statement stay well under SQLite's 32,766 and PostgreSQL's 65,535.
 pub const MAX_BINDS: usize = 30_000;
 
+/// How big a store's connection pool is: how many connections, and on SQLite the page cache
+/// they may hold together (`[database] page_cache_mb`).
+///
+/// The cache is a budget, not a side effect: SQLite's cache belongs to each connection, so the
+/// budget is shared out evenly — 64 MB over 4 connections is 16 MB each — and the process's
+/// memory is the same whether a run opened one pooled connection or all of them, for a district
+/// of a thousand grants as for a province's million. Bigger buys little since the look-up hashes
+/// are 128 bits (migration 0010): a million grants imported with 16 MB per connection took 13 %
+/// longer than with 256 MB, at a tenth of the memory (the README's benchmark). PostgreSQL keeps
+/// its cache in the server (`shared_buffers`); there the budget does nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolSize {
+    pub connections: u32,
+    pub page_cache_mb: u32,
+}
+
+impl PoolSize {
+    /// The least page cache a connection gets, whatever the budget: SQLite's own default (2 MB).
+    const MIN_KIB_PER_CONNECTION: u64 = 2048;
+
+    /// The pool `[database]` configures.
+    pub fn of(db: &crate::config::DatabaseSettings) -> PoolSize {
+        PoolSize { connections: db.max_connections, page_cache_mb: db.page_cache_mb }
+    }
+
+    /// `connections` with the default budget (tests, tools).
+    pub fn connections(connections: u32) -> PoolSize {
+        PoolSize { connections, page_cache_mb: crate::config::DEFAULT_PAGE_CACHE_MB }
+    }
+
+    /// Each connection's share of the budget, in KiB (SQLite's `cache_size = -N`).
+    pub fn cache_kib_per_connection(&self) -> u64 {
+        (u64::from(self.page_cache_mb) * 1024 / u64::from(self.connections.max(1))).max(Self::MIN_KIB_PER_CONNECTION)
+    }
+}
+
 impl Store {
     /// The store a configuration names, for its special account: created when new (SQLite file,
     /// folder, data key), migrated, scoped to `[account] number`. Every command that changes the
@@ -133,30 +169,30 @@ impl Store {
     /// [`Store::open`] with other key options: the demo and the bench take only the key file
     /// beside their throw-away store ([`KeyOptions::isolated`]).
     pub async fn open_with(cfg: &crate::config::Config, keys: &KeyOptions) -> Result<Store, StoreError> {
-        Ok(Store::connect(&cfg.database_url(), cfg.database.max_connections, keys).await?.scoped(&cfg.account.number))
+        Ok(Store::connect(&cfg.database_url(), PoolSize::of(&cfg.database), keys).await?.scoped(&cfg.account.number))
     }
 
     /// The store a configuration names, which must exist already (commands that only read).
     pub async fn open_existing(cfg: &crate::config::Config) -> Result<Store, StoreError> {
-        Ok(Store::connect_existing(&cfg.database_url(), cfg.database.max_connections, &cfg.key_options()).await?.scoped(&cfg.account.number))
+        Ok(Store::connect_existing(&cfg.database_url(), PoolSize::of(&cfg.database), &cfg.key_options()).await?.scoped(&cfg.account.number))
     }
 
     /// Connects, creating a SQLite file (and its folder) when missing, checks the data key
     /// against the store (see `keys.rs`: a new, empty store gets a key file beside it), applies
     /// migrations, and encrypts a store of an earlier release in place.
-    pub async fn connect(url: &SecretString, max_connections: u32, keys: &KeyOptions) -> Result<Store, StoreError> {
+    pub async fn connect(url: &SecretString, pool: PoolSize, keys: &KeyOptions) -> Result<Store, StoreError> {
         let raw = url.expose_secret();
         if raw.starts_with("sqlite:") {
             ensure_sqlite_folder(raw)?;
             create_private(sqlite_path(raw)).map_err(|source| StoreError::Folder { url: raw.to_string(), source })?;
         }
-        Store::open_url(raw, max_connections, keys, true).await
+        Store::open_url(raw, pool, keys, true).await
     }
 
     /// Connects to a store that must exist already, for commands that only read: a missing
     /// SQLite file, or a PostgreSQL database without aidpay's tables, is an error that names
     /// it — never a new, empty store that would report a false all-clear.
-    pub async fn connect_existing(url: &SecretString, max_connections: u32, keys: &KeyOptions) -> Result<Store, StoreError> {
+    pub async fn connect_existing(url: &SecretString, pool: PoolSize, keys: &KeyOptions) -> Result<Store, StoreError> {
         let raw = url.expose_secret();
         if raw.starts_with("sqlite:") {
             let path = sqlite_path(raw);
@@ -165,20 +201,20 @@ impl Store {
             }
             // Opened read-write but never created.
             let url = raw.replace("mode=rwc", "mode=rw");
-            return Store::open_url(&url, max_connections, keys, false).await;
+            return Store::open_url(&url, pool, keys, false).await;
         }
         sqlx::any::install_default_drivers();
         probe(raw, Backend::Postgres).await?;
-        let pool = AnyPoolOptions::new().max_connections(1).acquire_timeout(Duration::from_secs(30)).connect(raw).await?;
-        let has_schema = sqlx::query("SELECT 1 FROM _sqlx_migrations LIMIT 1").fetch_optional(&pool).await.is_ok();
-        pool.close().await;
+        let probe_pool = AnyPoolOptions::new().max_connections(1).acquire_timeout(Duration::from_secs(30)).connect(raw).await?;
+        let has_schema = sqlx::query("SELECT 1 FROM _sqlx_migrations LIMIT 1").fetch_optional(&probe_pool).await.is_ok();
+        probe_pool.close().await;
         if !has_schema {
             return Err(StoreError::Missing(format!("the database {} holds no aidpay store", crate::config::redact_url(raw))));
         }
-        Store::open_url(raw, max_connections, keys, false).await
+        Store::open_url(raw, pool, keys, false).await
     }
 
-    async fn open_url(raw: &str, max_connections: u32, key_options: &KeyOptions, writable: bool) -> Result<Store, StoreError> {
+    async fn open_url(raw: &str, size: PoolSize, key_options: &KeyOptions, writable: bool) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
         let backend = if raw.starts_with("sqlite:") { Backend::Sqlite } else { Backend::Postgres };
         probe(raw, backend).await?;
@@ -191,7 +227,7 @@ impl Store {
         };
         let options = AnyConnectOptions::from_str(raw)?;
         let pool = AnyPoolOptions::new()
-            .max_connections(max_connections)
+            .max_connections(size.connections)
             .acquire_timeout(Duration::from_secs(30))
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
@@ -202,16 +238,8 @@ impl Store {
                         conn.execute("PRAGMA journal_mode = WAL").await?;
                         conn.execute("PRAGMA synchronous = FULL").await?;
                         conn.execute("PRAGMA foreign_keys = ON").await?;
-                        // Up to 256 MB of page cache per connection (the default is 2 MB; it
-                        // was 32 MB). The look-up hash indexes (grants_student_hash,
-                        // grants_card_hash, cards) grow in random order — a keyed hash has no
-                        // locality — so an import touches a random leaf of each for every row:
-                        // at a province's million grants they are ~250 MB, and with 32 MB nearly
-                        // every row read a page back and spilled a dirty one to the WAL (the
-                        // encrypted bench's import went from 15 s to 340 s). The cache only grows
-                        // as pages are read, so a district's store of a few thousand grants
-                        // costs what its file is, not 256 MB.
-                        conn.execute("PRAGMA cache_size = -262144").await?;
+                        // The pool's page-cache budget, shared out (see `PoolSize`).
+                        conn.execute(sqlx::AssertSqlSafe(format!("PRAGMA cache_size = -{}", size.cache_kib_per_connection()))).await?;
                     }
                     Ok(())
                 })
@@ -284,7 +312,7 @@ impl Store {
     /// bounded number of rows, a fraction of a second even at a province's size.
     pub async fn refresh_statistics(&self, tables: &[&str]) -> Result<(), StoreError> {
         if self.backend == Backend::Postgres && !tables.is_empty() {
-            sqlx::query(sqlx::AssertSqlSafe(format!("ANALYZE {}", tables.join(", ")))).execute(&self.pool).await?;
+            built(format!("ANALYZE {}", tables.join(", "))).execute(&self.pool).await?;
         }
         Ok(())
     }
@@ -539,13 +567,13 @@ impl StoreTx {
                 Ok(Ids { runs: vec![(next - n, n)] })
             }
             Backend::Postgres => {
-                let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                let rows = built(format!(
                     "SELECT CAST(MIN(v) AS BIGINT) AS first, CAST(COUNT(*) AS BIGINT) AS n FROM \
                      (SELECT v, v - ROW_NUMBER() OVER (ORDER BY v) AS run FROM \
                       (SELECT nextval('{}') AS v FROM generate_series(1, $1)) AS taken) AS numbered \
                      GROUP BY run ORDER BY first",
                     sequence_name(table)?
-                )))
+                ))
                 .bind(n)
                 .fetch_all(&mut *self.tx)
                 .await?;
@@ -602,6 +630,18 @@ fn sequence_name(table: &str) -> Result<String, StoreError> {
         return Err(StoreError::Invalid(format!("no id counter may be called {table:?}")));
     }
     Ok(format!("id_seq_{table}"))
+}
+
+/// A statement whose text is built at run time — an IN-list or multi-row VALUES of a chunk's
+/// length, a console filter — prepared for this one execution and not kept.
+///
+/// sqlx keeps up to 100 prepared statements per connection; ours differ with every list length,
+/// and one with a thousand values is a few hundred KB of SQLite's memory (its program and
+/// constants). Kept, they held ~30 MB at a time across the pool — half as much again as the
+/// page-cache budget — and grew with the pool, not with the work. Preparing one again costs far
+/// less than running it over a chunk.
+pub(crate) fn built<'q>(sql: String) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false)
 }
 
 /// `($1, $2, …), ($k+1, …)` for a multi-row insert of `rows` rows of `cols` values.
@@ -714,6 +754,31 @@ pub fn now_text() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_page_cache_budget_is_shared_out_among_the_connections() {
+        assert_eq!(PoolSize { connections: 4, page_cache_mb: 64 }.cache_kib_per_connection(), 16 * 1024);
+        assert_eq!(PoolSize { connections: 1, page_cache_mb: 64 }.cache_kib_per_connection(), 64 * 1024);
+        // Never below SQLite's own default, however many connections share a small budget.
+        assert_eq!(PoolSize { connections: 64, page_cache_mb: 8 }.cache_kib_per_connection(), 2048);
+    }
+
+    #[tokio::test]
+    async fn every_pooled_sqlite_connection_gets_its_share_of_the_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = SecretString::from(format!("sqlite://{}?mode=rwc", dir.path().join("s.db").display()));
+        let keys = KeyOptions { data_key_file: None, beside_store: Some(dir.path().join("s.db.data_key")), isolated: true };
+        let store = Store::connect(&url, PoolSize { connections: 3, page_cache_mb: 30 }, &keys).await.unwrap();
+        // Three connections at once, so the pool opens all of them.
+        let mut held = Vec::new();
+        for _ in 0..3 {
+            held.push(store.pool.acquire().await.unwrap());
+        }
+        for conn in &mut held {
+            let kib: i64 = sqlx::query_scalar("PRAGMA cache_size").fetch_one(&mut **conn).await.unwrap();
+            assert_eq!(kib, -10 * 1024);
+        }
+    }
 
     #[test]
     fn placeholders() {

@@ -3,10 +3,10 @@
 //! The partial unique index `payments_one_live_per_grant` makes "never pay twice" a property of
 //! the database: whatever the code does, a grant cannot have two live attempts.
 
-use super::{MAX_BINDS, Store, StoreError, StoreTx, in_chunks, now_text, state, state_list, values_placeholders};
-use crate::crypto::purpose;
+use super::{MAX_BINDS, Store, StoreError, StoreTx, built, in_chunks, now_text, state, state_list, values_placeholders};
+use crate::crypto::{self, purpose};
 use crate::domain::{BatchStatus, GrantStatus, PaymentStatus};
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::Row;
 use std::collections::HashMap;
 
 /// A valid grant whose notice has ended and that has never had a payment (but cancelled ones,
@@ -22,6 +22,23 @@ pub struct EligibleGrant {
     pub bank: String,
     pub period: String,
     pub program: String,
+    /// The card and holder as the grant row stores them, when they can go into the payment row
+    /// as they are (see [`SealedCard`]); `None` for a card given in clear (a correction).
+    pub sealed: Option<SealedCard>,
+}
+
+/// A card number and holder name as stored — sealed under the current data key — with the
+/// card's look-up hash: what a payment row copies from its grant row. A payment row seals them
+/// for the same purposes as the grant row, so the grant's ciphertext is a valid payment value;
+/// copying it saves two encryptions and a hash per payment (a million at a province's term).
+/// Only the store makes one ([`StoreTx::eligible_grants`]), and only from values already under
+/// the current key version: a clear value of a store not yet encrypted in place, or one under
+/// an older key, is sealed afresh.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SealedCard {
+    card_number: String,
+    card_holder: String,
+    card_hash: String,
 }
 
 /// A payment to create.
@@ -36,6 +53,8 @@ pub struct NewPayment {
     pub card_holder: String,
     pub bank: String,
     pub remittance: String,
+    /// The grant's stored card and holder, copied as they are (else sealed from the clear ones).
+    pub sealed: Option<SealedCard>,
 }
 
 /// A payment as stored.
@@ -139,7 +158,7 @@ impl StoreTx {
         limit: i64,
     ) -> Result<(Vec<EligibleGrant>, Option<String>), StoreError> {
         let rows = sqlx::query(
-            "SELECT g.grant_id, g.amount_fen, g.card_number, g.card_holder, g.bank, g.period, g.program FROM grants g \
+            "SELECT g.grant_id, g.amount_fen, g.card_number, g.card_holder, g.card_hash, g.bank, g.period, g.program FROM grants g \
              WHERE g.account_no = $1 AND g.status = 'valid' AND g.notice_end < $2 AND g.grant_id > $3 ORDER BY g.grant_id LIMIT $4",
         )
         .bind(account)
@@ -151,15 +170,25 @@ impl StoreTx {
         let grants: Vec<EligibleGrant> = rows
             .iter()
             .map(|r| {
+                let (card, holder): (String, String) = (r.try_get("card_number")?, r.try_get("card_holder")?);
+                let card_hash: Option<String> = r.try_get("card_hash")?;
+                let current = |v: &str| self.keys.as_deref().is_some_and(|k| crypto::is_encrypted(v) && !k.needs_reencrypt(v));
+                let sealed = match card_hash {
+                    Some(card_hash) if current(&card) && current(&holder) => {
+                        Some(SealedCard { card_number: card.clone(), card_holder: holder.clone(), card_hash })
+                    }
+                    _ => None,
+                };
                 Ok(EligibleGrant {
                     grant_id: r.try_get("grant_id")?,
                     attempt: 1,
                     amount_fen: r.try_get("amount_fen")?,
-                    card_number: self.unseal(purpose::CARD_NUMBER, r.try_get("card_number")?)?,
-                    card_holder: self.unseal(purpose::CARD_HOLDER, r.try_get("card_holder")?)?,
+                    card_number: self.unseal(purpose::CARD_NUMBER, card)?,
+                    card_holder: self.unseal(purpose::CARD_HOLDER, holder)?,
                     bank: r.try_get("bank")?,
                     period: r.try_get("period")?,
                     program: r.try_get("program")?,
+                    sealed,
                 })
             })
             .collect::<Result<_, StoreError>>()?;
@@ -178,7 +207,7 @@ impl StoreTx {
                 super::placeholder(self.backend, 1),
                 list
             );
-            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(account);
+            let mut q = built(sql).bind(account);
             for id in chunk {
                 q = q.bind(*id);
             }
@@ -225,8 +254,16 @@ impl StoreTx {
                  card_holder, bank, remittance, status, money_out, live, created_at, updated_at, card_hash) VALUES {}",
                 values_placeholders(self.backend, chunk.len(), PAYMENT_COLS)
             );
-            let mut q = sqlx::query(AssertSqlSafe(sql));
+            let mut q = built(sql);
             for p in chunk {
+                let (card, holder, card_hash) = match &p.sealed {
+                    Some(s) => (s.card_number.clone(), s.card_holder.clone(), s.card_hash.clone()),
+                    None => (
+                        self.seal(purpose::CARD_NUMBER, &p.card_number)?,
+                        self.seal(purpose::CARD_HOLDER, &p.card_holder)?,
+                        self.lookup(purpose::CARD_NUMBER, &p.card_number)?,
+                    ),
+                };
                 q = q
                     .bind(p.payment_ref.clone())
                     .bind(p.grant_id.clone())
@@ -235,8 +272,8 @@ impl StoreTx {
                     .bind(p.profile.clone())
                     .bind(batch_id.map(str::to_string))
                     .bind(p.amount_fen)
-                    .bind(self.seal(purpose::CARD_NUMBER, &p.card_number)?)
-                    .bind(self.seal(purpose::CARD_HOLDER, &p.card_holder)?)
+                    .bind(card)
+                    .bind(holder)
                     .bind(p.bank.clone())
                     .bind(p.remittance.clone())
                     .bind("created")
@@ -244,7 +281,7 @@ impl StoreTx {
                     .bind(1i64)
                     .bind(now.clone())
                     .bind(now.clone())
-                    .bind(self.lookup(purpose::CARD_NUMBER, &p.card_number)?);
+                    .bind(card_hash);
             }
             q.execute(&mut *self.tx).await?;
         }
@@ -258,7 +295,7 @@ impl StoreTx {
         for (chunk, list) in in_chunks(self.backend, ids, MAX_BINDS / 2, 4) {
             let sql = format!("UPDATE grants SET status = $1, updated_at = $2 WHERE account_no = $3{from_sql} AND grant_id IN ({})", list);
             let sql = if self.backend == super::Backend::Sqlite { sql.replace("$1", "?").replace("$2", "?").replace("$3", "?") } else { sql };
-            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(status.as_str()).bind(now_text()).bind(self.account_no().to_string());
+            let mut q = built(sql).bind(status.as_str()).bind(now_text()).bind(self.account_no().to_string());
             for id in chunk {
                 q = q.bind(id.clone());
             }
@@ -311,7 +348,7 @@ impl StoreTx {
                 if self.backend == super::Backend::Sqlite { "?" } else { "$1" },
                 list
             );
-            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(batch_id.to_string());
+            let mut q = built(sql).bind(batch_id.to_string());
             for r in chunk {
                 q = q.bind(r.clone());
             }
@@ -332,7 +369,7 @@ impl StoreTx {
         let mut out = Vec::new();
         for st in statuses {
             let sql = format!("{BATCH_SELECT} WHERE account_no = $1 AND status = $2 ORDER BY batch_id");
-            let rows = sqlx::query(AssertSqlSafe(sql)).bind(account).bind(st.as_str()).fetch_all(&mut *self.tx).await?;
+            let rows = built(sql).bind(account).bind(st.as_str()).fetch_all(&mut *self.tx).await?;
             for r in &rows {
                 out.push(batch_row(r)?);
             }
@@ -344,7 +381,7 @@ impl StoreTx {
     /// One batch by id, whatever its state.
     pub async fn batches_in_any(&mut self, batch_id: &str) -> Result<Option<BatchRow>, StoreError> {
         let sql = format!("{BATCH_SELECT} WHERE batch_id = $1");
-        let row = sqlx::query(AssertSqlSafe(sql)).bind(batch_id).fetch_optional(&mut *self.tx).await?;
+        let row = built(sql).bind(batch_id).fetch_optional(&mut *self.tx).await?;
         Ok(match row {
             Some(r) => Some(batch_row(&r)?),
             None => None,
@@ -435,14 +472,14 @@ impl Store {
     /// Every payment of a grant, oldest attempt first.
     pub async fn payments_of_grant(&self, grant_id: &str) -> Result<Vec<PaymentRow>, StoreError> {
         let sql = format!("{PAYMENT_SELECT} WHERE ($1 = '' OR account_no = $1) AND grant_id = $2 ORDER BY attempt");
-        let rows = sqlx::query(AssertSqlSafe(sql)).bind(self.account.clone().unwrap_or_default()).bind(grant_id).fetch_all(&self.pool).await?;
+        let rows = built(sql).bind(self.account.clone().unwrap_or_default()).bind(grant_id).fetch_all(&self.pool).await?;
         rows.iter().map(|r| payment_row(self.ring(), r)).collect()
     }
 
     /// All batches, oldest first.
     pub async fn batches(&self) -> Result<Vec<BatchRow>, StoreError> {
         let sql = format!("{BATCH_SELECT} ORDER BY batch_id");
-        let rows = sqlx::query(AssertSqlSafe(sql)).fetch_all(&self.pool).await?;
+        let rows = built(sql).fetch_all(&self.pool).await?;
         rows.iter().map(|r| Ok(batch_row(r)?)).collect()
     }
 

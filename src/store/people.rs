@@ -4,7 +4,7 @@
 //! pages and commands that call them: a decision is recorded only `WHERE` the deciding user
 //! exists, is enabled and holds the role (see [`super::approvals`]).
 
-use super::{Store, StoreError, StoreTx, now_text};
+use super::{Store, StoreError, StoreTx, built, now_text};
 use crate::domain::Role;
 use sqlx::Row;
 
@@ -74,7 +74,7 @@ impl StoreTx {
     /// A user with their password hash, if they exist.
     pub async fn credentials(&mut self, username: &str) -> Result<Option<Credentials>, StoreError> {
         let sql = format!("SELECT {USER_COLS}, password_hash FROM users WHERE account_no = $1 AND username = $2");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let row = built(sql)
             .bind(self.account_no().to_string())
             .bind(username)
             .fetch_optional(&mut *self.tx)
@@ -204,7 +204,7 @@ impl Store {
     /// This account's users, by name.
     pub async fn users(&self) -> Result<Vec<UserRow>, StoreError> {
         let sql = format!("SELECT {USER_COLS} FROM users WHERE account_no = $1 ORDER BY username");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(self.account.clone().unwrap_or_default()).fetch_all(&self.pool).await?;
+        let rows = built(sql).bind(self.account.clone().unwrap_or_default()).fetch_all(&self.pool).await?;
         rows.iter().map(user_row).collect()
     }
 }

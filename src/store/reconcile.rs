@@ -1,9 +1,9 @@
 //! What reconciliation reads and marks: statements in order, entries not yet explained, the
 //! batches and payments they may belong to, and the account's position.
 
-use super::{MAX_BINDS, Store, StoreError, StoreTx, in_chunks, in_chunks_after, now_text};
+use super::{MAX_BINDS, Store, StoreError, StoreTx, built, in_chunks, in_chunks_after, now_text};
 use crate::domain::PaymentStatus;
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::Row;
 use std::collections::HashMap;
 
 /// A statement as reconciliation checks it.
@@ -187,7 +187,7 @@ impl StoreTx {
                 n += 2;
             }
             sql.push_str(&format!(" END WHERE id IN ({})", list));
-            let mut q = sqlx::query(AssertSqlSafe(sql));
+            let mut q = built(sql);
             for (id, matched) in chunk {
                 q = q.bind(*id).bind(matched.clone());
             }
@@ -207,7 +207,7 @@ impl StoreTx {
                 "SELECT entry_id, end_to_end_id, amount_fen, return_reason FROM statement_details WHERE entry_id IN ({}) ORDER BY entry_id, position",
                 list
             );
-            let mut q = sqlx::query(AssertSqlSafe(sql));
+            let mut q = built(sql);
             for id in chunk {
                 q = q.bind(*id);
             }
@@ -223,7 +223,7 @@ impl StoreTx {
         let mut out = HashMap::new();
         for (chunk, list) in in_chunks(self.backend, refs, MAX_BINDS / 2, 1) {
             let sql = format!("{PAYMENT_MONEY} WHERE payment_ref IN ({})", list);
-            let mut q = sqlx::query(AssertSqlSafe(sql));
+            let mut q = built(sql);
             for r in chunk {
                 q = q.bind(r.clone());
             }
@@ -238,14 +238,14 @@ impl StoreTx {
     /// The payments of a batch.
     pub async fn batch_money(&mut self, batch_id: &str) -> Result<Vec<PaymentMoney>, StoreError> {
         let sql = format!("{PAYMENT_MONEY} WHERE batch_id = $1 ORDER BY payment_ref");
-        let rows = sqlx::query(AssertSqlSafe(sql)).bind(batch_id).fetch_all(&mut *self.tx).await?;
+        let rows = built(sql).bind(batch_id).fetch_all(&mut *self.tx).await?;
         rows.iter().map(|r| Ok(payment_money(r)?)).collect()
     }
 
     /// Failed payments whose money is out of the account and has not come back.
     pub async fn failed_money_out(&mut self, account: &str) -> Result<Vec<PaymentMoney>, StoreError> {
         let sql = format!("{PAYMENT_MONEY} WHERE account_no = $1 AND status IN ('rejected', 'returned') AND money_out = 1 ORDER BY payment_ref");
-        let rows = sqlx::query(AssertSqlSafe(sql)).bind(account).fetch_all(&mut *self.tx).await?;
+        let rows = built(sql).bind(account).fetch_all(&mut *self.tx).await?;
         rows.iter().map(|r| Ok(payment_money(r)?)).collect()
     }
 
@@ -270,7 +270,7 @@ impl StoreTx {
                 if self.backend == super::Backend::Sqlite { "?" } else { "$1" },
                 list
             );
-            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(now.clone());
+            let mut q = built(sql).bind(now.clone());
             for r in chunk {
                 q = q.bind(r.clone());
             }

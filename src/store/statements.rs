@@ -35,8 +35,8 @@
 //! statement (camt.053) that repeats it: the statement is the account's record, and its report
 //! lists every entry it carries.
 
-use super::{MAX_BINDS, StoreError, StoreTx, in_chunks, in_placeholders, now_text, value_chunks, values_placeholders};
-use sqlx::{AssertSqlSafe, Row};
+use super::{MAX_BINDS, StoreError, StoreTx, built, in_chunks, in_placeholders, now_text, value_chunks, values_placeholders};
+use sqlx::Row;
 use std::collections::{HashMap, HashSet};
 
 /// A statement (camt.053) or notification (camt.054) header.
@@ -347,7 +347,7 @@ impl StoreTx {
             if self.backend == super::Backend::Sqlite { "?" } else { "$1" },
             in_placeholders(self.backend, 2, identities.len())
         );
-        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(account.to_string());
+        let mut q = built(sql).bind(account.to_string());
         for k in &identities {
             q = q.bind(k.clone());
         }
@@ -370,7 +370,7 @@ impl StoreTx {
         let mut details_of: HashMap<i64, Vec<Option<String>>> = HashMap::new();
         for (ids, list) in in_chunks(self.backend, &ids, MAX_BINDS, 1) {
             let sql = format!("SELECT entry_id, end_to_end_id FROM statement_details WHERE entry_id IN ({})", list);
-            let mut q = sqlx::query(AssertSqlSafe(sql));
+            let mut q = built(sql);
             for id in ids {
                 q = q.bind(*id);
             }
@@ -461,7 +461,7 @@ impl StoreTx {
                  VALUES {}",
                 values_placeholders(self.backend, fresh.len(), ENTRY_COLS)
             );
-            let mut q = sqlx::query(AssertSqlSafe(sql));
+            let mut q = built(sql);
             for (i, (e, key)) in fresh.iter().enumerate() {
                 q = q
                     .bind(ids[i])
@@ -519,7 +519,7 @@ impl StoreTx {
                 "INSERT INTO statement_details (entry_id, position, end_to_end_id, amount_fen, return_reason, counterpart) VALUES {}",
                 values
             );
-            let mut q = sqlx::query(AssertSqlSafe(sql));
+            let mut q = built(sql);
             for (id, pos, d) in dchunk {
                 q = q
                     .bind(*id)
@@ -545,7 +545,7 @@ impl StoreTx {
                 if self.backend == super::Backend::Sqlite { "?" } else { "$1" },
                 list
             );
-            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(account.to_string());
+            let mut q = built(sql).bind(account.to_string());
             for r in chunk {
                 q = q.bind(r.clone());
             }

@@ -183,7 +183,7 @@ impl TestEnv {
     /// The store, opened as the binary opens it (with the same data key: the file beside the
     /// store that the first run made, or makes now).
     pub async fn store(&self) -> Store {
-        Store::connect(&SecretString::from(self.db_url.clone()), 2, &self.key_options()).await.expect("open store")
+        Store::connect(&SecretString::from(self.db_url.clone()), aidpay::store::PoolSize::connections(2), &self.key_options()).await.expect("open store")
     }
 
     /// Where the binary looks for this test's data key (no credential, no AIDPAY_DATA_KEY).

@@ -161,7 +161,7 @@ pub async fn exceptions(State(app): State<App>, Extension(v): Extension<Viewer>,
         offset: (page - 1) * PAGE_SIZE,
         limit: PAGE_SIZE,
     };
-    let (found, choices) = match tokio::try_join!(app.store.exception_page(&q), app.store.filter_choices()) {
+    let (found, choices) = match tokio::try_join!(app.store.exception_page(&q), app.choices.get(&app.store)) {
         Ok(x) => x,
         Err(e) => return internal(e),
     };

@@ -135,6 +135,14 @@ impl Store {
     }
 
     /// The schools, programs and terms of this account's grants, for the work list's filters.
+    /// The id of the newest file recorded (any kind, any account; 0 for none): what the
+    /// console's cached filter choices are checked against (`console::ChoicesCache`).
+    pub async fn newest_file_id(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query("SELECT CAST(COALESCE(MAX(id), 0) AS BIGINT) AS v FROM files").fetch_one(&self.pool).await?.try_get("v")?)
+    }
+
+    /// Every school, program and term among the account's grants: a walk over all of them
+    /// (the console keeps the answer, see `console::ChoicesCache`).
     pub async fn filter_choices(&self) -> Result<FilterChoices, StoreError> {
         let acct = self.account_key();
         let schools = sqlx::query(

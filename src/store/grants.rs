@@ -21,7 +21,7 @@ pub struct GrantRecord<'a> {
 
 /// A grant's personal data as the grants row stores it: name, ID number, holder and card sealed
 /// under the current data key, and the ID's and card's look-up hashes.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct SealedGrant {
     name: String,
     id_number: String,
@@ -42,15 +42,21 @@ pub struct Sealer {
 
 impl Sealer {
     pub fn grant(&self, g: &NewGrant) -> Option<SealedGrant> {
-        let ring = self.keys.as_deref()?;
-        let seal = |purpose: &str, clear: &str| ring.encrypt(clear, purpose).ok();
-        Some(SealedGrant {
-            name: seal(purpose::STUDENT_NAME, &g.name)?,
-            id_number: seal(purpose::ID_NUMBER, &g.id_number)?,
-            card_holder: seal(purpose::CARD_HOLDER, &g.card_holder)?,
-            card_number: seal(purpose::CARD_NUMBER, &g.card_number)?,
-            id_hash: ring.lookup_hash(purpose::ID_NUMBER, &g.id_number),
-            card_hash: ring.lookup_hash(purpose::CARD_NUMBER, &g.card_number),
+        SealedGrant::of(self.keys.as_deref(), g).ok()
+    }
+}
+
+impl SealedGrant {
+    /// Seals `g`'s personal data; without a key, the store's refusal.
+    fn of(keys: Option<&crate::crypto::KeyRing>, g: &NewGrant) -> Result<SealedGrant, StoreError> {
+        use super::keys::{lookup, seal};
+        Ok(SealedGrant {
+            name: seal(keys, purpose::STUDENT_NAME, &g.name)?,
+            id_number: seal(keys, purpose::ID_NUMBER, &g.id_number)?,
+            card_holder: seal(keys, purpose::CARD_HOLDER, &g.card_holder)?,
+            card_number: seal(keys, purpose::CARD_NUMBER, &g.card_number)?,
+            id_hash: lookup(keys, purpose::ID_NUMBER, &g.id_number)?,
+            card_hash: lookup(keys, purpose::CARD_NUMBER, &g.card_number)?,
         })
     }
 }
@@ -265,20 +271,13 @@ impl StoreTx {
             );
             // Sealed ahead where the import could (see `Sealer`), else here, once per row: the
             // grant row's card and holder also go into the cards row below.
-            let mut fresh = Vec::new();
-            for r in chunk.iter().filter(|r| r.sealed.is_none()) {
-                let g = r.grant;
-                fresh.push(SealedGrant {
-                    name: self.seal(purpose::STUDENT_NAME, &g.name)?,
-                    id_number: self.seal(purpose::ID_NUMBER, &g.id_number)?,
-                    card_holder: self.seal(purpose::CARD_HOLDER, &g.card_holder)?,
-                    card_number: self.seal(purpose::CARD_NUMBER, &g.card_number)?,
-                    id_hash: self.lookup(purpose::ID_NUMBER, &g.id_number)?,
-                    card_hash: self.lookup(purpose::CARD_NUMBER, &g.card_number)?,
-                });
-            }
-            let mut fresh = fresh.iter();
-            let sealed: Vec<&SealedGrant> = chunk.iter().map(|r| r.sealed.or_else(|| fresh.next()).expect("one sealed per row")).collect();
+            let sealed: Vec<std::borrow::Cow<SealedGrant>> = chunk
+                .iter()
+                .map(|r| match r.sealed {
+                    Some(done) => Ok(std::borrow::Cow::Borrowed(done)),
+                    None => SealedGrant::of(self.keys.as_deref(), r.grant).map(std::borrow::Cow::Owned),
+                })
+                .collect::<Result<_, StoreError>>()?;
             let mut q = built(sql);
             for (r, p) in chunk.iter().zip(&sealed) {
                 let g = r.grant;
@@ -314,7 +313,7 @@ impl StoreTx {
             // Register the cards of valid grants (the first holder name seen is kept), with the
             // grant row's sealed card and holder: the cards row seals them for the same purposes.
             let cards: Vec<(&GrantRecord, &SealedGrant)> =
-                chunk.iter().zip(sealed.iter().copied()).filter(|(r, _)| r.status == GrantStatus::Valid).collect();
+                chunk.iter().zip(sealed.iter().map(|p| p.as_ref())).filter(|(r, _)| r.status == GrantStatus::Valid).collect();
             if !cards.is_empty() {
                 // One row per card: a statement may not name the same conflict key twice on PostgreSQL.
                 let mut seen = std::collections::HashSet::new();

@@ -128,10 +128,13 @@ pub const MAX_BINDS: usize = 30_000;
 /// The cache is a budget, not a side effect: SQLite's cache belongs to each connection, so the
 /// budget is shared out evenly — 64 MB over 4 connections is 16 MB each — and the process's
 /// memory is the same whether a run opened one pooled connection or all of them, for a district
-/// of a thousand grants as for a province's million. Bigger buys little since the look-up hashes
-/// are 128 bits (migration 0010): a million grants imported with 16 MB per connection took 13 %
-/// longer than with 256 MB, at a tenth of the memory (the README's benchmark). PostgreSQL keeps
-/// its cache in the server (`shared_buffers`); there the budget does nothing.
+/// of a thousand grants as for a province's million. The import is what a bigger budget buys:
+/// the look-up hash indexes (grants_student_hash, grants_card_hash, cards) grow in random order —
+/// a keyed hash has no locality — so at a million grants most rows read a page back and spill
+/// one to the WAL once they no longer fit: 113–117 s with 16 MB per connection against 82 s with
+/// 256 MB at 1.2 GB (the README's benchmark); the other stages were as fast or faster with the
+/// smaller cache. PostgreSQL keeps its cache in the server (`shared_buffers`); there the budget
+/// does nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolSize {
     pub connections: u32,

@@ -382,7 +382,16 @@ async fn a_failing_job_is_recorded_retried_and_the_daemon_goes_on() {
     let imports_before = store.runs_of("import", 1000).await.unwrap().len();
     tokio::time::sleep(Duration::from_millis(2200)).await;
     assert!(store.runs_of("import", 1000).await.unwrap().len() > imports_before);
-    let v = env.json_async(&["status"], 0).await;
+    // `status` shows the latest run, which may be the next one, still running (no outcome
+    // yet): read it again until that one has finished too.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let v = loop {
+        let v = env.json_async(&["status"], 0).await;
+        if !job(&v, "batch")["last_run"]["outcome"].is_null() || Instant::now() > deadline {
+            break v;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     assert_eq!(job(&v, "batch")["last_run"]["outcome"], "error", "{v}");
     sigterm(&daemon);
     let code = wait_exit(daemon, 20).await.code();

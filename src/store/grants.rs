@@ -1,6 +1,6 @@
 //! Grants: stored as imported, looked up by grant id and by student × program × period.
 
-use super::{MAX_BINDS, Store, StoreError, StoreTx, built, in_chunks, now_text, placeholder, state, values_placeholders};
+use super::{ByKeys, MAX_BINDS, Store, StoreError, StoreTx, built, in_chunks, now_text, placeholder, state, values_placeholders};
 use crate::crypto::purpose;
 use crate::domain::grant::NewGrant;
 use crate::domain::{GrantStatus, PaymentStatus, Priority};
@@ -120,29 +120,36 @@ pub struct CardUse {
     pub stage: String,
 }
 
+/// [`StoreTx::known_grants`]' look-up.
+pub(crate) const KNOWN_GRANTS: ByKeys = ByKeys { cols: "grant_id, fingerprint, status", from: "grants", account: "account_no", also: "", key: "grant_id" };
+
+/// [`StoreTx::grants_by_cards`]' look-up.
+pub(crate) const GRANTS_BY_CARDS: ByKeys = ByKeys {
+    cols: "card_hash, grant_id, id_number, card_holder, stage",
+    from: "grants",
+    account: "account_no",
+    also: "status <> 'cancelled'",
+    key: "card_hash",
+};
+
+/// [`StoreTx::grants_of_students`]' look-up.
+pub(crate) const GRANTS_OF_STUDENTS: ByKeys =
+    ByKeys { cols: "id_hash, program, period, grant_id", from: "grants", account: "account_no", also: "status <> 'cancelled'", key: "id_hash" };
+
 impl StoreTx {
     /// This account's grants among these ids: fingerprint, status, and whether they were ever attempted.
     pub async fn known_grants(&mut self, ids: &[&str]) -> Result<HashMap<String, KnownGrant>, StoreError> {
         let mut out = HashMap::with_capacity(ids.len());
         let account = self.account_no().to_string();
-        for (chunk, list) in in_chunks(self.backend, ids, MAX_BINDS / 2, 2) {
-            let sql = format!(
-                "SELECT g.grant_id, g.fingerprint, g.status, \
-                 CASE WHEN EXISTS (SELECT 1 FROM payments p WHERE p.account_no = g.account_no AND p.grant_id = g.grant_id) THEN 1 ELSE 0 END AS attempted \
-                 FROM grants g WHERE g.account_no = {} AND g.grant_id IN ({})",
-                placeholder(self.backend, 1),
-                list
-            );
-            let mut q = built(sql).bind(account.clone());
-            for id in chunk {
-                q = q.bind(*id);
-            }
-            for row in q.fetch_all(&mut *self.tx).await? {
-                let attempted: i64 = row.try_get("attempted")?;
-                out.insert(
-                    row.try_get("grant_id")?,
-                    KnownGrant { fingerprint: row.try_get("fingerprint")?, status: state(&row, "status")?, attempted: attempted != 0 },
-                );
+        for row in self.by_keys(&KNOWN_GRANTS, &account, ids).await? {
+            out.insert(row.try_get("grant_id")?, KnownGrant { fingerprint: row.try_get("fingerprint")?, status: state(&row, "status")?, attempted: false });
+        }
+        // Whether they were attempted: the payments of the grants found, by grant id (none to
+        // look for in a district's first import).
+        let found: Vec<String> = out.keys().cloned().collect();
+        for row in self.by_keys(&super::payments::ATTEMPTS_OF_GRANTS, &account, &found).await? {
+            if let Some(known) = out.get_mut(&row.try_get::<String, _>("grant_id")?) {
+                known.attempted = true;
             }
         }
         Ok(out)
@@ -160,30 +167,18 @@ impl StoreTx {
             by_hash.insert(self.lookup(purpose::CARD_NUMBER, c)?, *c);
         }
         let hashes: Vec<&String> = by_hash.keys().collect();
-        for (chunk, list) in in_chunks(self.backend, &hashes, MAX_BINDS / 2, 2) {
-            let sql = format!(
-                "SELECT card_hash, grant_id, id_number, card_holder, stage FROM grants \
-                 WHERE account_no = {} AND status <> 'cancelled' AND card_hash IN ({})",
-                placeholder(self.backend, 1),
-                list
-            );
-            let mut q = built(sql).bind(account.clone());
-            for c in chunk {
-                q = q.bind((*c).clone());
-            }
-            for row in q.fetch_all(&mut *self.tx).await? {
-                let hash: String = row.try_get("card_hash")?;
-                let Some(card) = by_hash.get(&hash) else {
-                    continue;
-                };
-                let use_ = CardUse {
-                    grant_id: row.try_get("grant_id")?,
-                    id_number: self.unseal(purpose::ID_NUMBER, row.try_get("id_number")?)?,
-                    holder: self.unseal(purpose::CARD_HOLDER, row.try_get("card_holder")?)?,
-                    stage: row.try_get("stage")?,
-                };
-                out.entry(card.to_string()).or_default().push(use_);
-            }
+        for row in self.by_keys(&GRANTS_BY_CARDS, &account, &hashes).await? {
+            let hash: String = row.try_get("card_hash")?;
+            let Some(card) = by_hash.get(&hash) else {
+                continue;
+            };
+            let use_ = CardUse {
+                grant_id: row.try_get("grant_id")?,
+                id_number: self.unseal(purpose::ID_NUMBER, row.try_get("id_number")?)?,
+                holder: self.unseal(purpose::CARD_HOLDER, row.try_get("card_holder")?)?,
+                stage: row.try_get("stage")?,
+            };
+            out.entry(card.to_string()).or_default().push(use_);
         }
         for uses in out.values_mut() {
             uses.sort_by(|a, b| a.grant_id.cmp(&b.grant_id));
@@ -201,29 +196,18 @@ impl StoreTx {
             by_hash.insert(self.lookup(purpose::ID_NUMBER, id)?, *id);
         }
         let hashes: Vec<&String> = by_hash.keys().collect();
-        for (chunk, list) in in_chunks(self.backend, &hashes, MAX_BINDS / 2, 2) {
-            let sql = format!(
-                "SELECT id_hash, program, period, grant_id FROM grants WHERE account_no = {} AND status <> 'cancelled' AND id_hash IN ({})",
-                placeholder(self.backend, 1),
-                list
-            );
-            let mut q = built(sql).bind(account.clone());
-            for h in chunk {
-                q = q.bind((*h).clone());
-            }
-            let mut found: Vec<(String, String, String, String)> = Vec::new();
-            for row in q.fetch_all(&mut *self.tx).await? {
-                let hash: String = row.try_get("id_hash")?;
-                let Some(id) = by_hash.get(&hash) else {
-                    continue;
-                };
-                found.push((row.try_get("grant_id")?, id.to_string(), row.try_get("program")?, row.try_get("period")?));
-            }
-            // The first grant id per student × program × period, across chunks as within one.
-            found.sort();
-            for (gid, id, program, period) in found {
-                out.entry((id, program, period)).or_insert(gid);
-            }
+        let mut found: Vec<(String, String, String, String)> = Vec::new();
+        for row in self.by_keys(&GRANTS_OF_STUDENTS, &account, &hashes).await? {
+            let hash: String = row.try_get("id_hash")?;
+            let Some(id) = by_hash.get(&hash) else {
+                continue;
+            };
+            found.push((row.try_get("grant_id")?, id.to_string(), row.try_get("program")?, row.try_get("period")?));
+        }
+        // The first grant id per student × program × period.
+        found.sort();
+        for (gid, id, program, period) in found {
+            out.entry((id, program, period)).or_insert(gid);
         }
         Ok(out)
     }

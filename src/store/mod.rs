@@ -56,7 +56,10 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations"
 /// Migrations whose PostgreSQL text differs from the portable one (SQLite has no sequences):
 /// on PostgreSQL the text in `migrations/postgres/` is applied instead under the same version.
 /// sqlx records the checksum of the text it applied, so each backend keeps seeing its own text.
-const POSTGRES_TEXT: &[(i64, &str)] = &[(11, include_str!("migrations/postgres/0011_id_sequences.sql"))];
+const POSTGRES_TEXT: &[(i64, &str)] = &[
+    (11, include_str!("migrations/postgres/0011_id_sequences.sql")),
+    (12, include_str!("migrations/postgres/0012_lookup_indexes.sql")),
+];
 
 /// The migrations for `backend` ([`POSTGRES_TEXT`]).
 pub(crate) fn migrator(backend: Backend) -> sqlx::migrate::Migrator {
@@ -243,6 +246,13 @@ impl Store {
                         conn.execute("PRAGMA foreign_keys = ON").await?;
                         // The pool's page-cache budget, shared out (see `PoolSize`).
                         conn.execute(sqlx::AssertSqlSafe(format!("PRAGMA cache_size = -{}", size.cache_kib_per_connection()))).await?;
+                    } else {
+                        // No JIT compilation: PostgreSQL compiles a statement whose estimated
+                        // cost passes jit_above_cost, and ours are many statements over a chunk
+                        // each, with costs estimated high (a look-up's thousand probes): compiling
+                        // took ~0.2 s a statement, against 5 ms to run it — three quarters of a
+                        // 100,000-grant import.
+                        conn.execute("SET jit = off").await?;
                     }
                     Ok(())
                 })
@@ -653,8 +663,13 @@ pub(crate) fn built<'q>(sql: String) -> sqlx::query::Query<'q, sqlx::Any, sqlx::
 /// a linear list, which makes binding n `$N` parameters O(n²) — 100 s instead of 3 s for
 /// 100,000 grants. PostgreSQL only takes `$N`.
 pub(crate) fn values_placeholders(backend: Backend, rows: usize, cols: usize) -> String {
+    values_placeholders_from(backend, 1, rows, cols)
+}
+
+/// [`values_placeholders`] numbered from `first`.
+pub(crate) fn values_placeholders_from(backend: Backend, first: usize, rows: usize, cols: usize) -> String {
     let mut s = String::with_capacity(rows * cols * 5);
-    let mut n = 1;
+    let mut n = first;
     for r in 0..rows {
         if r > 0 {
             s.push(',');
@@ -695,6 +710,68 @@ pub(crate) fn in_chunks<T>(backend: Backend, items: &[T], per: usize, first: usi
 /// (`first(len)` is the number of the list's first placeholder).
 pub(crate) fn in_chunks_after<T>(backend: Backend, items: &[T], per: usize, first: impl Fn(usize) -> usize) -> impl Iterator<Item = (&[T], String)> {
     items.chunks(per).map(move |c| (c, in_placeholders(backend, first(c.len()), c.len())))
+}
+
+/// A look-up of an account's rows by a chunk of key values: `SELECT {cols} FROM {from} WHERE
+/// {account} = (the account, the first parameter) AND {also} AND {key} IN (…the values…)`.
+///
+/// On SQLite that is the statement. On PostgreSQL an `IN` list is planned from statistics,
+/// and the look-ups that need it most meet none: a district's first import or batch fills the
+/// table in one transaction, which `ANALYZE` cannot see into. PostgreSQL then takes the list to
+/// match nearly every row (a thousand values at the default 0.5 % each) and walks the account's
+/// whole index range per chunk: quadratic (a million grants did not import in 8 minutes). So
+/// on PostgreSQL each value is probed on its own, `(VALUES …) CROSS JOIN LATERAL (SELECT … WHERE
+/// {key} = v.k OFFSET 0)`, on an index that begins with the key (migration 0012); the
+/// `OFFSET 0` keeps the probe from being flattened into a hash join that reads the account's
+/// rows again, and the account is compared after the probe: in the probe's condition it let
+/// PostgreSQL take an index with the account alone whenever the district looked rare (a second
+/// district on a table analysed with the first one's rows: one probe walked 100,000 rows).
+pub(crate) struct ByKeys {
+    /// The columns (expressions over `from`) each found row gives.
+    pub cols: &'static str,
+    /// The table, with its alias if the other parts use one.
+    pub from: &'static str,
+    /// The account column.
+    pub account: &'static str,
+    /// Further conditions without parameters (`""`: none).
+    pub also: &'static str,
+    /// The column the values are compared with.
+    pub key: &'static str,
+}
+
+impl ByKeys {
+    /// The statement for `n` values: the account is parameter 1, the values 2 to n + 1.
+    pub(crate) fn sql(&self, backend: Backend, n: usize) -> String {
+        let ByKeys { cols, from, account, also, key } = self;
+        let also = if also.is_empty() { String::new() } else { format!(" AND {also}") };
+        match backend {
+            Backend::Sqlite => format!("SELECT {cols} FROM {from} WHERE {account} = ?{also} AND {key} IN ({})", in_placeholders(backend, 2, n)),
+            Backend::Postgres => format!(
+                "SELECT l.* FROM (VALUES {}) AS v(k) CROSS JOIN LATERAL (SELECT {cols}, {account} AS keyed_account FROM {from} \
+                 WHERE {key} = v.k{also} OFFSET 0) AS l WHERE l.keyed_account = $1",
+                values_placeholders_from(backend, 2, n, 1)
+            ),
+        }
+    }
+
+}
+
+impl StoreTx {
+    /// The rows `look` finds for these keys of `account`, every chunk's (see [`ByKeys`]).
+    pub(crate) async fn by_keys<K: AsRef<str>>(&mut self, look: &ByKeys, account: &str, keys: &[K]) -> Result<Vec<sqlx::any::AnyRow>, StoreError> {
+        let mut rows = Vec::new();
+        if keys.is_empty() {
+            return Ok(rows);
+        }
+        for chunk in keys.chunks(MAX_BINDS / 2) {
+            let mut q = built(look.sql(self.backend, chunk.len())).bind(account.to_string());
+            for k in chunk {
+                q = q.bind(k.as_ref().to_string());
+            }
+            rows.extend(q.fetch_all(&mut *self.tx).await?);
+        }
+        Ok(rows)
+    }
 }
 
 /// Rows cut for multi-row inserts of `cols` values each: chunks that stay under [`MAX_BINDS`],
@@ -757,6 +834,40 @@ pub fn now_text() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every look-up by key finds its rows through an index on the account and the key (SQLite's
+    /// plan of the statement, on the real schema), never by walking the account. PostgreSQL's
+    /// probes: tests/concurrency.rs, `a_districts_first_import_and_batch_probe_each_key_…`.
+    #[tokio::test]
+    async fn look_ups_by_key_take_the_keys_index_on_sqlite() {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::any::AnyPoolOptions::new().max_connections(1).connect("sqlite::memory:").await.unwrap();
+        MIGRATOR.run(&pool).await.unwrap();
+        for (look, index) in [
+            (&grants::KNOWN_GRANTS, "(account_no=? AND grant_id=?)"),
+            (&grants::GRANTS_BY_CARDS, "grants_card_hash (account_no=? AND card_hash=?)"),
+            (&grants::GRANTS_OF_STUDENTS, "grants_student_hash (account_no=? AND id_hash=?)"),
+            (&payments::ATTEMPTS_OF_GRANTS, "(account_no=? AND grant_id=?)"),
+        ] {
+            let mut q = built(format!("EXPLAIN QUERY PLAN {}", look.sql(Backend::Sqlite, 1000))).bind("130100000012345678");
+            for i in 0..1000 {
+                q = q.bind(format!("K{i:012}"));
+            }
+            let plan: Vec<String> = q.fetch_all(&pool).await.unwrap().iter().map(|r| r.try_get::<String, _>(3).unwrap()).collect();
+            let first = &plan[0];
+            assert!(first.contains(index) && !first.contains("SCAN"), "{}: {plan:?}", look.key);
+        }
+    }
+
+    #[test]
+    fn postgres_probes_each_key_on_its_own() {
+        let sql = grants::GRANTS_OF_STUDENTS.sql(Backend::Postgres, 2);
+        assert_eq!(
+            sql,
+            "SELECT l.* FROM (VALUES ($2),($3)) AS v(k) CROSS JOIN LATERAL (SELECT id_hash, program, period, grant_id, account_no AS keyed_account \
+             FROM grants WHERE id_hash = v.k AND status <> 'cancelled' OFFSET 0) AS l WHERE l.keyed_account = $1"
+        );
+    }
 
     #[test]
     fn the_page_cache_budget_is_shared_out_among_the_connections() {

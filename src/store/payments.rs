@@ -3,7 +3,7 @@
 //! The partial unique index `payments_one_live_per_grant` makes "never pay twice" a property of
 //! the database: whatever the code does, a grant cannot have two live attempts.
 
-use super::{MAX_BINDS, Store, StoreError, StoreTx, built, in_chunks, now_text, state, state_list, values_placeholders};
+use super::{ByKeys, MAX_BINDS, Store, StoreError, StoreTx, built, in_chunks, now_text, state, state_list, values_placeholders};
 use crate::crypto::{self, purpose};
 use crate::domain::{BatchStatus, GrantStatus, PaymentStatus};
 use sqlx::Row;
@@ -141,6 +141,10 @@ pub(super) fn batch_row(r: &sqlx::any::AnyRow) -> Result<BatchRow, StoreError> {
     })
 }
 
+/// The payments of grants, for [`StoreTx::eligible_grants`].
+pub(crate) const ATTEMPTS_OF_GRANTS: ByKeys =
+    ByKeys { cols: "grant_id, attempt, status", from: "payments", account: "account_no", also: "", key: "grant_id" };
+
 impl StoreTx {
     /// The next grants after `after` (by grant id) that may be paid now: valid, notice ended
     /// before `today`, never paid or attempted. Re-issues come as payments, not from here.
@@ -197,22 +201,15 @@ impl StoreTx {
         };
         let ids: Vec<&str> = grants.iter().map(|g| g.grant_id.as_str()).collect();
         // Per grant with payments: the last attempt number, and whether any is more than a
-        // cancelled one (then re-issues come as payments, not from here).
+        // cancelled one (then re-issues come as payments, not from here). Counted here, not by
+        // a `GROUP BY`: a grant has a payment or two, and the look-up stays one index probe
+        // per grant on PostgreSQL (`ByKeys`).
         let mut attempts: HashMap<String, (i64, i64)> = HashMap::new();
-        for (chunk, list) in in_chunks(self.backend, &ids, MAX_BINDS / 2, 2) {
-            let sql = format!(
-                "SELECT grant_id, CAST(MAX(attempt) AS BIGINT) AS last_attempt, \
-                 CAST(SUM(CASE WHEN status <> 'cancelled' THEN 1 ELSE 0 END) AS BIGINT) AS not_cancelled \
-                 FROM payments WHERE account_no = {} AND grant_id IN ({}) GROUP BY grant_id",
-                super::placeholder(self.backend, 1),
-                list
-            );
-            let mut q = built(sql).bind(account);
-            for id in chunk {
-                q = q.bind(*id);
-            }
-            for r in q.fetch_all(&mut *self.tx).await? {
-                attempts.insert(r.try_get::<String, _>("grant_id")?, (r.try_get("last_attempt")?, r.try_get("not_cancelled")?));
+        for r in self.by_keys(&ATTEMPTS_OF_GRANTS, account, &ids).await? {
+            let (last, real) = attempts.entry(r.try_get::<String, _>("grant_id")?).or_insert((0, 0));
+            *last = (*last).max(r.try_get("attempt")?);
+            if state::<PaymentStatus, _>(&r, "status")? != PaymentStatus::Cancelled {
+                *real += 1;
             }
         }
         let eligible = grants

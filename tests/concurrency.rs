@@ -139,15 +139,7 @@ async fn four_processes_race_batch_and_ingest_and_nothing_is_paid_twice_or_lost(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn districts_sharing_one_database_stay_apart() {
     let a = TestEnv::new().await;
-    // District B: another special account, the same database.
-    let mut b = TestEnv::new().await;
-    let text = std::fs::read_to_string(&a.config).unwrap().replace("130100000012345678", "130200000087654321").replace(
-        &format!("{}/var/", a.dir.path().display()),
-        &format!("{}/var/", b.dir.path().display()),
-    );
-    std::fs::write(&b.config, text).unwrap();
-    b.db_url = a.db_url.clone();
-    share_data_key(&a, &mut b);
+    let b = district_b(&a).await;
 
     import_one(&a, &crate::util::fixture("grants/utf8.csv"), &[], 0);
     import_one(&b, &crate::util::fixture("grants/bom.csv"), &[], 0);
@@ -195,6 +187,19 @@ async fn districts_reusing_a_grant_id_keep_their_own_grants() {
     assert!(va["payments_created"].as_u64().unwrap() < 16, "A's corrected grants are A's: {va}");
     assert_eq!(a.json_async(&["verify"], 0).await["ok"], true);
     assert_eq!(b.json_async(&["verify"], 0).await["ok"], true);
+}
+
+/// District B beside `a`: another special account, its own folders, the same database and key.
+async fn district_b(a: &TestEnv) -> TestEnv {
+    let mut b = TestEnv::new().await;
+    let text = std::fs::read_to_string(&a.config).unwrap().replace("130100000012345678", "130200000087654321").replace(
+        &format!("{}/var/", a.dir.path().display()),
+        &format!("{}/var/", b.dir.path().display()),
+    );
+    std::fs::write(&b.config, text).unwrap();
+    b.db_url = a.db_url.clone();
+    share_data_key(a, &mut b);
+    b
 }
 
 /// Districts on one database share its data key (one store, one key): B is given the key file A's
@@ -259,14 +264,7 @@ async fn a_districts_first_import_and_batch_probe_each_key_instead_of_walking_th
     use sqlx::Connection;
     let n: i64 = 10_000;
     let a = TestEnv::new().await;
-    let mut b = TestEnv::new().await;
-    let text = std::fs::read_to_string(&a.config).unwrap().replace("130100000012345678", "130200000087654321").replace(
-        &format!("{}/var/", a.dir.path().display()),
-        &format!("{}/var/", b.dir.path().display()),
-    );
-    std::fs::write(&b.config, text).unwrap();
-    b.db_url = a.db_url.clone();
-    share_data_key(&a, &mut b);
+    let b = district_b(&a).await;
     let mut pg = sqlx::PgConnection::connect(&a.db_url).await.unwrap();
     // Index entries read on grants and payments so far, once the statistics of `inserted` rows
     // into grants have arrived (a process's counts reach the view when it ends).

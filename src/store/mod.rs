@@ -753,7 +753,6 @@ impl ByKeys {
             ),
         }
     }
-
 }
 
 impl StoreTx {

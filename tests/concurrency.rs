@@ -161,16 +161,8 @@ async fn districts_sharing_one_database_stay_apart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn districts_reusing_a_grant_id_keep_their_own_grants() {
     let a = TestEnv::new().await;
-    let mut b = TestEnv::new().await;
-    // District B: another special account and its own folders, in A's database.
-    let text = std::fs::read_to_string(&a.config).unwrap().replace("130100000012345678", "130200000087654321").replace(
-        &format!("{}/var/", a.dir.path().display()),
-        &format!("{}/var/", b.dir.path().display()),
-    );
-    std::fs::write(&b.config, text).unwrap();
-    b.db_url = a.db_url.clone();
+    let mut b = district_b(&a).await;
     b.set_env("AIDPAY_DATABASE__URL", &a.db_url);
-    share_data_key(&a, &mut b);
 
     let sa = import_one(&a, &crate::util::fixture("grants/utf8.csv"), &[], 0);
     let sb = import_one(&b, &crate::util::fixture("grants/utf8.csv"), &[], 0);

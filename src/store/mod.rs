@@ -59,6 +59,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations"
 const POSTGRES_TEXT: &[(i64, &str)] = &[
     (11, include_str!("migrations/postgres/0011_id_sequences.sql")),
     (12, include_str!("migrations/postgres/0012_lookup_indexes.sql")),
+    (13, include_str!("migrations/postgres/0013_payments_room_to_update.sql")),
 ];
 
 /// The migrations for `backend` ([`POSTGRES_TEXT`]).

@@ -1,0 +1,14 @@
+-- Issue 20 (PostgreSQL's text of migration 0013; SQLite applies ../0013_payments_room_to_update.sql):
+-- a payment's status moves rewrite its row in place.
+--
+-- A payment changes status twice or more after it is written — sent when its file is handed
+-- over, then accepted, settled or refused as the bank answers — and no index holds its status.
+-- PostgreSQL can then make each move a heap-only update (the new version on the same page, no
+-- index touched), but only where the page has room for it; on pages filled to the brim every
+-- move wrote a new entry into each of the table's six indexes, most of the delivery's and the
+-- answers' time at a million payments (btree inserts and their clean-up passes, perf). Half of
+-- each new page is left free: the moves of a batch come together and a batch's payments lie
+-- side by side, so one move needs room for every row of the page, and the old versions, pruned
+-- when the page is next read, give that room back for the next move. Pages already written keep
+-- what they have; a district's next batches get the room.
+ALTER TABLE payments SET (fillfactor = 50);

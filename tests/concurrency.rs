@@ -297,8 +297,11 @@ async fn a_districts_first_import_and_batch_probe_each_key_instead_of_walking_th
 /// what the bank answered — rewrite the row in place (a heap-only update), leaving its six
 /// indexes alone. Each payment is written with room beside it on its page (migration 0013,
 /// `fillfactor`); on full pages every move wrote a new entry into every index, which was most
-/// of the delivery's and the answers' time at a million payments. Counted in PostgreSQL's own
-/// statistics (`n_tup_hot_upd`), not in seconds.
+/// of the delivery's and the answers' time at a million payments. The first move always finds
+/// that room; a later one finds it once the page's old versions are pruned, which waits while
+/// an older transaction is open (under the parallel test suite about half of them did). So at
+/// least one move per payment, counted in PostgreSQL's own statistics (`n_tup_hot_upd`); before
+/// migration 0013, 6 of 6,000.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_payments_status_moves_leave_its_indexes_alone_on_postgres() {
     if backend() != "postgres" {
@@ -337,5 +340,5 @@ async fn a_payments_status_moves_leave_its_indexes_alone_on_postgres() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert!(updated >= 2 * n, "{updated} payment updates for {n} payments sent and answered");
-    assert!(in_place * 10 >= updated * 9, "{in_place} of {updated} payment updates in place");
+    assert!(in_place >= n, "{in_place} of {updated} payment updates in place for {n} payments");
 }

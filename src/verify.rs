@@ -1,7 +1,8 @@
 //! `aidpay verify`: the invariants "never pay twice, never lose a grant" rest on, checked against
 //! the store and the outbox, so an administrator or an auditor can see they hold.
 //!
-//! - **Every grant has exactly one owner** ([`OwnerState`]): it waits for its public notice to end,
+//! - **Every grant has exactly one owner** ([`OwnerState`]): it has its one state row
+//!   (`grant_states`, keyed by the grant), and it waits for its public notice to end,
 //!   is valid and to be batched, is in flight (one live payment), is paid, is held *with an open
 //!   exception* (someone's work list), or is cancelled. A grant in none of these — held with no
 //!   open exception, valid with only failed attempts — is nobody's, and that is a violation.
@@ -58,7 +59,10 @@ pub fn owner_state(f: &GrantFacts, today: &str) -> Result<OwnerState, String> {
     if f.live > 1 {
         return Err(format!("有 {} 笔在途支付（一笔资助至多一笔）", f.live));
     }
-    match f.status {
+    let Some(status) = f.status else {
+        return Err("资助没有状态记录（grant_states 中缺少这一行）：无人处理".into());
+    };
+    match status {
         GrantStatus::Valid if f.live == 1 => Ok(OwnerState::InFlight),
         GrantStatus::Valid if f.failed == 0 => Ok(if f.notice_end.as_str() < today { OwnerState::ToBatch } else { OwnerState::Waiting }),
         GrantStatus::Valid => Err(format!("{} 次支付均已失败，但资助既未挂起也无新的支付：无人处理", f.failed)),
@@ -129,6 +133,9 @@ pub async fn run(store: &Store, account: &str, outbox: &Path) -> Result<VerifyRe
             }
         }
     }
+    for grant in store.states_without_grant(account, MAX_LISTED as i64 + 1).await? {
+        report.push(Violation { check: "owner_state", subject: grant, detail: "有状态记录（grant_states）却没有这笔资助".into() });
+    }
     for (grant, n) in store.grants_with_two_live(account).await? {
         report.push(Violation { check: "one_live_payment", subject: grant, detail: format!("{n} 笔在途支付") });
     }
@@ -178,7 +185,7 @@ mod tests {
     fn facts(status: &str, live: i64, settled: i64, failed: i64, open: i64) -> GrantFacts {
         GrantFacts {
             grant_id: "G1".into(),
-            status: GrantStatus::parse(status).expect("a grant status"),
+            status: Some(GrantStatus::parse(status).expect("a grant status")),
             notice_end: "2026-10-20".into(),
             live,
             settled,
@@ -196,6 +203,8 @@ mod tests {
         assert_eq!(owner_state(&facts("paid", 1, 1, 1, 0), today), Ok(OwnerState::Paid));
         assert_eq!(owner_state(&facts("held", 0, 0, 1, 1), today), Ok(OwnerState::Held));
         assert_eq!(owner_state(&facts("cancelled", 0, 0, 2, 0), today), Ok(OwnerState::Cancelled));
+        let stateless = GrantFacts { status: None, ..facts("valid", 0, 0, 0, 0) };
+        assert!(owner_state(&stateless, today).unwrap_err().contains("grant_states"));
         for nobody in [facts("held", 0, 0, 0, 0), facts("valid", 0, 0, 1, 0), facts("paid", 0, 0, 1, 0), facts("cancelled", 1, 0, 1, 0), facts("held", 1, 0, 1, 1), facts("valid", 2, 0, 2, 0)] {
             assert!(owner_state(&nobody, today).is_err(), "{nobody:?}");
         }

@@ -12,7 +12,7 @@ const KEY: &str = "test-gateway-key-not-secret-elsewhere";
 /// Grant id → amount (fen) of the valid grants in utf8.csv whose notice has ended by 2026-11-25.
 async fn payable(env: &TestEnv) -> BTreeMap<String, i64> {
     let store = env.store().await;
-    let rows = sqlx::query("SELECT grant_id, amount_fen FROM grants WHERE status = 'valid' AND notice_end < '2026-11-25'")
+    let rows = sqlx::query("SELECT g.grant_id, g.amount_fen FROM grants g JOIN grant_states s ON s.account_no = g.account_no AND s.grant_id = g.grant_id WHERE s.status = 'valid' AND g.notice_end < '2026-11-25'")
         .fetch_all(store.pool())
         .await
         .unwrap();

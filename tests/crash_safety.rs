@@ -33,7 +33,7 @@ async fn killed_at_each_step_and_run_again_pays_every_grant_exactly_once() {
         // Every payable grant: exactly one live payment.
         let store = env.store().await;
         use sqlx::Row;
-        let payable: Vec<String> = sqlx::query("SELECT grant_id FROM grants WHERE status = 'valid' AND notice_end < '2026-11-25' ORDER BY grant_id")
+        let payable: Vec<String> = sqlx::query("SELECT g.grant_id FROM grants g JOIN grant_states s ON s.account_no = g.account_no AND s.grant_id = g.grant_id WHERE s.status = 'valid' AND g.notice_end < '2026-11-25' ORDER BY g.grant_id")
             .fetch_all(store.pool())
             .await
             .unwrap()

@@ -149,8 +149,8 @@ fn assert_clean_logs(log: &str, secrets: &[&str]) {
 async fn payable(env: &TestEnv) -> i64 {
     let store = env.store().await;
     sqlx::query(
-        "SELECT CAST(COUNT(*) AS BIGINT) FROM grants g WHERE g.status <> 'cancelled' AND g.notice_end < '2026-11-25' \
-         AND (g.status <> 'held' OR EXISTS (SELECT 1 FROM payments p WHERE p.account_no = g.account_no AND p.grant_id = g.grant_id))",
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM grants g JOIN grant_states s ON s.account_no = g.account_no AND s.grant_id = g.grant_id WHERE s.status <> 'cancelled' AND g.notice_end < '2026-11-25' \
+         AND (s.status <> 'held' OR EXISTS (SELECT 1 FROM payments p WHERE p.account_no = g.account_no AND p.grant_id = g.grant_id))",
     )
         .fetch_one(store.pool())
         .await

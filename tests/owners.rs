@@ -187,7 +187,7 @@ async fn one_card_for_two_students_is_held_at_intake_and_refused_at_reissue() {
     import_one(&env, &fixture("grants/utf8.csv"), &[], 0);
     let store = env.store().await;
     // Two valid 高中 grants of utf8.csv: the second's card given to a new row for another student.
-    let rows = sqlx::query("SELECT grant_id, card_number FROM grants WHERE status = 'valid' AND stage = '高中' ORDER BY grant_id")
+    let rows = sqlx::query("SELECT g.grant_id, g.card_number FROM grants g JOIN grant_states s ON s.account_no = g.account_no AND s.grant_id = g.grant_id WHERE s.status = 'valid' AND g.stage = '高中' ORDER BY g.grant_id")
         .fetch_all(store.pool())
         .await
         .unwrap();
@@ -287,4 +287,34 @@ async fn commands_that_only_read_never_create_a_store() {
         }
         assert!(!env.path("var/inbox").exists(), "{args:?} created the folders");
     }
+}
+
+/// Issue 20: a grant's state is a row of its own (`grant_states`, migration 0014), one per grant.
+/// `verify` reports a grant whose state row is gone and a state row whose grant is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_finds_a_grant_without_its_state_row_and_a_state_row_without_its_grant() {
+    let env = TestEnv::new().await;
+    import_one(&env, &fixture("grants/utf8.csv"), &[], 0);
+    let v = verify_ok(&env).await;
+    let store = env.store().await;
+    let states: i64 = sqlx::query("SELECT CAST(COUNT(*) AS BIGINT) FROM grant_states").fetch_one(store.pool()).await.unwrap().get(0);
+    assert_eq!(Some(states as u64), v["grants"].as_u64(), "one state row per grant");
+    let first: String = sqlx::query("SELECT grant_id FROM grants ORDER BY grant_id LIMIT 1").fetch_one(store.pool()).await.unwrap().get(0);
+    let account: String = sqlx::query("SELECT account_no FROM grants LIMIT 1").fetch_one(store.pool()).await.unwrap().get(0);
+    sqlx::query("DELETE FROM grant_states WHERE grant_id = $1").bind(&first).execute(store.pool()).await.unwrap();
+    sqlx::query("INSERT INTO grant_states (account_no, grant_id, status, updated_at) VALUES ($1, 'NO-SUCH-GRANT', 'valid', '2026-11-20T10:00:00+08:00')")
+        .bind(&account)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let v = env.json_async(&["verify"], 1).await;
+    assert_eq!(v["ok"], false, "{v}");
+    let found: Vec<(String, String)> = v["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| (x["subject"].as_str().unwrap().to_string(), x["detail"].as_str().unwrap().to_string()))
+        .collect();
+    assert!(found.iter().any(|(s, d)| s == &first && d.contains("grant_states")), "{found:?}");
+    assert!(found.iter().any(|(s, d)| s == "NO-SUCH-GRANT" && d.contains("grant_states")), "{found:?}");
 }

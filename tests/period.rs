@@ -273,7 +273,7 @@ async fn period_figures_equal_the_scenarios_own_sums_to_the_fen() {
     assert_eq!(sum_of(&oct["figures"]["exceptions"], "raised"), raised_oct);
 
     // 应助尽助: priority grants approved against paid, from the grants as imported.
-    let rows = sqlx::query("SELECT status, amount_fen FROM grants WHERE priority <> '' AND status <> 'cancelled'").fetch_all(store.pool()).await.unwrap();
+    let rows = sqlx::query("SELECT s.status, g.amount_fen FROM grants g JOIN grant_states s ON s.account_no = g.account_no AND s.grant_id = g.grant_id WHERE g.priority <> '' AND s.status <> 'cancelled'").fetch_all(store.pool()).await.unwrap();
     let approved: i64 = rows.iter().map(|r| r.get::<i64, _>(1)).sum();
     let paid: i64 = rows.iter().filter(|r| r.get::<String, _>(0) == "paid").map(|r| r.get::<i64, _>(1)).sum();
     assert!(approved > 0);

@@ -106,7 +106,7 @@ async fn a_whole_cycle_is_explained_to_the_fen() {
     }
     // Every payment is either paid (settled and its debit matched) or flagged.
     let store = env.store().await;
-    let rows = sqlx::query("SELECT p.payment_ref, p.status, g.status FROM payments p JOIN grants g ON g.grant_id = p.grant_id")
+    let rows = sqlx::query("SELECT p.payment_ref, p.status, s.status FROM payments p JOIN grant_states s ON s.grant_id = p.grant_id")
         .fetch_all(store.pool())
         .await
         .unwrap();
@@ -133,6 +133,54 @@ async fn a_whole_cycle_is_explained_to_the_fen() {
     assert_eq!(status["position"]["balance"], p["balance"]);
     let report = env.json_async(&["report", "reconciliation", "--format", "xlsx"], 0).await;
     assert!(std::path::Path::new(report["report"].as_str().unwrap()).exists());
+    sim.shutdown().await;
+}
+
+/// Issue 20: a grant's owner state is a row of its own (migration 0014). Reconciliation turns a
+/// term's grants paid in their state rows, and the grants rows — sealed names, ID and card
+/// numbers, five indexes on PostgreSQL — are not written again: on PostgreSQL, whose statistics
+/// count every row version written, not one update of a grant in the whole cycle (before, one
+/// per grant paid, and each a new entry in every index of the table).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconciliation_turns_grants_paid_in_their_state_rows_and_leaves_the_grants_alone() {
+    let (env, cfg, sim, all) = answered(&AnswerMix::settle_all(), "net").await;
+    let store = env.store().await;
+    let grants = || async {
+        sqlx::query("SELECT grant_id, name, id_number, card_holder, card_number, card_hash, id_hash, updated_at FROM grants ORDER BY grant_id")
+            .fetch_all(store.pool())
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (0..8).map(|i| r.get::<String, _>(i)).collect::<Vec<_>>().join("|"))
+            .collect::<Vec<String>>()
+    };
+    let before = grants().await;
+    ingest_statement(&env, &spec(&cfg, &all, "STMT-20261126", 0, Booking::Net, false), "camt053.xml").await;
+    let r = env.json_async(&["reconcile"], 0).await;
+    let paid = r["grants_paid"].as_u64().unwrap();
+    assert!(paid > 0, "{r}");
+    let states: i64 = sqlx::query("SELECT CAST(COUNT(*) AS BIGINT) FROM grant_states WHERE status = 'paid'").fetch_one(store.pool()).await.unwrap().get(0);
+    assert_eq!(states as u64, paid);
+    assert_eq!(grants().await, before, "the grants rows as imported");
+
+    if crate::util::backend() == "postgres" {
+        use sqlx::Connection;
+        // A process's counts reach the view when it ends: wait for the paid states.
+        let mut pg = sqlx::PgConnection::connect(&env.db_url).await.unwrap();
+        let count = |table: &'static str| {
+            sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!("SELECT n_tup_upd FROM pg_stat_user_tables WHERE relname = '{table}'")))
+        };
+        let mut moved = 0;
+        for _ in 0..100 {
+            moved = count("grant_states").fetch_one(&mut pg).await.unwrap();
+            if moved as u64 >= paid {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(moved as u64 >= paid, "{moved} state updates for {paid} grants paid");
+        assert_eq!(count("grants").fetch_one(&mut pg).await.unwrap(), 0, "updates of grants rows");
+    }
     sim.shutdown().await;
 }
 

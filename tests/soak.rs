@@ -115,7 +115,7 @@ async fn counts(env: &TestEnv) -> (i64, i64, i64, i64) {
     let open = one("SELECT CAST(COUNT(*) AS BIGINT) FROM payments WHERE status NOT IN ('settled', 'rejected', 'returned', 'cancelled')").await;
     // Grants that may be paid and are not: not held at intake, no payment yet.
     let unpaid = one(
-        "SELECT CAST(COUNT(*) AS BIGINT) FROM grants g WHERE g.status = 'valid' AND NOT EXISTS \
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM grant_states g WHERE g.status = 'valid' AND NOT EXISTS \
          (SELECT 1 FROM payments p WHERE p.account_no = g.account_no AND p.grant_id = g.grant_id)",
     )
     .await;

@@ -274,7 +274,7 @@ pub async fn import_file(store: &Store, cfg: &Config, path: &Path, opts: ImportO
     tx.commit().await.map_err(store_err)?;
     // The import is committed; statistics left stale only make later plans slower.
     if summary.imported >= crate::store::BULK_ROWS
-        && let Err(e) = store.refresh_statistics(&["grants", "cards"]).await
+        && let Err(e) = store.refresh_statistics(&["grants", "grant_states", "cards"]).await
     {
         tracing::warn!("planner statistics not refreshed after the import: {e}");
     }

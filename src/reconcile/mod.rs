@@ -103,7 +103,7 @@ pub async fn run(store: &Store, cfg: &Config, actor: &str) -> Result<Outcome, St
     let mut raised = Vec::new();
     // Fresh statistics keep PostgreSQL's plans for the joins below linear; without them the run
     // is only slower, so a failure is a warning.
-    if let Err(e) = store.refresh_statistics(&["grants", "payments", "batches", "statement_entries", "statement_details"]).await {
+    if let Err(e) = store.refresh_statistics(&["grants", "grant_states", "payments", "batches", "statement_entries", "statement_details"]).await {
         tracing::warn!("planner statistics not refreshed before reconciling: {e}");
     }
     let mut tx = store.begin().await?;

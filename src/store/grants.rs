@@ -90,7 +90,7 @@ pub struct StoredGrant {
     pub status: GrantStatus,
 }
 
-const GRANT_COLS: usize = 25;
+const GRANT_COLS: usize = 24;
 
 /// What intake needs to know of a grant id it meets again.
 #[derive(Debug, Clone, PartialEq)]
@@ -120,21 +120,64 @@ pub struct CardUse {
     pub stage: String,
 }
 
+/// A grant (`g`) with its owner state (`s`), for a `FROM` over many of an account's grants
+/// (counts, reports): since migration 0014 the state is a row of `grant_states`, so that
+/// reconciliation's turn of a term's grants to paid rewrites small rows, not the grants.
+/// Macros, so that `concat!` can put them into static statements.
+macro_rules! grants_with_state {
+    () => {
+        "grants g JOIN grant_states s ON s.account_no = g.account_no AND s.grant_id = g.grant_id"
+    };
+}
+pub(crate) use grants_with_state;
+
+/// A grant's (`g`) status, as an expression: for the look-ups by key, a subquery rather than a
+/// join. In a join PostgreSQL may hash the state rows, and a district's first import, whose
+/// tables it has no statistics of, then read every state row for every key (8 s a chunk of a
+/// thousand at a million grants); a scalar subquery is always run per row found, one probe of
+/// the state's primary key.
+macro_rules! grant_state {
+    () => {
+        "(SELECT s.status FROM grant_states s WHERE s.account_no = g.account_no AND s.grant_id = g.grant_id)"
+    };
+}
+pub(crate) use grant_state;
+
 /// [`StoreTx::known_grants`]' look-up.
-pub(crate) const KNOWN_GRANTS: ByKeys = ByKeys { cols: "grant_id, fingerprint, status", from: "grants", account: "account_no", also: "", key: "grant_id" };
+pub(crate) const KNOWN_GRANTS: ByKeys = ByKeys {
+    cols: concat!("g.grant_id, g.fingerprint, ", grant_state!(), " AS status"),
+    from: "grants g",
+    account: "g.account_no",
+    also: "",
+    key: "g.grant_id",
+};
 
 /// [`StoreTx::grants_by_cards`]' look-up.
 pub(crate) const GRANTS_BY_CARDS: ByKeys = ByKeys {
-    cols: "card_hash, grant_id, id_number, card_holder, stage",
-    from: "grants",
-    account: "account_no",
-    also: "status <> 'cancelled'",
-    key: "card_hash",
+    cols: "g.card_hash, g.grant_id, g.id_number, g.card_holder, g.stage",
+    from: "grants g",
+    account: "g.account_no",
+    also: concat!(grant_state!(), " <> 'cancelled'"),
+    key: "g.card_hash",
 };
 
 /// [`StoreTx::grants_of_students`]' look-up.
-pub(crate) const GRANTS_OF_STUDENTS: ByKeys =
-    ByKeys { cols: "id_hash, program, period, grant_id", from: "grants", account: "account_no", also: "status <> 'cancelled'", key: "id_hash" };
+pub(crate) const GRANTS_OF_STUDENTS: ByKeys = ByKeys {
+    cols: "g.id_hash, g.program, g.period, g.grant_id",
+    from: "grants g",
+    account: "g.account_no",
+    also: concat!(grant_state!(), " <> 'cancelled'"),
+    key: "g.id_hash",
+};
+
+/// [`StoreTx::eligible_grants`]' look-up of the grants a range of valid states names.
+pub(crate) const GRANTS_TO_PAY: ByKeys = ByKeys {
+    cols: "grant_id, amount_fen, card_number, card_holder, card_hash, bank, period, program, notice_end",
+    from: "grants",
+    account: "account_no",
+    also: "",
+    key: "grant_id",
+};
 
 impl StoreTx {
     /// This account's grants among these ids: fingerprint, status, and whether they were ever attempted.
@@ -218,17 +261,21 @@ impl StoreTx {
     pub async fn remove_unattempted_grants(&mut self, ids: &[&str]) -> Result<(), StoreError> {
         let account = self.account_no().to_string();
         for (chunk, list) in in_chunks(self.backend, ids, MAX_BINDS / 2, 2) {
-            let sql = format!(
-                "DELETE FROM grants WHERE account_no = {} AND grant_id IN ({}) \
-                 AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.account_no = grants.account_no AND p.grant_id = grants.grant_id)",
-                placeholder(self.backend, 1),
-                list
-            );
-            let mut q = built(sql).bind(account.clone());
-            for id in chunk {
-                q = q.bind(*id);
+            // The states first (they refer to their grants), then the grants themselves.
+            let mut done = 0;
+            for table in ["grant_states", "grants"] {
+                let sql = format!(
+                    "DELETE FROM {table} WHERE account_no = {} AND grant_id IN ({}) \
+                     AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.account_no = {table}.account_no AND p.grant_id = {table}.grant_id)",
+                    placeholder(self.backend, 1),
+                    list
+                );
+                let mut q = built(sql).bind(account.clone());
+                for id in chunk {
+                    q = q.bind(*id);
+                }
+                done = q.execute(&mut *self.tx).await?.rows_affected();
             }
-            let done = q.execute(&mut *self.tx).await?.rows_affected();
             if done != chunk.len() as u64 {
                 return Err(StoreError::Invalid(format!(
                     "{} of {} grants to supersede have a payment attempt or are gone",
@@ -249,7 +296,7 @@ impl StoreTx {
             }
             let sql = format!(
                 "INSERT INTO grants (grant_id, account_no, name, id_number, school_code, school_name, stage, grade, program, \
-                 tier, priority, period, amount_fen, card_holder, card_number, bank, notice_end, status, fingerprint, \
+                 tier, priority, period, amount_fen, card_holder, card_number, bank, notice_end, fingerprint, \
                  source_file_id, source_line, created_at, updated_at, id_hash, card_hash) VALUES {}",
                 values_placeholders(self.backend, chunk.len(), GRANT_COLS)
             );
@@ -283,7 +330,6 @@ impl StoreTx {
                     .bind(p.card_number.clone())
                     .bind(g.bank.clone())
                     .bind(g.notice_end.to_string())
-                    .bind(r.status.as_str())
                     .bind(r.fingerprint.clone())
                     .bind(file_id)
                     .bind(r.line as i64)
@@ -291,6 +337,16 @@ impl StoreTx {
                     .bind(now.clone())
                     .bind(p.id_hash.clone())
                     .bind(p.card_hash.clone());
+            }
+            q.execute(&mut *self.tx).await?;
+            // Each grant's owner state, beside it.
+            let sql = format!(
+                "INSERT INTO grant_states (account_no, grant_id, status, updated_at) VALUES {}",
+                values_placeholders(self.backend, chunk.len(), 4)
+            );
+            let mut q = built(sql);
+            for r in chunk {
+                q = q.bind(account_no.to_string()).bind(r.grant.grant_id.clone()).bind(r.status.as_str()).bind(now.clone());
             }
             q.execute(&mut *self.tx).await?;
 
@@ -329,9 +385,12 @@ impl StoreTx {
     /// One grant as stored.
     pub async fn grant(&mut self, grant_id: &str) -> Result<Option<StoredGrant>, StoreError> {
         let row = sqlx::query(
-            "SELECT grant_id, name, id_number, school_code, school_name, stage, grade, program, tier, priority, period, \
-             amount_fen, card_holder, card_number, bank, notice_end, status FROM grants WHERE ($1 = '' OR account_no = $1) AND grant_id = $2 \
-             ORDER BY account_no LIMIT 1",
+            concat!(
+                "SELECT g.grant_id, g.name, g.id_number, g.school_code, g.school_name, g.stage, g.grade, g.program, g.tier, g.priority, \
+                 g.period, g.amount_fen, g.card_holder, g.card_number, g.bank, g.notice_end, ",
+                grant_state!(),
+                " AS status FROM grants g WHERE ($1 = '' OR g.account_no = $1) AND g.grant_id = $2 ORDER BY g.account_no LIMIT 1"
+            ),
         )
         .bind(self.account_no().to_string())
         .bind(grant_id)
@@ -364,7 +423,7 @@ impl super::Store {
     /// Grants by status, for `status` and tests.
     pub async fn count_grants_by_status(&self) -> Result<Vec<(String, i64)>, StoreError> {
         let rows = sqlx::query(
-            "SELECT status, CAST(COUNT(*) AS BIGINT) AS n FROM grants WHERE ($1 = '' OR account_no = $1) GROUP BY status ORDER BY status",
+            "SELECT status, CAST(COUNT(*) AS BIGINT) AS n FROM grant_states WHERE ($1 = '' OR account_no = $1) GROUP BY status ORDER BY status",
         )
         .bind(self.account.clone().unwrap_or_default())
         .fetch_all(&self.pool)
@@ -384,24 +443,21 @@ impl super::Store {
 impl StoreTx {
     /// Corrects a grant's card (finance staff, on re-issue) and sets its status.
     pub async fn update_grant_card(&mut self, grant_id: &str, card_number: &str, holder: &str, status: GrantStatus) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE grants SET card_number = $1, card_holder = $2, status = $3, updated_at = $4, card_hash = $7 WHERE account_no = $5 AND grant_id = $6",
-        )
-        .bind(self.seal(purpose::CARD_NUMBER, card_number)?)
-        .bind(self.seal(purpose::CARD_HOLDER, holder)?)
-        .bind(status.as_str())
-        .bind(now_text())
-        .bind(self.account_no().to_string())
-        .bind(grant_id)
-        .bind(self.lookup(purpose::CARD_NUMBER, card_number)?)
-        .execute(&mut *self.tx)
+        sqlx::query("UPDATE grants SET card_number = $1, card_holder = $2, updated_at = $3, card_hash = $6 WHERE account_no = $4 AND grant_id = $5")
+            .bind(self.seal(purpose::CARD_NUMBER, card_number)?)
+            .bind(self.seal(purpose::CARD_HOLDER, holder)?)
+            .bind(now_text())
+            .bind(self.account_no().to_string())
+            .bind(grant_id)
+            .bind(self.lookup(purpose::CARD_NUMBER, card_number)?)
+            .execute(&mut *self.tx)
             .await?;
-        Ok(())
+        self.set_grant_status(grant_id, status).await
     }
 
     /// Sets one grant's status.
     pub async fn set_grant_status(&mut self, grant_id: &str, status: GrantStatus) -> Result<(), StoreError> {
-        sqlx::query("UPDATE grants SET status = $1, updated_at = $2 WHERE account_no = $3 AND grant_id = $4")
+        sqlx::query("UPDATE grant_states SET status = $1, updated_at = $2 WHERE account_no = $3 AND grant_id = $4")
             .bind(status.as_str())
             .bind(now_text())
             .bind(self.account_no().to_string())

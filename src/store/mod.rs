@@ -60,6 +60,7 @@ const POSTGRES_TEXT: &[(i64, &str)] = &[
     (11, include_str!("migrations/postgres/0011_id_sequences.sql")),
     (12, include_str!("migrations/postgres/0012_lookup_indexes.sql")),
     (13, include_str!("migrations/postgres/0013_payments_room_to_update.sql")),
+    (14, include_str!("migrations/postgres/0014_grant_states.sql")),
 ];
 
 /// The migrations for `backend` ([`POSTGRES_TEXT`]).
@@ -847,6 +848,7 @@ mod tests {
             (&grants::KNOWN_GRANTS, "(account_no=? AND grant_id=?)"),
             (&grants::GRANTS_BY_CARDS, "grants_card_hash (account_no=? AND card_hash=?)"),
             (&grants::GRANTS_OF_STUDENTS, "grants_student_hash (account_no=? AND id_hash=?)"),
+            (&grants::GRANTS_TO_PAY, "(account_no=? AND grant_id=?)"),
             (&payments::ATTEMPTS_OF_GRANTS, "(account_no=? AND grant_id=?)"),
         ] {
             let mut q = built(format!("EXPLAIN QUERY PLAN {}", look.sql(Backend::Sqlite, 1000))).bind("130100000012345678");
@@ -856,6 +858,8 @@ mod tests {
             let plan: Vec<String> = q.fetch_all(&pool).await.unwrap().iter().map(|r| r.try_get::<String, _>(3).unwrap()).collect();
             let first = &plan[0];
             assert!(first.contains(index) && !first.contains("SCAN"), "{}: {plan:?}", look.key);
+            // A grant's state (`grant_states`), where it is asked for, by the grant's key.
+            assert!(plan.iter().all(|step| !step.contains("SCAN")), "{}: {plan:?}", look.key);
         }
     }
 
@@ -864,8 +868,9 @@ mod tests {
         let sql = grants::GRANTS_OF_STUDENTS.sql(Backend::Postgres, 2);
         assert_eq!(
             sql,
-            "SELECT l.* FROM (VALUES ($2),($3)) AS v(k) CROSS JOIN LATERAL (SELECT id_hash, program, period, grant_id, account_no AS keyed_account \
-             FROM grants WHERE id_hash = v.k AND status <> 'cancelled' OFFSET 0) AS l WHERE l.keyed_account = $1"
+            "SELECT l.* FROM (VALUES ($2),($3)) AS v(k) CROSS JOIN LATERAL (SELECT g.id_hash, g.program, g.period, g.grant_id, g.account_no AS keyed_account \
+             FROM grants g WHERE g.id_hash = v.k AND (SELECT s.status FROM grant_states s WHERE s.account_no = g.account_no AND s.grant_id = g.grant_id) \
+             <> 'cancelled' OFFSET 0) AS l WHERE l.keyed_account = $1"
         );
     }
 

@@ -150,10 +150,10 @@ impl StoreTx {
     /// before `today`, never paid or attempted. Re-issues come as payments, not from here.
     ///
     /// Looks at up to `limit` valid grants and returns those without a payment, with the last
-    /// grant id looked at (`None` once there are no more). Two plain statements — a range of
-    /// the status index, then the payments of those grants by grant id — instead of one
-    /// `NOT EXISTS`: PostgreSQL may plan that as a hash anti-join reading every payment, for
-    /// every chunk, which made a province's term quadratic.
+    /// grant id looked at (`None` once there are no more). Three plain statements — a range of
+    /// the valid states (`grant_states_status`), those grants by grant id, then their payments
+    /// by grant id — instead of joins and one `NOT EXISTS`: PostgreSQL may plan that as a hash
+    /// anti-join reading every payment, for every chunk, which made a province's term quadratic.
     pub async fn eligible_grants(
         &mut self,
         account: &str,
@@ -161,17 +161,23 @@ impl StoreTx {
         after: &str,
         limit: i64,
     ) -> Result<(Vec<EligibleGrant>, Option<String>), StoreError> {
-        let rows = sqlx::query(
-            "SELECT g.grant_id, g.amount_fen, g.card_number, g.card_holder, g.card_hash, g.bank, g.period, g.program FROM grants g \
-             WHERE g.account_no = $1 AND g.status = 'valid' AND g.notice_end < $2 AND g.grant_id > $3 ORDER BY g.grant_id LIMIT $4",
+        let valid: Vec<String> = sqlx::query(
+            "SELECT grant_id FROM grant_states WHERE account_no = $1 AND status = 'valid' AND grant_id > $2 ORDER BY grant_id LIMIT $3",
         )
         .bind(account)
-        .bind(today)
         .bind(after)
         .bind(limit)
         .fetch_all(&mut *self.tx)
-        .await?;
-        let grants: Vec<EligibleGrant> = rows
+        .await?
+        .iter()
+        .map(|r| r.try_get("grant_id"))
+        .collect::<Result<_, _>>()?;
+        let Some(looked_at) = valid.last().cloned() else {
+            return Ok((Vec::new(), None));
+        };
+        let mut rows = self.by_keys(&super::grants::GRANTS_TO_PAY, account, &valid).await?;
+        rows.retain(|r| r.try_get::<String, _>("notice_end").is_ok_and(|end| end.as_str() < today));
+        let mut grants: Vec<EligibleGrant> = rows
             .iter()
             .map(|r| {
                 let (card, holder): (String, String) = (r.try_get("card_number")?, r.try_get("card_holder")?);
@@ -196,9 +202,7 @@ impl StoreTx {
                 })
             })
             .collect::<Result<_, StoreError>>()?;
-        let Some(last) = grants.last().map(|g| g.grant_id.clone()) else {
-            return Ok((Vec::new(), None));
-        };
+        grants.sort_by(|a, b| a.grant_id.cmp(&b.grant_id));
         let ids: Vec<&str> = grants.iter().map(|g| g.grant_id.as_str()).collect();
         // Per grant with payments: the last attempt number, and whether any is more than a
         // cancelled one (then re-issues come as payments, not from here). Counted here, not by
@@ -223,14 +227,18 @@ impl StoreTx {
                 }
             })
             .collect();
-        Ok((eligible, Some(last)))
+        Ok((eligible, Some(looked_at)))
     }
 
     /// Valid grants still waiting for their notice to end.
     pub async fn count_waiting(&mut self, account: &str, today: &str) -> Result<i64, StoreError> {
         let row = sqlx::query(
-            "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM grants g WHERE g.account_no = $1 AND g.status = 'valid' AND g.notice_end >= $2 \
-             AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.account_no = g.account_no AND p.grant_id = g.grant_id AND p.status <> 'cancelled')",
+            concat!(
+                "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM ",
+                super::grants::grants_with_state!(),
+                " WHERE s.account_no = $1 AND s.status = 'valid' AND g.notice_end >= $2 \
+                 AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.account_no = g.account_no AND p.grant_id = g.grant_id AND p.status <> 'cancelled')"
+            ),
         )
         .bind(account)
         .bind(today)
@@ -290,7 +298,7 @@ impl StoreTx {
     pub async fn set_grants_status(&mut self, ids: &[String], status: GrantStatus, from: &[GrantStatus]) -> Result<(), StoreError> {
         let from_sql = if from.is_empty() { String::new() } else { format!(" AND status IN ({})", state_list(from)) };
         for (chunk, list) in in_chunks(self.backend, ids, MAX_BINDS / 2, 4) {
-            let sql = format!("UPDATE grants SET status = $1, updated_at = $2 WHERE account_no = $3{from_sql} AND grant_id IN ({})", list);
+            let sql = format!("UPDATE grant_states SET status = $1, updated_at = $2 WHERE account_no = $3{from_sql} AND grant_id IN ({})", list);
             let sql = if self.backend == super::Backend::Sqlite { sql.replace("$1", "?").replace("$2", "?").replace("$3", "?") } else { sql };
             let mut q = built(sql).bind(status.as_str()).bind(now_text()).bind(self.account_no().to_string());
             for id in chunk {

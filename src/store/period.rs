@@ -210,9 +210,13 @@ impl Store {
     /// (the grants' 学期) when it is given.
     pub async fn period_grants(&self, account: &str, school: Option<&str>, term: Option<&str>) -> Result<Vec<PeriodGrant>, StoreError> {
         let rows = sqlx::query(
-            "SELECT grant_id, id_number, name, school_code, school_name, stage, grade, program, tier, priority, period, amount_fen, \
-             card_number, status, created_at FROM grants WHERE account_no = $1 AND ($2 = '' OR school_code = $2) AND ($3 = '' OR period = $3) \
-             ORDER BY school_code, grade, name, grant_id",
+            concat!(
+                "SELECT g.grant_id, g.id_number, g.name, g.school_code, g.school_name, g.stage, g.grade, g.program, g.tier, g.priority, \
+                 g.period, g.amount_fen, g.card_number, s.status, g.created_at FROM ",
+                super::grants::grants_with_state!(),
+                " WHERE g.account_no = $1 AND ($2 = '' OR g.school_code = $2) AND ($3 = '' OR g.period = $3) \
+                 ORDER BY g.school_code, g.grade, g.name, g.grant_id"
+            ),
         )
         .bind(account)
         .bind(school.unwrap_or(""))

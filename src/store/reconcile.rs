@@ -291,7 +291,7 @@ impl StoreTx {
         let mut done = 0;
         loop {
             let upto: Option<String> = sqlx::query(
-                "SELECT MAX(grant_id) AS upto FROM (SELECT grant_id FROM grants WHERE account_no = $1 AND status = 'valid' AND grant_id > $2 \
+                "SELECT MAX(grant_id) AS upto FROM (SELECT grant_id FROM grant_states WHERE account_no = $1 AND status = 'valid' AND grant_id > $2 \
                  ORDER BY grant_id LIMIT $3) AS r",
             )
             .bind(account)
@@ -302,9 +302,9 @@ impl StoreTx {
             .try_get("upto")?;
             let Some(upto) = upto else { break };
             done += sqlx::query(
-                "UPDATE grants SET status = 'paid', updated_at = $1 WHERE account_no = $2 AND status = 'valid' \
+                "UPDATE grant_states SET status = 'paid', updated_at = $1 WHERE account_no = $2 AND status = 'valid' \
                  AND grant_id > $3 AND grant_id <= $4 AND EXISTS (SELECT 1 FROM payments p JOIN batches b ON b.batch_id = p.batch_id \
-                 WHERE p.account_no = grants.account_no AND p.grant_id = grants.grant_id AND p.status = 'settled' AND b.status = 'debited')",
+                 WHERE p.account_no = grant_states.account_no AND p.grant_id = grant_states.grant_id AND p.status = 'settled' AND b.status = 'debited')",
             )
             .bind(now.as_str())
             .bind(account)

@@ -1,7 +1,7 @@
 //! What `aidpay verify` reads: each grant's owner state, live payments, batch sums and the files
 //! recorded for batches. Read-only.
 
-use super::{Store, StoreError, state};
+use super::{Store, StoreError, state, state_opt};
 use crate::domain::{BatchStatus, GrantStatus};
 use sqlx::Row;
 
@@ -9,7 +9,8 @@ use sqlx::Row;
 #[derive(Debug, Clone, PartialEq)]
 pub struct GrantFacts {
     pub grant_id: String,
-    pub status: GrantStatus,
+    /// Its row in `grant_states`; `None` when it has none (a damaged store).
+    pub status: Option<GrantStatus>,
     pub notice_end: String,
     /// Live payment attempts (created, sent, accepted or settled).
     pub live: i64,
@@ -35,7 +36,12 @@ pub struct BatchFacts {
     pub sha256: Option<String>,
 }
 
-const GRANT_FACTS: &str = "SELECT g.grant_id, g.status, g.notice_end, \
+/// Its state by a subquery (`None` when the row is missing), so each chunk probes the states of
+/// its own grants and never hashes the account's all.
+const GRANT_FACTS: &str = concat!(
+    "SELECT g.grant_id, ",
+    super::grants::grant_state!(),
+    " AS status, g.notice_end, \
     (SELECT CAST(COUNT(*) AS BIGINT) FROM payments p WHERE p.account_no = g.account_no AND p.grant_id = g.grant_id AND p.live = 1) AS live, \
     (SELECT CAST(COUNT(*) AS BIGINT) FROM payments p WHERE p.account_no = g.account_no AND p.grant_id = g.grant_id AND p.live = 1 \
         AND p.status = 'settled') AS settled, \
@@ -43,7 +49,8 @@ const GRANT_FACTS: &str = "SELECT g.grant_id, g.status, g.notice_end, \
         AND p.status IN ('rejected', 'returned')) AS failed, \
     (SELECT CAST(COUNT(*) AS BIGINT) FROM exceptions e WHERE e.account_no = g.account_no AND e.grant_id = g.grant_id \
         AND e.status = 'open') AS open_exceptions \
-    FROM grants g WHERE g.account_no = $1 AND g.grant_id > $2 ORDER BY g.grant_id LIMIT $3";
+    FROM grants g WHERE g.account_no = $1 AND g.grant_id > $2 ORDER BY g.grant_id LIMIT $3"
+);
 
 impl Store {
     /// The facts of up to `limit` grants after `after` (by grant id), for the owner-state check.
@@ -53,7 +60,7 @@ impl Store {
             .map(|r| {
                 Ok(GrantFacts {
                     grant_id: r.try_get("grant_id")?,
-                    status: state(r, "status")?,
+                    status: state_opt(r, "status")?,
                     notice_end: r.try_get("notice_end")?,
                     live: r.try_get("live")?,
                     settled: r.try_get("settled")?,
@@ -62,6 +69,19 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// State rows (`grant_states`) of the account whose grant is gone, by grant id (up to `limit`).
+    pub async fn states_without_grant(&self, account: &str, limit: i64) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT s.grant_id FROM grant_states s WHERE s.account_no = $1 \
+             AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.account_no = s.account_no AND g.grant_id = s.grant_id) ORDER BY s.grant_id LIMIT $2",
+        )
+        .bind(account)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok(r.try_get("grant_id")?)).collect()
     }
 
     /// Grants with more than one live payment (the database's unique index forbids it; checked anyway).

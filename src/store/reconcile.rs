@@ -283,10 +283,14 @@ impl StoreTx {
     ///
     /// On SQLite in ranges of 20,000 grant ids: SQLite first collects the row ids of everything
     /// one UPDATE changes, so a single statement over a province's million grants grew memory
-    /// with the term's size. PostgreSQL does not, and there ranges only cost time: one range.
+    /// with the term's size. PostgreSQL does not, and there ranges only cost time: one
+    /// statement, a join from the settled payments of debited batches ([`MARK_PAID_PG`]).
     pub async fn mark_paid_grants(&mut self, account: &str) -> Result<u64, StoreError> {
-        let range: i64 = if self.backend == super::Backend::Postgres { i64::MAX } else { 20_000 };
         let now = now_text();
+        if self.backend == super::Backend::Postgres {
+            return Ok(sqlx::query(MARK_PAID_PG).bind(now.as_str()).bind(account).execute(&mut *self.tx).await?.rows_affected());
+        }
+        let range: i64 = 20_000;
         let mut after = String::new();
         let mut done = 0;
         loop {
@@ -322,6 +326,17 @@ impl StoreTx {
         Ok(self.batches_in_any(batch_id).await?)
     }
 }
+
+/// PostgreSQL's turn of grants to paid: `UPDATE … FROM` the settled payments of debited
+/// batches. Written as `EXISTS`, PostgreSQL gathered the payments into a hash of grant keys
+/// (spilling to disk at a million) and then updated the grants in that hash's order, all over
+/// the table: 30 s for a million against 15 s joined, in the order of the batches' payments
+/// (measured with `EXPLAIN ANALYZE` on the bench's store). A grant's settled payment is its one
+/// live payment, so the join meets each grant once; were it to meet one twice, PostgreSQL still
+/// updates the row once and counts it once.
+const MARK_PAID_PG: &str = "UPDATE grant_states SET status = 'paid', updated_at = $1 FROM payments p JOIN batches b ON b.batch_id = p.batch_id \
+     WHERE grant_states.account_no = $2 AND grant_states.status = 'valid' AND p.account_no = grant_states.account_no \
+     AND p.grant_id = grant_states.grant_id AND p.status = 'settled' AND b.status = 'debited'";
 
 impl Store {
     /// The account's position from the statements and the payments.

@@ -293,3 +293,18 @@ async fn an_amount_beyond_any_decimal_is_rejected_not_a_crash() {
         assert_counts_add_up(s);
     }
 }
+
+/// Issue 20: on PostgreSQL rows go in as one array per column (`unnest`); text that looks like
+/// array syntax — quotes, a backslash, braces, a comma, the word NULL — is stored as it was
+/// read, on both stores.
+#[tokio::test]
+async fn text_that_looks_like_array_syntax_is_stored_as_read() {
+    let env = TestEnv::new().await;
+    let s = import_one(&env, &fixture("grants/text-that-looks-like-array-syntax.csv"), &[], 0);
+    assert_eq!((s["imported"].as_u64(), s["rejected"].as_u64()), (Some(2), Some(0)), "{s}");
+    let store = env.store().await;
+    let one = store.grant("2026T-0001").await.unwrap().unwrap();
+    assert_eq!((one.school_name.as_str(), one.grade.as_str()), ("区第一\"高级\"中学{一,二}\\分校", "NULL"));
+    let two = store.grant("2026T-0002").await.unwrap().unwrap();
+    assert_eq!((two.school_name.as_str(), two.grade.as_str(), two.name.as_str()), ("区职业技术学校", "一年级 \"\\\"", "杨诗涵"));
+}

@@ -1,7 +1,8 @@
 //! What the bank answered: payment statuses, their history, and the cards the bank reported
 //! closed or frozen.
 
-use super::{MAX_BINDS, Store, StoreError, StoreTx, built, in_chunks, now_text, state, value_chunks};
+use super::bulk::{Bulk, Col};
+use super::{MAX_BINDS, Store, StoreError, StoreTx, built, in_chunks, now_text, state};
 use crate::crypto::purpose;
 use crate::domain::{CardStatus, PaymentStatus};
 use sqlx::Row;
@@ -129,11 +130,15 @@ impl StoreTx {
     /// Appends reported statuses to the history.
     pub async fn insert_payment_events(&mut self, file_id: i64, events: &[PaymentEvent]) -> Result<(), StoreError> {
         let now = now_text();
-        for (chunk, values) in value_chunks(self.backend, events, EVENT_COLS) {
+        for chunk in events.chunks(MAX_BINDS / EVENT_COLS) {
             let ids: Vec<i64> = self.alloc_ids("payment_events", chunk.len() as i64).await?.iter().collect();
-            let sql =
-                format!("INSERT INTO payment_events (id, payment_ref, status, reason_code, reason_text, file_id, created_at) VALUES {}", values);
-            let mut q = built(sql);
+            let mut q = Bulk::new(
+                self.backend,
+                "INSERT INTO payment_events (id, payment_ref, status, reason_code, reason_text, file_id, created_at)",
+                &[Col::BigInt, Col::Text, Col::Text, Col::Text, Col::Text, Col::BigInt, Col::Text],
+                chunk.len(),
+                "",
+            );
             for (i, e) in chunk.iter().enumerate() {
                 q = q
                     .bind(ids[i])
@@ -144,7 +149,7 @@ impl StoreTx {
                     .bind(file_id)
                     .bind(now.clone());
             }
-            q.execute(&mut *self.tx).await?;
+            q.query().execute(&mut *self.tx).await?;
         }
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! Grants: stored as imported, looked up by grant id and by student × program × period.
 
-use super::{ByKeys, MAX_BINDS, Store, StoreError, StoreTx, built, in_chunks, now_text, placeholder, state, values_placeholders};
+use super::bulk::{Bulk, Col};
+use super::{ByKeys, MAX_BINDS, Store, StoreError, StoreTx, built, in_chunks, now_text, placeholder, state};
 use crate::crypto::purpose;
 use crate::domain::grant::NewGrant;
 use crate::domain::{GrantStatus, PaymentStatus, Priority};
@@ -91,6 +92,19 @@ pub struct StoredGrant {
 }
 
 const GRANT_COLS: usize = 24;
+
+/// A grant row's insert: its columns, and their types in that order.
+const GRANTS_HEAD: &str = "INSERT INTO grants (grant_id, account_no, name, id_number, school_code, school_name, stage, grade, program, \
+     tier, priority, period, amount_fen, card_holder, card_number, bank, notice_end, fingerprint, \
+     source_file_id, source_line, created_at, updated_at, id_hash, card_hash)";
+const GRANT_TYPES: [Col; GRANT_COLS] = {
+    let mut t = [Col::Text; GRANT_COLS];
+    // amount_fen, source_file_id, source_line
+    t[12] = Col::BigInt;
+    t[18] = Col::BigInt;
+    t[19] = Col::BigInt;
+    t
+};
 
 /// What intake needs to know of a grant id it meets again.
 #[derive(Debug, Clone, PartialEq)]
@@ -294,12 +308,6 @@ impl StoreTx {
             if chunk.is_empty() {
                 continue;
             }
-            let sql = format!(
-                "INSERT INTO grants (grant_id, account_no, name, id_number, school_code, school_name, stage, grade, program, \
-                 tier, priority, period, amount_fen, card_holder, card_number, bank, notice_end, fingerprint, \
-                 source_file_id, source_line, created_at, updated_at, id_hash, card_hash) VALUES {}",
-                values_placeholders(self.backend, chunk.len(), GRANT_COLS)
-            );
             // Sealed ahead where the import could (see `Sealer`), else here, once per row: the
             // grant row's card and holder also go into the cards row below.
             let sealed: Vec<std::borrow::Cow<SealedGrant>> = chunk
@@ -309,7 +317,7 @@ impl StoreTx {
                     None => SealedGrant::of(self.keys.as_deref(), r.grant).map(std::borrow::Cow::Owned),
                 })
                 .collect::<Result<_, StoreError>>()?;
-            let mut q = built(sql);
+            let mut q = Bulk::new(self.backend, GRANTS_HEAD, &GRANT_TYPES, chunk.len(), "");
             for (r, p) in chunk.iter().zip(&sealed) {
                 let g = r.grant;
                 q = q
@@ -338,17 +346,13 @@ impl StoreTx {
                     .bind(p.id_hash.clone())
                     .bind(p.card_hash.clone());
             }
-            q.execute(&mut *self.tx).await?;
+            q.query().execute(&mut *self.tx).await?;
             // Each grant's owner state, beside it.
-            let sql = format!(
-                "INSERT INTO grant_states (account_no, grant_id, status, updated_at) VALUES {}",
-                values_placeholders(self.backend, chunk.len(), 4)
-            );
-            let mut q = built(sql);
+            let mut q = Bulk::new(self.backend, "INSERT INTO grant_states (account_no, grant_id, status, updated_at)", &[Col::Text; 4], chunk.len(), "");
             for r in chunk {
-                q = q.bind(account_no.to_string()).bind(r.grant.grant_id.clone()).bind(r.status.as_str()).bind(now.clone());
+                q = q.bind(account_no).bind(r.grant.grant_id.clone()).bind(r.status.as_str()).bind(now.clone());
             }
-            q.execute(&mut *self.tx).await?;
+            q.query().execute(&mut *self.tx).await?;
 
             // Register the cards of valid grants (the first holder name seen is kept), with the
             // grant row's sealed card and holder: the cards row seals them for the same purposes.
@@ -363,11 +367,13 @@ impl StoreTx {
                         uniq.push((r, p));
                     }
                 }
-                let sql = format!(
-                    "INSERT INTO cards (card_hash, card_number, holder_name, bank, first_seen) VALUES {} ON CONFLICT (card_hash) DO NOTHING",
-                    values_placeholders(self.backend, uniq.len(), 5)
+                let mut q = Bulk::new(
+                    self.backend,
+                    "INSERT INTO cards (card_hash, card_number, holder_name, bank, first_seen)",
+                    &[Col::Text; 5],
+                    uniq.len(),
+                    " ON CONFLICT (card_hash) DO NOTHING",
                 );
-                let mut q = built(sql);
                 for (r, p) in uniq {
                     q = q
                         .bind(p.card_hash.clone())
@@ -376,7 +382,7 @@ impl StoreTx {
                         .bind(r.grant.bank.clone())
                         .bind(now.clone());
                 }
-                q.execute(&mut *self.tx).await?;
+                q.query().execute(&mut *self.tx).await?;
             }
         }
         Ok(())

@@ -4,13 +4,15 @@
 //! default) and PostgreSQL. To keep one SQL text valid on both, the rules are: `$N` placeholders
 //! only; columns are BIGINT or TEXT (money in fen, times as text written by aidpay); aggregates are
 //! wrapped in `CAST(… AS BIGINT)`; ids come from `id_counters` (SQLite) or one sequence per counter
-//! (PostgreSQL), not backend auto-increment ([`StoreTx::alloc_ids`]).
+//! (PostgreSQL), not backend auto-increment ([`StoreTx::alloc_ids`]). Bulk inserts go through
+//! `bulk::Bulk`: multi-row `VALUES` on SQLite, one array per column on PostgreSQL.
 //!
 //! Callers work inside a [`StoreTx`]: one file imported, one batch created — all or nothing.
 
 mod answers;
 mod approvals;
 mod audit;
+mod bulk;
 mod console;
 mod deliveries;
 mod exceptions;

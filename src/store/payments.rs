@@ -3,7 +3,8 @@
 //! The partial unique index `payments_one_live_per_grant` makes "never pay twice" a property of
 //! the database: whatever the code does, a grant cannot have two live attempts.
 
-use super::{ByKeys, MAX_BINDS, Store, StoreError, StoreTx, built, in_chunks, now_text, state, state_list, values_placeholders};
+use super::bulk::{Bulk, Col};
+use super::{ByKeys, MAX_BINDS, Store, StoreError, StoreTx, built, in_chunks, now_text, state, state_list};
 use crate::crypto::{self, purpose};
 use crate::domain::{BatchStatus, GrantStatus, PaymentStatus};
 use sqlx::Row;
@@ -102,6 +103,19 @@ pub struct BatchRow {
 }
 
 const PAYMENT_COLS: usize = 17;
+
+/// A payment row's insert: its columns, and their types in that order.
+const PAYMENTS_HEAD: &str = "INSERT INTO payments (payment_ref, grant_id, attempt, account_no, profile, batch_id, amount_fen, card_number, \
+     card_holder, bank, remittance, status, money_out, live, created_at, updated_at, card_hash)";
+const PAYMENT_TYPES: [Col; PAYMENT_COLS] = {
+    let mut t = [Col::Text; PAYMENT_COLS];
+    // attempt, amount_fen, money_out, live
+    t[2] = Col::BigInt;
+    t[6] = Col::BigInt;
+    t[12] = Col::BigInt;
+    t[13] = Col::BigInt;
+    t
+};
 const PAYMENT_SELECT: &str = "SELECT payment_ref, grant_id, attempt, profile, batch_id, amount_fen, card_number, card_holder, bank, \
      remittance, status FROM payments";
 pub(super) const BATCH_SELECT: &str = "SELECT batch_id, account_no, profile, execution_date, format, nb_of_txs, ctrl_sum_fen, status, file_name, \
@@ -254,12 +268,7 @@ impl StoreTx {
             if chunk.is_empty() {
                 continue;
             }
-            let sql = format!(
-                "INSERT INTO payments (payment_ref, grant_id, attempt, account_no, profile, batch_id, amount_fen, card_number, \
-                 card_holder, bank, remittance, status, money_out, live, created_at, updated_at, card_hash) VALUES {}",
-                values_placeholders(self.backend, chunk.len(), PAYMENT_COLS)
-            );
-            let mut q = built(sql);
+            let mut q = Bulk::new(self.backend, PAYMENTS_HEAD, &PAYMENT_TYPES, chunk.len(), "");
             for p in chunk {
                 let (card, holder, card_hash) = match &p.sealed {
                     Some(s) => (s.card_number.clone(), s.card_holder.clone(), s.card_hash.clone()),
@@ -288,7 +297,7 @@ impl StoreTx {
                     .bind(now.clone())
                     .bind(card_hash);
             }
-            q.execute(&mut *self.tx).await?;
+            q.query().execute(&mut *self.tx).await?;
         }
         Ok(())
     }

@@ -47,9 +47,9 @@ pub(crate) struct Bulk<'q> {
 
 enum Inner<'q> {
     Sqlite(Query<'q, Any, AnyArguments>),
-    /// The statement, one array's text per column (each begun with `{`), and the column the
-    /// next value is for.
-    Postgres { sql: String, arrays: Vec<String>, next: usize },
+    /// The statement, one array's text per column (each begun with `{`), the column the next
+    /// value is for, and how many values the rows make.
+    Postgres { sql: String, arrays: Vec<String>, next: usize, bound: usize, expected: usize },
 }
 
 impl<'q> Bulk<'q> {
@@ -64,24 +64,29 @@ impl<'q> Bulk<'q> {
                     sql: format!("{head} SELECT * FROM unnest({}){tail}", params.join(", ")),
                     arrays: cols.iter().map(|_| String::from("{")).collect(),
                     next: 0,
+                    bound: 0,
+                    expected: rows * cols.len(),
                 }
             }
         };
         Bulk { inner }
     }
 
-    /// The next value, row by row and within a row in the order of the columns.
+    /// The next value, row by row and within a row in the order of the columns. Every row
+    /// binds every column: SQLite refuses a statement short of values, and `unnest` would pad
+    /// a short column with NULLs, so on PostgreSQL the count is checked too (in debug builds,
+    /// which the tests run).
     pub(crate) fn bind<V: BulkValue>(self, value: V) -> Bulk<'q> {
         let inner = match self.inner {
             Inner::Sqlite(q) => Inner::Sqlite(value.bind_to(q)),
-            Inner::Postgres { sql, mut arrays, next } => {
+            Inner::Postgres { sql, mut arrays, next, bound, expected } => {
                 let array = &mut arrays[next];
                 if array.len() > 1 {
                     array.push(',');
                 }
                 value.push_element(array);
                 let next = (next + 1) % arrays.len();
-                Inner::Postgres { sql, arrays, next }
+                Inner::Postgres { sql, arrays, next, bound: bound + 1, expected }
             }
         };
         Bulk { inner }
@@ -91,7 +96,8 @@ impl<'q> Bulk<'q> {
     pub(crate) fn query(self) -> Query<'q, Any, AnyArguments> {
         match self.inner {
             Inner::Sqlite(q) => q,
-            Inner::Postgres { sql, arrays, .. } => {
+            Inner::Postgres { sql, arrays, bound, expected, .. } => {
+                debug_assert_eq!(bound, expected, "{sql}: {bound} values bound for {expected}");
                 // The text is the same for every chunk: kept prepared on the connection.
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
                 for mut a in arrays {
@@ -193,6 +199,13 @@ mod tests {
         let (sql, arrays) = arrays(b);
         assert_eq!(sql, "INSERT INTO t (a, n, o) SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[]) ON CONFLICT (a) DO NOTHING");
         assert_eq!(arrays, ["{\"x\",\"y\"}", "{1,-2}", "{NULL,\"z\"}"]);
+    }
+
+    #[test]
+    #[should_panic(expected = "5 values bound for 6")]
+    #[cfg(debug_assertions)]
+    fn a_row_short_of_a_value_is_caught_before_postgresql_pads_it() {
+        let _ = Bulk::new(Backend::Postgres, "INSERT INTO t (a, b)", &[Col::Text; 2], 3, "").bind("1").bind("2").bind("3").bind("4").bind("5").query();
     }
 
     #[test]

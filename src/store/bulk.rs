@@ -47,9 +47,10 @@ pub(crate) struct Bulk<'q> {
 
 enum Inner<'q> {
     Sqlite(Query<'q, Any, AnyArguments>),
-    /// The statement, one array's text per column (each begun with `{`), the column the next
-    /// value is for, and how many values the rows make.
-    Postgres { sql: String, arrays: Vec<String>, next: usize, bound: usize, expected: usize },
+    /// The statement, one array's text per column (each begun with `{`), how many values are
+    /// bound so far (the next one is for column `bound % arrays.len()`), and how many the rows
+    /// make.
+    Postgres { sql: String, arrays: Vec<String>, bound: usize, expected: usize },
 }
 
 impl<'q> Bulk<'q> {
@@ -63,7 +64,6 @@ impl<'q> Bulk<'q> {
                 Inner::Postgres {
                     sql: format!("{head} SELECT * FROM unnest({}){tail}", params.join(", ")),
                     arrays: cols.iter().map(|_| String::from("{")).collect(),
-                    next: 0,
                     bound: 0,
                     expected: rows * cols.len(),
                 }
@@ -79,14 +79,14 @@ impl<'q> Bulk<'q> {
     pub(crate) fn bind<V: BulkValue>(self, value: V) -> Bulk<'q> {
         let inner = match self.inner {
             Inner::Sqlite(q) => Inner::Sqlite(value.bind_to(q)),
-            Inner::Postgres { sql, mut arrays, next, bound, expected } => {
-                let array = &mut arrays[next];
+            Inner::Postgres { sql, mut arrays, bound, expected } => {
+                let columns = arrays.len();
+                let array = &mut arrays[bound % columns];
                 if array.len() > 1 {
                     array.push(',');
                 }
                 value.push_element(array);
-                let next = (next + 1) % arrays.len();
-                Inner::Postgres { sql, arrays, next, bound: bound + 1, expected }
+                Inner::Postgres { sql, arrays, bound: bound + 1, expected }
             }
         };
         Bulk { inner }
@@ -96,7 +96,7 @@ impl<'q> Bulk<'q> {
     pub(crate) fn query(self) -> Query<'q, Any, AnyArguments> {
         match self.inner {
             Inner::Sqlite(q) => q,
-            Inner::Postgres { sql, arrays, bound, expected, .. } => {
+            Inner::Postgres { sql, arrays, bound, expected } => {
                 debug_assert_eq!(bound, expected, "{sql}: {bound} values bound for {expected}");
                 // The text is the same for every chunk: kept prepared on the connection.
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -153,7 +153,8 @@ impl BulkValue for i64 {
         q.bind(self)
     }
     fn push_element(&self, array: &mut String) {
-        array.push_str(&self.to_string());
+        use std::fmt::Write;
+        let _ = write!(array, "{self}");
     }
 }
 

@@ -139,3 +139,107 @@ async fn ids_after_the_upgrade_start_past_the_release_counters() {
     assert!(tx.alloc_id("approvals").await.unwrap() >= 1);
     tx.commit().await.unwrap();
 }
+
+/// Migrations 0001 up to `last` as the backend applies them (PostgreSQL's own texts where
+/// `migrations/postgres/` has one), in a folder of their own.
+fn migrations_up_to(env: &TestEnv, last: i64) -> std::path::PathBuf {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/store/migrations");
+    let dir = env.path(&format!("migrations-to-{last}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    for entry in std::fs::read_dir(&src).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        let Some(version) = name.split('_').next().and_then(|v| v.parse::<i64>().ok()) else { continue };
+        if version > last {
+            continue;
+        }
+        let own = src.join("postgres").join(&name);
+        let text = if crate::util::backend() == "postgres" && own.exists() { own } else { src.join(&name) };
+        std::fs::copy(text, dir.join(&name)).unwrap();
+    }
+    dir
+}
+
+/// Issue 20: the store of the release before (schema 0014), with answers and a statement in it,
+/// upgrades in place through migration 0015, which rebuilds on SQLite the five tables written in
+/// bulk with their foreign keys deferred (no statement journal for a multi-row write). Every row
+/// is still there, and the keys still hold: a payment event of no file never commits — on
+/// SQLite it is refused at the commit, not by the statement.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_of_the_release_before_keeps_every_row_and_key_through_0015() {
+    let env = TestEnv::new().await;
+    release_store(&env).await;
+    let pool = AnyPoolOptions::new().max_connections(1).connect(&env.db_url).await.unwrap();
+    let sqlite = env.db_url.starts_with("sqlite:");
+    if sqlite {
+        sqlx::query("PRAGMA foreign_keys = ON").execute(&pool).await.unwrap();
+    }
+    sqlx::migrate::Migrator::new(migrations_up_to(&env, 14).as_path()).await.unwrap().run(&pool).await.unwrap();
+    let acct = "130100000012345678";
+    let t = "2026-11-21T10:00:00+08:00";
+    // What the release's answers and statement ingest wrote, in its columns.
+    let rows = [
+        format!("INSERT INTO files (id, account_no, direction, kind, name, sha256, size_bytes, status, detail, created_at) \
+                 VALUES (3, '{acct}', 'in', 'camt053', 'stmt.xml', 'cc', 12, 'applied', NULL, '{t}')"),
+        format!("INSERT INTO payment_events (id, payment_ref, status, reason_code, reason_text, file_id, created_at) \
+                 VALUES (5, 'AP000000000004', 'settled', NULL, NULL, 2, '{t}')"),
+        format!("INSERT INTO statements (account_no, statement_id, kind, currency, from_date, to_date, opening_fen, closing_fen, file_id, created_at) \
+                 VALUES ('{acct}', 'STMT-1', 'statement', 'CNY', '2026-11-20', '2026-11-20', 1000000, 925000, 3, '{t}')"),
+        format!("INSERT INTO statement_entries (id, account_no, statement_id, entry_key, identity, identified_by, bank_ref, position, status, \
+                 booking_date, credit, reversal, amount_fen, batch_ref, batch_nb_of_txs, batch_total_fen, bank_tx_code, counterpart, info, matched) \
+                 VALUES (6, '{acct}', 'STMT-1', 'R1|D|-|75000#1', 'R1|D|-|75000', 'acct_svcr_ref', 'R1', 1, 'booked', '2026-11-20', 0, 0, 75000, \
+                 'B20261120000001', 1, 75000, NULL, NULL, NULL, 'batch')"),
+        "INSERT INTO statement_details (entry_id, position, end_to_end_id, amount_fen, return_reason, counterpart) \
+         VALUES (6, 0, 'AP000000000004', 75000, NULL, NULL)"
+            .to_string(),
+    ];
+    for sql in &rows {
+        sqlx::query(sqlx::AssertSqlSafe(sql.clone())).execute(&pool).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    let tables = ["grants", "grant_states", "payments", "payment_events", "statement_entries", "statement_details"];
+    let mut before = Vec::new();
+    for t in tables {
+        before.push(sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {t}"))).fetch_one(&pool).await.unwrap());
+    }
+    assert_eq!(before, vec![4, 4, 2, 1, 1, 1]);
+    pool.close().await;
+
+    // The next start applies 0015; the store is whole.
+    let v = env.json_async(&["verify"], 0).await;
+    assert_eq!(v["ok"], true, "{v}");
+    let pool = AnyPoolOptions::new().max_connections(1).connect(&env.db_url).await.unwrap();
+    let mut after = Vec::new();
+    for t in tables {
+        after.push(sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {t}"))).fetch_one(&pool).await.unwrap());
+    }
+    assert_eq!(after, before, "{tables:?}");
+    let e2e: String = sqlx::query_scalar("SELECT end_to_end_id FROM statement_details WHERE entry_id = 6").fetch_one(&pool).await.unwrap();
+    assert_eq!(e2e, "AP000000000004");
+
+    if sqlite {
+        sqlx::query("PRAGMA foreign_keys = ON").execute(&pool).await.unwrap();
+        // Every key of the five tables is deferred, none left immediate.
+        for t in ["grants", "payments", "payment_events", "statement_entries", "statement_details"] {
+            let sql: String = sqlx::query_scalar("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = $1").bind(t).fetch_one(&pool).await.unwrap();
+            let keys = sql.matches("REFERENCES").count();
+            assert!(keys > 0 && sql.matches("DEFERRABLE INITIALLY DEFERRED").count() == keys, "{t}: {sql}");
+        }
+    }
+    // A payment event of a file that does not exist: never committed.
+    let mut tx = pool.begin().await.unwrap();
+    let insert = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO payment_events (id, payment_ref, status, reason_code, reason_text, file_id, created_at) \
+         VALUES (7, 'AP000000000004', 'settled', NULL, NULL, 999, '{t}')"
+    )))
+    .execute(&mut *tx)
+    .await;
+    if sqlite {
+        assert!(insert.is_ok(), "deferred: the statement itself goes through");
+        let commit = tx.commit().await;
+        assert!(commit.as_ref().is_err_and(|e| e.to_string().contains("FOREIGN KEY")), "{commit:?}");
+    } else {
+        assert!(insert.is_err_and(|e| e.to_string().contains("foreign key")));
+        tx.rollback().await.unwrap();
+    }
+    let events: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM payment_events").fetch_one(&pool).await.unwrap();
+    assert_eq!(events, 1);
+}

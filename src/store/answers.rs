@@ -2,7 +2,7 @@
 //! closed or frozen.
 
 use super::bulk::{Bulk, Col};
-use super::{MAX_BINDS, Store, StoreError, StoreTx, built, in_chunks, now_text, state};
+use super::{MAX_BINDS, Store, StoreError, StoreTx, built, in_chunks, now_text, or_fail, state};
 use crate::crypto::purpose;
 use crate::domain::{CardStatus, PaymentStatus};
 use sqlx::Row;
@@ -116,7 +116,7 @@ impl StoreTx {
                 if dies {
                     first.push_str(", live = NULL");
                 }
-                let sql = format!("UPDATE payments SET {first} WHERE payment_ref IN ({list})");
+                let sql = or_fail(self.backend, &format!("UPDATE payments SET {first} WHERE payment_ref IN ({list})")).into_owned();
                 let mut q = built(sql).bind(status.as_str()).bind(reason.map(str::to_string)).bind(out as i64).bind(now.clone());
                 for r in chunk {
                     q = q.bind(r.to_string());

@@ -22,7 +22,7 @@ use sqlx::Any;
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 
-use super::{Backend, built, values_placeholders};
+use super::{Backend, built, or_fail, values_placeholders};
 
 /// A column's type, as the PostgreSQL array of it is named.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,7 +58,10 @@ impl<'q> Bulk<'q> {
     /// (`""`, or ` ON CONFLICT …`); `rows` is how many rows will be bound.
     pub(crate) fn new(backend: Backend, head: &str, cols: &[Col], rows: usize, tail: &str) -> Bulk<'q> {
         let inner = match backend {
-            Backend::Sqlite => Inner::Sqlite(built(format!("{head} VALUES {}{tail}", values_placeholders(backend, rows, cols.len())))),
+            // `INSERT OR FAIL`: no statement journal ([`or_fail`]).
+            Backend::Sqlite => {
+                Inner::Sqlite(built(format!("{} VALUES {}{tail}", or_fail(backend, head), values_placeholders(backend, rows, cols.len()))))
+            }
             Backend::Postgres => {
                 let params: Vec<String> = cols.iter().enumerate().map(|(i, c)| format!("${}::{}", i + 1, c.pg_array())).collect();
                 Inner::Postgres {
@@ -200,6 +203,14 @@ mod tests {
         let (sql, arrays) = arrays(b);
         assert_eq!(sql, "INSERT INTO t (a, n, o) SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[]) ON CONFLICT (a) DO NOTHING");
         assert_eq!(arrays, ["{\"x\",\"y\"}", "{1,-2}", "{NULL,\"z\"}"]);
+    }
+
+    #[test]
+    fn on_sqlite_the_rows_are_values_of_an_insert_or_fail() {
+        let b = Bulk::new(Backend::Sqlite, "INSERT INTO t (a, n)", &[Col::Text, Col::BigInt], 2, " ON CONFLICT (a) DO NOTHING");
+        let Inner::Sqlite(q) = b.inner else { unreachable!() };
+        use sqlx::Execute;
+        assert_eq!(q.sql().as_str(), "INSERT OR FAIL INTO t (a, n) VALUES (?,?),(?,?) ON CONFLICT (a) DO NOTHING");
     }
 
     #[test]

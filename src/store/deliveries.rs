@@ -3,7 +3,7 @@
 //! `delivering`) with its intent in one commit, before anything can reach the bank; its outcome
 //! (`delivered`, back to `written`, or `in_doubt`) is another.
 
-use super::{StoreError, StoreTx, now_text};
+use super::{StoreError, StoreTx, now_text, or_fail};
 use sqlx::Row;
 
 /// What is about to be handed over, recorded before the hand-over can happen.
@@ -113,7 +113,8 @@ impl StoreTx {
         if done == 0 {
             return Ok(false);
         }
-        sqlx::query("UPDATE payments SET status = 'sent', updated_at = $1 WHERE batch_id = $2 AND status = 'created'")
+        let sent = or_fail(self.backend, "UPDATE payments SET status = 'sent', updated_at = $1 WHERE batch_id = $2 AND status = 'created'");
+        sqlx::query(sqlx::AssertSqlSafe(sent.into_owned()))
             .bind(now.as_str())
             .bind(batch_id)
             .execute(&mut *self.tx)

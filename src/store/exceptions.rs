@@ -1,6 +1,6 @@
 //! Exceptions: raised idempotently (by `dedup_key`), listed for the work list.
 
-use super::{Store, StoreError, StoreTx, built, now_text, state, state_opt, value_chunks};
+use super::{Store, StoreError, StoreTx, built, now_text, or_fail, state, state_opt, value_chunks};
 use crate::domain::{ExceptionKind, ExceptionStatus, NewException, Resolution, Severity};
 use serde::Serialize;
 use sqlx::Row;
@@ -102,7 +102,7 @@ impl StoreTx {
                 values
             );
             let now = now_text();
-            let mut q = built(sql);
+            let mut q = built(or_fail(self.backend, &sql).into_owned());
             for (i, e) in chunk.iter().enumerate() {
                 q = q
                     .bind(ids[i])

@@ -63,6 +63,7 @@ const POSTGRES_TEXT: &[(i64, &str)] = &[
     (12, include_str!("migrations/postgres/0012_lookup_indexes.sql")),
     (13, include_str!("migrations/postgres/0013_payments_room_to_update.sql")),
     (14, include_str!("migrations/postgres/0014_grant_states.sql")),
+    (15, include_str!("migrations/postgres/0015_foreign_keys_deferred.sql")),
 ];
 
 /// The migrations for `backend` ([`POSTGRES_TEXT`]).
@@ -640,6 +641,29 @@ impl Ids {
     }
 }
 
+/// A statement that writes many rows, as it is run on `backend`: on SQLite its first words
+/// say `OR FAIL` (`INSERT OR FAIL INTO …`, `UPDATE OR FAIL …`); PostgreSQL has no such clause
+/// and gets `sql` as it is.
+///
+/// SQLite's default for a broken constraint, `ABORT`, undoes the statement's own rows and
+/// leaves the transaction's earlier ones standing; to be able to, a statement writing several
+/// rows first copies every existing page it changes into a statement journal (a temporary
+/// file): at 300,000 grants the import wrote twice as many pages there as into the WAL.
+/// `FAIL` stops at the broken row and keeps the statement's rows before it, which is safe here
+/// because the store's writes never go on after an error: the transaction is rolled back
+/// whole. An immediate foreign key needs the journal whatever the statement says, which is why
+/// the tables written in bulk have theirs deferred (migration 0015).
+pub(crate) fn or_fail(backend: Backend, sql: &str) -> std::borrow::Cow<'_, str> {
+    if backend == Backend::Sqlite {
+        for verb in ["INSERT ", "UPDATE "] {
+            if let Some(rest) = sql.strip_prefix(verb) {
+                return format!("{verb}OR FAIL {rest}").into();
+            }
+        }
+    }
+    sql.into()
+}
+
 /// The PostgreSQL sequence of an id counter (migration 0011). A counter added later needs its
 /// sequence in the same migration that adds its `id_counters` row (`migrations/postgres/`).
 fn sequence_name(table: &str) -> Result<String, StoreError> {
@@ -899,6 +923,15 @@ mod tests {
             let kib: i64 = sqlx::query_scalar("PRAGMA cache_size").fetch_one(&mut **conn).await.unwrap();
             assert_eq!(kib, -10 * 1024);
         }
+    }
+
+    #[test]
+    fn bulk_writes_say_or_fail_on_sqlite_only() {
+        assert_eq!(or_fail(Backend::Sqlite, "INSERT INTO t (a) VALUES (?)"), "INSERT OR FAIL INTO t (a) VALUES (?)");
+        assert_eq!(or_fail(Backend::Sqlite, "UPDATE t SET a = 1 WHERE b IN (?)"), "UPDATE OR FAIL t SET a = 1 WHERE b IN (?)");
+        assert_eq!(or_fail(Backend::Postgres, "UPDATE t SET a = 1"), "UPDATE t SET a = 1");
+        // Anything else is left as it is.
+        assert_eq!(or_fail(Backend::Sqlite, "SELECT 1"), "SELECT 1");
     }
 
     #[test]

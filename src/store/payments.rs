@@ -4,7 +4,7 @@
 //! the database: whatever the code does, a grant cannot have two live attempts.
 
 use super::bulk::{Bulk, Col};
-use super::{ByKeys, MAX_BINDS, Store, StoreError, StoreTx, built, in_chunks, now_text, state, state_list};
+use super::{ByKeys, MAX_BINDS, Store, StoreError, StoreTx, built, in_chunks, now_text, or_fail, state, state_list};
 use crate::crypto::{self, purpose};
 use crate::domain::{BatchStatus, GrantStatus, PaymentStatus};
 use sqlx::Row;
@@ -307,7 +307,8 @@ impl StoreTx {
     pub async fn set_grants_status(&mut self, ids: &[String], status: GrantStatus, from: &[GrantStatus]) -> Result<(), StoreError> {
         let from_sql = if from.is_empty() { String::new() } else { format!(" AND status IN ({})", state_list(from)) };
         for (chunk, list) in in_chunks(self.backend, ids, MAX_BINDS / 2, 4) {
-            let sql = format!("UPDATE grant_states SET status = $1, updated_at = $2 WHERE account_no = $3{from_sql} AND grant_id IN ({})", list);
+            let sql = or_fail(self.backend, &format!("UPDATE grant_states SET status = $1, updated_at = $2 WHERE account_no = $3{from_sql} AND grant_id IN ({})", list))
+                .into_owned();
             let sql = if self.backend == super::Backend::Sqlite { sql.replace("$1", "?").replace("$2", "?").replace("$3", "?") } else { sql };
             let mut q = built(sql).bind(status.as_str()).bind(now_text()).bind(self.account_no().to_string());
             for id in chunk {
@@ -362,7 +363,7 @@ impl StoreTx {
                 if self.backend == super::Backend::Sqlite { "?" } else { "$1" },
                 list
             );
-            let mut q = built(sql).bind(batch_id.to_string());
+            let mut q = built(or_fail(self.backend, &sql).into_owned()).bind(batch_id.to_string());
             for r in chunk {
                 q = q.bind(r.clone());
             }
@@ -461,7 +462,8 @@ impl StoreTx {
     /// Cancels the payments of a batch that never reached the bank (a reviewer rejected it):
     /// they die (`live` cleared), so their grants may be batched again. Returns how many.
     pub async fn cancel_batch_payments(&mut self, batch_id: &str) -> Result<u64, StoreError> {
-        Ok(sqlx::query("UPDATE payments SET status = 'cancelled', live = NULL, updated_at = $1 WHERE batch_id = $2 AND status = 'created'")
+        let cancel = or_fail(self.backend, "UPDATE payments SET status = 'cancelled', live = NULL, updated_at = $1 WHERE batch_id = $2 AND status = 'created'");
+        Ok(sqlx::query(sqlx::AssertSqlSafe(cancel.into_owned()))
             .bind(now_text())
             .bind(batch_id)
             .execute(&mut *self.tx)

@@ -1,7 +1,7 @@
 //! What reconciliation reads and marks: statements in order, entries not yet explained, the
 //! batches and payments they may belong to, and the account's position.
 
-use super::{MAX_BINDS, Store, StoreError, StoreTx, built, in_chunks, in_chunks_after, now_text};
+use super::{MAX_BINDS, Store, StoreError, StoreTx, built, in_chunks, in_chunks_after, now_text, or_fail};
 use crate::domain::PaymentStatus;
 use sqlx::Row;
 use std::collections::HashMap;
@@ -177,7 +177,7 @@ impl StoreTx {
     pub async fn mark_entries(&mut self, marks: &[(i64, String)]) -> Result<(), StoreError> {
         // A CASE is checked arm by arm for every row, so the statements stay short.
         for (chunk, list) in in_chunks_after(self.backend, marks, 500, |len| 2 * len + 1) {
-            let mut sql = String::from("UPDATE statement_entries SET matched = CASE id");
+            let mut sql = or_fail(self.backend, "UPDATE statement_entries SET matched = CASE id").into_owned();
             let mut n = 1;
             for _ in chunk {
                 match self.backend {
@@ -257,7 +257,7 @@ impl StoreTx {
         } else {
             "UPDATE payments SET money_out = 1 WHERE batch_id = $1 AND credit_back = 0 AND status IN ('settled', 'returned')"
         };
-        sqlx::query(sql).bind(batch_id).execute(&mut *self.tx).await?;
+        sqlx::query(sqlx::AssertSqlSafe(or_fail(self.backend, sql).into_owned())).bind(batch_id).execute(&mut *self.tx).await?;
         Ok(())
     }
 
@@ -270,7 +270,7 @@ impl StoreTx {
                 if self.backend == super::Backend::Sqlite { "?" } else { "$1" },
                 list
             );
-            let mut q = built(sql).bind(now.clone());
+            let mut q = built(or_fail(self.backend, &sql).into_owned()).bind(now.clone());
             for r in chunk {
                 q = q.bind(r.clone());
             }
@@ -306,7 +306,7 @@ impl StoreTx {
             .try_get("upto")?;
             let Some(upto) = upto else { break };
             done += sqlx::query(
-                "UPDATE grant_states SET status = 'paid', updated_at = $1 WHERE account_no = $2 AND status = 'valid' \
+                "UPDATE OR FAIL grant_states SET status = 'paid', updated_at = $1 WHERE account_no = $2 AND status = 'valid' \
                  AND grant_id > $3 AND grant_id <= $4 AND EXISTS (SELECT 1 FROM payments p JOIN batches b ON b.batch_id = p.batch_id \
                  WHERE p.account_no = grant_states.account_no AND p.grant_id = grant_states.grant_id AND p.status = 'settled' AND b.status = 'debited')",
             )

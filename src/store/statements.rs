@@ -35,7 +35,7 @@
 //! statement (camt.053) that repeats it: the statement is the account's record, and its report
 //! lists every entry it carries.
 
-use super::{MAX_BINDS, StoreError, StoreTx, built, in_chunks, in_placeholders, now_text, value_chunks, values_placeholders};
+use super::{MAX_BINDS, StoreError, StoreTx, built, in_chunks, in_placeholders, now_text, or_fail, value_chunks, values_placeholders};
 use sqlx::Row;
 use std::collections::{HashMap, HashSet};
 
@@ -461,7 +461,7 @@ impl StoreTx {
                  VALUES {}",
                 values_placeholders(self.backend, fresh.len(), ENTRY_COLS)
             );
-            let mut q = built(sql);
+            let mut q = built(or_fail(self.backend, &sql).into_owned());
             for (i, (e, key)) in fresh.iter().enumerate() {
                 q = q
                     .bind(ids[i])
@@ -519,7 +519,7 @@ impl StoreTx {
                 "INSERT INTO statement_details (entry_id, position, end_to_end_id, amount_fen, return_reason, counterpart) VALUES {}",
                 values
             );
-            let mut q = built(sql);
+            let mut q = built(or_fail(self.backend, &sql).into_owned());
             for (id, pos, d) in dchunk {
                 q = q
                     .bind(*id)

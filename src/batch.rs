@@ -259,9 +259,11 @@ async fn reserve(store: &Store, cfg: &Config, actor: &str) -> Result<CycleOutcom
         }
     }
 
+    // Cards in clear only where a domestic template must check them (see `eligible_grants`).
+    let open = cfg.banks.iter().any(|b| matches!(b.format, BankFormat::Domestic(_)));
     let mut after = String::new();
     loop {
-        let (chunk, last) = tx.eligible_grants(account, &today_text, &after, RESERVE_CHUNK).await?;
+        let (chunk, last) = tx.eligible_grants(account, &today_text, &after, RESERVE_CHUNK, open).await?;
         let Some(last) = last else { break };
         after = last;
         let mut held = Vec::new();

@@ -18,6 +18,8 @@ pub struct EligibleGrant {
     /// The number its next payment attempt gets (1, or after cancelled ones the next).
     pub attempt: i64,
     pub amount_fen: i64,
+    /// The card and holder in clear; empty when the batch step asked for them sealed only
+    /// ([`StoreTx::eligible_grants`] with `open` false) and `sealed` carries them.
     pub card_number: String,
     pub card_holder: String,
     pub bank: String,
@@ -168,12 +170,19 @@ impl StoreTx {
     /// the valid states (`grant_states_status`), those grants by grant id, then their payments
     /// by grant id — instead of joins and one `NOT EXISTS`: PostgreSQL may plan that as a hash
     /// anti-join reading every payment, for every chunk, which made a province's term quadratic.
+    ///
+    /// `open`: whether the batch needs each card and holder in clear (a domestic template checks
+    /// that the file can carry them). Without, a grant whose sealed card the payment row can copy
+    /// comes with that only: the file is written from the payment rows, which open it then, so
+    /// each card is decrypted once per payment, not twice (30 % of the batch step's CPU was
+    /// decrypting).
     pub async fn eligible_grants(
         &mut self,
         account: &str,
         today: &str,
         after: &str,
         limit: i64,
+        open: bool,
     ) -> Result<(Vec<EligibleGrant>, Option<String>), StoreError> {
         let valid: Vec<String> = sqlx::query(
             "SELECT grant_id FROM grant_states WHERE account_no = $1 AND status = 'valid' AND grant_id > $2 ORDER BY grant_id LIMIT $3",
@@ -203,12 +212,16 @@ impl StoreTx {
                     }
                     _ => None,
                 };
+                let (card_number, card_holder) = match &sealed {
+                    Some(_) if !open => (String::new(), String::new()),
+                    _ => (self.unseal(purpose::CARD_NUMBER, card)?, self.unseal(purpose::CARD_HOLDER, holder)?),
+                };
                 Ok(EligibleGrant {
                     grant_id: r.try_get("grant_id")?,
                     attempt: 1,
                     amount_fen: r.try_get("amount_fen")?,
-                    card_number: self.unseal(purpose::CARD_NUMBER, card)?,
-                    card_holder: self.unseal(purpose::CARD_HOLDER, holder)?,
+                    card_number,
+                    card_holder,
                     bank: r.try_get("bank")?,
                     period: r.try_get("period")?,
                     program: r.try_get("program")?,
@@ -272,6 +285,9 @@ impl StoreTx {
             for p in chunk {
                 let (card, holder, card_hash) = match &p.sealed {
                     Some(s) => (s.card_number.clone(), s.card_holder.clone(), s.card_hash.clone()),
+                    None if p.card_number.is_empty() => {
+                        return Err(StoreError::Invalid(format!("资助 {} 的支付 {} 没有收款卡号（内部错误）: payment without a card", p.grant_id, p.payment_ref)));
+                    }
                     None => (
                         self.seal(purpose::CARD_NUMBER, &p.card_number)?,
                         self.seal(purpose::CARD_HOLDER, &p.card_holder)?,

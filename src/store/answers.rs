@@ -2,7 +2,7 @@
 //! closed or frozen.
 
 use super::bulk::{Bulk, Col};
-use super::{MAX_BINDS, Store, StoreError, StoreTx, built, in_chunks, now_text, or_fail, state};
+use super::{MAX_BINDS, Store, StoreError, StoreTx, bind_keys, in_chunks, keyed, keys_condition, now_text, or_fail, state};
 use crate::crypto::purpose;
 use crate::domain::{CardStatus, PaymentStatus};
 use sqlx::Row;
@@ -38,9 +38,8 @@ const EVENT_COLS: usize = 7;
 /// payments, growing with the store), instead of one primary-key look-up per reference.
 fn payments_by_refs_sql(backend: super::Backend, n: usize) -> String {
     format!(
-        "SELECT payment_ref, grant_id, batch_id, status, amount_fen, card_number, money_out, account_no FROM payments \
-         WHERE payment_ref IN ({})",
-        super::in_placeholders(backend, 1, n)
+        "SELECT payment_ref, grant_id, batch_id, status, amount_fen, card_number, money_out, account_no FROM payments WHERE {}",
+        keys_condition(backend, "payment_ref", 1, n)
     )
 }
 
@@ -63,10 +62,7 @@ impl StoreTx {
     pub async fn payments_by_refs(&mut self, refs: &[&str]) -> Result<HashMap<String, PaymentState>, StoreError> {
         let mut out = HashMap::with_capacity(refs.len());
         for (chunk, _) in in_chunks(self.backend, refs, MAX_BINDS / 2, 1) {
-            let mut q = built(payments_by_refs_sql(self.backend, chunk.len()));
-            for r in chunk {
-                q = q.bind(*r);
-            }
+            let q = bind_keys(self.backend, keyed(self.backend, payments_by_refs_sql(self.backend, chunk.len())), chunk);
             let account = self.account_no().to_string();
             for row in q.fetch_all(&mut *self.tx).await? {
                 // Another district's payment is no payment of ours: its reference is unknown here.
@@ -108,7 +104,7 @@ impl StoreTx {
         for ((status, reason, out), refs) in groups {
             // Only an attempt that dies touches `live` (and so the one-live-per-grant index).
             let dies = !status.is_live();
-            for (chunk, list) in in_chunks(self.backend, &refs, MAX_BINDS / 2, 5) {
+            for chunk in refs.chunks(MAX_BINDS / 2) {
                 let mut first = match self.backend {
                     super::Backend::Sqlite => "status = ?, reason_code = ?, money_out = ?, updated_at = ?".to_string(),
                     super::Backend::Postgres => "status = $1, reason_code = $2, money_out = $3, updated_at = $4".to_string(),
@@ -116,12 +112,10 @@ impl StoreTx {
                 if dies {
                     first.push_str(", live = NULL");
                 }
-                let sql = or_fail(self.backend, &format!("UPDATE payments SET {first} WHERE payment_ref IN ({list})")).into_owned();
-                let mut q = built(sql).bind(status.as_str()).bind(reason.map(str::to_string)).bind(out as i64).bind(now.clone());
-                for r in chunk {
-                    q = q.bind(r.to_string());
-                }
-                q.execute(&mut *self.tx).await?;
+                let refs = keys_condition(self.backend, "payment_ref", 5, chunk.len());
+                let sql = or_fail(self.backend, &format!("UPDATE payments SET {first} WHERE {refs}")).into_owned();
+                let q = keyed(self.backend, sql).bind(status.as_str()).bind(reason.map(str::to_string)).bind(out as i64).bind(now.clone());
+                bind_keys(self.backend, q, chunk).execute(&mut *self.tx).await?;
             }
         }
         Ok(())
@@ -220,7 +214,7 @@ mod tests {
         let pool = sqlx::any::AnyPoolOptions::new().max_connections(1).connect("sqlite::memory:").await.unwrap();
         super::super::MIGRATOR.run(&pool).await.unwrap();
         let n = 5_000;
-        let mut q = built(format!("EXPLAIN QUERY PLAN {}", payments_by_refs_sql(super::super::Backend::Sqlite, n)));
+        let mut q = super::super::built(format!("EXPLAIN QUERY PLAN {}", payments_by_refs_sql(super::super::Backend::Sqlite, n)));
         for i in 0..n {
             q = q.bind(format!("AP{i:012}"));
         }

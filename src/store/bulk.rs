@@ -120,6 +120,20 @@ pub(crate) trait BulkValue {
     fn push_element(&self, array: &mut String);
 }
 
+/// A PostgreSQL `text[]` of these values, as the text PostgreSQL reads arrays from (`{"a","b"}`),
+/// for a statement that casts its parameter (`$2::text[]`).
+pub(crate) fn text_array<K: AsRef<str>>(values: &[K]) -> String {
+    let mut array = String::from("{");
+    for (i, v) in values.iter().enumerate() {
+        if i > 0 {
+            array.push(',');
+        }
+        push_text(&mut array, v.as_ref());
+    }
+    array.push('}');
+    array
+}
+
 /// A text element of a PostgreSQL array: always quoted (so that `NULL`, commas, braces and
 /// spaces are the text itself), with `"` and `\` escaped by a backslash.
 fn push_text(array: &mut String, s: &str) {
@@ -229,5 +243,7 @@ mod tests {
             .bind("")
             .bind("张三 {x}");
         assert_eq!(arrays(b).1, [r#"{"NULL","a,\"b\"}","back\\slash","","张三 {x}"}"#]);
+        // A look-up's keys go as the same text (`ByKeys`).
+        assert_eq!(text_array(&["NULL", "a,\"b\"}", "back\\slash", "", "张三 {x}"]), r#"{"NULL","a,\"b\"}","back\\slash","","张三 {x}"}"#);
     }
 }

@@ -753,7 +753,9 @@ pub(crate) fn in_chunks_after<T>(backend: Backend, items: &[T], per: usize, firs
 /// `OFFSET 0` keeps the probe from being flattened into a hash join that reads the account's
 /// rows again, and the account is compared after the probe: in the probe's condition it let
 /// PostgreSQL take an index with the account alone whenever the district looked rare (a second
-/// district on a table analysed with the first one's rows: one probe walked 100,000 rows).
+/// district on a table analysed with the first one's rows: one probe walked 100,000 rows). The
+/// values go as one array parameter (`unnest($2::text[])`, as [`bulk`] inserts do), so the
+/// statement's text is the same for every chunk and is parsed and planned once per connection.
 pub(crate) struct ByKeys {
     /// The columns (expressions over `from`) each found row gives.
     pub cols: &'static str,
@@ -768,16 +770,16 @@ pub(crate) struct ByKeys {
 }
 
 impl ByKeys {
-    /// The statement for `n` values: the account is parameter 1, the values 2 to n + 1.
+    /// The statement for `n` values: the account is parameter 1, the values 2 to n + 1 (on
+    /// PostgreSQL parameter 2, an array of them, whatever `n`).
     pub(crate) fn sql(&self, backend: Backend, n: usize) -> String {
         let ByKeys { cols, from, account, also, key } = self;
         let also = if also.is_empty() { String::new() } else { format!(" AND {also}") };
         match backend {
             Backend::Sqlite => format!("SELECT {cols} FROM {from} WHERE {account} = ?{also} AND {key} IN ({})", in_placeholders(backend, 2, n)),
             Backend::Postgres => format!(
-                "SELECT l.* FROM (VALUES {}) AS v(k) CROSS JOIN LATERAL (SELECT {cols}, {account} AS keyed_account FROM {from} \
-                 WHERE {key} = v.k{also} OFFSET 0) AS l WHERE l.keyed_account = $1",
-                values_placeholders_from(backend, 2, n, 1)
+                "SELECT l.* FROM unnest($2::text[]) AS v(k) CROSS JOIN LATERAL (SELECT {cols}, {account} AS keyed_account FROM {from} \
+                 WHERE {key} = v.k{also} OFFSET 0) AS l WHERE l.keyed_account = $1"
             ),
         }
     }
@@ -791,14 +793,57 @@ impl StoreTx {
             return Ok(rows);
         }
         for chunk in keys.chunks(MAX_BINDS / 2) {
-            let mut q = built(look.sql(self.backend, chunk.len())).bind(account.to_string());
-            for k in chunk {
-                q = q.bind(k.as_ref().to_string());
-            }
+            let q = match self.backend {
+                Backend::Sqlite => {
+                    let mut q = built(look.sql(self.backend, chunk.len())).bind(account.to_string());
+                    for k in chunk {
+                        q = q.bind(k.as_ref().to_string());
+                    }
+                    q
+                }
+                // The same text for every chunk: kept prepared on the connection.
+                Backend::Postgres => sqlx::query(sqlx::AssertSqlSafe(look.sql(self.backend, chunk.len())))
+                    .bind(account.to_string())
+                    .bind(bulk::text_array(chunk)),
+            };
             rows.extend(q.fetch_all(&mut *self.tx).await?);
         }
         Ok(rows)
     }
+}
+
+/// `{col} IN (…)` for a chunk of `n` text keys whose first parameter is number `first`: on
+/// SQLite one `?` per key; on PostgreSQL `{col} = ANY(${first}::text[])`, the keys as one array
+/// ([`bind_keys`]), so that the statement's text is the same for every chunk and is kept
+/// prepared ([`keyed`]) instead of parsed and planned anew for each list of a new length.
+pub(crate) fn keys_condition(backend: Backend, col: &str, first: usize, n: usize) -> String {
+    match backend {
+        Backend::Sqlite => format!("{col} IN ({})", in_placeholders(backend, first, n)),
+        Backend::Postgres => format!("{col} = ANY(${first}::text[])"),
+    }
+}
+
+/// Binds the keys of a [`keys_condition`].
+pub(crate) fn bind_keys<'q, K: AsRef<str>>(
+    backend: Backend,
+    mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    keys: &[K],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    match backend {
+        Backend::Sqlite => {
+            for k in keys {
+                q = q.bind(k.as_ref().to_string());
+            }
+            q
+        }
+        Backend::Postgres => q.bind(bulk::text_array(keys)),
+    }
+}
+
+/// A statement with a [`keys_condition`]: prepared for this one execution on SQLite, whose text
+/// differs with the list's length ([`built`]); kept prepared on PostgreSQL, whose text does not.
+pub(crate) fn keyed<'q>(backend: Backend, sql: String) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(backend == Backend::Postgres)
 }
 
 /// Rows cut for multi-row inserts of `cols` values each: chunks that stay under [`MAX_BINDS`],
@@ -892,9 +937,11 @@ mod tests {
     #[test]
     fn postgres_probes_each_key_on_its_own() {
         let sql = grants::GRANTS_OF_STUDENTS.sql(Backend::Postgres, 2);
+        // One array of the keys, whatever their number: the same text for every chunk.
+        assert_eq!(sql, grants::GRANTS_OF_STUDENTS.sql(Backend::Postgres, 1000));
         assert_eq!(
             sql,
-            "SELECT l.* FROM (VALUES ($2),($3)) AS v(k) CROSS JOIN LATERAL (SELECT g.id_hash, g.program, g.period, g.grant_id, g.account_no AS keyed_account \
+            "SELECT l.* FROM unnest($2::text[]) AS v(k) CROSS JOIN LATERAL (SELECT g.id_hash, g.program, g.period, g.grant_id, g.account_no AS keyed_account \
              FROM grants g WHERE g.id_hash = v.k AND (SELECT s.status FROM grant_states s WHERE s.account_no = g.account_no AND s.grant_id = g.grant_id) \
              <> 'cancelled' OFFSET 0) AS l WHERE l.keyed_account = $1"
         );

@@ -159,6 +159,15 @@ fn migrations_up_to(env: &TestEnv, last: i64) -> std::path::PathBuf {
     dir
 }
 
+/// How many rows each of `tables` holds.
+async fn row_counts(pool: &sqlx::AnyPool, tables: &[&str]) -> Vec<i64> {
+    let mut counts = Vec::new();
+    for t in tables {
+        counts.push(sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {t}"))).fetch_one(pool).await.unwrap());
+    }
+    counts
+}
+
 /// Issue 20: the store of the release before (schema 0014), with answers and a statement in it,
 /// upgrades in place through migration 0015, which rebuilds on SQLite the five tables written in
 /// bulk with their foreign keys deferred (no statement journal for a multi-row write). Every row
@@ -196,10 +205,7 @@ async fn a_store_of_the_release_before_keeps_every_row_and_key_through_0015() {
         sqlx::query(sqlx::AssertSqlSafe(sql.clone())).execute(&pool).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
     let tables = ["grants", "grant_states", "payments", "payment_events", "statement_entries", "statement_details"];
-    let mut before = Vec::new();
-    for t in tables {
-        before.push(sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {t}"))).fetch_one(&pool).await.unwrap());
-    }
+    let before = row_counts(&pool, &tables).await;
     assert_eq!(before, vec![4, 4, 2, 1, 1, 1]);
     pool.close().await;
 
@@ -207,11 +213,7 @@ async fn a_store_of_the_release_before_keeps_every_row_and_key_through_0015() {
     let v = env.json_async(&["verify"], 0).await;
     assert_eq!(v["ok"], true, "{v}");
     let pool = AnyPoolOptions::new().max_connections(1).connect(&env.db_url).await.unwrap();
-    let mut after = Vec::new();
-    for t in tables {
-        after.push(sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {t}"))).fetch_one(&pool).await.unwrap());
-    }
-    assert_eq!(after, before, "{tables:?}");
+    assert_eq!(row_counts(&pool, &tables).await, before, "{tables:?}");
     let e2e: String = sqlx::query_scalar("SELECT end_to_end_id FROM statement_details WHERE entry_id = 6").fetch_one(&pool).await.unwrap();
     assert_eq!(e2e, "AP000000000004");
 

@@ -2,7 +2,7 @@
 //! closed or frozen.
 
 use super::bulk::{Bulk, Col};
-use super::{MAX_BINDS, Store, StoreError, StoreTx, bind_keys, in_chunks, keyed, keys_condition, now_text, or_fail, state};
+use super::{MAX_BINDS, Store, StoreError, StoreTx, bind_keys, keyed, keys_condition, now_text, or_fail, state};
 use crate::crypto::purpose;
 use crate::domain::{CardStatus, PaymentStatus};
 use sqlx::Row;
@@ -61,7 +61,7 @@ impl StoreTx {
     /// The payments with these references that exist.
     pub async fn payments_by_refs(&mut self, refs: &[&str]) -> Result<HashMap<String, PaymentState>, StoreError> {
         let mut out = HashMap::with_capacity(refs.len());
-        for (chunk, _) in in_chunks(self.backend, refs, MAX_BINDS / 2, 1) {
+        for chunk in refs.chunks(MAX_BINDS / 2) {
             let q = bind_keys(self.backend, keyed(self.backend, payments_by_refs_sql(self.backend, chunk.len())), chunk);
             let account = self.account_no().to_string();
             for row in q.fetch_all(&mut *self.tx).await? {

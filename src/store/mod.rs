@@ -793,19 +793,8 @@ impl StoreTx {
             return Ok(rows);
         }
         for chunk in keys.chunks(MAX_BINDS / 2) {
-            let q = match self.backend {
-                Backend::Sqlite => {
-                    let mut q = built(look.sql(self.backend, chunk.len())).bind(account.to_string());
-                    for k in chunk {
-                        q = q.bind(k.as_ref().to_string());
-                    }
-                    q
-                }
-                // The same text for every chunk: kept prepared on the connection.
-                Backend::Postgres => sqlx::query(sqlx::AssertSqlSafe(look.sql(self.backend, chunk.len())))
-                    .bind(account.to_string())
-                    .bind(bulk::text_array(chunk)),
-            };
+            // On PostgreSQL the same text for every chunk, kept prepared ([`keyed`]).
+            let q = bind_keys(self.backend, keyed(self.backend, look.sql(self.backend, chunk.len())).bind(account.to_string()), chunk);
             rows.extend(q.fetch_all(&mut *self.tx).await?);
         }
         Ok(rows)

@@ -157,22 +157,14 @@ async fn console_stage(store: &Store, cfg: std::sync::Arc<Config>, n: u64) -> an
     Ok(ConsoleBench { exceptions: count, first_page_ms: times[0], filtered_ms: times[1], deep_page_ms: times[2] })
 }
 
-/// Starts a timed stage: the peak memory is counted afresh from here (Linux resets VmHWM to
-/// the present resident size on `5` into `/proc/self/clear_refs`), so a stage's peak is its
+/// Starts a timed stage: what the allocators hold free goes back to the operating system and
+/// the peak memory is counted afresh from there ([`crate::memory`]), so a stage's peak is its
 /// own and not the simulator's — making the bank's answers and the statement between stages is
 /// neither timed nor counted (the statement of a million payments is built in memory, ~23 MB).
 fn start_stage() -> Instant {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    crate::memory::release();
+    crate::memory::reset_peak();
     Instant::now()
-}
-
-/// Peak resident set size of this process in MB (Linux), 0 where unknown.
-pub fn peak_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|k| k.parse::<f64>().ok()))
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(0.0)
 }
 
 fn luhn_complete(body: &str) -> String {
@@ -253,7 +245,7 @@ drop_dir = "DIR/var/bank"
 
 fn stage(name: &'static str, rows: u64, started: Instant) -> Stage {
     let seconds = started.elapsed().as_secs_f64();
-    let s = Stage { stage: name, rows, seconds, rows_per_second: if seconds > 0.0 { rows as f64 / seconds } else { 0.0 }, peak_mb: peak_mb() };
+    let s = Stage { stage: name, rows, seconds, rows_per_second: if seconds > 0.0 { rows as f64 / seconds } else { 0.0 }, peak_mb: crate::memory::peak_mb() };
     tracing::info!(stage = name, rows, seconds = format!("{seconds:.2}"), rows_per_second = format!("{:.0}", s.rows_per_second), "bench stage");
     s
 }

@@ -25,6 +25,7 @@
 //!   decisions move through as enums ([`domain::state`]), and the exception vocabulary;
 //! - [`crypto`]: card and ID numbers at rest — AEAD encryption, keyed look-up hashes, key files;
 //! - [`config`], [`telemetry`], [`clock`], [`tls`]: configuration, logs, time and the HTTPS clients' TLS;
+//!   [`memory`]: the two allocators' settings, memory handed back, the peak;
 //! - [`audit`]: the hash-chained audit trail, `audit verify` and `audit export`;
 //! - [`verify`]: the invariants (every grant has one owner, one live payment at most, batch sums,
 //!   file hashes) checked against the store;
@@ -54,6 +55,7 @@ pub mod formats;
 pub mod intake;
 pub mod jobs;
 pub mod lock;
+pub mod memory;
 pub mod metrics;
 pub mod output;
 pub mod people;

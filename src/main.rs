@@ -10,6 +10,8 @@ use std::process::ExitCode;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    // Before any thread starts: glibc's allocator (SQLite's) keeps one arena (src/memory.rs).
+    aidpay::memory::configure();
     let cli = match aidpay::cli::Cli::try_parse() {
         Ok(cli) => cli,
         // A usage error (exit 2) in the journal, e.g. a mistyped ExecStart, at priority err;

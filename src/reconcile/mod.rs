@@ -110,20 +110,35 @@ pub async fn run(store: &Store, cfg: &Config, actor: &str) -> Result<Outcome, St
     tx.lock(&format!("reconcile:{account}")).await?;
 
     check_balances(&mut tx, account, &mut out, &mut raised).await?;
-    let entries = tx.open_entries(account).await?;
     // Debits first: a gross batch debit puts its failed payments' money "out", so the return
-    // credits in the same statement then bring it back.
-    for e in entries.iter().filter(|e| !e.credit) {
-        debit(&mut tx, cfg, e, &mut out, &mut raised).await?;
+    // credits in the same statement then bring it back. A page of entries at a time.
+    let mut after: Option<EntryRow> = None;
+    loop {
+        let page = tx.open_entries(account, false, after.as_ref(), ENTRY_PAGE).await?;
+        for e in &page {
+            debit(&mut tx, cfg, e, &mut out, &mut raised).await?;
+        }
+        if page.len() < ENTRY_PAGE {
+            break;
+        }
+        after = page.into_iter().last();
     }
-    let credits: Vec<&EntryRow> = entries.iter().filter(|e| e.credit).collect();
     let mut matched = Matched::default();
-    for chunk in credits.chunks(CREDIT_CHUNK) {
-        let known = Known::load(&mut tx, chunk).await?;
-        for e in chunk {
+    let mut after: Option<EntryRow> = None;
+    loop {
+        let page = tx.open_entries(account, true, after.as_ref(), ENTRY_PAGE).await?;
+        if page.is_empty() {
+            break;
+        }
+        let known = Known::load(&mut tx, &page.iter().collect::<Vec<_>>()).await?;
+        for e in &page {
             credit(&mut tx, cfg, e, &known, &mut matched, &mut out, &mut raised).await?;
         }
         matched.flush(&mut tx).await?;
+        if page.len() < ENTRY_PAGE {
+            break;
+        }
+        after = page.into_iter().last();
     }
     not_credited(&mut tx, cfg, &mut out, &mut raised).await?;
     out.grants_paid = tx.mark_paid_grants(account).await?;
@@ -317,9 +332,10 @@ async fn expected(tx: &mut StoreTx, cfg: &Config, b: &crate::store::BatchRow) ->
     Ok((sum, open, false))
 }
 
-/// Credit entries looked at together: their details and the payments these name are read in
-/// two statements, and what they match is written back in two more.
-const CREDIT_CHUNK: usize = 5000;
+/// Open entries read at a time; for credits also those looked at together: their details and
+/// the payments these name are read in two statements, and what they match is written back in
+/// two more.
+const ENTRY_PAGE: usize = 5000;
 
 /// What a chunk of credit entries refers to, read ahead.
 struct Known {

@@ -132,14 +132,25 @@ impl StoreTx {
             .collect()
     }
 
-    /// Booked entries no reconciliation has explained yet, in booking order. Entries not booked
-    /// (pending, information) moved no money: they are kept and shown, never reconciled.
-    pub async fn open_entries(&mut self, account: &str) -> Result<Vec<EntryRow>, StoreError> {
+    /// Booked entries no reconciliation has explained yet, debits or credits, in booking order:
+    /// at most `limit` of them, those after `after` (the last entry of the page before; `None`
+    /// for the first page). Entries not booked (pending, information) moved no money: they are
+    /// kept and shown, never reconciled. Read a page at a time, so that a run's memory does not
+    /// grow with the entries open (a province's statement brings 20,000 return credits).
+    /// An entry without a booking date sorts first, on both stores.
+    pub async fn open_entries(&mut self, account: &str, credit: bool, after: Option<&EntryRow>, limit: usize) -> Result<Vec<EntryRow>, StoreError> {
+        let (after_date, after_id) = after.map_or((String::new(), i64::MIN), |e| (e.booking_date.clone().unwrap_or_default(), e.id));
         let rows = sqlx::query(
             "SELECT id, statement_id, entry_key, booking_date, credit, amount_fen, batch_ref, counterpart, bank_tx_code, info, bank_ref, identified_by \
-             FROM statement_entries WHERE account_no = $1 AND matched IS NULL AND status = 'booked' ORDER BY booking_date, id",
+             FROM statement_entries WHERE account_no = $1 AND matched IS NULL AND status = 'booked' AND credit = $2 \
+             AND (COALESCE(booking_date, '') > $3 OR (COALESCE(booking_date, '') = $3 AND id > $4)) \
+             ORDER BY COALESCE(booking_date, ''), id LIMIT $5",
         )
         .bind(account)
+        .bind(i64::from(credit))
+        .bind(after_date)
+        .bind(after_id)
+        .bind(limit as i64)
         .fetch_all(&mut *self.tx)
         .await?;
         rows.iter()
@@ -426,5 +437,87 @@ impl Store {
         let s = tx.statements_of(account).await?;
         tx.commit().await?;
         Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::statements::{EntryRecord, EntryStatus, IdentifiedBy, StatementRecord};
+    use super::super::{KeyOptions, PoolSize};
+    use super::*;
+    use secrecy::SecretString;
+    use std::collections::HashSet;
+
+    fn entry(position: i64, credit: bool, date: Option<&str>) -> EntryRecord {
+        EntryRecord {
+            identity: format!("E{position}|{}", if credit { 'C' } else { 'D' }),
+            identified_by: IdentifiedBy::Position,
+            bank_ref: None,
+            position,
+            status: EntryStatus::Booked,
+            booking_date: date.map(str::to_string),
+            credit,
+            reversal: false,
+            amount_fen: 100 * position,
+            batch_ref: None,
+            batch_nb_of_txs: None,
+            batch_total_fen: None,
+            bank_tx_code: None,
+            counterpart: None,
+            info: None,
+            details: Vec::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn open_entries_come_a_page_at_a_time_in_booking_order_debits_and_credits_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = SecretString::from(format!("sqlite://{}?mode=rwc", dir.path().join("s.db").display()));
+        let keys = KeyOptions { data_key_file: None, beside_store: Some(dir.path().join("s.db.data_key")), isolated: true };
+        let store = Store::connect(&url, PoolSize { connections: 1, page_cache_mb: 8 }, &keys).await.unwrap();
+        let account = "130100000012345678";
+        let mut tx = store.begin().await.unwrap();
+        tx.insert_statement_record(&StatementRecord {
+            statement_id: "S1".into(),
+            kind: "statement",
+            account_no: account.into(),
+            currency: Some("CNY".into()),
+            from_date: None,
+            to_date: None,
+            opening_fen: None,
+            closing_fen: None,
+            file_id: None,
+        })
+        .await
+        .unwrap();
+        // Credits 1–5 and debits 6–7, stored out of date order; one credit has no date.
+        let dates = [Some("2026-12-03"), None, Some("2026-12-01"), Some("2026-12-03"), Some("2026-12-02"), Some("2026-12-02"), Some("2026-12-01")];
+        let entries: Vec<_> = dates.iter().enumerate().map(|(i, d)| entry(i as i64 + 1, i < 5, *d)).collect();
+        tx.store_entries("S1", "statement", account, &entries, &mut HashSet::new()).await.unwrap();
+
+        // Pages of two credits; the first page's first entry is explained before the next page
+        // is read, as reconciliation does: it is not read again, and nothing is skipped.
+        let mut seen = Vec::new();
+        let mut after: Option<EntryRow> = None;
+        loop {
+            let page = tx.open_entries(account, true, after.as_ref(), 2).await.unwrap();
+            assert!(page.len() <= 2);
+            if seen.is_empty() {
+                tx.mark_entry(page[0].id, "return:test").await.unwrap();
+            }
+            seen.extend(page.iter().map(|e| (e.amount_fen / 100, e.booking_date.clone())));
+            match page.into_iter().last() {
+                Some(last) => after = Some(last),
+                None => break,
+            }
+        }
+        let positions: Vec<i64> = seen.iter().map(|(p, _)| *p).collect();
+        assert_eq!(positions, vec![2, 3, 5, 1, 4], "no date first, then by date and as stored: {seen:?}");
+        let debits: Vec<i64> = tx.open_entries(account, false, None, 10).await.unwrap().iter().map(|e| e.amount_fen / 100).collect();
+        assert_eq!(debits, vec![7, 6]);
+        // The one explained is no longer open; the rest still are.
+        let open: Vec<i64> = tx.open_entries(account, true, None, 10).await.unwrap().iter().map(|e| e.amount_fen / 100).collect();
+        assert_eq!(open, vec![3, 5, 1, 4]);
+        drop(tx);
     }
 }

@@ -26,7 +26,7 @@ use crate::config::Config;
 use crate::domain::Fen;
 use crate::domain::{BatchStatus, LabelZh, PaymentStatus};
 use crate::exceptions::{ExceptionKind, NewException};
-use crate::store::{AuditEntry, EntryDetail, EntryRow, PaymentMoney, Position, Store, StoreError, StoreTx};
+use crate::store::{AuditEntry, EntryDetail, EntryRow, OpenEntryPages, PaymentMoney, Position, Store, StoreError, StoreTx};
 use chrono::NaiveDate;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
@@ -112,33 +112,20 @@ pub async fn run(store: &Store, cfg: &Config, actor: &str) -> Result<Outcome, St
     check_balances(&mut tx, account, &mut out, &mut raised).await?;
     // Debits first: a gross batch debit puts its failed payments' money "out", so the return
     // credits in the same statement then bring it back. A page of entries at a time.
-    let mut after: Option<EntryRow> = None;
-    loop {
-        let page = tx.open_entries(account, false, after.as_ref(), ENTRY_PAGE).await?;
+    let mut debits = OpenEntryPages::new(account, false, ENTRY_PAGE);
+    while let Some(page) = debits.next(&mut tx).await? {
         for e in &page {
             debit(&mut tx, cfg, e, &mut out, &mut raised).await?;
         }
-        if page.len() < ENTRY_PAGE {
-            break;
-        }
-        after = page.into_iter().last();
     }
     let mut matched = Matched::default();
-    let mut after: Option<EntryRow> = None;
-    loop {
-        let page = tx.open_entries(account, true, after.as_ref(), ENTRY_PAGE).await?;
-        if page.is_empty() {
-            break;
-        }
+    let mut credits = OpenEntryPages::new(account, true, ENTRY_PAGE);
+    while let Some(page) = credits.next(&mut tx).await? {
         let known = Known::load(&mut tx, &page.iter().collect::<Vec<_>>()).await?;
         for e in &page {
             credit(&mut tx, cfg, e, &known, &mut matched, &mut out, &mut raised).await?;
         }
         matched.flush(&mut tx).await?;
-        if page.len() < ENTRY_PAGE {
-            break;
-        }
-        after = page.into_iter().last();
     }
     not_credited(&mut tx, cfg, &mut out, &mut raised).await?;
     out.grants_paid = tx.mark_paid_grants(account).await?;

@@ -41,7 +41,7 @@ pub use metrics::{RunTiming, SchoolTotal};
 pub use payments::{BatchLine, BatchRow, EligibleGrant, NewPayment, PaymentRow, SealedCard};
 pub use people::{Credentials, SessionRow, UserRow};
 pub use period::{PeriodEntry, PeriodEvent, PeriodException, PeriodGrant, PeriodPayment, PeriodStatement};
-pub use reconcile::{EntryDetail, EntryRow, PaymentMoney, Position, ReportEntry, StatementRow};
+pub use reconcile::{EntryDetail, EntryRow, OpenEntryPages, PaymentMoney, Position, ReportEntry, StatementRow};
 pub use runs::{JobRun, NewExceptionRef};
 pub use statements::{DetailRecord, EntriesStored, EntryRecord, EntryStatus, IdentifiedBy, StatementRecord, StatementSums, entry_identity};
 pub use verify::{BatchFacts, GrantFacts};
@@ -944,12 +944,17 @@ mod tests {
         assert_eq!(PoolSize { connections: 64, page_cache_mb: 8 }.cache_kib_per_connection(), 2048);
     }
 
+    /// A fresh SQLite store in `dir` (`s.db`, its data key beside it), for the store's own tests.
+    pub(super) async fn sqlite_store(dir: &std::path::Path, size: PoolSize) -> Store {
+        let url = SecretString::from(format!("sqlite://{}?mode=rwc", dir.join("s.db").display()));
+        let keys = KeyOptions { data_key_file: None, beside_store: Some(dir.join("s.db.data_key")), isolated: true };
+        Store::connect(&url, size, &keys).await.unwrap()
+    }
+
     #[tokio::test]
     async fn every_pooled_sqlite_connection_gets_its_share_of_the_budget() {
         let dir = tempfile::tempdir().unwrap();
-        let url = SecretString::from(format!("sqlite://{}?mode=rwc", dir.path().join("s.db").display()));
-        let keys = KeyOptions { data_key_file: None, beside_store: Some(dir.path().join("s.db.data_key")), isolated: true };
-        let store = Store::connect(&url, PoolSize { connections: 3, page_cache_mb: 30 }, &keys).await.unwrap();
+        let store = sqlite_store(dir.path(), PoolSize { connections: 3, page_cache_mb: 30 }).await;
         // Three connections at once, so the pool opens all of them.
         let mut held = Vec::new();
         for _ in 0..3 {

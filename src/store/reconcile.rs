@@ -23,6 +23,34 @@ pub struct StatementRow {
     pub warnings: Option<String>,
 }
 
+/// The open entries of one side of the account — debits or credits — a page at a time: each
+/// [`next`](Self::next) reads the page after the last one it gave ([`StoreTx::open_entries`]),
+/// and gives `None` once none is left. Entries explained in between are not read again.
+pub struct OpenEntryPages {
+    account: String,
+    credit: bool,
+    limit: usize,
+    after: Option<EntryRow>,
+    done: bool,
+}
+
+impl OpenEntryPages {
+    pub fn new(account: &str, credit: bool, limit: usize) -> Self {
+        OpenEntryPages { account: account.to_string(), credit, limit, after: None, done: false }
+    }
+
+    pub async fn next(&mut self, tx: &mut StoreTx) -> Result<Option<Vec<EntryRow>>, StoreError> {
+        if self.done {
+            return Ok(None);
+        }
+        let page = tx.open_entries(&self.account, self.credit, self.after.as_ref(), self.limit).await?;
+        // A page shorter than the limit is the last one: no need to ask for an empty one.
+        self.done = page.len() < self.limit;
+        self.after = page.last().cloned();
+        Ok(Some(page).filter(|p| !p.is_empty()))
+    }
+}
+
 /// An entry not yet explained.
 #[derive(Debug, Clone)]
 pub struct EntryRow {
@@ -443,9 +471,8 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::super::statements::{EntryRecord, EntryStatus, IdentifiedBy, StatementRecord};
-    use super::super::{KeyOptions, PoolSize};
+    use super::super::PoolSize;
     use super::*;
-    use secrecy::SecretString;
     use std::collections::HashSet;
 
     fn entry(position: i64, credit: bool, date: Option<&str>) -> EntryRecord {
@@ -472,9 +499,7 @@ mod tests {
     #[tokio::test]
     async fn open_entries_come_a_page_at_a_time_in_booking_order_debits_and_credits_apart() {
         let dir = tempfile::tempdir().unwrap();
-        let url = SecretString::from(format!("sqlite://{}?mode=rwc", dir.path().join("s.db").display()));
-        let keys = KeyOptions { data_key_file: None, beside_store: Some(dir.path().join("s.db.data_key")), isolated: true };
-        let store = Store::connect(&url, PoolSize { connections: 1, page_cache_mb: 8 }, &keys).await.unwrap();
+        let store = super::super::tests::sqlite_store(dir.path(), PoolSize { connections: 1, page_cache_mb: 8 }).await;
         let account = "130100000012345678";
         let mut tx = store.begin().await.unwrap();
         tx.insert_statement_record(&StatementRecord {
@@ -498,18 +523,13 @@ mod tests {
         // Pages of two credits; the first page's first entry is explained before the next page
         // is read, as reconciliation does: it is not read again, and nothing is skipped.
         let mut seen = Vec::new();
-        let mut after: Option<EntryRow> = None;
-        loop {
-            let page = tx.open_entries(account, true, after.as_ref(), 2).await.unwrap();
+        let mut pages = OpenEntryPages::new(account, true, 2);
+        while let Some(page) = pages.next(&mut tx).await.unwrap() {
             assert!(page.len() <= 2);
             if seen.is_empty() {
                 tx.mark_entry(page[0].id, "return:test").await.unwrap();
             }
             seen.extend(page.iter().map(|e| (e.amount_fen / 100, e.booking_date.clone())));
-            match page.into_iter().last() {
-                Some(last) => after = Some(last),
-                None => break,
-            }
         }
         let positions: Vec<i64> = seen.iter().map(|(p, _)| *p).collect();
         assert_eq!(positions, vec![2, 3, 5, 1, 4], "no date first, then by date and as stored: {seen:?}");

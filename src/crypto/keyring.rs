@@ -284,8 +284,9 @@ impl KeyRing {
     /// 10⁸ values (a hundred provinces' terms) the chance of any collision is about
     /// 10¹⁶ / 2¹²⁹ ≈ 10⁻²³. The full 256 bits (64 hex digits, as before migration 0010) only made
     /// every index entry and row 32 bytes longer: at a million grants the three hash indexes
-    /// (`grants_student_hash`, `grants_card_hash`, `cards`) are written in random order, and
-    /// their size against SQLite's page cache is what the import's time went on.
+    /// (now `grants_id_key`, `grants_card_key` — 64-bit prefixes of the hash since migration
+    /// 0016 — and `cards`) are written in random order, and their size against SQLite's page
+    /// cache is much of what the import's time goes on.
     pub fn lookup_hash(&self, purpose: &str, value: &str) -> String {
         let mut m = self.hasher.clone();
         m.update(b"aidpay-lookup\0");

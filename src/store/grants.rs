@@ -164,6 +164,7 @@ pub(crate) const KNOWN_GRANTS: ByKeys = ByKeys {
     account: "g.account_no",
     also: "",
     key: "g.grant_id",
+    prefix_index: None,
 };
 
 /// [`StoreTx::grants_by_cards`]' look-up.
@@ -173,6 +174,7 @@ pub(crate) const GRANTS_BY_CARDS: ByKeys = ByKeys {
     account: "g.account_no",
     also: concat!(grant_state!(), " <> 'cancelled'"),
     key: "g.card_hash",
+    prefix_index: Some("grants_card_key"),
 };
 
 /// [`StoreTx::grants_of_students`]' look-up.
@@ -182,6 +184,7 @@ pub(crate) const GRANTS_OF_STUDENTS: ByKeys = ByKeys {
     account: "g.account_no",
     also: concat!(grant_state!(), " <> 'cancelled'"),
     key: "g.id_hash",
+    prefix_index: Some("grants_id_key"),
 };
 
 /// [`StoreTx::eligible_grants`]' look-up of the grants a range of valid states names.
@@ -191,6 +194,7 @@ pub(crate) const GRANTS_TO_PAY: ByKeys = ByKeys {
     account: "account_no",
     also: "",
     key: "grant_id",
+    prefix_index: None,
 };
 
 impl StoreTx {
@@ -492,5 +496,68 @@ impl StoreTx {
                 })
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::PoolSize;
+
+    const ACCOUNT: &str = "130100000012345678";
+    const ID_NUMBER: &str = "110101200801011234";
+    const CARD: &str = "6217000010001234567";
+
+    /// A valid grant of `account` with these look-up hashes (its sealed ID number and holder
+    /// are the student's), written straight into the tables.
+    async fn grant_with_hashes(tx: &mut StoreTx, account: &str, grant_id: &str, id_hash: &str, card_hash: &str) {
+        let id_number = tx.seal(purpose::ID_NUMBER, ID_NUMBER).unwrap();
+        let holder = tx.seal(purpose::CARD_HOLDER, "张三").unwrap();
+        sqlx::query(
+            "INSERT INTO grants (grant_id, account_no, name, id_number, school_code, school_name, stage, grade, program, tier, priority, \
+             period, amount_fen, card_holder, card_number, bank, notice_end, fingerprint, source_file_id, source_line, created_at, \
+             updated_at, id_hash, card_hash) VALUES ($1, $2, 'n', $3, 'S1', '一中', 'high', '1', 'NSG', '1', '1', '2026秋', 100000, \
+             $4, 'c', 'ICBC', '2026-12-31', 'f', 1, 2, 't', 't', $5, $6)",
+        )
+        .bind(grant_id)
+        .bind(account)
+        .bind(id_number)
+        .bind(holder)
+        .bind(id_hash)
+        .bind(card_hash)
+        .execute(&mut *tx.tx)
+        .await
+        .unwrap();
+        sqlx::query("INSERT INTO grant_states (account_no, grant_id, status, updated_at) VALUES ($1, $2, 'valid', 't')")
+            .bind(account)
+            .bind(grant_id)
+            .execute(&mut *tx.tx)
+            .await
+            .unwrap();
+    }
+
+    /// SQLite finds grants by the first 64 bits of a look-up hash (migration 0016); a grant
+    /// whose hash only begins the same, or that is another account's, is not the student's.
+    #[tokio::test]
+    async fn a_grant_whose_hash_only_begins_like_the_students_is_not_taken_for_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::tests::sqlite_store(dir.path(), PoolSize { connections: 1, page_cache_mb: 8 }).await.scoped(ACCOUNT);
+        let mut tx = store.begin().await.unwrap();
+        let id_hash = tx.lookup(purpose::ID_NUMBER, ID_NUMBER).unwrap();
+        let card_hash = tx.lookup(purpose::CARD_NUMBER, CARD).unwrap();
+        let twin = |h: &str| {
+            let tail = if h.ends_with('0') { "1" } else { "0" };
+            format!("{}{}", &h[..31], tail)
+        };
+        grant_with_hashes(&mut tx, ACCOUNT, "G-SAME", &id_hash, &card_hash).await;
+        grant_with_hashes(&mut tx, ACCOUNT, "G-TWIN", &twin(&id_hash), &twin(&card_hash)).await;
+        grant_with_hashes(&mut tx, "130100000099999999", "G-OTHER", &id_hash, &card_hash).await;
+
+        let students = tx.grants_of_students(&[ID_NUMBER]).await.unwrap();
+        assert_eq!(students.values().map(String::as_str).collect::<Vec<_>>(), ["G-SAME"], "{students:?}");
+        let cards = tx.grants_by_cards(&[CARD]).await.unwrap();
+        let uses: Vec<&str> = cards[CARD].iter().map(|u| u.grant_id.as_str()).collect();
+        assert_eq!(uses, ["G-SAME"]);
+        assert_eq!(cards[CARD][0].holder, "张三");
     }
 }

@@ -64,6 +64,7 @@ const POSTGRES_TEXT: &[(i64, &str)] = &[
     (13, include_str!("migrations/postgres/0013_payments_room_to_update.sql")),
     (14, include_str!("migrations/postgres/0014_grant_states.sql")),
     (15, include_str!("migrations/postgres/0015_foreign_keys_deferred.sql")),
+    (16, include_str!("migrations/postgres/0016_lookup_hash_prefix_indexes.sql")),
 ];
 
 /// The migrations for `backend` ([`POSTGRES_TEXT`]).
@@ -137,11 +138,12 @@ pub const MAX_BINDS: usize = 30_000;
 /// budget is shared out evenly — 64 MB over 4 connections is 16 MB each — and the process's
 /// memory is the same whether a run opened one pooled connection or all of them, for a district
 /// of a thousand grants as for a province's million. The import is what a bigger budget buys:
-/// the look-up hash indexes (grants_student_hash, grants_card_hash, cards) grow in random order —
-/// a keyed hash has no locality — so at a million grants most rows read a page back and spill
-/// one to the WAL once they no longer fit: 113–117 s with 16 MB per connection against 82 s with
-/// 256 MB at 1.2 GB (the README's benchmark); the other stages were as fast or faster with the
-/// smaller cache. PostgreSQL keeps its cache in the server (`shared_buffers`); there the budget
+/// the look-up hash indexes (grants_id_key, grants_card_key, cards) grow in random order — a
+/// keyed hash has no locality — so at a million grants most rows read a page back and spill one
+/// to the WAL once they no longer fit (migration 0016 made the two of grants a fifth of their
+/// size for that reason). Measured 2026-12-08 after 0016, a million grants' import took 57.5 s
+/// with 16 MB per connection and 52.4 s with 64 MB (a 256 MB budget, 265 MB peak); the other
+/// stages were as fast with the smaller cache. PostgreSQL keeps its cache in the server (`shared_buffers`); there the budget
 /// does nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolSize {
@@ -756,6 +758,11 @@ pub(crate) fn in_chunks_after<T>(backend: Backend, items: &[T], per: usize, firs
 /// district on a table analysed with the first one's rows: one probe walked 100,000 rows). The
 /// values go as one array parameter (`unnest($2::text[])`, as [`bulk`] inserts do), so the
 /// statement's text is the same for every chunk and is parsed and planned once per connection.
+///
+/// A key that is a look-up hash has, on SQLite, an index of its first 64 bits alone
+/// ([`ByKeys::prefix_index`], migration 0016): the look-up goes through it by name and compares
+/// the account on the row; the caller compares the whole hash, so that a grant whose hash only
+/// begins the same is set aside.
 pub(crate) struct ByKeys {
     /// The columns (expressions over `from`) each found row gives.
     pub cols: &'static str,
@@ -767,17 +774,32 @@ pub(crate) struct ByKeys {
     pub also: &'static str,
     /// The column the values are compared with.
     pub key: &'static str,
+    /// On SQLite, the index of `unhex(substr(key, 1, 16))` the look-up takes, where the key is
+    /// a look-up hash (`None`: an index that begins with the account and the key).
+    pub prefix_index: Option<&'static str>,
 }
 
 impl ByKeys {
     /// The statement for `n` values: the account is parameter 1, the values 2 to n + 1 (on
     /// PostgreSQL parameter 2, an array of them, whatever `n`).
     pub(crate) fn sql(&self, backend: Backend, n: usize) -> String {
-        let ByKeys { cols, from, account, also, key } = self;
+        let ByKeys { cols, from, account, also, key, prefix_index } = self;
         let also = if also.is_empty() { String::new() } else { format!(" AND {also}") };
-        match backend {
-            Backend::Sqlite => format!("SELECT {cols} FROM {from} WHERE {account} = ?{also} AND {key} IN ({})", in_placeholders(backend, 2, n)),
-            Backend::Postgres => format!(
+        match (backend, prefix_index) {
+            (Backend::Sqlite, None) => format!("SELECT {cols} FROM {from} WHERE {account} = ?{also} AND {key} IN ({})", in_placeholders(backend, 2, n)),
+            (Backend::Sqlite, Some(index)) => {
+                let mut prefixes = String::with_capacity(n * 24);
+                for i in 2..2 + n {
+                    if i > 2 {
+                        prefixes.push(',');
+                    }
+                    prefixes.push_str("unhex(substr(");
+                    push_placeholder(&mut prefixes, backend, i);
+                    prefixes.push_str(", 1, 16))");
+                }
+                format!("SELECT {cols} FROM {from} INDEXED BY {index} WHERE {account} = ?{also} AND unhex(substr({key}, 1, 16)) IN ({prefixes})")
+            }
+            (Backend::Postgres, _) => format!(
                 "SELECT l.* FROM unnest($2::text[]) AS v(k) CROSS JOIN LATERAL (SELECT {cols}, {account} AS keyed_account FROM {from} \
                  WHERE {key} = v.k{also} OFFSET 0) AS l WHERE l.keyed_account = $1"
             ),
@@ -906,8 +928,8 @@ mod tests {
         MIGRATOR.run(&pool).await.unwrap();
         for (look, index) in [
             (&grants::KNOWN_GRANTS, "(account_no=? AND grant_id=?)"),
-            (&grants::GRANTS_BY_CARDS, "grants_card_hash (account_no=? AND card_hash=?)"),
-            (&grants::GRANTS_OF_STUDENTS, "grants_student_hash (account_no=? AND id_hash=?)"),
+            (&grants::GRANTS_BY_CARDS, "grants_card_key (<expr>=?)"),
+            (&grants::GRANTS_OF_STUDENTS, "grants_id_key (<expr>=?)"),
             (&grants::GRANTS_TO_PAY, "(account_no=? AND grant_id=?)"),
             (&payments::ATTEMPTS_OF_GRANTS, "(account_no=? AND grant_id=?)"),
         ] {

@@ -159,7 +159,7 @@ pub(super) fn batch_row(r: &sqlx::any::AnyRow) -> Result<BatchRow, StoreError> {
 
 /// The payments of grants, for [`StoreTx::eligible_grants`].
 pub(crate) const ATTEMPTS_OF_GRANTS: ByKeys =
-    ByKeys { cols: "grant_id, attempt, status", from: "payments", account: "account_no", also: "", key: "grant_id" };
+    ByKeys { cols: "grant_id, attempt, status", from: "payments", account: "account_no", also: "", key: "grant_id", prefix_index: None };
 
 impl StoreTx {
     /// The next grants after `after` (by grant id) that may be paid now: valid, notice ended

@@ -280,14 +280,10 @@ fn full_lookup_hash(key_file: &std::path::Path, purpose: &str, value: &str) -> S
 /// `duplicate_grant`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lookup_hashes_are_128_bits_and_older_full_hashes_still_match_after_migration_0010() {
-    const HEAD: &str = "资助编号,姓名,身份证号,学校代码,学校名称,学段,年级,资助项目,资助档次,重点保障类别,学期,金额,持卡人,卡号,开户银行,公示截止日期\n";
-    const ID: &str = "130102200909131867";
-    const CARD: &str = "6217007149709400941";
+    const ID: &str = crate::util::STUDENT_ID;
+    const CARD: &str = crate::util::STUDENT_CARD;
     let env = TestEnv::new().await;
-    let first = env.path("first.csv");
-    std::fs::write(&first, format!("{HEAD}H-1,徐一诺,{ID},1103001,区第一高级中学,高中,高一,国家助学金,一般困难,,2026秋,750,徐一诺,{CARD},中国建设银行,2026-10-20\n")).unwrap();
-    let s = import_one(&env, &first, &[], 0);
-    assert_eq!((s["imported"].as_u64(), s["held"].as_u64()), (Some(1), Some(0)), "{s}");
+    crate::util::import_one_student(&env, "H");
 
     let key = env.key_file();
     let card_full = full_lookup_hash(&key, "card_number", CARD);
@@ -312,24 +308,7 @@ async fn lookup_hashes_are_128_bits_and_older_full_hashes_still_match_after_migr
     store.close().await;
 
     // Another student on the same card (another holder), and the same student again.
-    let second = env.path("second.csv");
-    std::fs::write(
-        &second,
-        format!(
-            "{HEAD}H-2,罗欣怡,130105200907223353,1103001,区第一高级中学,高中,高一,国家助学金,一般困难,,2026秋,750,罗欣怡,{CARD},中国建设银行,2026-10-20\n\
-             H-3,徐一诺,{ID},1103001,区第一高级中学,高中,高一,国家助学金,一般困难,,2026秋,750,徐一诺,6217003554950597671,中国建设银行,2026-10-20\n"
-        ),
-    )
-    .unwrap();
-    let s = import_one(&env, &second, &[], 0);
-    assert_eq!((s["imported"].as_u64(), s["held"].as_u64()), (Some(2), Some(2)), "{s}");
-    let kinds: Vec<String> = env.json_async(&["exceptions", "list"], 0).await
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| format!("{} {}", e["grant_id"].as_str().unwrap_or(""), e["kind"].as_str().unwrap_or("")))
-        .collect();
-    assert!(kinds.contains(&"H-2 card_shared".to_string()) && kinds.contains(&"H-3 duplicate_grant".to_string()), "{kinds:?}");
+    crate::util::import_a_shared_card_and_the_student_again(&env, "H").await;
 
     let store = env.store().await;
     let lengths = sqlx::query(

@@ -253,14 +253,8 @@ async fn a_store_of_the_release_before_keeps_every_row_and_key_through_0015() {
 /// (`card_shared`). PostgreSQL keeps its indexes (0016 does nothing there).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_of_schema_0015_still_finds_its_students_and_cards_through_0016() {
-    const HEAD: &str = "资助编号,姓名,身份证号,学校代码,学校名称,学段,年级,资助项目,资助档次,重点保障类别,学期,金额,持卡人,卡号,开户银行,公示截止日期\n";
-    const ID: &str = "130102200909131867";
-    const CARD: &str = "6217007149709400941";
     let env = TestEnv::new().await;
-    let first = env.path("first.csv");
-    std::fs::write(&first, format!("{HEAD}U-1,徐一诺,{ID},1103001,区第一高级中学,高中,高一,国家助学金,一般困难,,2026秋,750,徐一诺,{CARD},中国建设银行,2026-10-20\n")).unwrap();
-    let s = crate::util::import_one(&env, &first, &[], 0);
-    assert_eq!((s["imported"].as_u64(), s["held"].as_u64()), (Some(1), Some(0)), "{s}");
+    crate::util::import_one_student(&env, "U");
 
     let sqlite = env.db_url.starts_with("sqlite:");
     let store = env.store().await;
@@ -281,24 +275,7 @@ async fn a_store_of_schema_0015_still_finds_its_students_and_cards_through_0016(
     store.close().await;
 
     // Another student on the same card (another holder), and the same student again.
-    let second = env.path("second.csv");
-    std::fs::write(
-        &second,
-        format!(
-            "{HEAD}U-2,罗欣怡,130105200907223353,1103001,区第一高级中学,高中,高一,国家助学金,一般困难,,2026秋,750,罗欣怡,{CARD},中国建设银行,2026-10-20\n\
-             U-3,徐一诺,{ID},1103001,区第一高级中学,高中,高一,国家助学金,一般困难,,2026秋,750,徐一诺,6217003554950597671,中国建设银行,2026-10-20\n"
-        ),
-    )
-    .unwrap();
-    let s = crate::util::import_one(&env, &second, &[], 0);
-    assert_eq!((s["imported"].as_u64(), s["held"].as_u64()), (Some(2), Some(2)), "{s}");
-    let kinds: Vec<String> = env.json_async(&["exceptions", "list"], 0).await
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| format!("{} {}", e["grant_id"].as_str().unwrap_or(""), e["kind"].as_str().unwrap_or("")))
-        .collect();
-    assert!(kinds.contains(&"U-2 card_shared".to_string()) && kinds.contains(&"U-3 duplicate_grant".to_string()), "{kinds:?}");
+    crate::util::import_a_shared_card_and_the_student_again(&env, "U").await;
 
     if sqlite {
         let store = env.store().await;

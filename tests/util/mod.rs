@@ -332,3 +332,45 @@ pub async fn api_login(base: &str, user: &str, password: &str) -> (u16, Option<S
         .map(|v| v.split(';').next().unwrap_or_default().to_string());
     (status, cookie, r.json().await.unwrap_or(Value::Null))
 }
+
+/// The head row of a grant list.
+pub const LIST_HEAD: &str = "资助编号,姓名,身份证号,学校代码,学校名称,学段,年级,资助项目,资助档次,重点保障类别,学期,金额,持卡人,卡号,开户银行,公示截止日期\n";
+/// The student (ID number and card) of [`import_one_student`] and [`import_a_shared_card_and_the_student_again`].
+pub const STUDENT_ID: &str = "130102200909131867";
+pub const STUDENT_CARD: &str = "6217007149709400941";
+
+/// Imports a list of one grant, `{prefix}-1`, of the student [`STUDENT_ID`] on [`STUDENT_CARD`]: imported, not held.
+pub fn import_one_student(env: &TestEnv, prefix: &str) {
+    let first = env.path("first.csv");
+    std::fs::write(
+        &first,
+        format!("{LIST_HEAD}{prefix}-1,徐一诺,{STUDENT_ID},1103001,区第一高级中学,高中,高一,国家助学金,一般困难,,2026秋,750,徐一诺,{STUDENT_CARD},中国建设银行,2026-10-20\n"),
+    )
+    .unwrap();
+    let s = import_one(env, &first, &[], 0);
+    assert_eq!((s["imported"].as_u64(), s["held"].as_u64()), (Some(1), Some(0)), "{s}");
+}
+
+/// After [`import_one_student`]: a list with another student on the same card (another holder,
+/// `{prefix}-2`) and the same student again (`{prefix}-3`) — both imported and held, as
+/// `card_shared` and `duplicate_grant`: the store found the first grant by its look-up hashes.
+pub async fn import_a_shared_card_and_the_student_again(env: &TestEnv, prefix: &str) {
+    let second = env.path("second.csv");
+    std::fs::write(
+        &second,
+        format!(
+            "{LIST_HEAD}{prefix}-2,罗欣怡,130105200907223353,1103001,区第一高级中学,高中,高一,国家助学金,一般困难,,2026秋,750,罗欣怡,{STUDENT_CARD},中国建设银行,2026-10-20\n\
+             {prefix}-3,徐一诺,{STUDENT_ID},1103001,区第一高级中学,高中,高一,国家助学金,一般困难,,2026秋,750,徐一诺,6217003554950597671,中国建设银行,2026-10-20\n"
+        ),
+    )
+    .unwrap();
+    let s = import_one(env, &second, &[], 0);
+    assert_eq!((s["imported"].as_u64(), s["held"].as_u64()), (Some(2), Some(2)), "{s}");
+    let kinds: Vec<String> = env.json_async(&["exceptions", "list"], 0).await
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| format!("{} {}", e["grant_id"].as_str().unwrap_or(""), e["kind"].as_str().unwrap_or("")))
+        .collect();
+    assert!(kinds.contains(&format!("{prefix}-2 card_shared")) && kinds.contains(&format!("{prefix}-3 duplicate_grant")), "{kinds:?}");
+}

@@ -143,8 +143,8 @@ pub const MAX_BINDS: usize = 30_000;
 /// to the WAL once they no longer fit (migration 0016 made the two of grants a fifth of their
 /// size for that reason). Measured 2026-12-08 after 0016, a million grants' import took 57.5 s
 /// with 16 MB per connection and 52.4 s with 64 MB (a 256 MB budget, 265 MB peak); the other
-/// stages were as fast with the smaller cache. PostgreSQL keeps its cache in the server (`shared_buffers`); there the budget
-/// does nothing.
+/// stages were as fast with the smaller cache. PostgreSQL keeps its cache in the server
+/// (`shared_buffers`); there the budget does nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolSize {
     pub connections: u32,
